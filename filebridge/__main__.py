@@ -1,0 +1,3 @@
+from filebridge.cli.main import main
+
+raise SystemExit(main())

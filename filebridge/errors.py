@@ -1,0 +1,115 @@
+"""Every exception filebridge raises, in one hierarchy.
+
+Callers catch ``FilebridgeError`` for "anything from the bridge", or one subclass for exactly
+that failure. Standard library only: the worker side imports this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CallTimeout",
+    "FilebridgeError",
+    "LeaseHeld",
+    "NoHandler",
+    "NotConnected",
+    "NotebookConflict",
+    "NotebookError",
+    "NotebookFormatError",
+    "NotebookReadOnly",
+    "ProtocolError",
+    "RemoteError",
+    "RemoteImportError",
+    "SessionRefused",
+    "SourceConfigError",
+]
+
+
+class FilebridgeError(Exception):
+    """Base class of every filebridge error."""
+
+
+class ProtocolError(FilebridgeError):
+    """A message could not be read or does not follow docs/protocol.md."""
+
+
+class NotConnected(FilebridgeError):
+    """The worker has no session to talk through (call ``connect()`` first)."""
+
+
+class CallTimeout(FilebridgeError, TimeoutError):
+    """No answer arrived in time. The message says how long and whether a host looked alive."""
+
+    def __init__(self, message: str, *, command: str, waited: float, host_alive: bool) -> None:
+        super().__init__(message)
+        self.command = command
+        self.waited = waited
+        self.host_alive = host_alive
+
+
+class RemoteError(FilebridgeError):
+    """The other side answered with an error."""
+
+    def __init__(self, code: str, message: str, details: Any = None) -> None:
+        super().__init__(f"{message} [{code}]")
+        self.code = code
+        self.remote_message = message
+        self.details = details
+
+
+class NoHandler(RemoteError):
+    """The other side has no handler registered for the command."""
+
+
+class SessionRefused(FilebridgeError):
+    """The host will not serve a session folder (foreign owner, unsafe mode, bad layout)."""
+
+
+class LeaseHeld(FilebridgeError):
+    """Another host already serves this root."""
+
+    def __init__(self, message: str, holder: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+def error_from_answer(code: str, message: str, details: Any = None) -> RemoteError:
+    """The exception a caller sees for an error answer."""
+    if code == "no_handler":
+        return NoHandler(code, message, details)
+    return RemoteError(code, message, details)
+
+
+class NotebookError(FilebridgeError):
+    """A Databricks notebook could not be converted, opened or synced."""
+
+
+class NotebookFormatError(NotebookError):
+    """Input is not a readable notebook (not UTF-8, not notebook JSON, unknown extension)."""
+
+
+class NotebookConflict(NotebookError):
+    """The source changed since filebridge last read it, so it was not overwritten."""
+
+
+class NotebookReadOnly(NotebookError):
+    """The shadow is read-only until ``reload`` (source changed or deleted)."""
+
+
+class RemoteImportError(FilebridgeError, ImportError):
+    """An import through the bridge failed: no answer in time, no connection, or a host error.
+
+    The message names the module, how long the worker waited and whether a host looked alive.
+    """
+
+    def __init__(self, message: str, *, name: str, waited: float = 0.0,
+                 host_alive: bool = False) -> None:
+        super().__init__(message)
+        self.name = name
+        self.waited = waited
+        self.host_alive = host_alive
+
+
+class SourceConfigError(FilebridgeError, ValueError):
+    """The module sources given to the host are unusable (missing folder, duplicate NAME, ...)."""

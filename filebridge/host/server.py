@@ -1,0 +1,455 @@
+"""The host: watches a root's sessions, reads their requests, runs handlers, writes answers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+from filebridge.errors import CallTimeout, FilebridgeError
+from filebridge.host.dispatch import Call, HandlerFunc, HandlerSpec, run_handler
+from filebridge.host.journal import Journal
+from filebridge.host.lease import HostLease
+from filebridge.host.pathmap import PathMap
+from filebridge.host.reader import LineReader, LogLine
+from filebridge.host.safety import issued_tokens, why_refused
+from filebridge.host.session import SessionInfo, SessionState
+from filebridge.wire.answers import AnswerFiles
+from filebridge.wire.channel import Channel, open_waiter
+from filebridge.wire.codec import dumps
+from filebridge.wire.files import Doorbell, atomic_write
+from filebridge.wire.layout import RootLayout, SessionLayout, make_private_dir
+from filebridge.wire.messages import Answer, BadRequest, Request, decode_request, salvage_id
+from filebridge.wire.waiting import Change, choose_strategy
+from filebridge.wire.waiting.base import SPIN_SECONDS
+
+__all__ = ["Host", "HostEvent"]
+
+log = logging.getLogger("filebridge.host")
+
+MAX_REQUEST_BYTES = 16 << 20
+TICK = 1.0  # heartbeats, rescans and a safety read of every log, whatever the watcher says
+
+
+@dataclass(frozen=True)
+class HostEvent:
+    """``kind``: session_added, attached, detached, request, status or session_removed."""
+
+    kind: str
+    session_id: str
+    request: Optional[Request] = None
+    answer: Optional[Answer] = None
+
+
+class _Served:
+    """A session the host reads: its state, its log reader and its journal."""
+
+    def __init__(self, state: SessionState, max_line: int) -> None:
+        self.state = state
+        self.journal = Journal(state.layout.host_offset)
+        self.reader = LineReader(state.layout.request_log, self.journal.done, max_line)
+        # A request between DONE and CLAIMED was running when the last host died.
+        self.in_flight_end = self.journal.claimed if self.journal.claimed > self.journal.done else 0
+        self.unhandled: set[str] = set()
+
+    def close(self) -> None:
+        self.reader.close()
+        self.journal.close()
+        self.state.outbox.close()
+
+
+class Host:
+    """Serves every session under one root. One host per root, enforced by a lease."""
+
+    def __init__(self, root: Path | str, *, force_poll: Optional[bool] = None,
+                 path_map: Iterable[tuple[str, str]] = (),
+                 max_request_bytes: int = MAX_REQUEST_BYTES,
+                 handler_threads: int = 32) -> None:
+        self.root = RootLayout(Path(root).expanduser())
+        make_private_dir(self.root.root)
+        make_private_dir(self.root.sessions)
+        self.strategy = choose_strategy(self.root.sessions, force_poll)
+        self.path_map = PathMap(path_map)
+        self.max_request_bytes = max_request_bytes
+        self._handlers: dict[str, HandlerSpec] = {}
+        self._served: dict[str, _Served] = {}
+        self._refused: dict[str, SessionState] = {}
+        self._commands: dict[str, Channel] = {}
+        self._subscribers: list[Callable[[HostEvent], None]] = []
+        self._pool = ThreadPoolExecutor(max_workers=handler_threads,
+                                        thread_name_prefix="filebridge-handler")
+        self._lease = HostLease(self.root)
+        self._waiter = open_waiter(self.strategy)
+        self._heartbeat = Doorbell(self.root.host_heartbeat)
+        self._beats = 0
+        self._stopping = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._published: bytes = b""
+        self._lock = threading.Lock()
+        from filebridge.host.builtin import install_builtins
+
+        install_builtins(self)
+
+    # -- handlers and events -------------------------------------------------------------
+
+    def register(self, command: str, func: HandlerFunc, *, idempotent: bool = False,
+                 inline: bool = False) -> None:
+        """Answer ``command`` with ``func``; registering a name again replaces its handler."""
+        self._handlers[command] = HandlerSpec(func, idempotent, inline)
+
+    def handler(self, command: str, *, idempotent: bool = False,
+                inline: bool = False) -> Callable[[HandlerFunc], HandlerFunc]:
+        def decorate(func: HandlerFunc) -> HandlerFunc:
+            self.register(command, func, idempotent=idempotent, inline=inline)
+            return func
+
+        return decorate
+
+    def subscribe(self, callback: Callable[[HostEvent], None]) -> None:
+        self._subscribers.append(callback)
+
+    def _emit(self, event: HostEvent) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event subscriber failed on %s", event.kind)
+
+    def map_path(self, path: str) -> str:
+        return self.path_map.path(path)
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def sessions(self) -> list[SessionInfo]:
+        with self._lock:
+            states = [s.state for s in self._served.values()] + list(self._refused.values())
+        return sorted((s.snapshot() for s in states),
+                      key=lambda info: (info.started or 0, info.id))
+
+    def session(self, session_id: str) -> SessionInfo:
+        with self._lock:
+            served = self._served.get(session_id)
+            state = served.state if served else self._refused.get(session_id)
+        if state is None:
+            raise FilebridgeError(f"no session {session_id!r} under {self.root.root}")
+        return state.snapshot()
+
+    def command(self, session_id: str, command: str, timeout: Optional[float] = 10.0,
+                **args: Any) -> Any:
+        """Ask the worker of ``session_id`` (host -> worker) and return its result."""
+        info = self.session(session_id)
+        with self._lock:
+            channel = self._commands.get(session_id)
+            if channel is None:
+                layout = info.layout
+                channel = Channel(layout.command_log, layout.command_lock,
+                                  AnswerFiles(layout.command_responses), self.strategy)
+                self._commands[session_id] = channel
+        _request, answer, waited = channel.call(command, args, timeout)
+        if answer is None:
+            status = self.session(session_id).status
+            raise CallTimeout(f"worker of session {session_id} did not answer {command!r} "
+                              f"within {waited:.3g} s (session is {status})",
+                              command=command, waited=waited, host_alive=status == "alive")
+        return answer.unwrap()
+
+    # -- running -------------------------------------------------------------------------
+
+    def start(self, wait_for_lease: Optional[float] = 0) -> None:
+        """Take the lease (LeaseHeld if another host has it) and serve in a thread."""
+        self._startup(wait_for_lease)
+        self._thread = threading.Thread(target=self._loop, name="filebridge-host", daemon=True)
+        self._thread.start()
+
+    def serve_forever(self, wait_for_lease: Optional[float] = 0) -> None:
+        self._startup(wait_for_lease)
+        self._loop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._waiter.wake()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> Host:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _startup(self, wait_for_lease: Optional[float]) -> None:
+        self._lease.acquire(wait_for_lease)
+        log.info("serving %s (waiting by %s)", self.root.root, self.strategy)
+        self._waiter.watch(self.root.sessions)
+        self._beat()
+        self._rescan()
+
+    def _loop(self) -> None:
+        next_tick = time.monotonic() + TICK
+        try:
+            while not self._stopping.is_set():
+                changes = self._waiter.wait(max(0.0, next_tick - time.monotonic()))
+                while changes:
+                    self._route(changes)
+                    changes = self._spin()
+                if time.monotonic() >= next_tick:
+                    self._tick()
+                    next_tick = time.monotonic() + TICK
+        finally:
+            self._shutdown()
+
+    def _route(self, changes: list[Change]) -> None:
+        for change in changes:
+            if change.folder == self.root.sessions:
+                self._rescan()
+                continue
+            served = self._served.get(change.folder.parent.name)
+            if served is not None and change.folder == served.state.layout.request_lock:
+                self._read(served)
+            else:
+                self._rescan()
+
+    def _spin(self) -> list[Change]:
+        """Right after serving, look for the next request for a moment before sleeping."""
+        until = time.perf_counter() + SPIN_SECONDS
+        while time.perf_counter() < until:
+            changes = self._waiter.wait(0)
+            if changes:
+                return changes
+        return []
+
+    def _tick(self) -> None:
+        self._beat()
+        self._rescan()
+        for served in list(self._served.values()):
+            if served.state.check_heartbeat():
+                self._emit(HostEvent("status", served.state.layout.id))
+            self._read(served)
+        self._publish_sessions()
+
+    def _beat(self) -> None:
+        self._beats += 1
+        self._heartbeat.ring(self._beats)
+
+    def _shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+        for served in self._served.values():
+            served.close()
+        for channel in self._commands.values():
+            channel.close()
+        self._waiter.close()
+        self._lease.release()
+        log.info("stopped serving %s", self.root.root)
+
+    def _publish_sessions(self) -> None:
+        """host-sessions.json lets `filebridge sessions` show what this host sees."""
+        data = dumps([info.as_json() for info in self.sessions()])
+        if data != self._published:
+            atomic_write(self.root.root / "host-sessions.json", data)
+            self._published = data
+
+    # -- discovering sessions ------------------------------------------------------------
+
+    def _rescan(self) -> None:
+        try:
+            names = {entry.name for entry in os.scandir(self.root.sessions) if entry.is_dir()}
+        except OSError:
+            return
+        for gone in set(self._served) - names:
+            self._forget(gone)
+        with self._lock:
+            self._refused = {k: v for k, v in self._refused.items() if k in names}
+        trusted: Optional[set[str]] = None
+        for name in sorted(names - set(self._served) - set(self._refused)):
+            layout = self.root.session(name)
+            if not layout.session_json.exists():
+                continue  # the worker writes session.json last
+            if trusted is None:
+                trusted = issued_tokens(self.root)
+            self._add(layout, trusted)
+
+    def _add(self, layout: SessionLayout, trusted: set[str]) -> None:
+        reason = why_refused(layout, trusted)
+        if reason:
+            log.warning("refusing session %s: %s", layout.id, reason)
+            with self._lock:
+                self._refused[layout.id] = SessionState(layout, refused_reason=reason)
+            return
+        try:
+            served = _Served(SessionState(layout), self.max_request_bytes)
+            self._waiter.watch(layout.request_lock)
+        except OSError as exc:
+            log.error("cannot serve session %s: %s", layout.id, exc)
+            return
+        with self._lock:
+            self._served[layout.id] = served
+        info = served.state.info
+        log.info("session %s: %s pid %s on %s", layout.id, info.get("language", "?"),
+                 info.get("pid"), info.get("machine"))
+        self._emit(HostEvent("session_added", layout.id))
+        self._read(served)
+
+    def _forget(self, session_id: str) -> None:
+        with self._lock:
+            served = self._served.pop(session_id, None)
+            channel = self._commands.pop(session_id, None)
+        if served is not None:
+            self._waiter.unwatch(served.state.layout.request_lock)
+            served.close()
+            log.info("session %s: folder removed", session_id)
+            self._emit(HostEvent("session_removed", session_id))
+        if channel is not None:
+            channel.close()
+
+    # -- reading and dispatching ---------------------------------------------------------
+
+    def _read(self, served: _Served) -> None:
+        try:
+            lines = served.reader.read()
+        except OSError as exc:
+            log.error("session %s: cannot read request.log: %s", served.state.layout.id, exc)
+            return
+        for line in lines:
+            self._accept(served, line)
+
+    def _accept(self, served: _Served, line: LogLine) -> None:
+        sid = served.state.layout.id
+        if line.data is None:
+            rid = salvage_id(line.head)
+            log.error("session %s: request of %d bytes at offset %d is over the %d-byte limit",
+                      sid, line.end - line.start, line.start, self.max_request_bytes)
+            bad = BadRequest(f"request of {line.end - line.start} bytes is over the host's "
+                             f"limit of {self.max_request_bytes}", code="too_large",
+                             request_id=rid)
+            self._enqueue(served, None, line, bad)
+            return
+        if not line.data.strip():
+            self._enqueue(served, None, line, None)
+            return
+        try:
+            request = decode_request(line.data)
+        except BadRequest as exc:
+            log.error("session %s: bad request at offset %d: %s", sid, line.start, exc)
+            self._enqueue(served, None, line, exc)
+            return
+        self._enqueue(served, request, line, None)
+
+    def _enqueue(self, served: _Served, request: Optional[Request], line: LogLine,
+                 bad: Optional[BadRequest]) -> None:
+        state = served.state
+        spec = self._handlers.get(request.command) if request else None
+        item = (request, line, bad)
+        with state.lock:
+            if not state.busy and not state.backlog and (spec is None or spec.inline):
+                state.busy = True
+                inline = True
+            else:
+                state.backlog.append(item)
+                inline = False
+                if not state.busy:
+                    state.busy = True
+                    self._pool.submit(self._drain, served)
+        if inline:
+            try:
+                self._execute(served, *item)
+            finally:
+                with state.lock:
+                    state.busy = False
+
+    def _drain(self, served: _Served) -> None:
+        state = served.state
+        while True:
+            with state.lock:
+                if not state.backlog:
+                    state.busy = False
+                    return
+                item = state.backlog.popleft()
+            try:
+                self._execute(served, *item)
+            except Exception:
+                log.exception("session %s: failed to handle a request", state.layout.id)
+
+    def _execute(self, served: _Served, request: Optional[Request], line: LogLine,
+                 bad: Optional[BadRequest]) -> None:
+        journal = served.journal
+        if request is None:
+            if bad is not None and bad.request_id and bad.wants_answer:
+                self._answer(served, Answer(bad.request_id, False, error_code=bad.code,
+                                            error_message=str(bad)))
+            journal.finish(line.end)
+            return
+        spec = self._handlers.get(request.command)
+        if line.end <= served.in_flight_end:
+            served.in_flight_end = 0
+            if not self._resume_interrupted(served, request, spec):
+                journal.finish(line.end)
+                return
+        journal.claim(line.end)
+        if spec is None:
+            if request.command not in served.unhandled:
+                served.unhandled.add(request.command)
+                log.warning("session %s: no handler for %r (logged once per session)",
+                            served.state.layout.id, request.command)
+            answer = Answer(request.id, False, error_code="no_handler",
+                            error_message=f"no handler for {request.command!r} on this host")
+        else:
+            call = Call(request, self.path_map.args(request.args), served.state.snapshot(), self)
+            answer = run_handler(spec, call)
+            if not answer.ok:
+                log.error("session %s: %s -> %s", served.state.layout.id, request.command,
+                          answer.error_message)
+        if request.answer:
+            self._answer(served, answer)
+        journal.finish(line.end)
+        if self._subscribers:
+            self._emit(HostEvent("request", served.state.layout.id, request, answer))
+
+    def _resume_interrupted(self, served: _Served, request: Request,
+                            spec: Optional[HandlerSpec]) -> bool:
+        """A request that was running when the last host died: run it again only if safe."""
+        sid = served.state.layout.id
+        if request.answer and served.state.outbox.delivered(request.id):
+            return False
+        if spec is not None and spec.idempotent:
+            log.warning("session %s: running %r again: the last host stopped while running it",
+                        sid, request.command)
+            return True
+        log.error("session %s: %r (%s) was running when the last host stopped; not run again",
+                  sid, request.command, request.id)
+        if request.answer:
+            self._answer(served, Answer(request.id, False, error_code="interrupted",
+                                        error_message="the host stopped while handling this "
+                                        "request; it may have partly run, so it was not run "
+                                        "again"))
+        return False
+
+    def _answer(self, served: _Served, answer: Answer) -> None:
+        try:
+            served.state.outbox.deliver(answer)
+        except TypeError as exc:
+            served.state.outbox.deliver(Answer(
+                answer.id, False, error_code="handler_error",
+                error_message=f"the handler's result is not JSON: {exc}"))
+        except OSError as exc:
+            log.error("session %s: cannot write the answer to %s: %s",
+                      served.state.layout.id, answer.id, exc)
+
+    # -- used by the built-in handlers -----------------------------------------------------
+
+    def _state(self, session_id: str) -> Optional[SessionState]:
+        served = self._served.get(session_id)
+        return served.state if served else None
+
+    def set_detached(self, session_id: str, detached: bool) -> None:
+        state = self._state(session_id)
+        if state is None:
+            return
+        state.reload_info()
+        state.mark_detached(detached)
+        self._emit(HostEvent("detached" if detached else "attached", session_id))

@@ -1,0 +1,126 @@
+"""What the host knows of one session folder."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from filebridge.wire.answers import outbox_for
+from filebridge.wire.codec import loads
+from filebridge.wire.files import read_counter
+from filebridge.wire.layout import SessionLayout
+
+__all__ = ["STALE_AFTER", "SessionInfo", "SessionState"]
+
+STALE_AFTER = 10.0
+DETACHED_MARK = "detached"
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A session as shown to users and handlers."""
+
+    id: str
+    folder: Path
+    status: str  # alive | stale | detached | refused
+    info: dict[str, Any] = field(default_factory=dict)
+    refused_reason: str = ""
+
+    @property
+    def layout(self) -> SessionLayout:
+        return SessionLayout(self.folder)
+
+    @property
+    def language(self) -> str:
+        return str(self.info.get("language", ""))
+
+    @property
+    def pid(self) -> Optional[int]:
+        pid = self.info.get("pid")
+        return pid if isinstance(pid, int) else None
+
+    @property
+    def machine(self) -> str:
+        return str(self.info.get("machine", ""))
+
+    @property
+    def started(self) -> Optional[float]:
+        started = self.info.get("started")
+        return float(started) if isinstance(started, (int, float)) else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "folder": str(self.folder), "status": self.status,
+                "language": self.language, "pid": self.pid, "machine": self.machine,
+                "started": self.started, "refused_reason": self.refused_reason or None}
+
+
+class SessionState:
+    """Liveness and the per-session queue; the reader and journal live beside it in the host."""
+
+    def __init__(self, layout: SessionLayout, refused_reason: str = "") -> None:
+        self.layout = layout
+        self.refused_reason = refused_reason
+        self.info = self._read_info()
+        self.detached = (layout.folder / DETACHED_MARK).exists()
+        self._beat = read_counter(layout.heartbeat)
+        self._beat_seen = time.monotonic() - self._silence_before_discovery()
+        self._beat_changed = False
+        self.lock = threading.Lock()
+        self.backlog: deque[Any] = deque()
+        self.busy = False
+        self.outbox = outbox_for(self.info.get("answers"), layout.responses,
+                                 layout.response_log, layout.response_lock)
+
+    def _silence_before_discovery(self) -> float:
+        # The only time a file clock is trusted: a heartbeat untouched for minutes at discovery
+        # is stale at once rather than after STALE_AFTER; small clock skews cannot matter.
+        try:
+            age = time.time() - self.layout.heartbeat.stat().st_mtime
+        except OSError:
+            return 0.0
+        return STALE_AFTER + 1 if age > 6 * STALE_AFTER else 0.0
+
+    def _read_info(self) -> dict[str, Any]:
+        try:
+            info = loads(self.layout.session_json.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return info if isinstance(info, dict) else {}
+
+    def reload_info(self) -> None:
+        self.info = self._read_info()
+
+    def check_heartbeat(self) -> bool:
+        """Look at the heartbeat; True when the status changed because of it."""
+        beat = read_counter(self.layout.heartbeat)
+        before = self.status()
+        if beat != self._beat:
+            self._beat = beat
+            self._beat_seen = time.monotonic()
+            self._beat_changed = True
+        return self.status() != before
+
+    def mark_detached(self, detached: bool) -> None:
+        self.detached = detached
+        mark = self.layout.folder / DETACHED_MARK
+        if detached:
+            mark.touch(mode=0o600)
+        else:
+            mark.unlink(missing_ok=True)
+
+    def status(self) -> str:
+        if self.refused_reason:
+            return "refused"
+        if self.detached:
+            return "detached"
+        if time.monotonic() - self._beat_seen > STALE_AFTER:
+            return "stale"
+        return "alive"
+
+    def snapshot(self) -> SessionInfo:
+        return SessionInfo(self.layout.id, self.layout.folder, self.status(), dict(self.info),
+                           self.refused_reason)

@@ -1,0 +1,186 @@
+"""How answers travel: a file per answer, or one answer log; the reading and writing ends.
+
+``AnswerFiles``: the answerer renames ``<id>.json`` into a folder; simple to implement in any
+language. ``AnswerLog``: the answerer appends a line to one log and rings its doorbell; an append
+costs microseconds where creating and renaming a file costs about a hundred, so the Python
+worker asks for it (``"answers": "log"`` in session.json).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Optional
+
+from filebridge.wire.files import Doorbell, SoleWriterLog, atomic_write
+from filebridge.wire.messages import Answer, decode_answer
+from filebridge.wire.waiting import Waiter
+
+__all__ = ["AnswerFiles", "AnswerLog", "FileOutbox", "Inbox", "LogOutbox", "Outbox",
+           "outbox_for"]
+
+
+class Inbox(ABC):
+    @abstractmethod
+    def watch_with(self, waiter: Waiter) -> None:
+        """Point ``waiter`` at what changes when an answer arrives."""
+
+    def expect(self, request_id: str) -> None:
+        """Called before the request is posted, so its answer cannot slip past."""
+
+    @abstractmethod
+    def take(self, request_id: str) -> Optional[Answer]:
+        """The answer when it has arrived (removing it), else None."""
+
+    def forget(self, request_id: str) -> None:
+        """The caller gave up waiting."""
+
+    def close(self) -> None: ...
+
+
+class AnswerFiles(Inbox):
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def watch_with(self, waiter: Waiter) -> None:
+        waiter.watch(self.folder, renames_only=True)
+
+    def take(self, request_id: str) -> Optional[Answer]:
+        path = self.folder / f"{request_id}.json"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        path.unlink(missing_ok=True)
+        return decode_answer(data)
+
+
+class AnswerLog(Inbox):
+    """Reads the answer log from where this process started, keeping answers it waits for.
+
+    Every process reads the whole log once; answers for requests it did not send are skipped
+    by looking at their id, without parsing them.
+    """
+
+    def __init__(self, log: Path, bell: Path) -> None:
+        self.log = log
+        self.bell = bell
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._offset = self._size()
+        self._partial = b""
+        self._waiting: set[str] = set()
+        self._arrived: dict[str, Answer] = {}
+        self._fd: Optional[int] = None
+
+    def _size(self) -> int:
+        try:
+            return self.log.stat().st_size
+        except OSError:
+            return 0
+
+    def watch_with(self, waiter: Waiter) -> None:
+        waiter.watch(self.bell)
+
+    def expect(self, request_id: str) -> None:
+        with self._lock:
+            self._waiting.add(request_id)
+
+    def forget(self, request_id: str) -> None:
+        with self._lock:
+            self._waiting.discard(request_id)
+            self._arrived.pop(request_id, None)
+
+    def take(self, request_id: str) -> Optional[Answer]:
+        with self._lock:
+            if request_id not in self._arrived:
+                self._collect()
+            answer = self._arrived.pop(request_id, None)
+            if answer is not None:
+                self._waiting.discard(request_id)
+            return answer
+
+    def _collect(self) -> None:
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self.log, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            self._pid = os.getpid()
+        while True:
+            data = os.pread(self._fd, 1 << 22, self._offset)
+            if not data:
+                return
+            self._offset += len(data)
+            *lines, self._partial = (self._partial + data).split(b"\n")
+            wanted = [rid.encode() for rid in self._waiting]
+            for line in lines:
+                # Answers to other processes' requests are skipped unparsed.
+                if any(rid in line for rid in wanted):
+                    answer = decode_answer(line)
+                    if answer.id in self._waiting:
+                        self._arrived[answer.id] = answer
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+
+class Outbox(ABC):
+    """The answering end."""
+
+    @abstractmethod
+    def deliver(self, answer: Answer) -> None: ...
+
+    @abstractmethod
+    def delivered(self, request_id: str) -> bool:
+        """Whether an answer to ``request_id`` was written (checked after a crash)."""
+
+    def close(self) -> None: ...
+
+
+class FileOutbox(Outbox):
+    def __init__(self, folder: Path, bell: Path) -> None:
+        self.folder = folder
+        self._bell = Doorbell(bell)
+
+    def deliver(self, answer: Answer) -> None:
+        atomic_write(self.folder / f"{answer.id}.json", answer.encode())
+        self._bell.ring()
+
+    def delivered(self, request_id: str) -> bool:
+        return (self.folder / f"{request_id}.json").exists()
+
+    def close(self) -> None:
+        self._bell.close()
+
+
+class LogOutbox(Outbox):
+    """Only the host answers through a session's response.log."""
+
+    _TAIL = 1 << 22
+
+    def __init__(self, log: Path, bell: Path) -> None:
+        self.log_path = log
+        self._log = SoleWriterLog(log)
+        self._bell = Doorbell(bell)
+
+    def deliver(self, answer: Answer) -> None:
+        self._bell.ring(self._log.append(answer.encode() + b"\n"))
+
+    def delivered(self, request_id: str) -> bool:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - self._TAIL))
+                return request_id.encode() in f.read()
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        self._log.close()
+        self._bell.close()
+
+
+def outbox_for(mode: object, folder: Path, log: Path, bell: Path) -> Outbox:
+    """The outbox a session asked for in session.json's "answers" (files unless "log")."""
+    return LogOutbox(log, bell) if mode == "log" else FileOutbox(folder, bell)

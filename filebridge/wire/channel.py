@@ -1,0 +1,91 @@
+"""One direction of a session: requests appended to a log, a doorbell, answers by id.
+
+The worker talks to the host through request.log and its answers, the host to the worker
+through command.log and its answers; both directions are this class.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from filebridge.errors import ProtocolError
+from filebridge.wire.answers import Inbox
+from filebridge.wire.files import AppendLog, Doorbell
+from filebridge.wire.messages import Answer, Request, new_request
+from filebridge.wire.waiting import PollingWaiter, Waiter, make_waiter
+
+__all__ = ["Channel", "open_waiter"]
+
+log = logging.getLogger("filebridge")
+
+
+class Channel:
+    def __init__(self, log_path: Path, bell_path: Path, inbox: Inbox, strategy: str) -> None:
+        self.inbox = inbox
+        self.strategy = strategy
+        self._log = AppendLog(log_path)
+        self._bell = Doorbell(bell_path)
+        self._waiters = threading.local()
+
+    def post(self, command: str, args: dict[str, Any], *, answer: bool = False) -> Request:
+        return self._post(new_request(command, args, answer=answer))
+
+    def _post(self, request: Request) -> Request:
+        try:
+            line = request.encode()
+        except TypeError as exc:
+            raise ProtocolError(f"arguments of {request.command!r} are not JSON: {exc}") from None
+        self._bell.ring(self._log.append(line))
+        return request
+
+    def call(self, command: str, args: dict[str, Any],
+             timeout: Optional[float]) -> tuple[Request, Optional[Answer], float]:
+        """Post and wait for the answer to that very request: (request, answer or None, waited)."""
+        waiter = self._waiter()
+        request = new_request(command, args, answer=True)
+        self.inbox.expect(request.id)
+        started = time.monotonic()
+        found: list[Answer] = []
+
+        def arrived() -> bool:
+            answer = self.inbox.take(request.id)
+            if answer is not None:
+                found.append(answer)
+            return answer is not None
+
+        try:
+            self._post(request)
+            waiter.wait_until(arrived, timeout)
+        finally:
+            if not found:
+                self.inbox.forget(request.id)
+        return request, (found[0] if found else None), time.monotonic() - started
+
+    def _waiter(self) -> Waiter:
+        # One waiter per thread and process, kept: creating one per call costs more than a call.
+        waiter: Optional[Waiter] = getattr(self._waiters, "waiter", None)
+        if waiter is None or getattr(self._waiters, "pid", None) != os.getpid():
+            waiter = open_waiter(self.strategy)
+            self.inbox.watch_with(waiter)
+            self._waiters.waiter = waiter
+            self._waiters.pid = os.getpid()
+        return waiter
+
+    def close(self) -> None:
+        self._log.close()
+        self._bell.close()
+        self.inbox.close()
+
+
+def open_waiter(strategy: str) -> Waiter:
+    """A waiter of ``strategy``; polling when the system refuses another inotify instance."""
+    try:
+        return make_waiter(strategy)
+    except OSError as exc:
+        log.warning("filebridge: %s waiter unavailable (%s); polling instead", strategy, exc)
+        return PollingWaiter()

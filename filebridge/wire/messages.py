@@ -1,0 +1,192 @@
+"""The one place that builds and parses requests and answers (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from filebridge import PROTOCOL_VERSION
+from filebridge.errors import ProtocolError, RemoteError, error_from_answer
+from filebridge.wire.codec import dumps, loads
+
+__all__ = [
+    "Answer",
+    "BadRequest",
+    "Request",
+    "decode_answer",
+    "decode_request",
+    "encode_answer",
+    "new_request",
+]
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ID_IN_TEXT = re.compile(rb'"id"\s*:\s*"([A-Za-z0-9_-]{1,64})"')
+
+
+@dataclass(frozen=True)
+class Request:
+    """One line of request.log or command.log."""
+
+    id: str
+    seq: int
+    time: float
+    pid: int
+    command: str
+    answer: bool
+    args: dict[str, Any] = field(default_factory=dict)
+    v: int = PROTOCOL_VERSION
+
+    def encode(self) -> bytes:
+        """The request as one JSON line, newline included."""
+        return dumps({"v": self.v, "id": self.id, "seq": self.seq, "time": self.time,
+                      "pid": self.pid, "command": self.command, "answer": self.answer,
+                      "args": self.args}) + b"\n"
+
+
+class _Sequence:
+    """Per-process sequence numbers and ids, started afresh in a forked child.
+
+    An id is 24 random hex digits drawn once per process plus the sequence number: unique
+    without a system call per request.
+    """
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._lock = threading.Lock()
+        self._counter = itertools.count(1)
+        self._prefix = ""
+
+    def next(self) -> tuple[int, str, int]:
+        with self._lock:
+            pid = os.getpid()
+            if pid != self._pid:
+                self._pid = pid
+                self._counter = itertools.count(1)
+                self._prefix = secrets.token_hex(12)
+            seq = next(self._counter)
+            return seq, f"{self._prefix}{seq:08x}", pid
+
+
+_sequence = _Sequence()
+
+
+def new_request(command: str, args: dict[str, Any], *, answer: bool) -> Request:
+    if not isinstance(command, str) or not command:
+        raise ProtocolError("a command is a non-empty string")
+    seq, rid, pid = _sequence.next()
+    return Request(id=rid, seq=seq, time=time.time(), pid=pid, command=command, answer=answer,
+                   args=args)
+
+
+class BadRequest(ProtocolError):
+    """A line that is not a valid request. ``request_id`` is set when one could be read."""
+
+    def __init__(self, message: str, *, code: str = "bad_request",
+                 request_id: Optional[str] = None, wants_answer: bool = True) -> None:
+        super().__init__(message)
+        self.code = code
+        self.request_id = request_id
+        self.wants_answer = wants_answer
+
+
+def salvage_id(line: bytes) -> Optional[str]:
+    """The request id of a line too broken to parse, when one can be seen in its first bytes."""
+    found = _ID_IN_TEXT.search(line[:4096])
+    return found.group(1).decode() if found else None
+
+
+def decode_request(line: bytes) -> Request:
+    """Parse one line (without its newline); raise BadRequest saying what is wrong."""
+    try:
+        data = loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"not JSON: {exc}", request_id=salvage_id(line)) from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"a request is a JSON object, got {type(data).__name__}")
+    rid = data.get("id")
+    if not isinstance(rid, str) or not _ID.fullmatch(rid):
+        raise BadRequest("'id' must be 1 to 64 characters of [A-Za-z0-9_-]")
+    wants = data.get("answer") is True
+    if data.get("v") != PROTOCOL_VERSION:
+        raise BadRequest(f"protocol version {data.get('v')!r} is not supported "
+                         f"(this host speaks {PROTOCOL_VERSION})", code="unsupported_version",
+                         request_id=rid, wants_answer=wants)
+    command = data.get("command")
+    args = data.get("args", {})
+    seq, pid, when = data.get("seq"), data.get("pid"), data.get("time")
+    if not (isinstance(command, str) and command and isinstance(args, dict)
+            and type(seq) is int and type(pid) is int and type(when) in (int, float)
+            and type(data.get("answer", False)) is bool):
+        raise BadRequest(_what_is_wrong(data), request_id=rid, wants_answer=wants)
+    return Request(id=rid, seq=data["seq"], time=float(data["time"]), pid=data["pid"],
+                   command=str(command), answer=wants, args=args)
+
+
+def _what_is_wrong(data: dict[str, Any]) -> str:
+    problems = []
+    if not isinstance(data.get("command"), str) or not data.get("command"):
+        problems.append("'command' must be a non-empty string")
+    if not isinstance(data.get("args", {}), dict):
+        problems.append("'args' must be an object")
+    for key, kinds in (("seq", (int,)), ("pid", (int,)), ("time", (int, float))):
+        if type(data.get(key)) not in kinds:
+            problems.append(f"'{key}' must be a number")
+    if type(data.get("answer", False)) is not bool:
+        problems.append("'answer' must be true or false")
+    return "; ".join(problems)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The content of responses/<id>.json."""
+
+    id: str
+    ok: bool
+    result: Any = None
+    error_code: str = ""
+    error_message: str = ""
+    error_details: Any = None
+
+    def encode(self) -> bytes:
+        body: dict[str, Any] = {"v": PROTOCOL_VERSION, "id": self.id, "ok": self.ok}
+        if self.ok:
+            body["result"] = self.result
+        else:
+            error: dict[str, Any] = {"code": self.error_code, "message": self.error_message}
+            if self.error_details is not None:
+                error["details"] = self.error_details
+            body["error"] = error
+        return dumps(body)
+
+    def unwrap(self) -> Any:
+        """The result, or the error as a RemoteError."""
+        if self.ok:
+            return self.result
+        raise self.as_error()
+
+    def as_error(self) -> RemoteError:
+        return error_from_answer(self.error_code, self.error_message, self.error_details)
+
+
+def encode_answer(answer: Answer) -> bytes:
+    return answer.encode()
+
+
+def decode_answer(data: bytes) -> Answer:
+    try:
+        body = loads(data)
+        rid = body["id"]
+        if body.get("ok") is True:
+            return Answer(id=rid, ok=True, result=body.get("result"))
+        error = body.get("error") or {}
+        return Answer(id=rid, ok=False, error_code=str(error.get("code", "error")),
+                      error_message=str(error.get("message", "")),
+                      error_details=error.get("details"))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ProtocolError(f"unreadable answer: {exc}") from None

@@ -1,0 +1,84 @@
+"""The waiting interface every strategy implements."""
+
+from __future__ import annotations
+
+import os
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Callable, NamedTuple, Optional, Sequence
+
+__all__ = ["SPIN_SECONDS", "Change", "Waiter"]
+
+# An answer that comes within this long is picked up by looking again rather than by sleeping:
+# waking a sleeping process costs tens of microseconds on a VM, several looks cost fewer.
+# The spin only happens while a caller waits for an answer or right after the host served one.
+SPIN_SECONDS = float(os.environ.get("FILEBRIDGE_SPIN_US") or 100) / 1e6
+
+
+class Change(NamedTuple):
+    """Something in ``folder`` may have changed; ``name`` is the entry, when known."""
+
+    folder: Path
+    name: Optional[str]
+
+
+class Waiter(ABC):
+    """Blocks until something in the watched folders may have changed.
+
+    A change is only a hint to look again: callers re-read the log or look for the answer file,
+    so a spurious wake costs a read and a missed name costs nothing.
+    """
+
+    name = "abstract"
+
+    @abstractmethod
+    def watch(self, folder: Path, probe: Sequence[str] = (), *,
+              renames_only: bool = False) -> None:
+        """Watch a folder or a file.
+
+        For a folder, ``probe`` names files whose content signals a change there (strategies
+        without events read them); ``renames_only`` reports only entries renamed into it, as
+        atomic writes arrive. A file is watched for writes to it.
+        """
+
+    @abstractmethod
+    def unwatch(self, folder: Path) -> None: ...
+
+    @abstractmethod
+    def wait(self, timeout: Optional[float]) -> list[Change]:
+        """Return the changes seen, or [] after ``timeout`` seconds or a ``wake()``."""
+
+    @abstractmethod
+    def wake(self) -> None:
+        """Make a blocked ``wait()`` return at once; safe from any thread."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def reset(self) -> None:
+        """Something is expected soon: strategies that back off start fast again."""
+
+    def wait_until(self, ready: Callable[[], bool], timeout: Optional[float]) -> bool:
+        """Wait until ``ready()`` is true; False when ``timeout`` seconds passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.reset()
+        spin_until = time.perf_counter() + SPIN_SECONDS
+        while time.perf_counter() < spin_until:
+            if ready():
+                return True
+        while not ready():
+            if deadline is None:
+                self.wait(None)
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return ready()
+            self.wait(remaining)
+        return True
+
+    def __enter__(self) -> Waiter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,132 @@
+"""The worker's one background thread: heartbeat, and answering the host's requests.
+
+It answers while the main thread runs user code, as far as the GIL lets it: pure-Python
+handlers interleave with user code; a C call that holds the GIL delays them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import traceback
+from typing import Any, Callable, Optional
+
+from filebridge.errors import RemoteError
+from filebridge.wire.answers import FileOutbox
+from filebridge.wire.channel import open_waiter
+from filebridge.wire.files import Doorbell
+from filebridge.wire.layout import SessionLayout
+from filebridge.wire.messages import Answer, BadRequest, Request, decode_request
+
+__all__ = ["HEARTBEAT_INTERVAL", "BackgroundService", "CommandHandler"]
+
+HEARTBEAT_INTERVAL = 2.0
+CommandHandler = Callable[[dict[str, Any]], Any]
+log = logging.getLogger("filebridge.worker")
+
+
+class BackgroundService:
+    def __init__(self, layout: SessionLayout, strategy: str,
+                 handlers: dict[str, CommandHandler]) -> None:
+        self.layout = layout
+        self._strategy = strategy
+        self._handlers = handlers
+        self._stop = threading.Event()
+        self._heartbeat = Doorbell(layout.heartbeat)
+        self._outbox = FileOutbox(layout.command_responses, layout.command_response_lock)
+        self._beats = 0
+        self._offset = self._end_of_commands()
+        self._pending = b""
+        self._thread: Optional[threading.Thread] = None
+        self._waiter = open_waiter(strategy)
+
+    def _end_of_commands(self) -> int:
+        try:
+            return self.layout.command_log.stat().st_size
+        except OSError:
+            return 0
+
+    def start(self) -> None:
+        self._waiter.watch(self.layout.command_lock)
+        self.beat()
+        self._thread = threading.Thread(target=self._run, name="filebridge-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._waiter.wake()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+        self._waiter.close()
+
+    def beat(self) -> None:
+        self._beats += 1
+        self._heartbeat.ring(self._beats)
+
+    def _run(self) -> None:
+        next_beat = time.monotonic() + HEARTBEAT_INTERVAL
+        while not self._stop.is_set():
+            self._waiter.wait(max(0.0, next_beat - time.monotonic()))
+            if self._stop.is_set():
+                return
+            if time.monotonic() >= next_beat:
+                self.beat()
+                next_beat = time.monotonic() + HEARTBEAT_INTERVAL
+            try:
+                self.serve_pending()
+            except Exception:  # the thread must outlive any one bad command
+                log.exception("filebridge: failed to serve host requests")
+
+    def serve_pending(self) -> None:
+        try:
+            with open(self.layout.command_log, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except OSError:
+            return
+        if not data:
+            return
+        self._offset += len(data)
+        data = self._pending + data
+        *lines, self._pending = data.split(b"\n")
+        for line in lines:
+            if line.strip():
+                self._serve_line(line)
+
+    def _serve_line(self, line: bytes) -> None:
+        try:
+            request = decode_request(line)
+        except BadRequest as exc:
+            if exc.request_id:
+                self._answer(Answer(exc.request_id, False, error_code=exc.code,
+                                    error_message=str(exc)))
+            return
+        self._answer(self._handle(request))
+
+    def _handle(self, request: Request) -> Answer:
+        handler = self._handlers.get(request.command)
+        if handler is None:
+            return Answer(request.id, False, error_code="no_handler",
+                          error_message=f"the worker has no handler for {request.command!r}")
+        try:
+            return Answer(request.id, True, result=handler(request.args))
+        except RemoteError as exc:
+            return Answer(request.id, False, error_code=exc.code,
+                          error_message=exc.remote_message)
+        except Exception as exc:
+            return Answer(request.id, False, error_code="handler_error",
+                          error_message=f"{type(exc).__name__}: {exc}",
+                          error_details=traceback.format_exc(limit=5))
+
+    def _answer(self, answer: Answer) -> None:
+        try:
+            self._outbox.deliver(answer)
+        except TypeError as exc:
+            self._outbox.deliver(Answer(answer.id, False, error_code="handler_error",
+                                        error_message=f"the result is not JSON: {exc}"))
+
+
+def ping(_args: dict[str, Any]) -> dict[str, Any]:
+    return {"pid": os.getpid(), "time": time.time()}

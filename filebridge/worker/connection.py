@@ -1,0 +1,136 @@
+"""A worker's connection to its session folder: send, call, and the host's requests."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+from pathlib import Path
+from typing import Any, Optional
+
+from filebridge.errors import CallTimeout, NotConnected
+from filebridge.wire.answers import AnswerLog
+from filebridge.wire.channel import Channel
+from filebridge.wire.codec import loads
+from filebridge.wire.files import CounterReader, read_counter
+from filebridge.wire.layout import SessionLayout, default_root, new_session_id
+from filebridge.wire.messages import Request
+from filebridge.wire.waiting import choose_strategy
+from filebridge.worker.background import BackgroundService, CommandHandler, ping
+from filebridge.worker.session_files import prepare_session, python_identity
+
+__all__ = ["DEFAULT_TIMEOUT", "Connection", "open_connection"]
+
+DEFAULT_TIMEOUT = float(os.environ.get("FILEBRIDGE_CALL_TIMEOUT") or 10.0)
+
+class Connection:
+    """One worker process's (or fork's) link to a session folder."""
+
+    def __init__(self, layout: SessionLayout, *, strategy: str,
+                 identity: Optional[dict[str, Any]] = None) -> None:
+        self.layout = layout
+        self.strategy = strategy
+        self.info = prepare_session(layout, identity or python_identity())
+        self._requests = Channel(layout.request_log, layout.request_lock,
+                                 AnswerLog(layout.response_log, layout.response_lock), strategy)
+        self._handlers: dict[str, CommandHandler] = {"ping": ping}
+        self._host_heartbeat = CounterReader(layout.root.host_heartbeat)
+        self._service = BackgroundService(layout, strategy, self._handlers)
+        self._closed = False
+
+    @property
+    def session_id(self) -> str:
+        return self.layout.id
+
+    @property
+    def session_dir(self) -> Path:
+        return self.layout.folder
+
+    def start(self) -> None:
+        self._service.start()
+        self.send("attach", language=self.info.get("language", "python"),
+                  versions=self.info.get("versions", {}), cwd=self.info["cwd"],
+                  machine=self.info["machine"])
+
+    def send(self, command: str, **args: Any) -> str:
+        """Fire and forget; return the request id."""
+        self._check_open()
+        return self._requests.post(command, args, answer=False).id
+
+    def call(self, command: str, timeout: Optional[float] = None, **args: Any) -> Any:
+        """Ask the host and wait for the answer to this very request.
+
+        Raises CallTimeout (saying how long it waited and whether a host looked alive), or the
+        host's error as a RemoteError (NoHandler for an unknown command).
+        """
+        self._check_open()
+        host_beat = self._host_heartbeat.read()
+        limit = DEFAULT_TIMEOUT if timeout is None else timeout
+        request, answer, waited = self._requests.call(command, args, limit)
+        if answer is None:
+            raise self._timeout(command, request, waited, host_beat)
+        return answer.unwrap()
+
+    def on_command(self, name: str, handler: CommandHandler) -> None:
+        """Answer the host's ``name`` requests with ``handler(args)`` on the background thread."""
+        self._handlers[name] = handler
+
+    def close(self, detach: bool = True) -> None:
+        if self._closed:
+            return
+        if detach:
+            try:
+                self.send("detach")
+            except OSError:
+                pass
+        self._closed = True
+        self._service.stop()
+        self._host_heartbeat.close()
+        self._requests.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise NotConnected("this filebridge connection is closed")
+
+    def _timeout(self, command: str, request: Request, waited: float,
+                 host_beat: bytes) -> CallTimeout:
+        alive, why = self._host_status(host_beat)
+        message = (f"no answer to {command!r} (request {request.id}) within {waited:.3g} s: "
+                   f"{why}")
+        return CallTimeout(message, command=command, waited=waited, host_alive=alive)
+
+    def _host_status(self, beat_before: bytes) -> tuple[bool, str]:
+        root = self.layout.root
+        if read_counter(root.host_heartbeat) not in (b"", beat_before):
+            return True, "a host is serving this root but did not answer in time"
+        try:
+            holder = loads(root.host_json.read_bytes())
+        except (OSError, ValueError):
+            return False, "no host serves this root (start one with `filebridge serve`)"
+        pid, machine = holder.get("pid"), holder.get("machine")
+        if machine == socket.gethostname() and isinstance(pid, int):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False, f"the host (pid {pid}) is gone; start one with `filebridge serve`"
+            except PermissionError:
+                pass
+            return True, f"the host (pid {pid}) is running but did not answer in time"
+        return False, (f"the host last seen (pid {pid} on {machine}) did not beat while we "
+                       "waited; it may be down")
+
+def open_connection(session_dir: Optional[str | Path] = None, *,
+                    force_poll: Optional[bool] = None,
+                    identity: Optional[dict[str, Any]] = None) -> Connection:
+    """Open (and create when needed) a session folder and start its background thread."""
+    chosen = session_dir or os.environ.get("FILEBRIDGE_SESSION")
+    if chosen:
+        layout = SessionLayout(Path(chosen).expanduser())
+    else:
+        layout = SessionLayout(default_root() / "sessions" / new_session_id())
+    layout.folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    connection = Connection(layout, strategy=choose_strategy(layout.folder.parent, force_poll),
+                            identity=identity)
+    connection.start()
+    atexit.register(connection.close)
+    return connection
