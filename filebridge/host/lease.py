@@ -39,7 +39,7 @@ def describe(holder: dict[str, Any]) -> str:
 class HostLease:
     def __init__(self, root: RootLayout) -> None:
         self.root = root
-        self._lock = FileLock(str(root.host_lease), mode=0o600)
+        self._lock = FileLock(str(root.host_lease), mode=0o600, thread_local=False)
 
     def acquire(self, wait: Optional[float] = 0) -> None:
         """Take the lease; LeaseHeld names the holder when ``wait`` seconds pass first.

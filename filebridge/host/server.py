@@ -170,6 +170,14 @@ class Host:
         self._startup(wait_for_lease)
         self._loop()
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     def stop(self) -> None:
         self._stopping.set()
         self._waiter.wake()

@@ -1,0 +1,50 @@
+"""The ``filebridge`` entry point."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional
+
+import filebridge
+from filebridge.cli import bench, demo, notebook, send, serve, sessions, template
+from filebridge.cli.output import CommandFailed
+from filebridge.errors import FilebridgeError
+
+__all__ = ["build_parser", "main"]
+
+COMMANDS = (serve, sessions, send, template, demo, bench, notebook)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="filebridge",
+        description="Connect running interpreter sessions to this machine through a shared "
+                    "folder. Every command has --help.")
+    parser.add_argument("--version", action="version", version=filebridge.__version__)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(subparsers)
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except CommandFailed as exc:
+        print(f"filebridge {args.command}: {exc}", file=sys.stderr)
+        return exc.code
+    except FilebridgeError as exc:
+        print(f"filebridge {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""``filebridge serve``: run the host with readable logs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import signal
+import sys
+from pathlib import Path
+from types import FrameType, ModuleType
+from typing import Any, Optional
+
+from filebridge.cli.output import CommandFailed
+from filebridge.cli.sessions import add_root_argument
+from filebridge.errors import LeaseHeld
+from filebridge.host import Host
+from filebridge.host.pathmap import parse_mapping
+
+__all__ = ["FEATURES", "build_host", "build_parser_for_serve", "features", "register"]
+
+# Each feature module offers add_serve_arguments(parser) and install(host, args).
+FEATURES: tuple[str, ...] = ()
+
+
+def features() -> list[ModuleType]:
+    return [importlib.import_module(name) for name in FEATURES]
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
+
+
+def build_host(args: argparse.Namespace) -> Host:
+    """A host configured from parsed ``serve`` arguments, with every feature installed."""
+    try:
+        mapping = [parse_mapping(text) for text in args.map]
+    except ValueError as exc:
+        raise CommandFailed(str(exc)) from None
+    host = Host(Path(args.root).expanduser(), force_poll=True if args.poll else None,
+                path_map=mapping)
+    for feature in features():
+        feature.install(host, args)
+    return host
+
+
+def _serve(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level)
+    host = build_host(args)
+
+    def stop(_signum: int, _frame: Optional[FrameType]) -> None:
+        host.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    wait = None if args.wait_for_lease == "forever" else float(args.wait_for_lease or 0)
+    try:
+        host.start(wait_for_lease=wait)
+    except LeaseHeld as exc:
+        raise CommandFailed(f"{exc}; stop it first or pass --wait-for-lease") from None
+    try:
+        while host.running:
+            host.join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        host.stop()
+    return 0
+
+
+_DESCRIPTION = ("Watch the root for sessions, answer their requests and log what they ask. "
+                "One host per root: a second one says who holds the root and exits, or waits "
+                "with --wait-for-lease.")
+
+
+def build_parser_for_serve() -> argparse.ArgumentParser:
+    """The serve options alone, for the demo and tests that build a host like serve does."""
+    parser = argparse.ArgumentParser(prog="filebridge serve", description=_DESCRIPTION)
+    _add_arguments(parser)
+    return parser
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("serve", help="serve every worker session under a root",
+                                   description=_DESCRIPTION)
+    _add_arguments(parser)
+    parser.set_defaults(func=_serve)
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_root_argument(parser)
+    parser.add_argument("--poll", action="store_true",
+                        help="poll instead of waiting for events (network filesystems; also "
+                             "FILEBRIDGE_POLL=1)")
+    parser.add_argument("--map", action="append", default=[], metavar="REMOTE=LOCAL",
+                        help="rewrite paths the worker reports under REMOTE to LOCAL "
+                             "(repeatable)")
+    parser.add_argument("--wait-for-lease", nargs="?", const="forever", default="0",
+                        metavar="SECONDS",
+                        help="if another host serves the root, wait for it to stop "
+                             "(for ever, or SECONDS)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"],
+                        help="how much to log (info)")
+    for feature in features():
+        feature.add_serve_arguments(parser)

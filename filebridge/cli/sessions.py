@@ -1,0 +1,182 @@
+"""``filebridge new-session``, ``sessions`` and ``prune``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import filebridge
+from filebridge.cli.output import CommandFailed, emit
+from filebridge.cli.template import render_template
+from filebridge.host.lease import read_holder
+from filebridge.host.session import STALE_AFTER
+from filebridge.wire.codec import dumps, loads
+from filebridge.wire.files import atomic_write, read_counter
+from filebridge.wire.layout import RootLayout, is_valid_session_id, make_private_dir, new_session_id
+from filebridge.worker.background import HEARTBEAT_INTERVAL
+
+__all__ = ["register"]
+
+# What a worker with nothing installed needs: the worker side and the wire format.
+BOOTSTRAP_PARTS = ("__init__.py", "errors.py", "wire", "worker")
+
+
+def copy_bootstrap(target: Path) -> Path:
+    """Copy the worker side of filebridge into ``target``/filebridge; return ``target``."""
+    source = Path(filebridge.__file__).resolve().parent
+    package = target / "filebridge"
+    make_private_dir(package)
+    for part in BOOTSTRAP_PARTS:
+        origin = source / part
+        if origin.is_dir():
+            shutil.copytree(origin, package / part, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(origin, package / part)
+    return target
+
+
+def create_session(root: Path, session_id: str = "") -> dict[str, Any]:
+    layout = RootLayout(root)
+    make_private_dir(layout.sessions)
+    session_id = session_id or new_session_id()
+    if not is_valid_session_id(session_id):
+        raise CommandFailed(f"{session_id!r} is not a valid session id ([A-Za-z0-9_.-])")
+    session = layout.session(session_id)
+    if session.folder.exists():
+        raise CommandFailed(f"session {session_id} exists already: {session.folder}")
+    make_private_dir(session.folder)
+    token = secrets.token_hex(16)
+    atomic_write(session.session_json, dumps({"protocol": filebridge.PROTOCOL_VERSION,
+                                              "id": session_id, "token": token,
+                                              "created": time.time()}))
+    _issue(layout, token)
+    bootstrap = copy_bootstrap(session.folder / "bootstrap")
+    return {"id": session_id, "folder": str(session.folder), "bootstrap": str(bootstrap),
+            "token": token}
+
+
+def _issue(layout: RootLayout, token: str) -> None:
+    try:
+        tokens = loads(layout.issued_tokens.read_bytes())
+    except (OSError, ValueError):
+        tokens = []
+    atomic_write(layout.issued_tokens, dumps([*tokens, token]))
+
+
+def _new_session(args: argparse.Namespace) -> int:
+    created = create_session(Path(args.root).expanduser(), args.id or "")
+    snippet = render_template("python", Path(created["folder"]))
+    created["snippet"] = snippet
+    emit(created, args.json, f"session {created['id']}: {created['folder']}\n"
+                             f"start a Python worker in it with:\n{snippet}")
+    return 0
+
+
+def observe_sessions(root: Path, watch_seconds: float) -> list[dict[str, Any]]:
+    """Each session's status: from the serving host when one runs, else by watching beats."""
+    layout = RootLayout(root)
+    holder = read_holder(layout)
+    if holder:
+        try:
+            shown = loads((layout.root / "host-sessions.json").read_bytes())
+            if isinstance(shown, list):
+                return shown
+        except (OSError, ValueError):
+            pass
+    try:
+        folders = sorted(p for p in layout.sessions.iterdir() if p.is_dir())
+    except OSError:
+        return []
+    before = {f: read_counter(f / "heartbeat") for f in folders}
+    if watch_seconds > 0 and folders:
+        time.sleep(watch_seconds)
+    sessions = []
+    for folder in folders:
+        try:
+            info = loads((folder / "session.json").read_bytes())
+        except (OSError, ValueError):
+            info = {}
+        if (folder / "detached").exists():
+            status = "detached"
+        elif read_counter(folder / "heartbeat") not in (b"", before[folder]):
+            status = "alive"
+        else:
+            status = "stale"
+        sessions.append({"id": folder.name, "folder": str(folder), "status": status,
+                         "language": info.get("language", ""), "pid": info.get("pid"),
+                         "machine": info.get("machine", ""), "started": info.get("started")})
+    return sessions
+
+
+def _format(sessions: list[dict[str, Any]]) -> str:
+    if not sessions:
+        return "no sessions"
+    lines = [f"{'ID':<14} {'STATUS':<9} {'LANGUAGE':<9} {'PID':>7}  {'MACHINE':<16} STARTED"]
+    for s in sessions:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["started"])) \
+            if s.get("started") else "-"
+        lines.append(f"{s['id']:<14} {s['status']:<9} {s.get('language') or '-':<9} "
+                     f"{s.get('pid') or '-':>7}  {s.get('machine') or '-':<16} {started}")
+    return "\n".join(lines)
+
+
+def _sessions(args: argparse.Namespace) -> int:
+    sessions = observe_sessions(Path(args.root).expanduser(), HEARTBEAT_INTERVAL + 0.5)
+    emit(sessions, args.json, _format(sessions))
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    root = Path(args.root).expanduser()
+    wanted = {"detached", "stale"} | ({"refused"} if args.refused else set())
+    sessions = observe_sessions(root, HEARTBEAT_INTERVAL + 0.5)
+    removed = []
+    for session in sessions:
+        if session["status"] in wanted:
+            if not args.dry_run:
+                shutil.rmtree(session["folder"], ignore_errors=True)
+            removed.append(session["id"])
+    verb = "would remove" if args.dry_run else "removed"
+    emit({"removed": removed, "dry_run": args.dry_run}, args.json,
+         f"{verb} {len(removed)} session(s)" + (": " + ", ".join(removed) if removed else ""))
+    return 0
+
+
+def add_root_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", default=os.environ.get("FILEBRIDGE_ROOT") or "~/.filebridge",
+                        help="the filebridge root (FILEBRIDGE_ROOT, default ~/.filebridge)")
+
+
+def register(subparsers: Any) -> None:
+    new = subparsers.add_parser("new-session", help="create a session folder for a worker",
+                                description="Create a session folder (0700) under the root, "
+                                "with a bootstrap copy of the worker side, and print the line "
+                                "that connects a Python worker to it.")
+    add_root_argument(new)
+    new.add_argument("--id", help="the session id (default: random)")
+    new.add_argument("--json", action="store_true", help="print the result as JSON")
+    new.set_defaults(func=_new_session)
+
+    listing = subparsers.add_parser("sessions", help="list sessions and whether they are alive",
+                                    description="List the root's sessions: alive, stale, "
+                                    "detached or refused. Without a running host this watches "
+                                    f"heartbeats for {HEARTBEAT_INTERVAL + 0.5:g} s.")
+    add_root_argument(listing)
+    listing.add_argument("--json", action="store_true", help="print the sessions as JSON")
+    listing.set_defaults(func=_sessions)
+
+    prune = subparsers.add_parser("prune", help="delete detached and stale session folders",
+                                  description="Delete the folders of detached and stale "
+                                  f"sessions (no heartbeat for {STALE_AFTER:g} s). Nothing is "
+                                  "ever deleted without this command.")
+    add_root_argument(prune)
+    prune.add_argument("--refused", action="store_true", help="also refused sessions")
+    prune.add_argument("--dry-run", action="store_true", help="only say what would go")
+    prune.add_argument("--json", action="store_true", help="print the result as JSON")
+    prune.set_defaults(func=_prune)

@@ -1,0 +1,73 @@
+"""The one place notebooks read, hash and atomically replace files."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+__all__ = ["atomic_write", "content_hash", "default_file_mode", "read_bytes_or_none"]
+
+
+def content_hash(data: bytes) -> str:
+    """SHA-256 of a file's bytes: changes are judged by content, never by mtime."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_bytes_or_none(path: Path) -> Optional[bytes]:
+    """The file's bytes, or None if it does not exist (or is, for now, not a file)."""
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+
+
+def default_file_mode() -> int:
+    """The mode a new file would get from ``open()`` under the current umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write(path: Path, data: bytes, mode: Optional[int] = None) -> None:
+    """Replace ``path`` so readers see the old or the new bytes, never a mix.
+
+    Writes a temporary file in the same folder (a rename is only atomic within one
+    filesystem), fsyncs it, then replaces. ``mode`` defaults to the existing file's mode.
+    Symlinks are followed, so a linked source stays a link to the updated file.
+    """
+    target = Path(os.path.realpath(path))
+    if mode is None:
+        try:
+            mode = stat.S_IMODE(target.stat().st_mode)
+        except FileNotFoundError:
+            mode = default_file_mode()
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, mode)
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_folder(target.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the rename itself durable; not possible (nor needed) on Windows.
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,497 @@
+"""Shadow ``.ipynb`` files: an editable notebook view of a source notebook that stays the truth.
+
+Every decision is made from content hashes kept in a small state file in the session folder, so
+a watcher, a later ``status`` and a ``reload`` from another process all see the same state, and
+rename-saves, truncate-and-write saves and several saves within one second look alike: the bytes
+differ from the ones recorded, or they do not. The source is re-hashed right before every write
+to it, whatever events said.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import hashlib
+import logging
+import os
+import re
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import orjson
+from filelock import FileLock, Timeout
+
+from filebridge.errors import NotebookConflict, NotebookError, NotebookFormatError
+from filebridge.notebooks.files import (
+    atomic_write,
+    content_hash,
+    default_file_mode,
+    read_bytes_or_none,
+)
+from filebridge.notebooks.ipynb import METADATA_KEY, to_ipynb, to_source
+from filebridge.notebooks.languages import language_for_path, language_named
+from filebridge.notebooks.notebook_json import dumps_ipynb, loads_ipynb
+
+__all__ = [
+    "LOCATIONS",
+    "SESSION_ENV",
+    "ShadowEntry",
+    "ShadowSession",
+    "SyncEvent",
+    "default_session_id",
+    "shadow_path_for",
+]
+
+logger = logging.getLogger("filebridge.notebooks")
+
+SESSION_ENV = "FILEBRIDGE_NOTEBOOK_SESSION"
+LOCATIONS = ("temp", "workspace")
+WORKSPACE_FOLDER = Path(".databricks") / "filebridge-notebooks"
+_SESSION_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+_READ_ONLY_STATES = ("stale", "conflict", "deleted")
+_LOCK_TIMEOUT = 30.0
+
+
+@dataclass
+class ShadowEntry:
+    """What the session remembers about one shadow (one line of ``state.json``)."""
+
+    source: str
+    shadow: str
+    workspace: str
+    location: str
+    language: str
+    source_sha256: str
+    shadow_sha256: str
+    status: str = "synced"
+    reason: str = ""
+    auto_reload: bool = False
+    reported_sha256: str = ""
+
+    @property
+    def read_only(self) -> bool:
+        return self.status in _READ_ONLY_STATES
+
+
+@dataclass
+class SyncEvent:
+    """Something a sync did or found, for logs, ``--json`` output and tests."""
+
+    kind: str
+    source: str
+    shadow: str
+    message: str
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_session_id() -> str:
+    """``$FILEBRIDGE_NOTEBOOK_SESSION``, else the user name: stable across CLI invocations."""
+    value = os.environ.get(SESSION_ENV)
+    if value:
+        return value
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "user"
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", user).lstrip(".") or "user"
+
+
+def shadow_path_for(
+    source: Union[str, os.PathLike[str]],
+    workspace: Union[str, os.PathLike[str]],
+    *,
+    session_folder: Path,
+    location: str = "temp",
+) -> Path:
+    """Where the shadow of ``source`` lives.
+
+    The source's own name is kept as a folder (``nb/foo.py/foo.ipynb``) so ``foo.py`` and
+    ``foo.sql`` side by side get different shadows; the workspace is identified by a hash of its
+    real path so two checkouts never share a shadow.
+    """
+    real_source = Path(os.path.realpath(source))
+    real_workspace = Path(os.path.realpath(workspace))
+    try:
+        relative = real_source.relative_to(real_workspace)
+    except ValueError:
+        raise NotebookError(f"{source} is not inside the workspace {workspace}") from None
+    name = f"{real_source.stem}.ipynb"
+    if location == "workspace":
+        return real_workspace / WORKSPACE_FOLDER / relative / name
+    if location != "temp":
+        raise NotebookError(f"unknown shadow location {location!r} (use temp or workspace)")
+    digest = hashlib.sha256(str(real_workspace).encode()).hexdigest()[:8]
+    return session_folder / digest / relative / name
+
+
+class ShadowSession:
+    """All shadows of one session: ``<tmp>/databricks-notebooks-<session id>/``."""
+
+    def __init__(self, session_id: Optional[str] = None, *, temp_dir: Optional[Path] = None):
+        self.session_id = session_id or default_session_id()
+        if not _SESSION_ID.fullmatch(self.session_id):
+            raise NotebookError(
+                f"bad session id {self.session_id!r}: use 1-64 of A-Z a-z 0-9 _ . -"
+            )
+        base = Path(temp_dir) if temp_dir is not None else Path(tempfile.gettempdir())
+        self.folder = base / f"databricks-notebooks-{self.session_id}"
+        self.state_path = self.folder / "state.json"
+        self._lock = FileLock(str(self.folder / "state.lock"), timeout=_LOCK_TIMEOUT)
+
+    # -- public operations ------------------------------------------------------------------
+
+    def open(
+        self,
+        source: Union[str, os.PathLike[str]],
+        *,
+        workspace: Union[str, os.PathLike[str], None] = None,
+        location: str = "temp",
+        auto_reload: bool = False,
+    ) -> SyncEvent:
+        """Create the shadow of ``source`` (or reuse this session's), and return where it is."""
+        real_source = Path(os.path.realpath(source))
+        language = language_for_path(real_source)
+        if not real_source.is_file():
+            raise NotebookError(f"{source}: no such source notebook")
+        root = Path(workspace) if workspace is not None else _default_workspace(real_source)
+        self._ensure_folder()
+        shadow = shadow_path_for(
+            real_source, root, session_folder=self.folder, location=location
+        )
+        with self._state() as state:
+            entry = state.get(str(shadow))
+            if entry is not None and Path(entry.shadow).is_file():
+                entry.auto_reload = auto_reload
+                events = self._sync_entry(entry, reopen=True)
+                detail = "; ".join(event.message for event in events)
+                message = f"reusing {shadow}" + (f" ({detail})" if detail else "")
+                warnings = [w for event in events for w in event.warnings]
+                return SyncEvent("reused", entry.source, entry.shadow, message, warnings)
+            entry = ShadowEntry(
+                source=str(real_source),
+                shadow=str(shadow),
+                workspace=os.path.realpath(root),
+                location=location,
+                language=language.name,
+                source_sha256="",
+                shadow_sha256="",
+                auto_reload=auto_reload,
+            )
+            self._make_folders(shadow, location)
+            self._regenerate(entry, keep_from=None)
+            state[entry.shadow] = entry
+            return SyncEvent("opened", entry.source, entry.shadow, f"opened {shadow}")
+
+    def sync(self, source: Union[str, os.PathLike[str], None] = None) -> list[SyncEvent]:
+        """Bring every shadow (or those of ``source``) in line with its source, once."""
+        if not self.state_path.exists():
+            return []
+        events: list[SyncEvent] = []
+        with self._state() as state:
+            for entry in self._matching(state, source):
+                events.extend(self._sync_entry(entry))
+        return events
+
+    def reload(self, source: Union[str, os.PathLike[str]]) -> list[SyncEvent]:
+        """Regenerate the shadow(s) of ``source`` from it, ending read-only or conflict states.
+
+        Outputs of cells whose text did not change are kept; shadow edits not yet saved back are
+        dropped (a conflict already kept a copy of them).
+        """
+        events: list[SyncEvent] = []
+        with self._state() as state:
+            entries = self._matching(state, source)
+            if not entries:
+                raise NotebookError(f"{source} has no shadow in session {self.session_id}")
+            for entry in entries:
+                if not Path(entry.source).is_file():
+                    raise NotebookError(f"{entry.source}: the source is deleted; cannot reload")
+                self._make_folders(Path(entry.shadow), entry.location)
+                self._regenerate(entry, keep_from=read_bytes_or_none(Path(entry.shadow)))
+                events.append(
+                    SyncEvent("reloaded", entry.source, entry.shadow, f"reloaded {entry.shadow}")
+                )
+        return events
+
+    def entries(self) -> list[ShadowEntry]:
+        """Every shadow this session knows, as last recorded (no file is touched)."""
+        return list(self._load().values())
+
+    def status(self) -> list[dict[str, Any]]:
+        """The recorded state of each shadow, plus what changed since, judged by hashes now."""
+        out = []
+        for entry in self.entries():
+            source_bytes = read_bytes_or_none(Path(entry.source))
+            shadow_bytes = read_bytes_or_none(Path(entry.shadow))
+            item = asdict(entry)
+            del item["reported_sha256"]
+            item["read_only"] = entry.read_only
+            item["source_exists"] = source_bytes is not None
+            item["shadow_exists"] = shadow_bytes is not None
+            item["source_changed"] = (
+                source_bytes is not None and content_hash(source_bytes) != entry.source_sha256
+            )
+            item["shadow_changed"] = (
+                shadow_bytes is not None and content_hash(shadow_bytes) != entry.shadow_sha256
+            )
+            out.append(item)
+        return out
+
+    def watched_folders(self) -> list[Path]:
+        """The parent folders of every source and shadow: editors replace files by rename."""
+        folders: set[Path] = set()
+        for entry in self.entries():
+            folders.add(Path(entry.source).parent)
+            folders.add(Path(entry.shadow).parent)
+        return sorted(folder for folder in folders if folder.is_dir())
+
+    # -- state file -------------------------------------------------------------------------
+
+    def _ensure_folder(self) -> None:
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if hasattr(os, "getuid"):
+            info = self.folder.lstat()
+            if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid():
+                raise NotebookError(f"{self.folder} is not a folder owned by this user; not used")
+            if stat.S_IMODE(info.st_mode) != 0o700:
+                os.chmod(self.folder, 0o700)
+
+    def _load(self, data: Optional[bytes] = None) -> dict[str, ShadowEntry]:
+        data = read_bytes_or_none(self.state_path) if data is None else data
+        if not data:
+            return {}
+        try:
+            raw = orjson.loads(data)
+            return {key: ShadowEntry(**value) for key, value in raw["shadows"].items()}
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            logger.warning("%s is unreadable; starting with no shadows", self.state_path)
+            return {}
+
+    @contextlib.contextmanager
+    def _state(self) -> Iterator[dict[str, ShadowEntry]]:
+        self._ensure_folder()
+        try:
+            with self._lock:
+                before = read_bytes_or_none(self.state_path)
+                state = self._load(before)
+                yield state
+                payload = {"version": 1, "shadows": {k: asdict(v) for k, v in state.items()}}
+                data = orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+                if data != before:
+                    atomic_write(self.state_path, data, 0o600)
+        except Timeout:
+            raise NotebookError(f"{self.state_path} stayed locked; is a sync stuck?") from None
+
+    def _matching(
+        self, state: dict[str, ShadowEntry], source: Union[str, os.PathLike[str], None]
+    ) -> list[ShadowEntry]:
+        if source is None:
+            return list(state.values())
+        real = os.path.realpath(source)
+        return [entry for entry in state.values() if entry.source == real]
+
+    # -- the sync rules ---------------------------------------------------------------------
+
+    def _sync_entry(self, entry: ShadowEntry, *, reopen: bool = False) -> list[SyncEvent]:
+        source_bytes = read_bytes_or_none(Path(entry.source))
+        shadow_bytes = read_bytes_or_none(Path(entry.shadow))
+        if source_bytes is None:
+            if entry.status == "deleted":
+                return []
+            self._set_read_only(entry, "deleted", "the source was deleted")
+            return [self._event("deleted", entry, "source deleted; shadow is read-only")]
+        if shadow_bytes is None:
+            if reopen:
+                self._regenerate(entry, keep_from=None)
+                return [self._event("reloaded", entry, "shadow was missing; regenerated")]
+            if entry.reported_sha256 == "missing":
+                return []
+            entry.reported_sha256 = "missing"
+            return [self._event("missing", entry, "shadow is gone; run open to regenerate")]
+
+        source_changed = content_hash(source_bytes) != entry.source_sha256
+        shadow_hash = content_hash(shadow_bytes)
+        shadow_changed = shadow_hash != entry.shadow_sha256
+        if entry.read_only:
+            if source_changed and not shadow_changed and (entry.auto_reload or reopen):
+                self._regenerate(entry, keep_from=shadow_bytes)
+                return [self._event("reloaded", entry, "source changed; shadow regenerated")]
+            if entry.status == "deleted" and not source_changed and not shadow_changed:
+                self._set_writable(entry)
+                return [self._event("restored", entry, "source is back unchanged; shadow writable")]
+            if entry.status == "deleted" and source_changed:
+                self._set_read_only(entry, "stale", "the source came back with other content")
+                return [self._event("read-only", entry, "source came back; run reload")]
+            if shadow_changed and entry.reported_sha256 != shadow_hash:
+                entry.reported_sha256 = shadow_hash
+                return [self._event("ignored", entry, f"shadow is read-only ({entry.reason}); "
+                                    "edit not saved back, run reload")]
+            return []
+        if source_changed:
+            if shadow_changed:
+                return [self._conflict(entry, shadow_bytes)]
+            if entry.auto_reload or reopen:
+                self._regenerate(entry, keep_from=shadow_bytes)
+                return [self._event("reloaded", entry, "source changed; shadow regenerated")]
+            self._set_read_only(entry, "stale", "the source changed outside the shadow")
+            return [self._event("read-only", entry, "source changed; shadow is read-only "
+                                "until reload")]
+        if shadow_changed:
+            return self._save_back(entry, shadow_bytes, shadow_hash, source_bytes)
+        return []
+
+    def _save_back(
+        self, entry: ShadowEntry, shadow_bytes: bytes, shadow_hash: str, source_bytes: bytes
+    ) -> list[SyncEvent]:
+        try:
+            result = to_source(loads_ipynb(shadow_bytes), language_named(entry.language))
+        except NotebookFormatError as exc:
+            # Usually an editor half way through a truncate-and-write save: the next event retries.
+            if entry.reported_sha256 != shadow_hash:
+                entry.reported_sha256 = shadow_hash
+                return [self._event("waiting", entry, f"shadow not readable yet ({exc})")]
+            return []
+        new_bytes = result.text.encode("utf-8")
+        if new_bytes == source_bytes:
+            entry.shadow_sha256 = shadow_hash
+            return []
+        current = read_bytes_or_none(Path(entry.source))
+        if current is None or content_hash(current) != entry.source_sha256:
+            return [self._conflict(entry, shadow_bytes)]
+        atomic_write(Path(entry.source), new_bytes)
+        entry.source_sha256 = content_hash(new_bytes)
+        entry.shadow_sha256 = shadow_hash
+        return [self._event("saved", entry, "shadow saved to source", result.warnings)]
+
+    def _conflict(self, entry: ShadowEntry, shadow_bytes: bytes) -> SyncEvent:
+        shadow = Path(entry.shadow)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        copy = shadow.with_name(f"{shadow.stem}.conflict-{stamp}.ipynb")
+        n = 1
+        while copy.exists():
+            n += 1
+            copy = shadow.with_name(f"{shadow.stem}.conflict-{stamp}-{n}.ipynb")
+        atomic_write(copy, shadow_bytes, self._writable_mode(entry))
+        self._set_read_only(entry, "conflict", "source and shadow both changed")
+        error = NotebookConflict(
+            f"{entry.source} changed since it was last read, and the shadow has edits: the "
+            f"source was not overwritten; shadow edits kept in {copy}; run reload"
+        )
+        return self._event("conflict", entry, str(error))
+
+    def _regenerate(self, entry: ShadowEntry, keep_from: Optional[bytes]) -> None:
+        source_bytes = read_bytes_or_none(Path(entry.source))
+        if source_bytes is None:
+            raise NotebookError(f"{entry.source}: no such source notebook")
+        try:
+            text = source_bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            raise NotebookFormatError(f"{entry.source}: not UTF-8 text") from None
+        notebook = to_ipynb(text, entry.language)
+        if keep_from is not None:
+            _carry_over(keep_from, notebook)
+        data = dumps_ipynb(notebook).encode("utf-8")
+        shadow = Path(entry.shadow)
+        atomic_write(shadow, data, self._writable_mode(entry))
+        _marker(shadow).unlink(missing_ok=True)
+        entry.source_sha256 = content_hash(source_bytes)
+        entry.shadow_sha256 = content_hash(data)
+        entry.status, entry.reason, entry.reported_sha256 = "synced", "", ""
+
+    def _set_writable(self, entry: ShadowEntry) -> None:
+        shadow = Path(entry.shadow)
+        os.chmod(shadow, self._writable_mode(entry))
+        _marker(shadow).unlink(missing_ok=True)
+        entry.status, entry.reason, entry.reported_sha256 = "synced", "", ""
+
+    def _set_read_only(self, entry: ShadowEntry, status: str, reason: str) -> None:
+        entry.status, entry.reason = status, reason
+        shadow = Path(entry.shadow)
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(shadow, 0o444)
+        if shadow.parent.is_dir():
+            atomic_write(_marker(shadow), f"{status}: {reason}\n".encode(), 0o644)
+
+    def _writable_mode(self, entry: ShadowEntry) -> int:
+        return 0o600 if entry.location == "temp" else default_file_mode()
+
+    def _make_folders(self, shadow: Path, location: str) -> None:
+        if location == "temp":
+            # Every level below the 0700 session folder is private too.
+            folder = shadow.parent
+            missing = []
+            while not folder.exists() and folder != self.folder:
+                missing.append(folder)
+                folder = folder.parent
+            for folder in reversed(missing):
+                folder.mkdir(mode=0o700, exist_ok=True)
+        else:
+            shadow.parent.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def _event(kind: str, entry: ShadowEntry, message: str,
+               warnings: Optional[list[str]] = None) -> SyncEvent:
+        return SyncEvent(kind, entry.source, entry.shadow, message, list(warnings or []))
+
+
+def _marker(shadow: Path) -> Path:
+    return shadow.with_name(shadow.name + ".readonly")
+
+
+def _default_workspace(source: Path) -> Path:
+    """The current folder if it holds the source, else the source's own folder."""
+    cwd = Path(os.path.realpath(os.getcwd()))
+    return cwd if cwd in source.parents else source.parent
+
+
+def _carry_over(old_shadow: bytes, notebook: dict[str, Any]) -> None:
+    """Keep outputs, ids and the editor's notebook metadata for cells whose text is unchanged."""
+    try:
+        old = loads_ipynb(old_shadow)
+    except NotebookFormatError:
+        return
+    old_cells = old.get("cells")
+    if not isinstance(old_cells, list):
+        return
+    pool: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for cell in old_cells:
+        if isinstance(cell, dict) and isinstance(cell.get("source"), (str, list)):
+            source = cell["source"] if isinstance(cell["source"], str) else "".join(
+                str(part) for part in cell["source"]
+            )
+            pool.setdefault((str(cell.get("cell_type")), source), []).append(cell)
+    used_ids = set()
+    for cell in notebook["cells"]:
+        matches = pool.get((cell["cell_type"], "".join(cell["source"])))
+        if not matches:
+            continue
+        old_cell = matches.pop(0)
+        old_id = old_cell.get("id")
+        if isinstance(old_id, str) and old_id not in used_ids and re.fullmatch(
+            r"[A-Za-z0-9_-]{1,64}", old_id
+        ):
+            cell["id"] = old_id
+        if cell["cell_type"] == "code":
+            if isinstance(old_cell.get("outputs"), list):
+                cell["outputs"] = old_cell["outputs"]
+            count = old_cell.get("execution_count")
+            cell["execution_count"] = count if isinstance(count, int) else None
+    for cell in notebook["cells"]:
+        used_ids.add(cell["id"])
+    if len(used_ids) != len(notebook["cells"]):
+        # An old id collided with a new one; fresh ids are safer than invalid duplicates.
+        for index, cell in enumerate(notebook["cells"]):
+            cell["id"] = f"{cell['id'][:50]}-{index}"
+    old_meta = old.get("metadata")
+    if isinstance(old_meta, dict):
+        for key, value in old_meta.items():
+            if key not in (METADATA_KEY, "language_info"):
+                notebook["metadata"].setdefault(key, value)

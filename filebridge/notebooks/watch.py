@@ -1,0 +1,72 @@
+"""Keep shadows and sources in sync while files change: the loop behind ``open --watch``.
+
+Parent folders are watched, not files: editors save by writing a new file and renaming it over
+the old one, which a watch on the file itself would lose. Events only say *when* to look; what
+changed is decided by content hashes (``ShadowSession.sync``), and every shadow is re-checked
+every ``recheck_ms`` even without events, because network filesystems deliver none for changes
+made on other machines and polling compares mtimes too coarsely to see two saves in one second.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Callable, Optional
+
+import watchfiles
+
+from filebridge.notebooks.shadow import ShadowSession, SyncEvent
+
+__all__ = ["watch_session"]
+
+
+def watch_session(
+    session: ShadowSession,
+    on_event: Callable[[SyncEvent], None],
+    *,
+    force_polling: bool = False,
+    poll_delay_ms: int = 300,
+    recheck_ms: int = 2000,
+    stop_event: Optional[threading.Event] = None,
+) -> None:
+    """Sync every shadow of ``session`` on each change until ``stop_event`` is set.
+
+    ``force_polling`` is for network filesystems, where native events never arrive; watchfiles
+    also honours ``WATCHFILES_FORCE_POLLING``. ``poll_delay_ms`` is the polling interval then.
+    ``recheck_ms`` bounds how late a change the events missed is noticed.
+    """
+    stop = stop_event or threading.Event()
+    for event in session.sync():
+        on_event(event)
+    while not stop.is_set():
+        folders = session.watched_folders()
+        if not folders:
+            stop.wait(recheck_ms / 1000)
+            for event in session.sync():
+                on_event(event)
+            continue
+        try:
+            for changes in watchfiles.watch(
+                *folders,
+                recursive=False,
+                force_polling=force_polling or None,
+                poll_delay_ms=poll_delay_ms,
+                debounce=400,
+                step=50,
+                rust_timeout=recheck_ms,
+                yield_on_timeout=True,
+                stop_event=stop,
+            ):
+                for event in session.sync():
+                    on_event(event)
+                if changes and _folders_changed(folders, session):
+                    break  # a folder appeared or vanished: watch the new set
+        except (OSError, RuntimeError):
+            # A watched folder vanished under the watcher; look again after a pause.
+            stop.wait(recheck_ms / 1000)
+
+
+def _folders_changed(folders: list[Path], session: ShadowSession) -> bool:
+    current = session.watched_folders()
+    return current != folders or not all(os.path.isdir(folder) for folder in folders)

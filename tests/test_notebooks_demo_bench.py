@@ -1,0 +1,41 @@
+"""The demo step and the benchmark run end to end (no timing is asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from filebridge.notebooks.demo import demo_step
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_benchmark() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "bench_notebooks", REPO / "benchmarks" / "bench_notebooks.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_step_edits_a_notebook_through_its_shadow(tmp_path: Path) -> None:
+    said: list[str] = []
+    demo_step(tmp_path, said.append)
+    assert any("saved by rename" in line for line in said)
+    assert "display(orders)" in (tmp_path / "workspace" / "daily_sales.py").read_text()
+
+
+def test_benchmark_reports_both_directions_and_the_jupytext_baseline() -> None:
+    bench = load_benchmark()
+    notebook = bench.generate_notebook(1_000_000)
+    assert 950_000 < len(notebook) < 1_100_000
+    assert notebook.count("# COMMAND ----------") > 2000
+    results = bench.run(size_bytes=20_000)
+    for key in ("to_ipynb_ms", "to_source_ms", "jupytext_to_ipynb_ms", "jupytext_to_source_ms",
+                "to_ipynb_ratio", "to_source_ratio"):
+        assert results[key] > 0
