@@ -18,7 +18,7 @@ from filebridge.host.lease import HostLease
 from filebridge.host.pathmap import PathMap
 from filebridge.host.reader import LineReader, LogLine
 from filebridge.host.safety import issued_tokens, why_refused
-from filebridge.host.session import SessionInfo, SessionState
+from filebridge.host.session import STALE_AFTER, SessionInfo, SessionState
 from filebridge.wire.answers import AnswerFiles
 from filebridge.wire.channel import Channel, open_waiter
 from filebridge.wire.codec import dumps
@@ -69,13 +69,16 @@ class Host:
     def __init__(self, root: Path | str, *, force_poll: Optional[bool] = None,
                  path_map: Iterable[tuple[str, str]] = (),
                  max_request_bytes: int = MAX_REQUEST_BYTES,
+                 stale_after: float = STALE_AFTER,
                  handler_threads: int = 32) -> None:
+        """``stale_after``: seconds without a heartbeat change before a session shows stale."""
         self.root = RootLayout(Path(root).expanduser())
         make_private_dir(self.root.root)
         make_private_dir(self.root.sessions)
         self.strategy = choose_strategy(self.root.sessions, force_poll)
         self.path_map = PathMap(path_map)
         self.max_request_bytes = max_request_bytes
+        self.stale_after = stale_after
         self._handlers: dict[str, HandlerSpec] = {}
         self._served: dict[str, _Served] = {}
         self._refused: dict[str, SessionState] = {}
@@ -276,8 +279,8 @@ class Host:
         trusted: Optional[set[str]] = None
         for name in sorted(names - set(self._served) - set(self._refused)):
             layout = self.root.session(name)
-            if not layout.session_json.exists():
-                continue  # the worker writes session.json last
+            if not (layout.session_json.exists() and layout.request_lock.exists()):
+                continue  # not connected yet: a worker writes session.json last
             if trusted is None:
                 trusted = issued_tokens(self.root)
             self._add(layout, trusted)
@@ -290,7 +293,8 @@ class Host:
                 self._refused[layout.id] = SessionState(layout, refused_reason=reason)
             return
         try:
-            served = _Served(SessionState(layout), self.max_request_bytes)
+            served = _Served(SessionState(layout, stale_after=self.stale_after),
+                             self.max_request_bytes)
             self._waiter.watch(layout.request_lock)
         except OSError as exc:
             log.error("cannot serve session %s: %s", layout.id, exc)

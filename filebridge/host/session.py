@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from filebridge.wire.answers import outbox_for
+from filebridge.wire.answers import Outbox, outbox_for
 from filebridge.wire.codec import loads
 from filebridge.wire.files import read_counter
 from filebridge.wire.layout import SessionLayout
@@ -61,19 +61,19 @@ class SessionInfo:
 class SessionState:
     """Liveness and the per-session queue; the reader and journal live beside it in the host."""
 
-    def __init__(self, layout: SessionLayout, refused_reason: str = "") -> None:
+    def __init__(self, layout: SessionLayout, refused_reason: str = "",
+                 stale_after: float = STALE_AFTER) -> None:
         self.layout = layout
+        self.stale_after = stale_after
         self.refused_reason = refused_reason
         self.info = self._read_info()
         self.detached = (layout.folder / DETACHED_MARK).exists()
         self._beat = read_counter(layout.heartbeat)
         self._beat_seen = time.monotonic() - self._silence_before_discovery()
-        self._beat_changed = False
         self.lock = threading.Lock()
         self.backlog: deque[Any] = deque()
         self.busy = False
-        self.outbox = outbox_for(self.info.get("answers"), layout.responses,
-                                 layout.response_log, layout.response_lock)
+        self.outbox = self._open_outbox()
 
     def _silence_before_discovery(self) -> float:
         # The only time a file clock is trusted: a heartbeat untouched for minutes at discovery
@@ -82,7 +82,7 @@ class SessionState:
             age = time.time() - self.layout.heartbeat.stat().st_mtime
         except OSError:
             return 0.0
-        return STALE_AFTER + 1 if age > 6 * STALE_AFTER else 0.0
+        return self.stale_after + 1 if age > 6 * self.stale_after else 0.0
 
     def _read_info(self) -> dict[str, Any]:
         try:
@@ -91,8 +91,18 @@ class SessionState:
             return {}
         return info if isinstance(info, dict) else {}
 
+    def _open_outbox(self) -> Outbox:
+        layout = self.layout
+        return outbox_for(self.info.get("answers"), layout.responses, layout.response_log,
+                          layout.response_lock)
+
     def reload_info(self) -> None:
+        """Read session.json again (a worker rewrites it when it connects)."""
+        before = self.info.get("answers")
         self.info = self._read_info()
+        if self.info.get("answers") != before:
+            self.outbox.close()
+            self.outbox = self._open_outbox()
 
     def check_heartbeat(self) -> bool:
         """Look at the heartbeat; True when the status changed because of it."""
@@ -101,7 +111,6 @@ class SessionState:
         if beat != self._beat:
             self._beat = beat
             self._beat_seen = time.monotonic()
-            self._beat_changed = True
         return self.status() != before
 
     def mark_detached(self, detached: bool) -> None:
@@ -117,7 +126,7 @@ class SessionState:
             return "refused"
         if self.detached:
             return "detached"
-        if time.monotonic() - self._beat_seen > STALE_AFTER:
+        if time.monotonic() - self._beat_seen > self.stale_after:
             return "stale"
         return "alive"
 

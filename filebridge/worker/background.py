@@ -22,7 +22,7 @@ from filebridge.wire.messages import Answer, BadRequest, Request, decode_request
 
 __all__ = ["HEARTBEAT_INTERVAL", "BackgroundService", "CommandHandler"]
 
-HEARTBEAT_INTERVAL = 2.0
+HEARTBEAT_INTERVAL = float(os.environ.get("FILEBRIDGE_HEARTBEAT_INTERVAL") or 2.0)
 CommandHandler = Callable[[dict[str, Any]], Any]
 log = logging.getLogger("filebridge.worker")
 
