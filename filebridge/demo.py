@@ -28,6 +28,10 @@ __all__ = ["DEMO_STEPS", "DemoContext", "DemoFailure", "run_demo"]
 # (title, "module:function"); a step's function takes a DemoContext.
 DEMO_STEPS: tuple[tuple[str, str], ...] = (
     ("core: attach, send, call, an error answer, detach", "filebridge.demo:core_step"),
+    ("viewers: a plot, a webview and a data view on the local page",
+     "filebridge.ui.demo:demo_step"),
+    ("variables: list, expand a nested one, a big array's shape",
+     "filebridge.host.variables_demo:demo_step"),
     ("notebooks: a Databricks notebook as a shadow .ipynb", "filebridge.demo:notebooks_step"),
 )
 
@@ -146,7 +150,7 @@ def demo_context(host_factory: Callable[[Path], Host],
             for process in ctx.processes:
                 if process.poll() is None:
                     process.kill()
-                process.communicate()
+                process.wait()
             host.stop()
 
 

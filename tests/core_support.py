@@ -112,7 +112,8 @@ def start_worker(code: str, session_dir: Path,
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
                             env={**python_env(FILEBRIDGE_SESSION=str(session_dir)),
                                  **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:

@@ -7,13 +7,23 @@ import sys
 from typing import Optional
 
 import filebridge
-from filebridge.cli import bench, demo, notebook, send, serve, sessions, template
+from filebridge.cli import (
+    bench,
+    demo,
+    notebook,
+    send,
+    serve,
+    sessions,
+    template,
+    vars,
+    viewers,
+)
 from filebridge.cli.output import CommandFailed
 from filebridge.errors import FilebridgeError
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (serve, sessions, send, template, demo, bench, notebook)
+COMMANDS = (serve, sessions, send, template, vars, viewers, notebook, demo, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,7 +20,10 @@ from filebridge.host.pathmap import parse_mapping
 __all__ = ["FEATURES", "build_host", "build_parser_for_serve", "features", "register"]
 
 # Each feature module offers add_serve_arguments(parser) and install(host, args).
-FEATURES: tuple[str, ...] = ()
+FEATURES: tuple[str, ...] = (
+    "filebridge.ui.feature",
+    "filebridge.host.variables_feature",
+)
 
 
 def features() -> list[ModuleType]:

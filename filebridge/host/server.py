@@ -82,6 +82,7 @@ class Host:
         self._handlers: dict[str, HandlerSpec] = {}
         self._served: dict[str, _Served] = {}
         self._refused: dict[str, SessionState] = {}
+        self._pending: set[Path] = set()
         self._commands: dict[str, Channel] = {}
         self._subscribers: list[Callable[[HostEvent], None]] = []
         self._pool = ThreadPoolExecutor(max_workers=handler_threads,
@@ -274,16 +275,44 @@ class Host:
             return
         for gone in set(self._served) - names:
             self._forget(gone)
+        for folder in [f for f in self._pending if f.name not in names]:
+            self._pending.discard(folder)
+            self._waiter.unwatch(folder)
         with self._lock:
             self._refused = {k: v for k, v in self._refused.items() if k in names}
         trusted: Optional[set[str]] = None
         for name in sorted(names - set(self._served) - set(self._refused)):
             layout = self.root.session(name)
             if not (layout.session_json.exists() and layout.request_lock.exists()):
-                continue  # not connected yet: a worker writes session.json last
+                self._watch_pending(layout)  # a worker writes session.json last
+                continue
+            if layout.folder in self._pending:
+                self._pending.discard(layout.folder)
+                self._waiter.unwatch(layout.folder)
             if trusted is None:
                 trusted = issued_tokens(self.root)
             self._add(layout, trusted)
+
+    def _watch_pending(self, layout: SessionLayout) -> None:
+        """Watch a folder whose worker is still setting up, to serve it the moment it is ready."""
+        if layout.folder in self._pending:
+            return
+        try:
+            self._waiter.watch(layout.folder, probe=("session.json", "request.lock"))
+        except OSError:
+            return  # the next tick's rescan finds it
+        self._pending.add(layout.folder)
+
+    def wait_for_session(self, session_id: str, timeout: float = 10.0) -> SessionInfo:
+        """The session once the host serves it (FilebridgeError after ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.session(session_id)
+            except FilebridgeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _add(self, layout: SessionLayout, trusted: set[str]) -> None:
         reason = why_refused(layout, trusted)

@@ -1,0 +1,230 @@
+"""What the web page asks for: URL segments in, a Response out (no HTTP plumbing here).
+
+Every path below is relative to ``/<token>/``:
+
+| path | what |
+|---|---|
+| `` / `` | the page |
+| `static/<file>` | its script and style sheet |
+| `panels/<name>.js` | a registered panel's script |
+| `api/state?since=V&wait=S` | sessions and panels, once the version passes V (long poll) |
+| `api/sessions/<sid>` | a session's views and plots |
+| `api/sessions/<sid>/tables/<vid>?start&count&sort=f:desc&filter=text&f.<field>=q` | a page |
+| `api/sessions/<sid>/views/<vid>/content` | a tree's JSON or a text view's text |
+| `api/sessions/<sid>/views/<vid>/close` (POST) | close a view |
+| `api/log?session=<sid>` | the request log, newest first |
+| `api/panels/<name>/<route>` | a panel's route |
+| `plot/<sid>/<n>.png` | a plot |
+| `view/<sid>/<vid>/<path>` | a webview or help page and its assets, sandboxed |
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+from filebridge.errors import FilebridgeError, RemoteError
+from filebridge.host import Host
+from filebridge.host.tables import PageRequest, parse_sort
+from filebridge.host.viewers import View, ViewerStore
+from filebridge.ui import panels as panel_registry
+from filebridge.ui.activity import Activity
+from filebridge.wire.codec import dumps
+
+__all__ = ["Api", "Response"]
+
+# Sandboxed without allow-same-origin: the page's scripts run in an opaque origin and cannot
+# reach the API (which shares the token in its URL); connect-src 'none' stops blind requests.
+VIEW_POLICY = ("sandbox allow-scripts allow-popups allow-forms allow-modals; "
+               "default-src 'self' 'unsafe-inline' 'unsafe-eval' data: blob:; "
+               "connect-src 'none'; form-action 'none'; base-uri 'self'; "
+               "frame-ancestors 'self'")
+LONG_POLL_MAX = 30.0
+ERROR_STATUS = {"not_found": 404, "refused": 403, "bad_request": 400}
+
+
+@dataclass
+class Response:
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, value: Any, status: int = 200) -> Response:
+        return cls(status, "application/json", dumps(value))
+
+    @classmethod
+    def error(cls, status: int, message: str) -> Response:
+        return cls.json({"error": message}, status)
+
+
+def _static(name: str) -> bytes:
+    return (resources.files("filebridge.ui") / "static" / name).read_bytes()
+
+
+def _int(query: dict[str, str], key: str, default: int) -> int:
+    try:
+        return int(query.get(key, default))
+    except ValueError:
+        raise RemoteError("bad_request", f"{key} must be a whole number") from None
+
+
+def _file_response(path: Path, headers: dict[str, str]) -> Response:
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
+        kind += "; charset=utf-8"
+    return Response(200, kind, path.read_bytes(), headers)
+
+
+class Api:
+    def __init__(self, host: Host, store: ViewerStore, activity: Activity) -> None:
+        self.host = host
+        self.store = store
+        self.activity = activity
+        self._panel_routes: dict[str, dict[str, panel_registry.PanelRoute]] = {}
+
+    def handle(self, method: str, segments: list[str], query: dict[str, str],
+               body: bytes) -> Response:
+        try:
+            return self._route(method, segments, query, body)
+        except RemoteError as exc:
+            return Response.error(ERROR_STATUS.get(exc.code, 400), exc.remote_message)
+        except FilebridgeError as exc:
+            return Response.error(404, str(exc))
+
+    def _route(self, method: str, segments: list[str], query: dict[str, str],
+               body: bytes) -> Response:
+        head, rest = segments[0], segments[1:]
+        if head == "" and not rest:
+            return Response(200, "text/html; charset=utf-8", _static("index.html"))
+        if head == "static" and len(rest) == 1 and rest[0] in ("app.js", "style.css"):
+            kind = "text/javascript" if rest[0].endswith(".js") else "text/css"
+            return Response(200, f"{kind}; charset=utf-8", _static(rest[0]))
+        if head == "panels" and len(rest) == 1 and rest[0].endswith(".js"):
+            found = panel_registry.panel(rest[0][:-3])
+            if found is None:
+                return Response.error(404, "no such panel")
+            return Response(200, "text/javascript; charset=utf-8", found.script.read_bytes())
+        if head == "plot" and len(rest) == 2 and rest[1].endswith(".png"):
+            number = int(rest[1][:-4]) if rest[1][:-4].isdigit() else -1
+            self._session_views(rest[0])
+            return _file_response(self.store.plot_file(rest[0], number), {})
+        if head == "view" and len(rest) >= 3:
+            return self._view_file(rest[0], rest[1], rest[2:])
+        if head == "api" and rest:
+            return self._api(method, rest, query, body)
+        return Response.error(404, "not found")
+
+    # -- API -----------------------------------------------------------------------------
+
+    def _api(self, method: str, rest: list[str], query: dict[str, str],
+             body: bytes) -> Response:
+        if rest == ["state"]:
+            since = _int(query, "since", -1)
+            wait = min(float(_int(query, "wait", 0)), LONG_POLL_MAX)
+            version = self.activity.wait(since, wait) if wait > 0 else self.activity.version
+            return Response.json(self._state(version))
+        if rest == ["log"]:
+            return Response.json({"requests": self.activity.requests(
+                query.get("session") or None, _int(query, "limit", 200))})
+        if rest[0] == "panels" and len(rest) == 3:
+            return self._panel(method, rest[1], rest[2], query, body)
+        if rest[0] == "sessions" and len(rest) >= 2:
+            session_id = rest[1]
+            if len(rest) == 2:
+                return Response.json(self._session(session_id))
+            if len(rest) == 4 and rest[2] == "tables":
+                return Response.json(self._table_page(session_id, rest[3], query))
+            if len(rest) == 5 and rest[2] == "views" and rest[4] == "content":
+                return self._content(session_id, rest[3])
+            if len(rest) == 5 and rest[2] == "views" and rest[4] == "close":
+                if method != "POST":
+                    return Response.error(405, "close with POST")
+                self._session_views(session_id)
+                return Response.json({"closed": self.store.close(session_id, rest[3])})
+        return Response.error(404, "no such API path")
+
+    def _state(self, version: int) -> dict[str, Any]:
+        return {"version": version,
+                "sessions": [info.as_json() for info in self.host.sessions()],
+                "panels": [{"name": p.name, "title": p.title}
+                           for p in panel_registry.panels()]}
+
+    def _session_views(self, session_id: str) -> None:
+        """Load a session's saved views the first time the page asks for them."""
+        if session_id not in self.store.session_ids():
+            self.store.attach_folder(session_id, self.host.session(session_id).folder)
+
+    def _session(self, session_id: str) -> dict[str, Any]:
+        info = self.host.session(session_id)
+        self._session_views(session_id)
+        return {"session": info.as_json(),
+                "views": [v.as_json() for v in self.store.views(session_id)],
+                "plots": [p.as_json() for p in self.store.plots(session_id)]}
+
+    def _table_page(self, session_id: str, view_id: str,
+                    query: dict[str, str]) -> dict[str, Any]:
+        self._session_views(session_id)
+        filters = tuple(sorted((key[2:], value) for key, value in query.items()
+                               if key.startswith("f.") and value.strip()))
+        request = PageRequest(start=_int(query, "start", 0), count=_int(query, "count", 100),
+                              sort=parse_sort(query.get("sort", "")),
+                              filter=query.get("filter", "").strip(), column_filters=filters)
+        return self.store.table(session_id, view_id).page(request)
+
+    def _content(self, session_id: str, view_id: str) -> Response:
+        self._session_views(session_id)
+        view = self.store.view(session_id, view_id)
+        if view.kind == "text" and not view.page:
+            return Response(200, "text/plain; charset=utf-8",
+                            str(view.details.get("text", "")).encode())
+        if view.kind not in ("tree", "text"):
+            raise RemoteError("bad_request", f"view {view_id!r} has no content to fetch")
+        path = Path(view.folder) / view.page
+        kind = "application/json" if view.kind == "tree" else "text/plain; charset=utf-8"
+        try:
+            return Response(200, kind, path.read_bytes())
+        except OSError as exc:
+            raise RemoteError("not_found", f"cannot read {path}: {exc}") from None
+
+    def _view_file(self, session_id: str, view_id: str, parts: list[str]) -> Response:
+        self._session_views(session_id)
+        view: View = self.store.view(session_id, view_id)
+        if view.kind not in ("webview", "help") or not view.folder:
+            raise RemoteError("bad_request", "only webviews and help pages are served as files")
+        base = Path(view.folder).resolve()
+        if any(p in ("", ".", "..") for p in parts[:-1]) or parts[-1] in (".", ".."):
+            raise RemoteError("refused", "no '.' or '..' in view paths")
+        wanted = base.joinpath(*parts) if parts[-1] else base / view.page
+        try:
+            real = wanted.resolve(strict=True)
+        except OSError:
+            raise RemoteError("not_found", f"no file {'/'.join(parts)} in this view") from None
+        if base not in real.parents or not real.is_file():
+            raise RemoteError("refused", "only files inside the view's folder are served")
+        return _file_response(real, {"Content-Security-Policy": VIEW_POLICY})
+
+    # -- panels --------------------------------------------------------------------------
+
+    def _panel(self, method: str, name: str, route: str, query: dict[str, str],
+               body: bytes) -> Response:
+        found = panel_registry.panel(name)
+        if found is None:
+            return Response.error(404, f"no panel {name!r}")
+        routes = self._panel_routes.get(name)
+        if routes is None:
+            routes = self._panel_routes[name] = found.routes(self.host)
+        func: Callable[[panel_registry.PanelRequest], panel_registry.PanelResponse] | None = \
+            routes.get(route)
+        if func is None:
+            return Response.error(404, f"panel {name!r} has no route {route!r}")
+        try:
+            status, content_type, payload = func(
+                panel_registry.PanelRequest(method, route, query, body))
+        except panel_registry.PanelError as exc:
+            return Response.error(exc.status, exc.message)
+        return Response(status, content_type, payload)

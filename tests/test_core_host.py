@@ -1,0 +1,183 @@
+"""The host: refusals, the lease, liveness, path mapping, isolation between sessions, scale."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from core_support import HostProcess, run_worker, start_worker, wait_until
+
+from filebridge.errors import LeaseHeld
+from filebridge.host import Call, Host
+from filebridge.wire.answers import AnswerLog
+from filebridge.wire.channel import Channel
+from filebridge.wire.codec import dumps
+from filebridge.wire.layout import SessionLayout
+from filebridge.worker.connection import open_connection
+from filebridge.worker.session_files import prepare_session, python_identity
+
+
+@pytest.fixture()
+def host(tmp_path: Path):
+    serving = Host(tmp_path / "root", stale_after=1.5)
+    serving.register("where", lambda call: call.args, inline=True)
+    serving.start()
+    yield serving
+    serving.stop()
+
+
+def _session(host: Host, name: str) -> SessionLayout:
+    layout = host.root.session(name)
+    prepare_session(layout, python_identity())
+    return layout
+
+
+def test_group_writable_and_foreign_sessions_are_refused_with_a_reason(host: Host) -> None:
+    loose = _session(host, "loose")
+    os.chmod(loose.folder, 0o777)
+    foreign = _session(host, "foreign")
+    os.chown(foreign.folder, 65534, 65534)
+    os.chown(foreign.request_log, 65534, 65534)
+    good = open_connection(host.root.session("good").folder)
+    try:
+        assert good.call("echo", fine=True, timeout=10) == {"fine": True}
+        wait_until(lambda: len(host.sessions()) == 3, "the host to see all three")
+        status = {s.id: s for s in host.sessions()}
+        assert status["loose"].status == "refused"
+        assert "writable by group or others" in status["loose"].refused_reason
+        assert "chmod go-w" in status["loose"].refused_reason
+        assert status["foreign"].status == "refused"
+        assert "belongs to uid 65534" in status["foreign"].refused_reason
+        assert status["good"].status == "alive"
+    finally:
+        good.close()
+
+
+def test_a_foreign_session_with_an_issued_token_is_served(host: Host) -> None:
+    shared = _session(host, "shared")
+    token = (shared.session_json.read_bytes().split(b'"token":"')[1]).split(b'"')[0]
+    host.root.issued_tokens.write_bytes(dumps([token.decode()]))
+    for path in (shared.folder, shared.request_log):
+        os.chown(path, 65534, 65534)
+    channel = Channel(shared.request_log, shared.request_lock,
+                      AnswerLog(shared.response_log, shared.response_lock), "inotify")
+    _request, answer, _ = channel.call("echo", {"via": "token"}, 10)
+    assert answer is not None and answer.result == {"via": "token"}
+
+
+def test_second_host_names_the_holder_and_waits_for_the_lease(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    first = Host(root)
+    first.start()
+    second = Host(root)
+    with pytest.raises(LeaseHeld) as refused:
+        second.start()
+    assert f"pid {os.getpid()}" in str(refused.value) and "serving since" in str(refused.value)
+    waiting = threading.Thread(target=second.start, kwargs={"wait_for_lease": None})
+    waiting.start()
+    time.sleep(0.3)
+    assert waiting.is_alive(), "the second host did not wait"
+    first.stop()
+    waiting.join(10)
+    assert second.running
+    second.stop()
+
+
+def test_a_killed_host_releases_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    dead = HostProcess(root)
+    dead.kill()
+    alive = Host(root)
+    alive.start()
+    alive.stop()
+
+
+def test_sessions_go_stale_when_beats_stop_and_detached_on_detach(host: Host) -> None:
+    beating = {"FILEBRIDGE_HEARTBEAT_INTERVAL": "0.2"}
+    killed = start_worker("""
+        import sys, filebridge.worker as fb
+        fb.connect(); print("up", flush=True); sys.stdin.read()
+    """, host.root.session("killed").folder, env=beating)
+    assert killed.stdout is not None and killed.stdout.readline().strip() == "up"
+    run_worker("import filebridge.worker as fb; fb.connect(); fb.disconnect()",
+               host.root.session("polite").folder, env=beating)
+    wait_until(lambda: {s.id: s.status for s in host.sessions()}.get("killed") == "alive",
+               "the killed worker's session to show alive")
+    killed.kill()
+    wait_until(lambda: host.session("killed").status == "stale", "the session to go stale")
+    wait_until(lambda: host.session("polite").status == "detached", "the detach")
+    assert host.root.session("killed").folder.exists(), "a stale folder was deleted"
+
+
+def test_paths_from_a_mounted_worker_are_mapped(tmp_path: Path) -> None:
+    serving = Host(tmp_path / "root", path_map=[("/home/u/proj", "/mnt/box/proj")])
+    serving.register("where", lambda call: call.args, inline=True)
+    serving.start()
+    try:
+        worker = open_connection(serving.root.session("mounted").folder)
+        got = worker.call("where", file="/home/u/proj/a/b.html", title="/home/u/proj",
+                          nested={"origin": "/home/u/project/x.py"},
+                          submodule_search_locations=["/home/u/proj/pkg"])
+        worker.close()
+    finally:
+        serving.stop()
+    assert got == {"file": "/mnt/box/proj/a/b.html", "title": "/home/u/proj",
+                   "nested": {"origin": "/home/u/project/x.py"},
+                   "submodule_search_locations": ["/mnt/box/proj/pkg"]}
+
+
+def test_a_slow_handler_in_one_session_does_not_hold_up_another(host: Host) -> None:
+    release = threading.Event()
+
+    def slow(call: Call) -> str:
+        release.wait(20)
+        return "late"
+
+    host.register("slow", slow)
+    stuck = open_connection(host.root.session("stuck").folder)
+    quick = open_connection(host.root.session("quick").folder)
+    finished: list[str] = []
+    waiting = threading.Thread(target=lambda: finished.append(stuck.call("slow", timeout=30)))
+    waiting.start()
+    try:
+        assert quick.call("echo", n=1, timeout=10) == {"n": 1}
+        assert finished == [], "the slow call finished before the quick one"
+    finally:
+        release.set()
+        waiting.join(30)
+        stuck.close()
+        quick.close()
+    assert finished == ["late"]
+
+
+def test_one_host_serves_100_sessions_at_once(host: Host) -> None:
+    channels = []
+    for n in range(100):
+        layout = host.root.session(f"s{n:03d}")
+        prepare_session(layout, python_identity())
+        channels.append(Channel(layout.request_log, layout.request_lock,
+                                AnswerLog(layout.response_log, layout.response_lock), "polling"))
+    results: dict[int, object] = {}
+
+    def ask(n: int) -> None:
+        _request, answer, _ = channels[n].call("echo", {"n": n}, 30)
+        results[n] = answer.result if answer else None
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(100)]
+    [t.start() for t in threads]
+    [t.join(60) for t in threads]
+    assert results == {n: {"n": n} for n in range(100)}
+    assert len(host.sessions()) == 100
+    watches = sum(line.startswith("inotify wd:") for fd in Path("/proc/self/fdinfo").iterdir()
+                  for line in _fdinfo(fd))
+    assert watches < 400, "more than a few inotify watches per session"
+
+
+def _fdinfo(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except OSError:
+        return []

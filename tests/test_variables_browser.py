@@ -1,0 +1,118 @@
+"""The variables panel of the web page in headless Chromium, over a real host and worker."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from variables_support import worker_env
+from viewers_support import CHROMIUM, CHROMIUM_ARGS, running_host
+
+from filebridge.host.variables_feature import install
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing")
+
+WORKER = """
+import sys
+import numpy as np
+import pandas as pd
+import filebridge.worker.variables as fv
+cfg = {"name": "demo", "servers": [{"host": "alpha", "port": 8001}]}
+big = np.zeros((10000, 10000), dtype=np.uint8)
+frame = pd.DataFrame({"city": ["Oslo", "Lima", "Pune"], "temp": [3.5, 19.0, 31.2]})
+nums = list(range(250))
+fv.enable(hook=False)
+print("ready", flush=True)
+for line in sys.stdin:
+    exec(line)
+    fv.publish_variables()
+    print("done", flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def test_tree_expands_pages_sorts_filters_views_and_follows_new_snapshots(
+        tmp_path: Path, browser: object) -> None:
+    root = tmp_path / "root"
+    session = root / "sessions" / "panel1"
+    with running_host(root) as (host, viewers):
+        install(host, argparse.Namespace(variables_timeout=20.0))
+        assert viewers.ui is not None
+        worker = subprocess.Popen([sys.executable, "-c", WORKER], text=True,
+                                  env=worker_env(session), stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+        try:
+            assert worker.stdout is not None and worker.stdin is not None
+            assert worker.stdout.readline().strip() == "ready"
+            page = browser.new_page(viewport={"width": 1400, "height": 900})  # type: ignore[attr-defined]
+            page.goto(viewers.ui.url)
+            page.locator("[data-testid=session][data-session=panel1]").click()
+            page.get_by_test_id("tab-panel:variables").click()
+            rows = page.locator("[data-testid=variables-row][data-depth='0']")
+            rows.filter(has_text="nums").wait_for()
+            assert rows.evaluate_all("rs => rs.map(r => r.dataset.name)") == [
+                "cfg", "big", "frame", "nums"]
+            big = page.locator("[data-testid=variables-row][data-name=big]")
+            assert big.get_by_test_id("variables-shape").inner_text() == "10000\u00d710000"
+            assert "95.4 MB" in big.inner_text()
+
+            cfg = page.locator("[data-testid=variables-row][data-name=cfg]")
+            cfg.get_by_test_id("variables-toggle").click()
+            servers = page.locator("[data-testid=variables-row][data-name=\"'servers'\"]")
+            servers.get_by_test_id("variables-toggle").click()
+            first = page.locator("[data-testid=variables-row][data-depth='2']")
+            first.get_by_test_id("variables-toggle").click()
+            page.locator("[data-testid=variables-row][data-name=\"'host'\"]").wait_for()
+            assert "'alpha'" in page.locator(
+                "[data-testid=variables-row][data-name=\"'host'\"]").inner_text()
+
+            nums = page.locator("[data-testid=variables-row][data-name=nums]")
+            nums.get_by_test_id("variables-toggle").click()
+            more = page.get_by_test_id("variables-more")
+            more.wait_for()
+            assert "100 of 250" in more.inner_text()
+            more.get_by_role("button").click()
+            page.get_by_test_id("variables-more").filter(has_text="200 of 250").wait_for()
+            page.get_by_test_id("variables-more").get_by_role("button").click()
+            page.locator("[data-testid=variables-row][data-name='249']").wait_for()
+            assert page.get_by_test_id("variables-more").count() == 0
+            page.screenshot(path=str(tmp_path / "variables-tree.png"))
+
+            page.get_by_test_id("variables-sort").select_option("size")
+            page.wait_for_function("() => document.querySelector("
+                                   "'[data-testid=variables-row][data-depth=\"0\"]')"
+                                   ".dataset.name === 'big'")
+            page.get_by_test_id("variables-filter").fill("fra")
+            page.wait_for_function("() => document.querySelectorAll("
+                                   "'[data-testid=variables-row][data-depth=\"0\"]').length === 1")
+            frame = page.locator("[data-testid=variables-row][data-name=frame]")
+            frame.get_by_test_id("variables-view-button").click()
+            table = page.get_by_test_id("variables-view-table")
+            table.wait_for()
+            assert page.get_by_test_id("variables-view-title").inner_text() == "frame"
+            assert table.locator("tr").nth(0).inner_text().split() == ["(row)", "city", "temp"]
+            assert table.locator("tr").nth(2).inner_text().split() == ["1", "Lima", "19"]
+
+            page.get_by_test_id("variables-filter").fill("")
+            worker.stdin.write("fresh_value = 123\n")
+            worker.stdin.flush()
+            assert worker.stdout.readline().strip() == "done"
+            page.locator("[data-testid=variables-row][data-name=fresh_value]").wait_for(
+                timeout=30_000)
+            page.screenshot(path=str(tmp_path / "variables-live.png"))
+        finally:
+            if worker.stdin is not None:
+                worker.stdin.close()
+            worker.wait(timeout=10)

@@ -1,0 +1,302 @@
+"""The worker side's descriptions, limits, registry and deltas, checked in this process."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from filebridge.errors import RemoteError
+from filebridge.wire.layout import SessionLayout
+from filebridge.worker.variables import register, unregister
+from filebridge.worker.variables.commands import VariableCommands
+from filebridge.worker.variables.describe import describe
+from filebridge.worker.variables.limits import NESTED_CHARS, TOP_LEVEL_CHARS
+from filebridge.worker.variables.publisher import Publisher
+from filebridge.worker.variables.registry import failures
+from filebridge.worker.variables.snapshot import Snapshotter
+
+
+def top(value: Any, name: str = "x") -> dict[str, Any]:
+    return describe(value, name=name, access_key=name, evaluate_name=name, top_level=True)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def commands(tmp_path: Path, workspace: dict[str, Any]) -> VariableCommands:
+    layout = SessionLayout(tmp_path / "sessions" / "unit")
+    layout.folder.mkdir(parents=True)
+    publisher = Publisher(layout, lambda: workspace, Snapshotter())
+    return VariableCommands(publisher)
+
+
+def test_every_field_of_a_list_is_filled_without_reading_all_of_it() -> None:
+    entry = top(list(range(1_000_000)), "numbers")
+    assert entry["display_type"] == "list [1000000]"
+    assert entry["kind"] == "collection" and entry["length"] == 1_000_000
+    assert entry["shape"] == [1_000_000] and entry["size"] > 8_000_000
+    assert entry["has_children"] and entry["children_kind"] == "indexed"
+    assert entry["is_truncated"] and entry["display_value"].endswith("...]")
+    assert len(entry["display_value"]) < 1000
+    assert entry["evaluate_name"] == "numbers"
+
+
+def test_kinds_follow_positron() -> None:
+    kinds = {name: top(value)["kind"] for name, value in {
+        "none": None, "flag": True, "n": 3, "f": 1.5, "s": "hi", "b": b"x", "d": {"a": 1},
+        "l": [1], "fn": len, "cls": int, "obj": object(), "arr": np.arange(3),
+        "df": pd.DataFrame({"a": [1]})}.items()}
+    assert kinds == {"none": "empty", "flag": "boolean", "n": "number", "f": "number",
+                     "s": "string", "b": "bytes", "d": "map", "l": "collection",
+                     "fn": "function", "cls": "class", "obj": "other", "arr": "collection",
+                     "df": "table"}
+
+
+def test_long_strings_are_cut_at_the_top_level_and_nested_limits() -> None:
+    text = "y" * (TOP_LEVEL_CHARS * 2)
+    entry = top(text)
+    assert entry["is_truncated"] and len(entry["display_value"]) <= TOP_LEVEL_CHARS
+    nested = describe(text, name="0", access_key="0", evaluate_name=None, top_level=False)
+    assert nested["is_truncated"] and len(nested["display_value"]) <= NESTED_CHARS
+
+
+def test_huge_int_is_described_without_converting_it_to_text() -> None:
+    entry = top(10 ** 100_000)
+    assert entry["display_value"].startswith("<int of ") and entry["is_truncated"]
+
+
+def test_big_numpy_array_shows_shape_and_bytes_without_materialising() -> None:
+    big = np.zeros(10**8, dtype=np.uint8)
+    entry = top(big, "big")
+    assert entry["shape"] == [10**8] and entry["size"] == 10**8
+    assert entry["display_type"] == "ndarray uint8 [100000000]"
+    assert entry["is_truncated"] and len(entry["display_value"]) < 400
+
+
+def test_ten_million_row_frame_shows_shape_and_shallow_size() -> None:
+    frame = pd.DataFrame({"a": np.zeros(10**7), "b": np.ones(10**7, dtype=np.int32)})
+    entry = top(frame, "frame")
+    assert entry["shape"] == [10**7, 2] and entry["length"] == 2
+    assert entry["display_value"] == "[10000000 rows x 2 columns] a, b"
+    assert entry["size"] >= 12 * 10**7
+
+
+def test_polars_frame_is_a_table_with_column_children() -> None:
+    frame = pl.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    entry = top(frame, "p")
+    assert entry["kind"] == "table" and entry["shape"] == [3, 2]
+
+
+def test_failing_repr_shows_as_such_and_the_snapshot_goes_on() -> None:
+    class Broken:
+        def __repr__(self) -> str:
+            raise ValueError("cannot show me")
+
+    snapshot = Snapshotter().build({"bad": Broken(), "good": 1})
+    values = {v["display_name"]: v["display_value"] for v in snapshot["variables"]}
+    assert values == {"bad": "<repr failed: ValueError: cannot show me>", "good": "1"}
+
+
+def test_properties_are_listed_but_not_run_until_named(commands: VariableCommands,
+                                                       workspace: dict[str, Any]) -> None:
+    runs: list[str] = []
+
+    class Lazy:
+        def __init__(self) -> None:
+            self.plain = 1
+
+        @property
+        def costly(self) -> int:
+            runs.append("ran")
+            return 42
+
+    workspace["obj"] = Lazy()
+    page = commands.inspect({"path": ["obj"]})
+    shown = {c["display_name"]: c for c in page["children"]}
+    assert shown["costly"]["kind"] == "lazy" and runs == []
+    key = shown["costly"]["access_key"]
+    assert commands.clipboard_format({"path": ["obj", key]})["content"] == "42"
+    assert runs == ["ran"]
+
+
+def test_dict_children_keep_non_string_keys(commands: VariableCommands,
+                                            workspace: dict[str, Any]) -> None:
+    workspace["d"] = {1: "int key", "1": "str key", (2, 3): "tuple key", None: "none"}
+    page = commands.inspect({"path": ["d"]})
+    assert page["length"] == 4
+    resolved = {}
+    for child in page["children"]:
+        text = commands.clipboard_format({"path": ["d", child["access_key"]]})["content"]
+        resolved[child["display_name"]] = text
+    assert resolved == {"1": "int key", "'1'": "str key", "(2, 3)": "tuple key",
+                        "None": "none"}
+
+
+def test_pages_of_a_big_list_carry_evaluate_names(commands: VariableCommands,
+                                                  workspace: dict[str, Any]) -> None:
+    workspace["nums"] = list(range(10**6))
+    page = commands.inspect({"path": ["nums"], "start": 999_950, "count": 100})
+    assert page["length"] == 10**6 and len(page["children"]) == 50
+    assert page["children"][0]["evaluate_name"] == "nums[999950]"
+    assert page["children"][-1]["display_value"] == "999999"
+
+
+def test_sort_and_filter_children(commands: VariableCommands,
+                                  workspace: dict[str, Any]) -> None:
+    workspace["d"] = {"apple": "x" * 100, "banana": 1, "cherry": [1, 2], "date": None}
+    page = commands.inspect({"path": ["d"], "filter": "an", "sort": "name"})
+    assert [c["display_name"] for c in page["children"]] == ["'banana'"]
+    page = commands.inspect({"path": ["d"], "sort": "size"})
+    assert page["children"][0]["display_name"] == "'apple'"
+
+
+def test_bad_requests_say_what_is_wrong(commands: VariableCommands,
+                                        workspace: dict[str, Any]) -> None:
+    workspace["l"] = [1, 2]
+    with pytest.raises(RemoteError, match="no variable named 'zz'"):
+        commands.inspect({"path": ["zz"]})
+    with pytest.raises(RemoteError, match="has no child 5"):
+        commands.inspect({"path": ["l", "5"]})
+    with pytest.raises(RemoteError, match="not JSON"):
+        commands.inspect({"path": ["l", "{oops"]})
+    with pytest.raises(RemoteError, match="'count' must be an integer"):
+        commands.inspect({"path": ["l"], "count": 10**6})
+    with pytest.raises(RemoteError, match="clipboard format"):
+        commands.clipboard_format({"path": ["l"], "mime": "image/png"})
+    assert workspace["l"] == [1, 2]
+
+
+def test_custom_display_falls_back_and_is_reported_once(commands: VariableCommands,
+                                                        workspace: dict[str, Any]) -> None:
+    class Matrix:
+        def __init__(self, rows: int) -> None:
+            self.rows = rows
+
+    def failing_type(m: Matrix, include_length: bool) -> str:
+        raise RuntimeError("display_type is broken")
+
+    register(Matrix, display_value=lambda m, width: f"Matrix with {m.rows} rows",
+             display_type=failing_type, kind=lambda m: "table",
+             get_children=lambda m: [(f"row{i}", i * 10) for i in range(m.rows)],
+             get_child_at=lambda m, index, name: index * 10)
+    try:
+        workspace["m"] = Matrix(250)
+        entry = Snapshotter().build(workspace)["variables"][0]
+        Snapshotter().build(workspace)
+        assert entry["display_value"] == "Matrix with 250 rows"
+        assert entry["display_type"] == "Matrix" and entry["kind"] == "table"
+        reported = [f for f in failures() if f["method"] == "display_type"
+                    and f["type"].endswith("Matrix")]
+        assert len(reported) == 1 and "display_type is broken" in reported[0]["error"]
+        page = commands.inspect({"path": ["m"], "start": 200, "count": 100})
+        assert page["length"] == 250 and len(page["children"]) == 50
+        assert page["children"][0]["display_name"] == "row200"
+        key = page["children"][0]["access_key"]
+        assert commands.clipboard_format({"path": ["m", key]})["content"] == "2000"
+    finally:
+        unregister(Matrix)
+
+
+def test_failing_get_child_at_fails_the_request(commands: VariableCommands,
+                                                workspace: dict[str, Any]) -> None:
+    class Box:
+        pass
+
+    def broken(box: Box, index: int, name: str) -> Any:
+        raise LookupError("child lookup broke")
+
+    register(Box, get_children=lambda b: {"only": 1}, get_child_at=broken)
+    try:
+        workspace["box"] = Box()
+        key = commands.inspect({"path": ["box"]})["children"][0]["access_key"]
+        with pytest.raises(LookupError, match="child lookup broke"):
+            commands.inspect({"path": ["box", key]})
+    finally:
+        unregister(Box)
+
+
+def test_register_refuses_unknown_methods() -> None:
+    with pytest.raises(TypeError, match="unknown display method"):
+        register("pkg.Thing", display_valeu=lambda x, w: "")
+
+
+def test_versions_and_deltas_name_what_changed(tmp_path: Path) -> None:
+    snapshotter = Snapshotter()
+    first = snapshotter.build({"a": 1, "b": [1]})
+    assert first["version"] == 1 and first["assigned"] == ["a", "b"]
+    same = [1, 2]
+    second = snapshotter.build({"a": 1, "b": same, "c": "new"})
+    assert second["version"] == 2 and second["assigned"] == ["b", "c"]
+    assert second["removed"] == []
+    third = snapshotter.build({"b": same, "c": "new"})
+    assert third["assigned"] == [] and third["removed"] == ["a"]
+    updated = {v["display_name"]: v["updated_time"] for v in second["variables"]}
+    kept = {v["display_name"]: v["updated_time"] for v in third["variables"]}
+    assert kept["c"] == updated["c"]
+
+
+def test_a_spent_time_budget_lists_the_rest_unevaluated() -> None:
+    class Slow:
+        def __repr__(self) -> str:
+            time.sleep(0.05)
+            return "slow"
+
+    snapshot = Snapshotter(budget=0.01).build({"a": Slow(), "b": Slow(), "c": 3})
+    assert snapshot["unevaluated"] == ["b", "c"]
+    assert next(v["display_value"] for v in snapshot["variables"]) == "slow"
+
+
+def test_a_slow_value_is_not_described_again_while_it_is_the_same_object() -> None:
+    calls: list[int] = []
+
+    class Slow:
+        def __repr__(self) -> str:
+            calls.append(1)
+            time.sleep(0.05)
+            return "slow"
+
+    snapshotter = Snapshotter()
+    value = Slow()
+    snapshotter.build({"s": value})
+    again = snapshotter.build({"s": value})
+    assert calls == [1]
+    assert "took" in again["variables"][0]["display_value"]
+    snapshotter.build({"s": Slow()})
+    assert calls == [1, 1]
+
+
+def test_modules_and_private_names_stay_out_of_the_list() -> None:
+    snapshot = Snapshotter().build({"np": np, "_hidden": 1, "shown": 2})
+    assert [v["display_name"] for v in snapshot["variables"]] == ["shown"]
+
+
+def test_view_of_a_frame_is_a_limited_table(commands: VariableCommands,
+                                            workspace: dict[str, Any]) -> None:
+    workspace["df"] = pd.DataFrame({"n": np.arange(5000), "t": ["a"] * 5000,
+                                    "f": [float("nan")] * 5000})
+    view = commands.view({"path": ["df"]})
+    assert view["title"] == "df (limited to 1000/5000)" and view["limited"]
+    assert [c["headerName"] for c in view["columns"]] == ["(row)", "n", "t", "f"]
+    assert view["columns"][1]["type"] == "numericColumn"
+    assert view["data"][3] == {"x0": 3, "x1": 3, "x2": "a", "x3": "nan"}
+    json.dumps(view, allow_nan=False)
+
+
+def test_delete_removes_names_and_publishes(commands: VariableCommands,
+                                            workspace: dict[str, Any], tmp_path: Path) -> None:
+    workspace.update(a=1, b=2)
+    answer = commands.delete({"names": ["a", "missing"]})
+    assert answer["removed"] == ["a"] and answer["missing"] == ["missing"]
+    snapshot = json.loads((tmp_path / "sessions" / "unit" / "workspace.json").read_text())
+    assert [v["display_name"] for v in snapshot["variables"]] == ["b"]
+    assert snapshot["version"] == answer["version"]

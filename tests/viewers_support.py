@@ -1,0 +1,85 @@
+"""Shared by the viewer tests: a real host with the viewers installed, real worker processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from filebridge.host import Host
+from filebridge.ui.feature import Viewers, install_viewers
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+
+
+def worker_env(root: Path, session_id: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(FILEBRIDGE_ROOT=str(root), FILEBRIDGE_SESSION=str(root / "sessions" / session_id),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+               MPLBACKEND="module://filebridge.worker.mpl_backend")
+    env.update(extra)
+    return env
+
+
+def run_worker(root: Path, session_id: str, code: str, timeout: float = 120,
+               check: bool = True, **extra: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` as a real worker process of session ``session_id``."""
+    done = subprocess.run([sys.executable, "-c", code], env=worker_env(root, session_id, **extra),
+                          capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise AssertionError(f"worker failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+    """Poll until ``condition()`` is truthy; its value. Fails with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def running_host(root: Path, ui: bool = True) -> Iterator[tuple[Host, Viewers]]:
+    host = Host(root)
+    viewers = install_viewers(host, ui=ui)
+    host.start()
+    try:
+        yield host, viewers
+    finally:
+        if viewers.ui is not None:
+            viewers.ui.stop()
+        host.stop()
+
+
+def http_get(url: str, data: Optional[bytes] = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def api(viewers: Viewers, path: str, **params: Any) -> Any:
+    assert viewers.ui is not None
+    query = urllib.parse.urlencode(params)
+    status, _, body = http_get(viewers.ui.url + path + (f"?{query}" if query else ""))
+    assert status == 200, (status, body)
+    return json.loads(body)
