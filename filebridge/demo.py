@@ -28,11 +28,14 @@ __all__ = ["DEMO_STEPS", "DemoContext", "DemoFailure", "run_demo"]
 # (title, "module:function"); a step's function takes a DemoContext.
 DEMO_STEPS: tuple[tuple[str, str], ...] = (
     ("core: attach, send, call, an error answer, detach", "filebridge.demo:core_step"),
+    ("remote imports: a local package through the bridge, and a traceback from it",
+     "filebridge.host.source_demo:demo_step"),
     ("viewers: a plot, a webview and a data view on the local page",
      "filebridge.ui.demo:demo_step"),
     ("variables: list, expand a nested one, a big array's shape",
      "filebridge.host.variables_demo:demo_step"),
     ("notebooks: a Databricks notebook as a shadow .ipynb", "filebridge.demo:notebooks_step"),
+    ("R: an Rscript worker on the same wire", "filebridge.demo_r:demo_step"),
 )
 
 

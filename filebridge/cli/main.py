@@ -10,6 +10,7 @@ import filebridge
 from filebridge.cli import (
     bench,
     demo,
+    editor_config,
     notebook,
     send,
     serve,
@@ -23,7 +24,8 @@ from filebridge.errors import FilebridgeError
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (serve, sessions, send, template, vars, viewers, notebook, demo, bench)
+COMMANDS = (serve, sessions, send, template, vars, viewers, editor_config, notebook, demo,
+            bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,8 +21,10 @@ __all__ = ["FEATURES", "build_host", "build_parser_for_serve", "features", "regi
 
 # Each feature module offers add_serve_arguments(parser) and install(host, args).
 FEATURES: tuple[str, ...] = (
+    "filebridge.host.source_serve",
     "filebridge.ui.feature",
     "filebridge.host.variables_feature",
+    "filebridge.host.vscode_r",
 )
 
 

@@ -35,11 +35,10 @@ def render_template(kind: str, session_dir: Path, **values: str) -> str:
     session_dir = session_dir.expanduser().resolve()
     bootstrap = session_dir / "bootstrap"
     copy_bootstrap(bootstrap)
-    extras = [p for p in template_dir.iterdir() if p.name != SNIPPET and p.is_file()]
-    if extras:
-        (bootstrap / kind).mkdir(mode=0o700, parents=True, exist_ok=True)
-        for extra in extras:
-            shutil.copy2(extra, bootstrap / kind / extra.name)
+    # A template's other files (the R worker script) go beside the Python bootstrap.
+    for extra in template_dir.iterdir():
+        if extra.is_file() and extra.suffix != ".txt":
+            shutil.copy2(extra, bootstrap / extra.name)
     fields = {"session_dir": str(session_dir), "bootstrap_dir": str(bootstrap),
               "source_names": "[]", "source_name": "", **values}
     try:

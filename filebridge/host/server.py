@@ -85,6 +85,7 @@ class Host:
         self._pending: set[Path] = set()
         self._commands: dict[str, Channel] = {}
         self._subscribers: list[Callable[[HostEvent], None]] = []
+        self._stop_callbacks: list[Callable[[], None]] = []
         self._pool = ThreadPoolExecutor(max_workers=handler_threads,
                                         thread_name_prefix="filebridge-handler")
         self._lease = HostLease(self.root)
@@ -116,6 +117,10 @@ class Host:
 
     def subscribe(self, callback: Callable[[HostEvent], None]) -> None:
         self._subscribers.append(callback)
+
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` when the host stops (features stop their own threads here)."""
+        self._stop_callbacks.append(callback)
 
     def _emit(self, event: HostEvent) -> None:
         for callback in list(self._subscribers):
@@ -250,6 +255,11 @@ class Host:
         self._heartbeat.ring(self._beats)
 
     def _shutdown(self) -> None:
+        for callback in self._stop_callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("a stop callback failed")
         self._pool.shutdown(wait=True)
         for served in self._served.values():
             served.close()

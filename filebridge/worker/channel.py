@@ -5,7 +5,7 @@ from __future__ import annotations
 from filebridge.wire.answers import AnswerFiles, AnswerLog, Inbox
 from filebridge.wire.channel import Channel
 from filebridge.wire.codec import loads
-from filebridge.wire.layout import SessionLayout
+from filebridge.wire.layout import SessionLayout, make_private_dir
 from filebridge.wire.waiting import choose_strategy
 
 __all__ = ["session_channel", "session_inbox"]
@@ -19,6 +19,7 @@ def session_inbox(layout: SessionLayout) -> Inbox:
         mode = None
     if mode == "log":
         return AnswerLog(layout.response_log, layout.response_lock)
+    make_private_dir(layout.responses)
     return AnswerFiles(layout.responses)
 
 

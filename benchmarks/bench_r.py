@@ -1,0 +1,238 @@
+"""R's synchronous call through the file channel, against Python's and vscode-R's legacy design.
+
+In one run, each peer a real process: a host process serves a fresh root (and a legacy watcher
+folder); an Rscript worker times `filebridge_call("echo")`; a Python worker times
+`filebridge.worker.call("echo")`; and an Rscript written from vscode-R's legacy format times
+an `rstudioapi` request answered through response.log + response.lock, polled every 0.1 s as
+that design did. Target: R's p50 within 2x Python's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+from benchmarks._stats import percentile, print_report
+
+REPO = Path(__file__).resolve().parents[1]
+R_WORKER = REPO / "session_templates" / "r" / "filebridge.R"
+
+HOST_CODE = """
+import sys
+from filebridge.host import Host
+from filebridge.host.vscode_r import LegacyWatcher
+host = Host(sys.argv[1])
+host.register("rstudioapi", lambda call: {"ok": True}, inline=True)
+host.start()
+legacy = LegacyWatcher(host, sys.argv[2])
+legacy.start()
+print("ready", flush=True)
+sys.stdin.read()
+legacy.stop()
+host.stop()
+"""
+
+# Both callers run at once and take turns, batch by batch, so that both meet the same load on
+# a shared machine: each reads a count on stdin, times that many calls, prints the samples.
+PYTHON_CALLER = """
+import json, sys, time
+import filebridge.worker as fb
+fb.connect(sys.argv[1])
+for _ in range(int(sys.argv[2])):
+    fb.call("echo", x=1, text="hello")
+print("ready", flush=True)
+for line in sys.stdin:
+    samples = []
+    for _ in range(int(line)):
+        t = time.perf_counter_ns()
+        fb.call("echo", x=1, text="hello")
+        samples.append((time.perf_counter_ns() - t) / 1000)
+    print(json.dumps(samples), flush=True)
+"""
+
+R_CALLER = """
+args <- commandArgs(trailingOnly = TRUE)
+source(args[1])
+filebridge_connect(args[2])
+for (i in seq_len(as.integer(args[3]))) filebridge_call("echo", x = 1, text = "hello")
+cat("ready\\n")
+input <- file("stdin", open = "r")
+repeat {
+  line <- readLines(input, n = 1)
+  if (!length(line)) break
+  n <- as.integer(line)
+  samples <- numeric(n)
+  for (i in seq_len(n)) {
+    t <- as.numeric(Sys.time())
+    filebridge_call("echo", x = 1, text = "hello")
+    samples[i] <- (as.numeric(Sys.time()) - t) * 1e6
+  }
+  cat(jsonlite::toJSON(samples, digits = NA), "\\n", sep = "")
+}
+"""
+
+# vscode-R 2.8's request/response, from its documented format (docs/r.md).
+LEGACY_CALLER = """
+args <- commandArgs(trailingOnly = TRUE)
+watcher <- args[1]; n <- as.integer(args[2])
+dir_session <- file.path(tempdir(), "vscode-R")
+dir.create(dir_session, showWarnings = FALSE)
+lock <- file.path(dir_session, "response.lock")
+writeLines("", lock)
+request <- function(command, ...) {
+  obj <- list(time = as.numeric(Sys.time()), pid = Sys.getpid(), wd = getwd(),
+              command = command, ...)
+  jsonlite::write_json(obj, file.path(watcher, "request.log"), auto_unbox = TRUE, digits = NA)
+  cat(sprintf("%.6f", Sys.time()), file = file.path(watcher, "request.lock"))
+}
+request_response <- function(command, ...) {
+  seen <- readLines(lock, warn = FALSE)
+  request(command, ..., sd = dir_session)
+  started <- Sys.time()
+  repeat {
+    now <- readLines(lock, warn = FALSE)
+    if (length(now) && !identical(now, seen)) break
+    if (difftime(Sys.time(), started, units = "secs") > 5) stop("no response within 5 s")
+    Sys.sleep(0.1)
+  }
+  jsonlite::parse_json(readLines(file.path(dir_session, "response.log"), warn = FALSE)[[1]])
+}
+request("attach", version = "4", tempdir = tempdir(), info = list())
+Sys.sleep(0.5)
+samples <- numeric(n)
+for (i in seq_len(n)) {
+  t <- as.numeric(Sys.time())
+  request_response("rstudioapi", action = "ping", args = list())
+  samples[i] <- (as.numeric(Sys.time()) - t) * 1e6
+}
+request("detach")
+cat(jsonlite::toJSON(samples, digits = NA))
+"""
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEBRIDGE_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def _samples(command: list[str], timeout: float) -> list[float]:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=_env())
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed: {done.stderr.strip()[-500:]}")
+    return [float(x) for x in json.loads(done.stdout)]
+
+
+def _caller(command: list[str]) -> subprocess.Popen[str]:
+    caller = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=_env())
+    assert caller.stdout is not None
+    if caller.stdout.readline().strip() != "ready":
+        caller.kill()
+        raise RuntimeError(f"{command[0]} did not start: {caller.communicate()[1][-500:]}")
+    return caller
+
+
+def _batch(caller: subprocess.Popen[str], count: int) -> list[float]:
+    assert caller.stdin is not None and caller.stdout is not None
+    caller.stdin.write(f"{count}\n")
+    caller.stdin.flush()
+    return [float(x) for x in json.loads(caller.stdout.readline())]
+
+
+def _taking_turns(python_cmd: list[str], r_cmd: list[str], batches: int,
+                  size: int) -> tuple[list[float], list[float]]:
+    python, r = _caller(python_cmd), _caller(r_cmd)
+    python_samples: list[float] = []
+    r_samples: list[float] = []
+    try:
+        for _ in range(batches):
+            python_samples += _batch(python, size)
+            r_samples += _batch(r, size)
+    finally:
+        for caller in (python, r):
+            if caller.stdin is not None:
+                caller.stdin.close()
+            try:
+                caller.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                caller.kill()
+                caller.wait()
+    return python_samples, r_samples
+
+
+def _figures(samples: list[float]) -> tuple[float, float]:
+    return percentile(samples, 0.5), percentile(samples, 0.99)
+
+
+def run(full: bool = False) -> dict[str, Any]:
+    if shutil.which("Rscript") is None:
+        raise RuntimeError("Rscript not found: apt-get install -y r-base-core r-cran-jsonlite")
+    count = 2000 if full else 300
+    warm = 50
+    legacy_count = 30 if full else 10
+    with tempfile.TemporaryDirectory(prefix="filebridge-bench-r-") as scratch:
+        root, watcher = Path(scratch) / "root", Path(scratch) / "watcher"
+        host = subprocess.Popen([sys.executable, "-c", HOST_CODE, str(root), str(watcher)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                env=_env())
+        try:
+            assert host.stdout is not None
+            if host.stdout.readline().strip() != "ready":
+                raise RuntimeError("the benchmark host did not start")
+            python, r = _taking_turns(
+                [sys.executable, "-c", PYTHON_CALLER, str(root / "sessions" / "py"), str(warm)],
+                ["Rscript", "--vanilla", "-e", R_CALLER, str(R_WORKER),
+                 str(root / "sessions" / "r"), str(warm)],
+                batches=count // 50, size=50)
+            legacy = _samples(["Rscript", "--vanilla", "-e", LEGACY_CALLER, str(watcher),
+                               str(legacy_count)], 300)
+        finally:
+            if host.stdin is not None:
+                host.stdin.close()
+            try:
+                host.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                host.kill()
+                host.wait()
+    r_p50, r_p99 = _figures(r)
+    py_p50, py_p99 = _figures(python)
+    legacy_p50, _ = _figures(legacy)
+    return {"r_p50_us": r_p50, "r_p99_us": r_p99, "python_p50_us": py_p50,
+            "python_p99_us": py_p99, "legacy_p50_us": legacy_p50,
+            "ratio_r_to_python_p50": r_p50 / py_p50, "ratio_legacy_to_r_p50": legacy_p50 / r_p50,
+            "samples": count, "legacy_samples": legacy_count}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="filebridge bench r", description=__doc__)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--full", action="store_true", help="more samples")
+    args = parser.parse_args(argv)
+    try:
+        result = run(full=args.full)
+    except RuntimeError as exc:
+        print(f"filebridge bench r: {exc}", file=sys.stderr)
+        return 1
+    rows = [
+        ("R filebridge_call round trip p50 / p99 (us)",
+         f"{result['r_p50_us']:.1f} / {result['r_p99_us']:.1f}"),
+        ("Python fb.call round trip p50 / p99 (us)",
+         f"{result['python_p50_us']:.1f} / {result['python_p99_us']:.1f}"),
+        ("  R / Python (p50)", f"{result['ratio_r_to_python_p50']:.2f}x (target <= 2x)"),
+        ("vscode-R legacy design (0.1 s poll) p50 (us)", f"{result['legacy_p50_us']:.1f}"),
+        ("  legacy / R (p50)", f"{result['ratio_legacy_to_r_p50']:.0f}x"),
+    ]
+    print_report("filebridge bench r", rows, result, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Publishing the module index into session folders, and the two import commands.
+
+The index goes to ``<session>/modules.json`` by atomic replace: a worker checks the file's
+identity before each import under its roots and parses it again only when it was replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from filebridge.errors import FilebridgeError, RemoteError
+from filebridge.host.dispatch import Call
+from filebridge.host.module_source import ModuleSourceProvider
+from filebridge.host.server import Host, HostEvent
+from filebridge.wire.codec import dumps
+from filebridge.wire.files import atomic_write
+from filebridge.wire.layout import SessionLayout
+
+__all__ = ["INDEX_FILE", "IndexPublisher", "index_path"]
+
+INDEX_FILE = "modules.json"
+PUBLISHED_TO = ("alive", "stale")
+log = logging.getLogger("filebridge.host.imports")
+
+
+def index_path(layout: SessionLayout) -> Path:
+    return layout.folder / INDEX_FILE
+
+
+class IndexPublisher:
+    """Keeps every served session's ``modules.json`` equal to the provider's index."""
+
+    def __init__(self, host: Host, provider: ModuleSourceProvider) -> None:
+        self.host = host
+        self.provider = provider
+        self._lock = threading.Lock()
+        self._encoded: tuple[int, bytes] = (-1, b"")
+        self._active = True
+
+    def install(self) -> None:
+        self.host.register("module_spec", self.module_spec, idempotent=True, inline=True)
+        self.host.register("module_index", self.module_index, idempotent=True)
+        self.host.subscribe(self._on_event)
+        self.publish_all()
+
+    def close(self) -> None:
+        """Stop publishing; the host has no way to drop handlers, so they answer "not found"."""
+        self._active = False
+
+    def module_spec(self, call: Call) -> dict[str, Any]:
+        name = call.args.get("name")
+        known = call.args.get("known_hash")
+        if not isinstance(name, str):
+            raise RemoteError("bad_request", "module_spec needs a string 'name'")
+        if not self._active:
+            return {"found": False, "name": name}
+        return self.provider.find(name, known if isinstance(known, str) else None)
+
+    def module_index(self, call: Call) -> dict[str, Any]:
+        """Rescan now (a save may be newer than the watcher's last event) and answer the index."""
+        if not self._active:
+            raise RemoteError("unavailable", "this host no longer serves module source")
+        if self.provider.rescan():
+            self.publish_all()
+        else:
+            self.publish(call.layout)
+        return self.provider.index()
+
+    def _encoded_index(self) -> bytes:
+        index = self.provider.index()
+        with self._lock:
+            if self._encoded[0] != index["generation"]:
+                self._encoded = (index["generation"], dumps(index))
+            return self._encoded[1]
+
+    def publish(self, layout: SessionLayout) -> None:
+        try:
+            atomic_write(index_path(layout), self._encoded_index())
+        except OSError as exc:
+            log.warning("cannot publish the module index to %s: %s", layout.folder, exc)
+
+    def publish_all(self) -> None:
+        if not self._active:
+            return
+        for session in self.host.sessions():
+            if session.status in PUBLISHED_TO:
+                self.publish(session.layout)
+
+    def _on_event(self, event: HostEvent) -> None:
+        if not self._active or event.kind not in ("session_added", "attached"):
+            return
+        try:
+            session = self.host.session(event.session_id)
+        except FilebridgeError:
+            return
+        if session.status != "refused":
+            self.publish(session.layout)

@@ -1,0 +1,953 @@
+# filebridge R worker: connects this R session to a filebridge session folder.
+#
+# Base R and jsonlite only. Speaks the wire format of docs/protocol.md (protocol 1);
+# the R specifics (appending without a POSIX lock, polling, the plot device, the variables
+# snapshot) are explained in docs/r.md.
+#
+#   source("filebridge.R"); filebridge_connect("/path/to/session")   # or FILEBRIDGE_SESSION
+#
+# Everything lives in one environment attached as "tools:filebridge"; sourcing the file again
+# replaces it (and disconnects the previous connection first).
+
+local({
+  if ("tools:filebridge" %in% search()) {
+    old <- as.environment("tools:filebridge")
+    if (exists("filebridge_disconnect", envir = old, inherits = FALSE)) {
+      try(old$filebridge_disconnect(detach = FALSE), silent = TRUE)
+    }
+    detach("tools:filebridge", character.only = TRUE)
+  }
+  if (!requireNamespace("jsonlite", quietly = TRUE)) {
+    stop("filebridge needs the R package 'jsonlite' (Debian: apt-get install r-cran-jsonlite; ",
+         "elsewhere: install.packages(\"jsonlite\"))")
+  }
+
+  fb <- new.env()
+  state <- new.env()
+  state$connected <- FALSE
+  state$handlers <- list()
+  fb$.state <- state
+
+  # ---- small file primitives -------------------------------------------------------------
+
+  with_private_umask <- function(expr) {
+    old <- Sys.umask("077")
+    on.exit(Sys.umask(old))
+    force(expr)
+  }
+
+  make_private_dir <- function(path) {
+    with_private_umask(dir.create(path, showWarnings = FALSE, recursive = TRUE, mode = "0700"))
+    Sys.chmod(path, "0700", use_umask = FALSE)
+  }
+
+  write_raw <- function(path, bytes, mode) {
+    con <- file(path, open = mode)
+    on.exit(close(con))
+    writeBin(bytes, con)
+  }
+
+  # Readers must see the old file or the new one, never a part: temp file + rename.
+  atomic_write <- function(path, text_or_raw) {
+    bytes <- if (is.raw(text_or_raw)) text_or_raw else charToRaw(enc2utf8(text_or_raw))
+    tmp <- file.path(dirname(path), sprintf(".%s.%d.tmp", basename(path), Sys.getpid()))
+    with_private_umask(write_raw(tmp, bytes, "wb"))
+    if (!file.rename(tmp, path)) {
+      unlink(tmp)
+      stop("filebridge: cannot replace ", path)
+    }
+    invisible(path)
+  }
+
+  touch <- function(path, content = raw(0)) {
+    if (!file.exists(path)) with_private_umask(write_raw(path, content, "wb"))
+  }
+
+  # A doorbell holds 20 digits rewritten in place: open without truncating, write at 0.
+  ring <- function(path, value = NULL) {
+    if (is.null(value)) value <- as.numeric(Sys.time()) * 1e6 + state$rings
+    state$rings <- (state$rings + 1) %% 1000
+    digits <- charToRaw(sprintf("%020.0f", value))
+    con <- file(path, open = "r+b")
+    on.exit(close(con))
+    writeBin(digits, con)
+  }
+
+  read_bytes <- function(path, from = 0, n = NULL) {
+    size <- file.size(path)
+    if (is.na(size) || size <= from) return(raw(0))
+    con <- file(path, open = "rb")
+    on.exit(close(con))
+    if (from > 0) seek(con, from)
+    readBin(con, "raw", if (is.null(n)) size - from else n)
+  }
+
+  # Lines are kept whole without a lock (R cannot take a POSIX record lock): each line goes
+  # out in ONE write(2) on an O_APPEND descriptor, which Linux keeps contiguous against other
+  # appenders (Python's locked writers included). C stdio writes a line in one call when it
+  # fits its buffer (<= 8 KiB with glibc) or is a multiple of the buffer size, so longer
+  # lines are padded with spaces (valid JSON whitespace) to such a multiple. See docs/r.md.
+  pad_line <- function(bytes) {
+    n <- length(bytes)
+    if (n <= 512) return(bytes)
+    block <- min(8192, 2^floor(log2(n)))
+    extra <- (ceiling(n / block) * block) - n
+    if (extra == 0) return(bytes)
+    c(bytes[-n], rep(as.raw(0x20), extra), as.raw(0x0a))
+  }
+
+  append_line <- function(log_path, bell_path, line) {
+    bytes <- charToRaw(enc2utf8(line))
+    size <- file.size(log_path)
+    # the last-byte check is skipped when the log still ends where our own last line did
+    if (!is.na(size) && size > 0 && !identical(size, state$log_end[[log_path]]) &&
+        read_bytes(log_path, size - 1, 1) != as.raw(0x0a)) {
+      # a writer killed mid-line left a fragment: end it so it cannot swallow this line
+      bytes <- c(as.raw(0x0a), bytes)
+    }
+    bytes <- pad_line(c(bytes, as.raw(0x0a)))
+    write_raw(log_path, bytes, "ab")
+    # where our line ended if nobody else wrote meanwhile; if somebody did, the next append
+    # only pays for the last-byte check
+    end <- (if (is.na(size)) 0 else size) + length(bytes)
+    state$log_end[[log_path]] <- end
+    ring(bell_path, end)
+  }
+
+  read_urandom <- function(n) {
+    tryCatch({
+      con <- file("/dev/urandom", open = "rb", raw = TRUE)
+      on.exit(close(con))
+      readBin(con, "raw", n)
+    }, error = function(e) raw(0), warning = function(w) raw(0))
+  }
+
+  # Ids need 16 random bytes each; /dev/urandom is read 4 KiB at a time, per process, so a
+  # forked child never reuses its parent's pool.
+  random_hex <- function(n_bytes) {
+    if (!identical(state$entropy_pid, Sys.getpid()) ||
+        state$entropy_pos + n_bytes > length(state$entropy)) {
+      state$entropy <- read_urandom(4096)
+      state$entropy_pos <- 0
+      state$entropy_pid <- Sys.getpid()
+    }
+    if (state$entropy_pos + n_bytes <= length(state$entropy)) {
+      bytes <- state$entropy[state$entropy_pos + seq_len(n_bytes)]
+      state$entropy_pos <- state$entropy_pos + n_bytes
+      return(paste(as.character(bytes), collapse = ""))
+    }
+    # no /dev/urandom (Windows): R's generator, without disturbing the user's random stream
+    had_seed <- exists(".Random.seed", envir = globalenv(), inherits = FALSE)
+    if (had_seed) saved <- get(".Random.seed", envir = globalenv())
+    on.exit(if (had_seed) assign(".Random.seed", saved, envir = globalenv())
+            else rm(".Random.seed", envir = globalenv()))
+    paste(sample(c(0:9, letters[1:6]), n_bytes * 2, replace = TRUE), collapse = "")
+  }
+
+  # JSON for plain values (NULL, atomic vectors, lists) is built here: jsonlite::toJSON costs
+  # about 150 us a call, too much for a round trip. Anything else (classes, attributes) goes
+  # to jsonlite. Length-1 vectors become scalars; NA and non-finite numbers become null.
+  to_json <- function(x) {
+    if (is.null(x)) return("null")
+    if (is.list(x) && is.null(attr(x, "class"))) {
+      keys <- names(x)
+      if (!length(x)) return(if (is.null(keys)) "[]" else "{}")
+      parts <- vapply(x, to_json, "", USE.NAMES = FALSE)
+      if (is.null(keys)) return(paste0("[", paste(parts, collapse = ","), "]"))
+      return(paste0("{", paste(paste0(json_strings(keys), ":", parts), collapse = ","), "}"))
+    }
+    if (is.atomic(x) && !is.object(x) && is.null(dim(x))) {
+      cells <- if (is.character(x)) json_strings(x)
+        else if (is.logical(x)) c("false", "true")[x + 1L]
+        else if (is.numeric(x)) as.character(x)
+        else NULL
+      if (!is.null(cells) && !is.character(x) && !all(is.finite(x))) {
+        cells[!is.finite(x)] <- "null"
+      }
+      if (!is.null(cells)) {
+        if (length(cells) == 1) return(cells)
+        return(paste0("[", paste(cells, collapse = ","), "]"))
+      }
+    }
+    as.character(jsonlite::toJSON(x, auto_unbox = TRUE, null = "null", na = "null",
+                                  digits = NA, force = TRUE))
+  }
+
+  from_json <- function(bytes) {
+    jsonlite::parse_json(rawToChar(bytes), simplifyVector = FALSE)
+  }
+
+  # ---- the connection --------------------------------------------------------------------
+
+  paths_of <- function(dir) {
+    list(folder = dir,
+         session_json = file.path(dir, "session.json"),
+         request_log = file.path(dir, "request.log"),
+         request_lock = file.path(dir, "request.lock"),
+         responses = file.path(dir, "responses"),
+         response_lock = file.path(dir, "response.lock"),
+         command_log = file.path(dir, "command.log"),
+         command_lock = file.path(dir, "command.lock"),
+         command_responses = file.path(dir, "command_responses"),
+         command_response_lock = file.path(dir, "command_response.lock"),
+         heartbeat = file.path(dir, "heartbeat"),
+         workspace_json = file.path(dir, "workspace.json"),
+         workspace_lock = file.path(dir, "workspace.lock"),
+         plot_png = file.path(dir, "plot.png"),
+         plot_lock = file.path(dir, "plot.lock"),
+         views = file.path(dir, "views"))
+  }
+
+  default_session_dir <- function() {
+    root <- Sys.getenv("FILEBRIDGE_ROOT", "")
+    if (!nzchar(root)) root <- path.expand("~/.filebridge")
+    file.path(root, "sessions", random_hex(6))
+  }
+
+  prepare_session <- function(p) {
+    make_private_dir(p$folder)
+    make_private_dir(p$responses)
+    make_private_dir(p$command_responses)
+    make_private_dir(p$views)
+    zero <- charToRaw(strrep("0", 20))
+    touch(p$request_log)
+    touch(p$command_log)
+    for (bell in c(p$request_lock, p$response_lock, p$command_lock, p$command_response_lock,
+                   p$heartbeat, p$workspace_lock, p$plot_lock)) touch(bell, zero)
+    existing <- tryCatch(from_json(read_bytes(p$session_json)), error = function(e) list())
+    token <- existing$token
+    if (!is.character(token) || !nzchar(token)) token <- random_hex(16)
+    versions <- list(r = paste(R.version$major, R.version$minor, sep = "."),
+                     jsonlite = as.character(utils::packageVersion("jsonlite")))
+    info <- list(protocol = 1L, id = basename(p$folder), pid = Sys.getpid(),
+                 machine = Sys.info()[["nodename"]], started = as.numeric(Sys.time()),
+                 token = token, cwd = normalizePath(getwd(), winslash = "/"),
+                 language = "r", versions = versions,
+                 tempdir = normalizePath(tempdir(), winslash = "/"),
+                 interactive = interactive())
+    # written last: the host ignores a folder until session.json exists
+    atomic_write(p$session_json, to_json(info))
+    info
+  }
+
+  next_seq <- function() {
+    if (!identical(state$seq_pid, Sys.getpid())) {  # a forked child numbers its own requests
+      state$seq_pid <- Sys.getpid()
+      state$seq <- 0
+    }
+    state$seq <- state$seq + 1
+    state$seq
+  }
+
+  encode_request <- function(id, command, args, answer) {
+    sprintf('{"v":1,"id":"%s","seq":%.0f,"time":%.6f,"pid":%d,"command":%s,"answer":%s,"args":%s}',
+            id, next_seq(), as.numeric(Sys.time()), Sys.getpid(),
+            to_json(as.character(command)), if (answer) "true" else "false",
+            if (length(args)) to_json(args) else "{}")
+  }
+
+  check_connected <- function() {
+    if (!isTRUE(state$connected)) {
+      stop(fb_condition("filebridge is not connected: call filebridge_connect() first",
+                        "filebridge_not_connected"))
+    }
+  }
+
+  fb_condition <- function(message, class, ...) {
+    structure(class = c(class, "filebridge_error", "error", "condition"),
+              list(message = message, call = NULL, ...))
+  }
+
+  post <- function(command, args, answer) {
+    if (length(args) && (is.null(names(args)) || any(!nzchar(names(args))))) {
+      stop(fb_condition("filebridge: every argument of a request needs a name (key = value)",
+                        "filebridge_bad_arguments"))
+    }
+    id <- random_hex(16)
+    append_line(state$paths$request_log, state$paths$request_lock,
+                encode_request(id, command, args, answer))
+    id
+  }
+
+  fb$filebridge_send <- function(command, ...) {
+    "Send a request and return its id at once (fire and forget)."
+    check_connected()
+    invisible(post(command, list(...), FALSE))
+  }
+
+  # The answer file is polled: R has no inotify. An answer usually lands within a fraction
+  # of a millisecond; the shortest Sys.sleep() lasts about 0.1 ms and, unlike spinning, leaves
+  # the CPU to the host (on a loaded machine a spinning worker slows the answer it waits
+  # for). So: checks without pause for 0.2 ms, 0.1 ms pauses up to about 2 ms, then a
+  # back-off growing to 20 ms.
+  wait_for_file <- function(path, timeout, serve_commands = TRUE) {
+    now <- as.numeric(Sys.time())
+    deadline <- now + timeout
+    spin_until <- now + 0.0002
+    while (as.numeric(Sys.time()) < spin_until) if (file.exists(path)) return(TRUE)
+    pause <- 1e-6
+    polls <- 0
+    repeat {
+      if (file.exists(path)) return(TRUE)
+      if (as.numeric(Sys.time()) >= deadline) return(FALSE)
+      polls <- polls + 1
+      if (polls == 60) state$host_beat_seen <- read_host_beat()
+      if (serve_commands && polls %% 50 == 0) serve_pending_commands()
+      Sys.sleep(pause)
+      if (polls == 20) pause <- 0.0002
+      if (polls > 20) pause <- min(pause * 1.25, 0.02)
+    }
+  }
+
+  read_host_beat <- function() {
+    read_bytes(file.path(dirname(dirname(state$paths$folder)), "host.heartbeat"))
+  }
+
+  fb$filebridge_call <- function(command, ..., .timeout = getOption("filebridge.timeout", 10)) {
+    "Ask the host and wait for the answer to this very request; its result, or an R error."
+    check_connected()
+    args <- list(...)
+    started <- Sys.time()
+    # compared at a timeout; read once the wait gets long rather than on every call
+    state$host_beat_seen <- NULL
+    id <- post(command, args, TRUE)
+    answer_file <- file.path(state$paths$responses, paste0(id, ".json"))
+    if (!wait_for_file(answer_file, .timeout)) {
+      waited <- as.numeric(difftime(Sys.time(), started, units = "secs"))
+      stop(fb_condition(sprintf("no answer to '%s' (request %s) within %.3g s: %s", command, id,
+                                waited, host_status(state$host_beat_seen)),
+                        "filebridge_timeout", command = command, waited = waited))
+    }
+    answer <- read_answer(answer_file)
+    if (isTRUE(answer$ok)) return(answer$result)
+    err <- answer$error
+    code <- if (is.null(err$code)) "error" else err$code
+    stop(fb_condition(sprintf("%s [%s]", err$message, code),
+                      c(if (identical(code, "no_handler")) "filebridge_no_handler",
+                        "filebridge_remote_error"),
+                      code = code, details = err$details))
+  }
+
+  read_answer <- function(path) {
+    # the rename makes the file whole; a reader on a network mount may still see it late
+    for (attempt in 1:50) {
+      answer <- tryCatch(from_json(read_bytes(path)), error = function(e) NULL)
+      if (!is.null(answer)) break
+      Sys.sleep(0.002)
+    }
+    unlink(path)
+    if (is.null(answer)) {
+      stop(fb_condition(paste("filebridge: unreadable answer in", path), "filebridge_protocol"))
+    }
+    answer
+  }
+
+  host_status <- function(beat_before) {
+    root <- dirname(dirname(state$paths$folder))
+    beat_now <- read_bytes(file.path(root, "host.heartbeat"))
+    if (length(beat_now) && !is.null(beat_before) && !identical(beat_now, beat_before)) {
+      return("a host is serving this root but did not answer in time")
+    }
+    holder <- tryCatch(from_json(read_bytes(file.path(root, "host.json"))),
+                       error = function(e) NULL)
+    if (is.null(holder)) return("no host serves this root (start one with `filebridge serve`)")
+    if (identical(holder$machine, Sys.info()[["nodename"]]) && is.numeric(holder$pid)) {
+      if (isTRUE(tools::pskill(holder$pid, 0))) {
+        return(sprintf("the host (pid %d) is running but did not answer in time", holder$pid))
+      }
+      return(sprintf("the host (pid %d) is gone; start one with `filebridge serve`", holder$pid))
+    }
+    sprintf("the host last seen (pid %s on %s) did not beat while we waited; it may be down",
+            format(holder$pid), format(holder$machine))
+  }
+
+  # ---- heartbeat ---------------------------------------------------------------------------
+
+  # R has no threads, and a long computation must not look like a dead session: a tiny shell
+  # loop beats for us while this R process lives (checked with kill -0, which is valid here:
+  # the loop runs on the worker's machine). Without sh (Windows) R beats at each top-level call.
+  start_heartbeat <- function() {
+    state$beats <- 0
+    beat()
+    if (.Platform$OS.type != "unix" || !nzchar(Sys.which("sh"))) return(invisible(NULL))
+    loop <- paste0(
+      "n=0; while kill -0 ", Sys.getpid(), " 2>/dev/null; do n=$((n+1)); ",
+      "printf '%020d' \"$n\" | dd of=", shQuote(state$paths$heartbeat),
+      " bs=20 count=1 conv=notrunc 2>/dev/null; sleep 2; done")
+    pid <- tryCatch(
+      system2("sh", c("-c", shQuote(paste0("(", loop, ") </dev/null >/dev/null 2>&1 & echo $!"))),
+              stdout = TRUE),
+      error = function(e) character(0))
+    state$heartbeat_pid <- suppressWarnings(as.integer(pid[1]))
+    invisible(NULL)
+  }
+
+  beat <- function() {
+    state$beats <- state$beats + 1
+    ring(state$paths$heartbeat, 1e9 + state$beats)
+  }
+
+  stop_heartbeat <- function() {
+    if (!is.null(state$heartbeat_pid) && !is.na(state$heartbeat_pid)) {
+      tools::pskill(state$heartbeat_pid)
+    }
+    state$heartbeat_pid <- NULL
+  }
+
+  # ---- host -> worker requests (command.log) ----------------------------------------------
+
+  # Served between top-level calls, while filebridge_call() waits, and by filebridge_serve():
+  # an R prompt that sits idle runs no R code, so it cannot answer until the next call.
+  serve_pending_commands <- function() {
+    if (!isTRUE(state$connected)) return(invisible(0))
+    p <- state$paths
+    data <- read_bytes(p$command_log, state$command_offset)
+    if (!length(data)) return(invisible(0))
+    state$command_offset <- state$command_offset + length(data)
+    data <- c(state$command_pending, data)
+    breaks <- which(data == as.raw(0x0a))
+    last <- if (length(breaks)) breaks[length(breaks)] else 0
+    state$command_pending <- if (last < length(data)) data[(last + 1):length(data)] else raw(0)
+    served <- 0
+    start <- 1
+    for (b in breaks) {
+      line <- if (b > start) data[start:(b - 1)] else raw(0)
+      start <- b + 1
+      if (!length(line) || all(line %in% as.raw(c(0x20, 0x09, 0x0d)))) next
+      serve_command_line(line)
+      served <- served + 1
+    }
+    invisible(served)
+  }
+
+  serve_command_line <- function(line) {
+    request <- tryCatch(from_json(line), error = function(e) NULL)
+    if (!is.list(request) || !is.character(request$id)) return(invisible(NULL))
+    answer <- if (!identical(request$v, 1L)) {
+      list(v = 1L, id = request$id, ok = FALSE,
+           error = list(code = "unsupported_version",
+                        message = "this R worker speaks filebridge protocol 1"))
+    } else {
+      handle_command(request)
+    }
+    atomic_write(file.path(state$paths$command_responses, paste0(request$id, ".json")),
+                 to_json(answer))
+    ring(state$paths$command_response_lock)
+  }
+
+  handle_command <- function(request) {
+    name <- request$command
+    handler <- if (is.character(name)) state$handlers[[name]] else NULL
+    if (is.null(handler)) {
+      return(list(v = 1L, id = request$id, ok = FALSE,
+                  error = list(code = "no_handler",
+                               message = sprintf("the R worker has no handler for '%s'",
+                                                 format(name)))))
+    }
+    args <- if (is.list(request$args)) request$args else list()
+    tryCatch(list(v = 1L, id = request$id, ok = TRUE, result = handler(args)),
+             error = function(e) {
+               list(v = 1L, id = request$id, ok = FALSE,
+                    error = list(code = "handler_error", message = conditionMessage(e)))
+             })
+  }
+
+  fb$filebridge_on_command <- function(name, handler) {
+    "Answer the host's `name` requests with handler(args) (a list); the result must be JSON-able."
+    stopifnot(is.character(name), length(name) == 1, is.function(handler))
+    state$handlers[[name]] <- handler
+    invisible(NULL)
+  }
+
+  fb$filebridge_serve <- function(seconds = Inf, interval = 0.005) {
+    "Answer host requests for `seconds` (for scripts that have nothing else to do)."
+    check_connected()
+    deadline <- Sys.time() + seconds
+    while (Sys.time() < deadline && isTRUE(state$connected)) {
+      served <- serve_pending_commands()
+      if (!served) Sys.sleep(interval)
+    }
+    invisible(NULL)
+  }
+
+  # ---- values as JSON: the table payload, trees, the variables snapshot --------------------
+
+  json_strings <- function(x) {
+    x <- enc2utf8(as.character(x))
+    if (!any(grepl("[\"\\\\\001-\037]", x, useBytes = TRUE))) {
+      out <- paste0("\"", x, "\"")
+      if (anyNA(x)) out[is.na(x)] <- "null"
+      return(out)
+    }
+    out <- gsub("\\", "\\\\", x, fixed = TRUE)
+    out <- gsub("\"", "\\\"", out, fixed = TRUE)
+    out <- gsub("\n", "\\n", out, fixed = TRUE)
+    out <- gsub("\r", "\\r", out, fixed = TRUE)
+    out <- gsub("\t", "\\t", out, fixed = TRUE)
+    odd <- grepl("[\001-\037]", out, useBytes = TRUE)
+    if (any(odd)) {
+      out[odd] <- vapply(out[odd], function(s) {
+        codes <- utf8ToInt(s)
+        paste(vapply(codes, function(k) if (k < 32) sprintf("\\u%04x", k) else intToUtf8(k), ""),
+              collapse = "")
+      }, "", USE.NAMES = FALSE)
+    }
+    ifelse(is.na(x), "null", paste0("\"", out, "\""))
+  }
+
+  # NA is null; Inf, -Inf and NaN are the strings "Inf", "-Inf", "NaN" (JSON has no such
+  # numbers), so a missing value and a non-finite one stay distinguishable.
+  json_numbers <- function(x) {
+    out <- formatC(x, digits = 15, format = "g")
+    out <- sub("^ +", "", out)
+    out[is.nan(x)] <- "\"NaN\""
+    out[is.na(x) & !is.nan(x)] <- "null"
+    out[!is.na(x) & x == Inf] <- "\"Inf\""
+    out[!is.na(x) & x == -Inf] <- "\"-Inf\""
+    out
+  }
+
+  column_cells <- function(col) {
+    if (inherits(col, "Date")) {
+      return(list(type = "dateColumn", cells = json_strings(format(col, "%Y-%m-%d"))))
+    }
+    if (inherits(col, "POSIXt")) {
+      return(list(type = "dateColumn", cells = json_strings(format(col, "%Y-%m-%d %H:%M:%S"))))
+    }
+    if (is.factor(col)) {
+      return(list(type = "textColumn", cells = json_strings(as.character(col))))
+    }
+    if (is.logical(col)) {
+      cells <- ifelse(is.na(col), "null", ifelse(col, "true", "false"))
+      return(list(type = "textColumn", cells = cells))
+    }
+    if (is.numeric(col) && !is.object(col)) {
+      return(list(type = "numericColumn", cells = json_numbers(as.numeric(col))))
+    }
+    if (is.character(col)) return(list(type = "textColumn", cells = json_strings(col)))
+    text <- tryCatch(format(col), error = function(e) rep("<unprintable>", NROW(col)))
+    if (is.list(col) && !is.data.frame(col)) {
+      text <- vapply(col, function(v) paste(format(v), collapse = ", "), "")
+    }
+    list(type = "textColumn", cells = json_strings(text))
+  }
+
+  # vscode-R's table payload: columns (headerName, headerTooltip, field, type) and row-wise
+  # data, a "(row)" column first. Built by hand: one vectorised paste per column.
+  table_payload <- function(x, row_limit) {
+    if (is.matrix(x)) x <- as.data.frame(x, stringsAsFactors = FALSE)
+    if (!is.data.frame(x)) x <- data.frame(x = x, stringsAsFactors = FALSE)
+    total <- nrow(x)
+    shown <- if (is.numeric(row_limit) && row_limit > 0 && total > row_limit) row_limit else total
+    if (shown < total) x <- x[seq_len(shown), , drop = FALSE]
+    row_names <- rownames(x)
+    if (is.null(row_names)) row_names <- as.character(seq_len(shown))
+    names_x <- names(x)
+    if (is.null(names_x)) names_x <- paste0("V", seq_along(x))
+    columns <- list(list(headerName = "(row)", headerTooltip = "row name", field = "x0",
+                         type = "textColumn"))
+    cells <- list(paste0("{\"x0\":", json_strings(row_names)))
+    for (j in seq_along(x)) {
+      converted <- column_cells(x[[j]])
+      field <- paste0("x", j)
+      columns[[j + 1]] <- list(headerName = names_x[[j]],
+                               headerTooltip = paste(class(x[[j]]), collapse = ", "),
+                               field = field, type = converted$type)
+      cells[[j + 1]] <- paste0(",\"", field, "\":", converted$cells)
+    }
+    rows <- if (shown) paste0(do.call(paste0, cells), "}") else character(0)
+    list(json = paste0("{\"columns\":", to_json(columns), ",\"data\":[",
+                       paste(rows, collapse = ","), "]}"),
+         shown = shown, total = total)
+  }
+
+  short_text <- function(x, width = 100) {
+    text <- tryCatch({
+      if (is.function(x)) {
+        paste(deparse(args(x), width.cutoff = 200L)[1], collapse = "")
+      } else if (is.atomic(x) && !is.object(x) && length(x) <= 1000) {
+        paste(format(utils::head(x, 100)), collapse = " ")
+      } else if (is.data.frame(x)) {
+        sprintf("%d obs. of %d variables", nrow(x), ncol(x))
+      } else if (is.environment(x)) {
+        format(x)
+      } else {
+        paste(utils::capture.output(utils::str(x, max.level = 0, give.attr = FALSE,
+                                                vec.len = 2))[1], collapse = "")
+      }
+    }, error = function(e) paste0("<error: ", conditionMessage(e), ">"))
+    text <- gsub("[\r\n\t]+", " ", text)
+    truncated <- nchar(text, type = "chars") > width
+    if (truncated) text <- paste0(substr(text, 1, width - 1), "\u2026")
+    list(text = text, truncated = truncated)
+  }
+
+  kind_of <- function(x) {
+    if (is.null(x)) return("empty")
+    if (is.data.frame(x) || is.matrix(x)) return("table")
+    if (is.function(x)) return("function")
+    if (is.environment(x)) return("map")
+    if (inherits(x, "connection")) return("connection")
+    if (is.factor(x)) return("collection")
+    if (is.list(x)) return(if (!is.null(names(x))) "map" else "collection")
+    if (is.logical(x)) return(if (length(x) == 1) "boolean" else "collection")
+    if (is.numeric(x) || is.complex(x)) {
+      return(if (length(x) == 1 && !is.object(x)) "number" else "collection")
+    }
+    if (is.character(x)) return(if (length(x) == 1) "string" else "collection")
+    if (is.raw(x)) return("bytes")
+    if (isS4(x) || is.object(x)) return("class")
+    "other"
+  }
+
+  display_type <- function(x) {
+    cls <- class(x)[1]
+    if (is.data.frame(x)) return(sprintf("%s [%d x %d]", cls, nrow(x), ncol(x)))
+    d <- dim(x)
+    if (!is.null(d)) return(sprintf("%s [%s]", cls, paste(d, collapse = " x ")))
+    if (is.function(x) || is.environment(x) || is.null(x)) return(cls)
+    sprintf("%s [%d]", cls, length(x))
+  }
+
+  # What a snapshot may cost: object.size() walks every element of a list or character
+  # vector, so by default it runs only where it is O(1) (numeric, logical, raw vectors).
+  cheap_size <- function(x) {
+    if (isTRUE(getOption("filebridge.object_size", FALSE)) ||
+        (is.atomic(x) && !is.character(x) && !is.object(x))) {
+      return(as.numeric(utils::object.size(x)))
+    }
+    NULL
+  }
+
+  describe_variable <- function(name, env, now) {
+    syntactic <- make.names(name) == name
+    evaluate_name <- if (syntactic) name else paste0("`", name, "`")
+    if (bindingIsActive(name, env)) {
+      return(list(access_key = name, display_name = name, display_value = "<active binding>",
+                  display_type = "active binding", type_info = "active binding", kind = "lazy",
+                  length = NULL, shape = NULL, size = NULL, has_children = FALSE,
+                  children_kind = NULL, has_viewer = FALSE, is_truncated = FALSE,
+                  updated_time = now, evaluate_name = evaluate_name))
+    }
+    x <- get(name, envir = env, inherits = FALSE)
+    limit <- getOption("filebridge.object_length_limit", 2000)
+    len <- tryCatch(length(x), error = function(e) NA_integer_)
+    shape <- if (is.data.frame(x)) c(nrow(x), ncol(x)) else if (!is.null(dim(x))) dim(x) else len
+    value <- if (!is.na(len) && len > limit && !is.data.frame(x) && !is.environment(x)) {
+      list(text = sprintf("%s of length %d", class(x)[1], len), truncated = TRUE)
+    } else {
+      short_text(x)
+    }
+    has_children <- (is.list(x) || is.environment(x)) && !is.na(len) && len > 0
+    children_kind <- if (!has_children) NULL
+                     else if (is.environment(x) || !is.null(names(x))) "named" else "indexed"
+    list(access_key = name, display_name = name, display_value = value$text,
+         display_type = display_type(x), type_info = paste(class(x), collapse = ", "),
+         kind = kind_of(x), length = len, shape = as.list(as.numeric(shape)),
+         size = cheap_size(x), has_children = has_children, children_kind = children_kind,
+         has_viewer = is.data.frame(x) || is.matrix(x) || is.list(x) || is.function(x) ||
+           (is.atomic(x) && length(x) > 1),
+         is_truncated = value$truncated, updated_time = now, evaluate_name = evaluate_name)
+  }
+
+  fb$filebridge_publish_variables <- function(env = globalenv()) {
+    "Write the variables snapshot (workspace.json) now and ring workspace.lock."
+    check_connected()
+    started <- Sys.time()
+    now <- round(as.numeric(started) * 1000)
+    names_now <- ls(env, all.names = FALSE, sorted = TRUE)
+    vars <- lapply(names_now, function(n) {
+      tryCatch(describe_variable(n, env, now), error = function(e) {
+        list(access_key = n, display_name = n,
+             display_value = paste0("<error: ", conditionMessage(e), ">"),
+             display_type = "?", type_info = "?", kind = "other", length = NULL,
+             shape = NULL, size = NULL, has_children = FALSE, children_kind = NULL,
+             has_viewer = FALSE, is_truncated = TRUE, updated_time = now, evaluate_name = n)
+      })
+    })
+    signatures <- vapply(vars, function(v) {
+      paste(v$display_type, v$display_value, v$type_info, sep = "\r")
+    }, "")
+    names(signatures) <- names_now
+    before <- state$signatures
+    changed <- is.na(before[names_now]) | before[names_now] != signatures
+    assigned <- names_now[changed]
+    removed <- setdiff(names(before), names_now)
+    if (!is.null(before) && !length(assigned) && !length(removed)) return(invisible(FALSE))
+    for (i in which(!changed)) vars[[i]]$updated_time <- state$updated[[names_now[i]]]
+    state$updated <- stats::setNames(lapply(vars, function(v) v$updated_time), names_now)
+    state$signatures <- signatures
+    state$variables_version <- state$variables_version + 1
+    elapsed <- as.numeric(difftime(Sys.time(), started, units = "secs")) * 1000
+    snapshot <- list(format = 1L, version = state$variables_version, time = as.numeric(started),
+                     pid = Sys.getpid(), language = "r", length = length(vars),
+                     variables = vars, assigned = as.list(assigned), removed = as.list(removed),
+                     unevaluated = list(), elapsed_ms = round(elapsed, 3), errors = list())
+    atomic_write(state$paths$workspace_json, to_json(snapshot))
+    ring(state$paths$workspace_lock, state$variables_version)
+    invisible(TRUE)
+  }
+
+  resolve_path <- function(path, env = globalenv()) {
+    x <- env
+    for (key in path) {
+      if (is.environment(x)) {
+        x <- get(as.character(key), envir = x, inherits = FALSE)
+      } else if (is.numeric(key)) {
+        x <- x[[as.integer(key) + 1L]]  # paths index from 0 like the Python worker's
+      } else {
+        x <- x[[as.character(key)]]
+      }
+    }
+    x
+  }
+
+  inspect_children <- function(args) {
+    path <- unlist(args$path)
+    x <- resolve_path(path)
+    start <- if (is.null(args$start)) 0 else as.integer(args$start)
+    count <- if (is.null(args$count)) 100 else as.integer(args$count)
+    keys <- if (is.environment(x)) sort(ls(x)) else if (!is.null(names(x))) names(x)
+            else seq_along(x) - 1L
+    total <- length(keys)
+    chosen <- if (start < total) keys[(start + 1):min(total, start + count)] else keys[0]
+    now <- round(as.numeric(Sys.time()) * 1000)
+    children <- lapply(seq_along(chosen), function(i) {
+      key <- chosen[[i]]
+      child_env <- new.env(parent = emptyenv())
+      value <- if (is.environment(x)) get(key, envir = x, inherits = FALSE)
+               else x[[if (is.numeric(key)) key + 1L else key]]
+      label <- if (is.numeric(key)) sprintf("[[%d]]", key + 1L) else as.character(key)
+      assign(label, value, envir = child_env)
+      v <- describe_variable(label, child_env, now)
+      v$access_key <- key
+      v
+    })
+    list(children = children, length = total)
+  }
+
+  # ---- View(), viewers, help, plots --------------------------------------------------------
+
+  # Paths inside the session folder also travel relative to it: that needs no path map.
+  in_session <- function(path) paste0("views/", basename(path))
+
+  write_view_file <- function(json) {
+    path <- file.path(state$paths$views, paste0(random_hex(8), ".json"))
+    atomic_write(path, json)
+    normalizePath(path, winslash = "/")
+  }
+
+  fb$filebridge_view <- function(x, title = NULL,
+                                 row_limit = getOption("filebridge.view_row_limit", 0)) {
+    "Send x to the host as a data view: a table, a tree (lists), or source (functions)."
+    check_connected()
+    if (is.null(title)) title <- paste(deparse(substitute(x), width.cutoff = 60L)[1])
+    if (is.data.frame(x) || is.matrix(x) || (is.atomic(x) && !is.null(x))) {
+      table <- table_payload(x, row_limit)
+      if (table$shown < table$total) {
+        title <- sprintf("%s (limited to %d/%d)", title, table$shown, table$total)
+      }
+      return(fb$filebridge_send("dataview", source = "table", type = "json", title = title,
+                                file = (f <- write_view_file(table$json)),
+                                file_in_session = in_session(f), rows = table$shown,
+                                total_rows = table$total))
+    }
+    if (is.function(x)) {
+      text <- paste(deparse(x, control = "useSource"), collapse = "\n")
+      path <- file.path(state$paths$views, paste0(random_hex(8), ".R"))
+      atomic_write(path, text)
+      return(fb$filebridge_send("dataview", source = "object", type = "R", title = title,
+                                file = normalizePath(path, winslash = "/"),
+                                file_in_session = in_session(path)))
+    }
+    if (is.environment(x)) x <- as.list(x, all.names = FALSE, sorted = TRUE)
+    if (is.list(x)) {
+      tree <- tryCatch(
+        as.character(jsonlite::toJSON(x, auto_unbox = TRUE, null = "null", na = "string",
+                                      force = TRUE, digits = NA)),
+        error = function(e) NULL)
+      if (!is.null(tree)) {
+        return(fb$filebridge_send("dataview", source = "list", type = "json", title = title,
+                                  file = (f <- write_view_file(tree)),
+                                  file_in_session = in_session(f)))
+      }
+    }
+    path <- file.path(state$paths$views, paste0(random_hex(8), ".txt"))
+    atomic_write(path, paste(utils::capture.output(utils::str(x)), collapse = "\n"))
+    fb$filebridge_send("dataview", source = "object", type = "txt", title = title,
+                       file = normalizePath(path, winslash = "/"), file_in_session = in_session(path))
+  }
+
+  fb$View <- function(x, title) {
+    if (missing(title)) title <- paste(deparse(substitute(x), width.cutoff = 60L)[1])
+    if (!isTRUE(state$connected)) return(utils::View(x, title))
+    invisible(fb$filebridge_view(x, title = title))
+  }
+
+  browser_function <- function(url, ...) {
+    if (!isTRUE(state$connected)) return(invisible(NULL))
+    fb$filebridge_send("browser", url = url)
+    invisible(NULL)
+  }
+
+  # htmlwidgets and friends call the viewer option with a file path (or a localhost URL).
+  viewer_function <- function(url, height = NULL) {
+    if (!isTRUE(state$connected)) return(invisible(NULL))
+    if (file.exists(url)) {
+      fb$filebridge_send("webview", file = normalizePath(url, winslash = "/"),
+                         title = basename(dirname(url)))
+    } else {
+      fb$filebridge_send("browser", url = url)
+    }
+    invisible(NULL)
+  }
+
+  fb$filebridge_webview <- function(file, title = NULL) {
+    "Show a local HTML file (with the assets beside it) as a webview."
+    check_connected()
+    args <- list(file = normalizePath(file, winslash = "/", mustWork = TRUE))
+    if (!is.null(title)) args$title <- title
+    invisible(do.call(fb$filebridge_send, c(list("webview"), args)))
+  }
+
+  print_help <- function(x, ...) {
+    if (!isTRUE(state$connected) || !length(x)) return(invisible(x))
+    topic <- attr(x, "topic")
+    rd <- tryCatch(utils:::.getHelpFile(x[[1]]), error = function(e) NULL)
+    if (is.null(rd)) return(invisible(x))
+    out <- file.path(state$paths$views, paste0(random_hex(8), ".html"))
+    with_private_umask(tools::Rd2HTML(rd, out = out, package = basename(dirname(dirname(x[[1]])))))
+    fb$filebridge_send("help", file = normalizePath(out, winslash = "/"),
+                       file_in_session = in_session(out), topic = topic,
+                       package = basename(dirname(dirname(x[[1]]))))
+    invisible(x)
+  }
+
+  # Plots draw on a null pdf device with its display list on; after each top-level call whose
+  # display list changed, the plot is replayed into a png, published as plot.png (atomic
+  # replace), plot.lock is rung and a `plot` request names the file.
+  plot_device <- function(...) {
+    grDevices::pdf(NULL, width = getOption("filebridge.plot_width", 7),
+                   height = getOption("filebridge.plot_height", 5))
+    grDevices::dev.control(displaylist = "enable")
+    state$plot_device <- grDevices::dev.cur()
+  }
+
+  fb$filebridge_publish_plot <- function(force = FALSE) {
+    "Publish the current plot as plot.png if it changed since the last one (or force = TRUE)."
+    check_connected()
+    dev <- state$plot_device
+    if (is.null(dev) || !(dev %in% grDevices::dev.list())) return(invisible(FALSE))
+    current <- grDevices::dev.cur()
+    on.exit(if (current %in% grDevices::dev.list()) grDevices::dev.set(current), add = TRUE)
+    grDevices::dev.set(dev)
+    recorded <- grDevices::recordPlot()
+    if (is.null(recorded[[1]]) || (!force && identical(recorded[[1]], state$last_plot))) {
+      return(invisible(FALSE))
+    }
+    state$last_plot <- recorded[[1]]
+    res <- getOption("filebridge.plot_res", 96)
+    tmp <- file.path(state$paths$folder, sprintf(".plot.%d.png", Sys.getpid()))
+    with_private_umask({
+      grDevices::png(tmp, width = getOption("filebridge.plot_width", 7) * res,
+                     height = getOption("filebridge.plot_height", 5) * res, res = res)
+      tryCatch(grDevices::replayPlot(recorded), finally = grDevices::dev.off())
+    })
+    file.rename(tmp, state$paths$plot_png)
+    state$plots <- state$plots + 1
+    ring(state$paths$plot_lock, state$plots)
+    fb$filebridge_send("plot", file = normalizePath(state$paths$plot_png, winslash = "/"),
+                       file_in_session = "plot.png", format = "png", number = state$plots)
+    invisible(TRUE)
+  }
+
+  # ---- per top-level call ------------------------------------------------------------------
+
+  after_top_level_call <- function(expr, value, ok, visible) {
+    if (!isTRUE(state$connected)) return(FALSE)
+    if (is.null(state$heartbeat_pid)) try(beat(), silent = TRUE)
+    if (isTRUE(getOption("filebridge.plot", TRUE))) {
+      try(fb$filebridge_publish_plot(), silent = TRUE)
+    }
+    if (ok && isTRUE(getOption("filebridge.variables", TRUE))) {
+      try(fb$filebridge_publish_variables(), silent = TRUE)
+    }
+    try(serve_pending_commands(), silent = TRUE)
+    TRUE
+  }
+
+  # ---- connect / disconnect ----------------------------------------------------------------
+
+  fb$filebridge_connect <- function(session_dir = Sys.getenv("FILEBRIDGE_SESSION", "")) {
+    "Attach this R session to a session folder (a new one under FILEBRIDGE_ROOT if none)."
+    if (isTRUE(state$connected)) {
+      if (!nzchar(session_dir) ||
+          normalizePath(session_dir, mustWork = FALSE) == state$paths$folder) {
+        return(invisible(state$info))
+      }
+      fb$filebridge_disconnect()
+    }
+    if (!nzchar(session_dir)) session_dir <- default_session_dir()
+    make_private_dir(dirname(session_dir))
+    make_private_dir(session_dir)
+    session_dir <- normalizePath(session_dir, winslash = "/")
+    state$paths <- paths_of(session_dir)
+    state$rings <- 0
+    state$log_end <- list()
+    state$plots <- 0
+    state$variables_version <- 0
+    state$signatures <- NULL
+    state$last_plot <- NULL
+    state$info <- prepare_session(state$paths)
+    state$command_offset <- file.size(state$paths$command_log)
+    state$command_pending <- raw(0)
+    state$handlers <- list(
+      ping = function(args) list(pid = Sys.getpid(), time = as.numeric(Sys.time())),
+      inspect = inspect_children,
+      refresh = function(args) {
+        state$signatures <- NULL
+        fb$filebridge_publish_variables()
+        list(version = state$variables_version)
+      },
+      view = function(args) {
+        path <- unlist(args$path)
+        fb$filebridge_view(resolve_path(path), title = paste(path, collapse = "$"))
+        list(ok = TRUE)
+      })
+    state$connected <- TRUE
+    start_heartbeat()
+    info <- state$info
+    post("attach", list(language = "r", versions = info$versions, cwd = info$cwd,
+                        machine = info$machine, tempdir = info$tempdir, pid = info$pid,
+                        interactive = info$interactive), FALSE)
+    options(browser = browser_function, viewer = viewer_function, page_viewer = viewer_function,
+            device = plot_device)
+    registerS3method("print", "help_files_with_topic", print_help,
+                     envir = asNamespace("utils"))
+    if ("filebridge" %in% getTaskCallbackNames()) removeTaskCallback("filebridge")
+    addTaskCallback(after_top_level_call, name = "filebridge")
+    invisible(info)
+  }
+
+  fb$filebridge_disconnect <- function(detach = TRUE) {
+    "Send detach and stop serving (also done at exit)."
+    if (!isTRUE(state$connected)) return(invisible(FALSE))
+    if (detach) try(post("detach", list(), FALSE), silent = TRUE)
+    state$connected <- FALSE
+    stop_heartbeat()
+    if ("filebridge" %in% getTaskCallbackNames()) removeTaskCallback("filebridge")
+    invisible(TRUE)
+  }
+
+  fb$filebridge_session <- function() {
+    "The session folder this R session is attached to (NULL when not connected)."
+    if (isTRUE(state$connected)) state$paths$folder else NULL
+  }
+
+  # detach at interpreter exit, also when the user never disconnects
+  reg.finalizer(state, function(e) {
+    if (isTRUE(e$connected)) try(fb$filebridge_disconnect(), silent = TRUE)
+  }, onexit = TRUE)
+
+  attach(fb, name = "tools:filebridge", warn.conflicts = FALSE)
+})

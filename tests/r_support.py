@@ -1,0 +1,97 @@
+"""Running real Rscript workers against a real in-process Host (shared by tests/test_r_*.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from filebridge.host import Call, Host, HostEvent
+
+R_WORKER = Path(__file__).resolve().parents[1] / "session_templates" / "r" / "filebridge.R"
+
+needs_r = pytest.mark.skipif(
+    shutil.which("Rscript") is None,
+    reason="Rscript not found: apt-get install -y r-base-core r-cran-jsonlite")
+
+
+def r_string(value: str | Path) -> str:
+    """An R string literal."""
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def run_r(code: str, *, session: Path | None = None, root: Path | None = None,
+          timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` with Rscript after sourcing the worker (not yet connected)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEBRIDGE_")}
+    if session is not None:
+        env["FILEBRIDGE_SESSION"] = str(session)
+    if root is not None:
+        env["FILEBRIDGE_ROOT"] = str(root)
+    script = f"source({r_string(R_WORKER)})\n{code}\n"
+    done = subprocess.run(["Rscript", "--vanilla", "-e", script], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise AssertionError(f"Rscript failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+class Recorder:
+    """Handlers that keep what the host received, for tests to check."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.calls: list[Call] = []
+        self.events: list[HostEvent] = []
+        self._changed = threading.Condition()
+        host.subscribe(self._on_event)
+
+    def _on_event(self, event: HostEvent) -> None:
+        with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+    def record(self, command: str, result: Any = None,
+               action: Callable[[Call], Any] | None = None) -> None:
+        def handle(call: Call) -> Any:
+            with self._changed:
+                self.calls.append(call)
+                self._changed.notify_all()
+            return action(call) if action else result
+
+        self.host.register(command, handle)
+
+    def received(self, command: str) -> list[Call]:
+        return [c for c in self.calls if c.command == command]
+
+    def wait_for(self, ready: Callable[[], bool], timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not ready():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("the host did not receive what was expected in time")
+                self._changed.wait(min(left, 0.1))
+
+    def requests(self, session_id: str) -> list[str]:
+        return [e.request.command for e in self.events
+                if e.kind == "request" and e.session_id == session_id and e.request]
+
+
+@contextmanager
+def serving_host(tmp_path: Path) -> Iterator[Host]:
+    """A real host serving a fresh root under ``tmp_path``, in this process."""
+    served = Host(tmp_path / "root")
+    served.start()
+    try:
+        yield served
+    finally:
+        served.stop()

@@ -1,0 +1,260 @@
+"""The R worker (session_templates/r/filebridge.R) against a real host, through real Rscript."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from r_support import Recorder, needs_r, r_string, run_r, serving_host
+
+from filebridge.errors import RemoteError
+from filebridge.host import Call, Host
+from filebridge.wire.files import AppendLog
+from filebridge.wire.messages import decode_request, new_request
+
+pytestmark = needs_r
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[Host]:
+    with serving_host(tmp_path) as served:
+        yield served
+
+
+@pytest.fixture
+def recorder(host: Host) -> Recorder:
+    return Recorder(host)
+
+
+def session_dir(host: Host, name: str = "r1") -> Path:
+    return host.root.sessions / name
+
+
+def test_r_worker_attaches_with_its_identity_and_private_files(host: Host,
+                                                               recorder: Recorder) -> None:
+    folder = session_dir(host)
+    run_r("info <- filebridge_connect(); cat(info$id)", session=folder)
+    recorder.wait_for(lambda: "detach" in recorder.requests("r1"))
+    info = host.session("r1")
+    assert info.language == "r"
+    assert info.status == "detached"
+    attach = next(e.request for e in recorder.events
+                  if e.kind == "request" and e.request and e.request.command == "attach")
+    assert attach.args["language"] == "r"
+    assert attach.args["versions"]["r"].count(".") == 2
+    assert Path(attach.args["tempdir"]).name.startswith("Rtmp")
+    assert attach.pid == info.pid
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for name in ("session.json", "request.log", "request.lock", "heartbeat"):
+        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600, name
+    token = json.loads((folder / "session.json").read_bytes())["token"]
+    assert len(token) == 32
+
+
+def test_r_synchronous_call_returns_the_hosts_answer_to_that_request(host: Host) -> None:
+    out = run_r('filebridge_connect()\n'
+                'r <- filebridge_call("echo", text = "h\\u00e9\\n\\"q\\"", n = 3L, v = c(1.5, 2))\n'
+                'cat(r$text, r$n, unlist(r$v), sep = "|")', session=session_dir(host)).stdout
+    assert out == 'hé\n"q"|3|1.5|2'
+
+
+def test_r_error_answer_becomes_an_r_error_with_the_hosts_message(host: Host) -> None:
+    def refuse(call: Call) -> None:
+        raise RemoteError("refused", "not today")
+
+    host.register("grumpy", refuse)
+    out = run_r('filebridge_connect()\n'
+                'e <- tryCatch(filebridge_call("grumpy"), error = function(e) e)\n'
+                'cat(class(e)[1], e$code, conditionMessage(e), sep = "|")\n'
+                'e <- tryCatch(filebridge_call("nobody_handles_this"), error = function(e) e)\n'
+                'cat("", class(e)[1], e$code, sep = "|")',
+                session=session_dir(host)).stdout
+    assert out == ("filebridge_remote_error|refused|not today [refused]"
+                   "|filebridge_no_handler|no_handler")
+
+
+def test_r_call_times_out_with_a_clear_error_and_ignores_the_late_answer(host: Host) -> None:
+    release = threading.Event()
+    host.register("slow", lambda call: release.wait(5) and {"late": True})
+    out = run_r('filebridge_connect()\n'
+                'e <- tryCatch(filebridge_call("slow", .timeout = 0.3), error = function(e) e)\n'
+                'cat(class(e)[1], conditionMessage(e), sep = "|")\n'
+                'cat("\\n", filebridge_call("echo", x = "next")$x, sep = "")',
+                session=session_dir(host), timeout=60).stdout
+    release.set()
+    first, second = out.split("\n")
+    assert first.startswith("filebridge_timeout|no answer to 'slow' (request ")
+    assert f"the host (pid {os.getpid()}) is running but did not answer in time" in first
+    assert second == "next"
+
+
+def test_r_view_of_a_data_frame_keeps_na_inf_factors_and_dates(host: Host,
+                                                              recorder: Recorder) -> None:
+    recorder.record("dataview", {"shown": True})
+    run_r('filebridge_connect()\n'
+          'df <- data.frame(num = c(1.5, NA, Inf, -Inf, NaN),\n'
+          '                 fac = factor(c("lo", "hi", NA, "lo", "hi")),\n'
+          '                 day = as.Date("2024-02-28") + 0:4,\n'
+          '                 txt = c("NA", NA, "a\\"b", "line\\nbreak", "\\u00fc"),\n'
+          '                 stringsAsFactors = FALSE)\n'
+          'View(df)\n'
+          'options(filebridge.view_row_limit = 2)\n'
+          'View(df, "first rows")', session=session_dir(host))
+    recorder.wait_for(lambda: len(recorder.received("dataview")) == 2)
+    full, limited = (c.args for c in recorder.received("dataview"))
+    assert full["source"] == "table" and full["title"] == "df"
+    assert limited["title"] == "first rows (limited to 2/5)"
+    payload = json.loads(Path(full["file"]).read_bytes())
+    columns = {c["headerName"]: (c["field"], c["type"]) for c in payload["columns"]}
+    assert columns == {"(row)": ("x0", "textColumn"), "num": ("x1", "numericColumn"),
+                       "fac": ("x2", "textColumn"), "day": ("x3", "dateColumn"),
+                       "txt": ("x4", "textColumn")}
+    rows = payload["data"]
+    assert [r["x1"] for r in rows] == [1.5, None, "Inf", "-Inf", "NaN"]
+    assert [r["x2"] for r in rows] == ["lo", "hi", None, "lo", "hi"]
+    assert [r["x3"] for r in rows] == ["2024-02-28", "2024-02-29", "2024-03-01", "2024-03-02",
+                                       "2024-03-03"]
+    assert [r["x4"] for r in rows] == ["NA", None, 'a"b', "line\nbreak", "ü"]
+    assert len(json.loads(Path(limited["file"]).read_bytes())["data"]) == 2
+    assert full["file_in_session"].startswith("views/")
+
+
+def test_r_plot_is_published_as_plot_png_with_its_doorbell(host: Host,
+                                                            recorder: Recorder) -> None:
+    recorder.record("plot", {"shown": True})
+    folder = session_dir(host)
+    run_r('filebridge_connect()\nplot(1:10, main = "ten")\nx <- 1\nhist(rnorm(50))',
+          session=folder)
+    recorder.wait_for(lambda: len(recorder.received("plot")) == 2)
+    numbers = [c.args["number"] for c in recorder.received("plot")]
+    assert numbers == [1, 2]  # `x <- 1` drew nothing, so it published nothing
+    assert (folder / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (folder / "plot.lock").read_bytes() == b"%020d" % 2
+
+
+def test_r_viewer_option_sends_a_webview_and_browse_url_a_browser(host: Host,
+                                                                  recorder: Recorder,
+                                                                  tmp_path: Path) -> None:
+    recorder.record("webview", {"shown": True})
+    recorder.record("browser", {"shown": True})
+    page = tmp_path / "widget" / "index.html"
+    page.parent.mkdir()
+    page.write_text("<html><body>hi</body></html>")
+    run_r(f'filebridge_connect()\ngetOption("viewer")({r_string(page)})\n'
+          'utils::browseURL("https://example.org/docs")', session=session_dir(host))
+    recorder.wait_for(lambda: recorder.received("webview") and recorder.received("browser"))
+    assert recorder.received("webview")[0].args["file"] == str(page)
+    assert recorder.received("browser")[0].args["url"] == "https://example.org/docs"
+
+
+def test_r_help_page_is_rendered_to_html_and_sent(host: Host, recorder: Recorder) -> None:
+    recorder.record("help", {"shown": True})
+    run_r('filebridge_connect()\nhelp("nchar")', session=session_dir(host))
+    recorder.wait_for(lambda: bool(recorder.received("help")))
+    args = recorder.received("help")[0].args
+    assert args["topic"] == "nchar" and args["package"] == "base"
+    assert "Count the Number of Characters" in Path(args["file"]).read_text()
+
+
+def test_r_variables_snapshot_has_the_python_workers_fields(host: Host) -> None:
+    folder = session_dir(host)
+    run_r('filebridge_connect()\n'
+          'n <- 42\nwords <- c("a", "b")\ndf <- data.frame(a = 1:3)\n'
+          'nested <- list(x = 1, y = list(z = 2))\nf <- function(a, b = 2) a + b\n'
+          'makeActiveBinding("live", function() stop("must not run"), globalenv())\n'
+          'big <- seq_len(1e6)\nrm(words)', session=folder)
+    snapshot = json.loads((folder / "workspace.json").read_bytes())
+    assert snapshot["format"] == 1 and snapshot["language"] == "r"
+    assert snapshot["removed"] == ["words"]
+    by_name = {v["display_name"]: v for v in snapshot["variables"]}
+    assert set(by_name) == {"n", "df", "nested", "f", "live", "big"}
+    python_fields = {"access_key", "display_name", "display_value", "display_type", "type_info",
+                     "kind", "length", "shape", "size", "has_children", "children_kind",
+                     "has_viewer", "is_truncated", "updated_time", "evaluate_name"}
+    for variable in by_name.values():
+        assert set(variable) == python_fields
+    assert by_name["n"]["kind"] == "number" and by_name["n"]["display_value"] == "42"
+    assert by_name["df"]["kind"] == "table" and by_name["df"]["shape"] == [3, 1]
+    assert by_name["nested"]["has_children"] and by_name["nested"]["children_kind"] == "named"
+    assert by_name["f"]["kind"] == "function"
+    assert by_name["live"]["kind"] == "lazy"  # the active binding was not run
+    assert by_name["big"]["is_truncated"] and by_name["big"]["length"] == 1_000_000
+    assert int((folder / "workspace.lock").read_bytes()) == snapshot["version"]
+
+
+def test_r_worker_answers_host_requests_while_it_serves(host: Host) -> None:
+    folder = session_dir(host)
+    results: dict[str, object] = {}
+
+    def ask() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                host.session("r1")
+                break
+            except Exception:
+                time.sleep(0.05)
+        results["ping"] = host.command("r1", "ping", timeout=20)
+        results["inspect"] = host.command("r1", "inspect", timeout=20, path=["cfg"], start=1,
+                                          count=1)
+        host.command("r1", "stop_serving", timeout=20)
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    run_r('cfg <- list(alpha = 1, beta = "two", gamma = 3)\nfilebridge_connect()\n'
+          'filebridge_on_command("stop_serving", function(args) {\n'
+          '  later <<- TRUE; list() })\nlater <- FALSE\n'
+          'deadline <- Sys.time() + 30\n'
+          'while (!later && Sys.time() < deadline) filebridge_serve(0.1)', session=folder)
+    asker.join()
+    assert isinstance(results["ping"], dict)
+    inspect = results["inspect"]
+    assert isinstance(inspect, dict) and inspect["length"] == 3
+    assert [c["access_key"] for c in inspect["children"]] == ["beta"]
+    assert inspect["children"][0]["display_value"] == "two"
+
+
+def test_python_and_r_writers_interleaving_in_one_log_keep_every_line_whole(tmp_path: Path
+                                                                            ) -> None:
+    folder = tmp_path / "root" / "sessions" / "mixed"
+    sizes = "c(10, 600, 5000, 9000, 20000, 70000)"
+    r_code = (f'filebridge_connect()\nfor (i in 1:40) for (n in {sizes})\n'
+              '  filebridge_send("from_r", i = i, pad = strrep("r", n))')
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def python_writer() -> None:
+        while not (folder / "session.json").exists():
+            time.sleep(0.01)
+        log = AppendLog(folder / "request.log")
+        try:
+            count = 0
+            while not done.is_set() or count < 200:
+                for n in (10, 4096, 9000, 30000):
+                    log.append(new_request("from_python", {"pad": "p" * n}, answer=False)
+                               .encode())
+                count += 4
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            log.close()
+
+    writer = threading.Thread(target=python_writer)
+    writer.start()
+    try:
+        run_r(r_code, session=folder, timeout=120)
+    finally:
+        done.set()
+        writer.join()
+    assert not errors
+    lines = (folder / "request.log").read_bytes().split(b"\n")
+    assert lines[-1] == b""
+    commands = [decode_request(line).command for line in lines[:-1] if line.strip()]
+    assert commands.count("from_r") == 240
+    assert commands.count("from_python") >= 200
