@@ -69,7 +69,8 @@ def test_a_worker_with_nothing_installed_is_served(served, tmp_path: Path) -> No
         failed = fb("send", "no_such", "--root", str(root), "--session", "plain", "--wait",
                     check=False)
         assert failed.returncode == 2
-        assert failed.stderr.strip().count("\n") == 0 and "no handler for 'no_such'" in failed.stderr
+        assert failed.stderr.strip().count("\n") == 0
+        assert "no handler for 'no_such'" in failed.stderr
     finally:
         worker.stdin.close()  # type: ignore[union-attr]
         worker.wait(timeout=20)

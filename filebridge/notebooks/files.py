@@ -7,6 +7,7 @@ import hashlib
 import os
 import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -24,6 +25,25 @@ def read_bytes_or_none(path: Path) -> Optional[bytes]:
         return path.read_bytes()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
+
+
+SETTLE_SECONDS = 0.03
+
+
+def read_settled(path: Path, attempts: int = 5) -> Optional[bytes]:
+    """The file's bytes once two reads a moment apart agree.
+
+    A truncate-and-write save shows an empty or partial file for a moment; acting on that
+    would reload or save back half a notebook.
+    """
+    data = read_bytes_or_none(path)
+    for _ in range(attempts):
+        time.sleep(SETTLE_SECONDS)
+        again = read_bytes_or_none(path)
+        if again == data:
+            break
+        data = again
+    return data
 
 
 def default_file_mode() -> int:

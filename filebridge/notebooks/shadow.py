@@ -32,6 +32,7 @@ from filebridge.notebooks.files import (
     content_hash,
     default_file_mode,
     read_bytes_or_none,
+    read_settled,
 )
 from filebridge.notebooks.ipynb import METADATA_KEY, to_ipynb, to_source
 from filebridge.notebooks.languages import language_for_path, language_named
@@ -301,8 +302,8 @@ class ShadowSession:
     # -- the sync rules ---------------------------------------------------------------------
 
     def _sync_entry(self, entry: ShadowEntry, *, reopen: bool = False) -> list[SyncEvent]:
-        source_bytes = read_bytes_or_none(Path(entry.source))
-        shadow_bytes = read_bytes_or_none(Path(entry.shadow))
+        source_bytes = read_settled(Path(entry.source))
+        shadow_bytes = read_settled(Path(entry.shadow))
         if source_bytes is None:
             if entry.status == "deleted":
                 return []

@@ -20,7 +20,7 @@ from filebridge.worker.background import CommandHandler
 from filebridge.worker.connection import DEFAULT_TIMEOUT, Connection, open_connection
 
 __all__ = ["DEFAULT_TIMEOUT", "Connection", "call", "connect", "current", "disconnect",
-           "on_command", "send"]
+           "on_command", "send", "start"]
 
 _current: Optional[Connection] = None
 _lock = threading.Lock()
@@ -65,3 +65,10 @@ def call(command: str, timeout: Optional[float] = None, **args: Any) -> Any:
 
 def on_command(name: str, handler: CommandHandler) -> None:
     current().on_command(name, handler)
+
+
+def start(session_dir: Optional[str | Path] = None, **features: Any) -> Connection:
+    """``connect`` plus remote imports, viewers and the variables pane (see bootstrap.start)."""
+    from filebridge.worker.bootstrap import start as start_all
+
+    return start_all(session_dir, **features)
