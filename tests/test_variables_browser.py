@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from variables_support import worker_env
-from viewers_support import CHROMIUM, CHROMIUM_ARGS, running_host
+from viewers_support import CHROMIUM, running_host
 
 from filebridge.host.variables_feature import install
 
@@ -33,14 +32,6 @@ for line in sys.stdin:
     fv.publish_variables()
     print("done", flush=True)
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def test_tree_expands_pages_sorts_filters_views_and_follows_new_snapshots(

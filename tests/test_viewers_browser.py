@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from viewers_support import CHROMIUM, CHROMIUM_ARGS, running_host, wait_for, worker_env
+from viewers_support import CHROMIUM, running_host, wait_for, worker_env
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing")
@@ -36,14 +35,6 @@ for line in sys.stdin:
     elif line.strip() == "quit":
         break
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def test_page_shows_a_live_session_its_plot_webview_and_a_million_row_table(

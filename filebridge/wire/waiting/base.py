@@ -59,14 +59,28 @@ class Waiter(ABC):
     def reset(self) -> None:
         """Something is expected soon: strategies that back off start fast again."""
 
+    _spin_useful = True
+    _spin_skipped = 0
+
     def wait_until(self, ready: Callable[[], bool], timeout: Optional[float]) -> bool:
-        """Wait until ``ready()`` is true; False when ``timeout`` seconds passed first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        """Wait until ``ready()`` is true; False when ``timeout`` seconds passed first.
+
+        It first looks again and again for up to SPIN_SECONDS, but only while that pays: when
+        answers stop coming that fast (a busy host, many callers on few cores) it sleeps at
+        once, trying the spin again every 32nd wait.
+        """
+        started = time.perf_counter()
         self.reset()
-        spin_until = time.perf_counter() + SPIN_SECONDS
-        while time.perf_counter() < spin_until:
-            if ready():
-                return True
+        spin = self._spin_useful or self._spin_skipped >= 32
+        self._spin_skipped = 0 if spin else self._spin_skipped + 1
+        if spin:
+            spin_until = started + SPIN_SECONDS
+            while time.perf_counter() < spin_until:
+                if ready():
+                    self._spin_useful = True
+                    return True
+        deadline = None if timeout is None else time.monotonic() + timeout - (
+            time.perf_counter() - started)
         while not ready():
             if deadline is None:
                 self.wait(None)
@@ -75,6 +89,7 @@ class Waiter(ABC):
             if remaining <= 0:
                 return ready()
             self.wait(remaining)
+        self._spin_useful = time.perf_counter() - started <= 2 * SPIN_SECONDS
         return True
 
     def __enter__(self) -> Waiter:

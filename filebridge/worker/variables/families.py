@@ -208,18 +208,8 @@ class TextFamily(Family):
         return sys.getsizeof(x)
 
 
-class SequenceFamily(Family):
-    kind = "collection"
-    children_kind = "indexed"
-
-    def preview(self, x: Any, width: int, items: int, depth: int) -> tuple[str, bool]:
-        if isinstance(x, list):
-            opening, closing = "[", "]"
-        elif isinstance(x, tuple):
-            opening, closing = "(", ")"
-        else:
-            opening, closing = f"{type(x).__name__}([", "])"
-        return _join(iter(x), len(x), opening, closing, width, items, depth)
+class _ContainerFamily(Family):
+    """Built-in containers: their length is cheap and counts their children."""
 
     def length(self, x: Any) -> Optional[int]:
         return len(x)
@@ -232,6 +222,20 @@ class SequenceFamily(Family):
 
     def count(self, x: Any) -> int:
         return len(x)
+
+
+class SequenceFamily(_ContainerFamily):
+    kind = "collection"
+    children_kind = "indexed"
+
+    def preview(self, x: Any, width: int, items: int, depth: int) -> tuple[str, bool]:
+        if isinstance(x, list):
+            opening, closing = "[", "]"
+        elif isinstance(x, tuple):
+            opening, closing = "(", ")"
+        else:
+            opening, closing = f"{type(x).__name__}([", "])"
+        return _join(iter(x), len(x), opening, closing, width, items, depth)
 
     def children(self, x: Any, start: int, count: int) -> list[Child]:
         stop = min(len(x), start + count)
@@ -257,25 +261,13 @@ def _is_json_key(key: Any) -> bool:
     return key is None or isinstance(key, (str, int))
 
 
-class MappingFamily(Family):
+class MappingFamily(_ContainerFamily):
     kind = "map"
     children_kind = "named"
 
     def preview(self, x: Any, width: int, items: int, depth: int) -> tuple[str, bool]:
         pairs = (_Pair(k, v) for k, v in x.items())
         return _join(pairs, len(x), "{", "}", width, items, depth)
-
-    def length(self, x: Any) -> Optional[int]:
-        return len(x)
-
-    def size(self, x: Any) -> Optional[int]:
-        return sys.getsizeof(x)
-
-    def has_children(self, x: Any) -> bool:
-        return len(x) > 0
-
-    def count(self, x: Any) -> int:
-        return len(x)
 
     def children(self, x: Any, start: int, count: int) -> list[Child]:
         out = []
@@ -311,7 +303,7 @@ class MappingFamily(Family):
         return super().find(x, name)
 
 
-class SetFamily(Family):
+class SetFamily(_ContainerFamily):
     kind = "collection"
     children_kind = "indexed"
 
@@ -323,18 +315,6 @@ class SetFamily(Family):
             return f"{type(x).__name__}()", False
         opening, closing = ("{", "}") if type(x) is set else (f"{type(x).__name__}({{", "})")
         return _join(iter(x), len(x), opening, closing, width, items, depth)
-
-    def length(self, x: Any) -> Optional[int]:
-        return len(x)
-
-    def size(self, x: Any) -> Optional[int]:
-        return sys.getsizeof(x)
-
-    def has_children(self, x: Any) -> bool:
-        return len(x) > 0
-
-    def count(self, x: Any) -> int:
-        return len(x)
 
     def children(self, x: Any, start: int, count: int) -> list[Child]:
         values = islice(x, start, start + count)
