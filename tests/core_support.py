@@ -61,11 +61,12 @@ def python_env(**extra: str) -> dict[str, str]:
 class HostProcess:
     """``Host`` in its own process with the test handlers, killable at will."""
 
-    def __init__(self, root: Path, *, stale_after: float = 10.0, poll: bool = False,
-                 handlers: str = TEST_HANDLERS, wait_ready: bool = True) -> None:
+    def __init__(self, root: Path, *, stale_after: float = 10.0,
+                 env: Optional[dict[str, str]] = None, handlers: str = TEST_HANDLERS,
+                 wait_ready: bool = True) -> None:
         self.root = root
         self.log_path = root.parent / f"host-{time.monotonic_ns()}.log"
-        env = python_env(**({"FILEBRIDGE_POLL": "1"} if poll else {}))
+        env = python_env(**(env or {}))
         code = textwrap.dedent(HOST_TEMPLATE).format(handlers=handlers)
         self._log = open(self.log_path, "w")  # noqa: SIM115 - kept open for the process's life
         self.process = subprocess.Popen(

@@ -85,13 +85,29 @@ def test_timeout_with_a_busy_host_says_the_host_is_alive(host: HostProcess, root
     assert out.startswith("True") and "did not answer in time" in out
 
 
-def test_forced_polling_serves_calls(root: Path) -> None:
-    process = HostProcess(root, poll=True)
+@pytest.mark.parametrize("strategy", ["polling", "native"])
+def test_every_waiting_strategy_serves_calls(root: Path, strategy: str) -> None:
+    """polling: what network filesystems get; native: watchfiles, as on macOS and Windows."""
+    chosen = {"FILEBRIDGE_WAIT": strategy}
+    process = HostProcess(root, env=chosen)
     try:
         out = run_worker("""
             import filebridge.worker as fb
             c = fb.connect()
-            print(c.strategy, fb.call("echo", x=1))
+            print(c.strategy, [fb.call("echo", x=i)["x"] for i in range(20)] == list(range(20)))
+        """, root / "sessions" / "p1", env=chosen)
+        assert out.strip() == f"{strategy} True"
+        assert f"waiting by {strategy}" in process.log()
+    finally:
+        process.kill()
+
+
+def test_forced_polling_is_chosen_by_the_environment(root: Path) -> None:
+    process = HostProcess(root, env={"FILEBRIDGE_POLL": "1"})
+    try:
+        out = run_worker("""
+            import filebridge.worker as fb
+            print(fb.connect().strategy, fb.call("echo", x=1))
         """, root / "sessions" / "p1", env={"FILEBRIDGE_POLL": "1"})
         assert out.strip() == "polling {'x': 1}"
         assert "waiting by polling" in process.log()

@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from core_support import HostProcess, run_worker, start_worker, wait_until
@@ -14,7 +15,7 @@ from filebridge.errors import LeaseHeld
 from filebridge.host import Call, Host
 from filebridge.wire.answers import AnswerLog
 from filebridge.wire.channel import Channel
-from filebridge.wire.codec import dumps
+from filebridge.wire.codec import dumps, loads
 from filebridge.wire.layout import SessionLayout
 from filebridge.worker.connection import open_connection
 from filebridge.worker.session_files import prepare_session, python_identity
@@ -29,18 +30,23 @@ def host(tmp_path: Path):
     serving.stop()
 
 
-def _session(host: Host, name: str) -> SessionLayout:
-    layout = host.root.session(name)
-    prepare_session(layout, python_identity())
-    return layout
+def _session(host: Host, name: str, spoil: Callable[[SessionLayout], None]) -> SessionLayout:
+    """A session folder made elsewhere, spoiled, then moved in whole, as the host will find it."""
+    staged = SessionLayout(host.root.root / "staging" / name)
+    prepare_session(staged, python_identity())
+    spoil(staged)
+    os.rename(staged.folder, host.root.session(name).folder)
+    return host.root.session(name)
+
+
+def _give_away(layout: SessionLayout) -> None:
+    for path in (layout.folder, layout.request_log):
+        os.chown(path, 65534, 65534)
 
 
 def test_group_writable_and_foreign_sessions_are_refused_with_a_reason(host: Host) -> None:
-    loose = _session(host, "loose")
-    os.chmod(loose.folder, 0o777)
-    foreign = _session(host, "foreign")
-    os.chown(foreign.folder, 65534, 65534)
-    os.chown(foreign.request_log, 65534, 65534)
+    _session(host, "loose", lambda layout: os.chmod(layout.folder, 0o777))
+    _session(host, "foreign", _give_away)
     good = open_connection(host.root.session("good").folder)
     try:
         assert good.call("echo", fine=True, timeout=10) == {"fine": True}
@@ -57,11 +63,12 @@ def test_group_writable_and_foreign_sessions_are_refused_with_a_reason(host: Hos
 
 
 def test_a_foreign_session_with_an_issued_token_is_served(host: Host) -> None:
-    shared = _session(host, "shared")
-    token = (shared.session_json.read_bytes().split(b'"token":"')[1]).split(b'"')[0]
-    host.root.issued_tokens.write_bytes(dumps([token.decode()]))
-    for path in (shared.folder, shared.request_log):
-        os.chown(path, 65534, 65534)
+    def issue_and_give_away(layout: SessionLayout) -> None:
+        token = loads(layout.session_json.read_bytes())["token"]
+        host.root.issued_tokens.write_bytes(dumps([token]))
+        _give_away(layout)
+
+    shared = _session(host, "shared", issue_and_give_away)
     channel = Channel(shared.request_log, shared.request_lock,
                       AnswerLog(shared.response_log, shared.response_lock), "inotify")
     _request, answer, _ = channel.call("echo", {"via": "token"}, 10)

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from filebridge.errors import CallTimeout, FilebridgeError
-from filebridge.host.dispatch import Call, HandlerFunc, HandlerSpec, run_handler
-from filebridge.host.journal import Journal
+from filebridge.host.dispatch import HandlerFunc, HandlerSpec
 from filebridge.host.lease import HostLease
 from filebridge.host.pathmap import PathMap
-from filebridge.host.reader import LineReader, LogLine
+from filebridge.host.runner import RequestRunner, ServedSession
 from filebridge.host.safety import issued_tokens, why_refused
 from filebridge.host.session import STALE_AFTER, SessionInfo, SessionState
 from filebridge.wire.answers import AnswerFiles
@@ -24,7 +23,7 @@ from filebridge.wire.channel import Channel, open_waiter
 from filebridge.wire.codec import dumps
 from filebridge.wire.files import Doorbell, atomic_write
 from filebridge.wire.layout import RootLayout, SessionLayout, make_private_dir
-from filebridge.wire.messages import Answer, BadRequest, Request, decode_request, salvage_id
+from filebridge.wire.messages import Answer, Request
 from filebridge.wire.waiting import Change, choose_strategy
 from filebridge.wire.waiting.base import SPIN_SECONDS
 
@@ -46,23 +45,6 @@ class HostEvent:
     answer: Optional[Answer] = None
 
 
-class _Served:
-    """A session the host reads: its state, its log reader and its journal."""
-
-    def __init__(self, state: SessionState, max_line: int) -> None:
-        self.state = state
-        self.journal = Journal(state.layout.host_offset)
-        self.reader = LineReader(state.layout.request_log, self.journal.done, max_line)
-        # A request between DONE and CLAIMED was running when the last host died.
-        self.in_flight_end = self.journal.claimed if self.journal.claimed > self.journal.done else 0
-        self.unhandled: set[str] = set()
-
-    def close(self) -> None:
-        self.reader.close()
-        self.journal.close()
-        self.state.outbox.close()
-
-
 class Host:
     """Serves every session under one root. One host per root, enforced by a lease."""
 
@@ -80,7 +62,7 @@ class Host:
         self.max_request_bytes = max_request_bytes
         self.stale_after = stale_after
         self._handlers: dict[str, HandlerSpec] = {}
-        self._served: dict[str, _Served] = {}
+        self._served: dict[str, ServedSession] = {}
         self._refused: dict[str, SessionState] = {}
         self._pending: set[Path] = set()
         self._commands: dict[str, Channel] = {}
@@ -88,6 +70,8 @@ class Host:
         self._stop_callbacks: list[Callable[[], None]] = []
         self._pool = ThreadPoolExecutor(max_workers=handler_threads,
                                         thread_name_prefix="filebridge-handler")
+        self._runner = RequestRunner(self, self._handlers, self._pool, self.path_map,
+                                     self._request_done)
         self._lease = HostLease(self.root)
         self._waiter = open_waiter(self.strategy)
         self._heartbeat = Doorbell(self.root.host_heartbeat)
@@ -128,6 +112,10 @@ class Host:
                 callback(event)
             except Exception:
                 log.exception("event subscriber failed on %s", event.kind)
+
+    def _request_done(self, session_id: str, request: Request, answer: Answer) -> None:
+        if self._subscribers:
+            self._emit(HostEvent("request", session_id, request, answer))
 
     def map_path(self, path: str) -> str:
         return self.path_map.path(path)
@@ -228,7 +216,7 @@ class Host:
                 continue
             served = self._served.get(change.folder.parent.name)
             if served is not None and change.folder == served.state.layout.request_lock:
-                self._read(served)
+                self._runner.read(served)
             else:
                 self._rescan()
 
@@ -247,7 +235,7 @@ class Host:
         for served in list(self._served.values()):
             if served.state.check_heartbeat():
                 self._emit(HostEvent("status", served.state.layout.id))
-            self._read(served)
+            self._runner.read(served)
         self._publish_sessions()
 
     def _beat(self) -> None:
@@ -332,8 +320,8 @@ class Host:
                 self._refused[layout.id] = SessionState(layout, refused_reason=reason)
             return
         try:
-            served = _Served(SessionState(layout, stale_after=self.stale_after),
-                             self.max_request_bytes)
+            served = ServedSession(SessionState(layout, stale_after=self.stale_after),
+                                   self.max_request_bytes)
             self._waiter.watch(layout.request_lock)
         except OSError as exc:
             log.error("cannot serve session %s: %s", layout.id, exc)
@@ -344,7 +332,7 @@ class Host:
         log.info("session %s: %s pid %s on %s", layout.id, info.get("language", "?"),
                  info.get("pid"), info.get("machine"))
         self._emit(HostEvent("session_added", layout.id))
-        self._read(served)
+        self._runner.read(served)
 
     def _forget(self, session_id: str) -> None:
         with self._lock:
@@ -359,137 +347,6 @@ class Host:
             channel.close()
 
     # -- reading and dispatching ---------------------------------------------------------
-
-    def _read(self, served: _Served) -> None:
-        try:
-            lines = served.reader.read()
-        except OSError as exc:
-            log.error("session %s: cannot read request.log: %s", served.state.layout.id, exc)
-            return
-        for line in lines:
-            self._accept(served, line)
-
-    def _accept(self, served: _Served, line: LogLine) -> None:
-        sid = served.state.layout.id
-        if line.data is None:
-            rid = salvage_id(line.head)
-            log.error("session %s: request of %d bytes at offset %d is over the %d-byte limit",
-                      sid, line.end - line.start, line.start, self.max_request_bytes)
-            bad = BadRequest(f"request of {line.end - line.start} bytes is over the host's "
-                             f"limit of {self.max_request_bytes}", code="too_large",
-                             request_id=rid)
-            self._enqueue(served, None, line, bad)
-            return
-        if not line.data.strip():
-            self._enqueue(served, None, line, None)
-            return
-        try:
-            request = decode_request(line.data)
-        except BadRequest as exc:
-            log.error("session %s: bad request at offset %d: %s", sid, line.start, exc)
-            self._enqueue(served, None, line, exc)
-            return
-        self._enqueue(served, request, line, None)
-
-    def _enqueue(self, served: _Served, request: Optional[Request], line: LogLine,
-                 bad: Optional[BadRequest]) -> None:
-        state = served.state
-        spec = self._handlers.get(request.command) if request else None
-        item = (request, line, bad)
-        with state.lock:
-            if not state.busy and not state.backlog and (spec is None or spec.inline):
-                state.busy = True
-                inline = True
-            else:
-                state.backlog.append(item)
-                inline = False
-                if not state.busy:
-                    state.busy = True
-                    self._pool.submit(self._drain, served)
-        if inline:
-            try:
-                self._execute(served, *item)
-            finally:
-                with state.lock:
-                    state.busy = False
-
-    def _drain(self, served: _Served) -> None:
-        state = served.state
-        while True:
-            with state.lock:
-                if not state.backlog:
-                    state.busy = False
-                    return
-                item = state.backlog.popleft()
-            try:
-                self._execute(served, *item)
-            except Exception:
-                log.exception("session %s: failed to handle a request", state.layout.id)
-
-    def _execute(self, served: _Served, request: Optional[Request], line: LogLine,
-                 bad: Optional[BadRequest]) -> None:
-        journal = served.journal
-        if request is None:
-            if bad is not None and bad.request_id and bad.wants_answer:
-                self._answer(served, Answer(bad.request_id, False, error_code=bad.code,
-                                            error_message=str(bad)))
-            journal.finish(line.end)
-            return
-        spec = self._handlers.get(request.command)
-        if line.end <= served.in_flight_end:
-            served.in_flight_end = 0
-            if not self._resume_interrupted(served, request, spec):
-                journal.finish(line.end)
-                return
-        journal.claim(line.end)
-        if spec is None:
-            if request.command not in served.unhandled:
-                served.unhandled.add(request.command)
-                log.warning("session %s: no handler for %r (logged once per session)",
-                            served.state.layout.id, request.command)
-            answer = Answer(request.id, False, error_code="no_handler",
-                            error_message=f"no handler for {request.command!r} on this host")
-        else:
-            call = Call(request, self.path_map.args(request.args), served.state.snapshot(), self)
-            answer = run_handler(spec, call)
-            if not answer.ok:
-                log.error("session %s: %s -> %s", served.state.layout.id, request.command,
-                          answer.error_message)
-        if request.answer:
-            self._answer(served, answer)
-        journal.finish(line.end)
-        if self._subscribers:
-            self._emit(HostEvent("request", served.state.layout.id, request, answer))
-
-    def _resume_interrupted(self, served: _Served, request: Request,
-                            spec: Optional[HandlerSpec]) -> bool:
-        """A request that was running when the last host died: run it again only if safe."""
-        sid = served.state.layout.id
-        if request.answer and served.state.outbox.delivered(request.id):
-            return False
-        if spec is not None and spec.idempotent:
-            log.warning("session %s: running %r again: the last host stopped while running it",
-                        sid, request.command)
-            return True
-        log.error("session %s: %r (%s) was running when the last host stopped; not run again",
-                  sid, request.command, request.id)
-        if request.answer:
-            self._answer(served, Answer(request.id, False, error_code="interrupted",
-                                        error_message="the host stopped while handling this "
-                                        "request; it may have partly run, so it was not run "
-                                        "again"))
-        return False
-
-    def _answer(self, served: _Served, answer: Answer) -> None:
-        try:
-            served.state.outbox.deliver(answer)
-        except TypeError as exc:
-            served.state.outbox.deliver(Answer(
-                answer.id, False, error_code="handler_error",
-                error_message=f"the handler's result is not JSON: {exc}"))
-        except OSError as exc:
-            log.error("session %s: cannot write the answer to %s: %s",
-                      served.state.layout.id, answer.id, exc)
 
     # -- used by the built-in handlers -----------------------------------------------------
 
