@@ -62,6 +62,14 @@ class NoHandler(RemoteError):
     """The other side has no handler registered for the command."""
 
 
+class WriteFailed(FilebridgeError):
+    """A request could not be written to the session folder (full disk, gone, read-only)."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
 class SessionRefused(FilebridgeError):
     """The host will not serve a session folder (foreign owner, unsafe mode, bad layout)."""
 

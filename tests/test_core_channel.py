@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -226,3 +227,48 @@ def test_a_worker_killed_mid_line_blocks_nothing(host: HostProcess, root: Path) 
     assert "{'after': 'the fragment'}" in out
     wait_until(lambda: "bad request" in host.log(), "the fragment to be logged")
     assert "bad request at offset 0" in host.log()
+
+
+@pytest.fixture()
+def tiny_disk(tmp_path: Path):
+    """A 512 KiB tmpfs: a disk that fills up (needs the right to mount; skipped without it)."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs",
+                              str(mount_point)], capture_output=True, text=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_fails_the_send_clearly_and_serving_resumes_after(tiny_disk: Path) -> None:
+    root = tiny_disk / "root"
+    host = HostProcess(root)
+    filler = tiny_disk / "filler"
+    try:
+        out = run_worker(f"""
+            import filebridge.worker as fb
+            from filebridge.errors import WriteFailed
+            fb.connect()
+            print("before:", fb.call("echo", n=1))
+            with open({str(filler)!r}, "wb", buffering=0) as f:
+                try:
+                    while True:
+                        f.write(b"x" * 4096)
+                except OSError:
+                    pass
+            try:
+                fb.send("echo", payload="y" * 100_000)
+            except WriteFailed as exc:
+                print("full:", exc)
+            import os
+            os.remove({str(filler)!r})
+            print("after:", fb.call("echo", n=2))
+        """, root / "sessions" / "full")
+    finally:
+        host.kill()
+    assert "before: {'n': 1}" in out
+    assert "full: 'echo' was not sent: cannot write to" in out
+    assert "No space left on device" in out
+    assert "after: {'n': 2}" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ __all__ = ["register"]
 
 
 def _demo(args: argparse.Namespace) -> int:
+    # The host's own warnings (an unknown command, a refused session) read as its lines.
+    logging.basicConfig(level=logging.WARNING, format="host log: %(message)s")
     def host_factory(root: Path) -> Host:
         serve_args = build_parser_for_serve().parse_args(["--root", str(root)])
         return build_host(serve_args)

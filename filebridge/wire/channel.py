@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from filebridge.errors import ProtocolError
+from filebridge.errors import ProtocolError, WriteFailed
 from filebridge.wire.answers import Inbox
 from filebridge.wire.files import AppendLog, Doorbell
 from filebridge.wire.messages import Answer, Request, new_request
@@ -28,6 +28,7 @@ class Channel:
     def __init__(self, log_path: Path, bell_path: Path, inbox: Inbox, strategy: str) -> None:
         self.inbox = inbox
         self.strategy = strategy
+        self.log_path = log_path
         self._log = AppendLog(log_path)
         self._bell = Doorbell(bell_path)
         self._waiters = threading.local()
@@ -40,7 +41,12 @@ class Channel:
             line = request.encode()
         except TypeError as exc:
             raise ProtocolError(f"arguments of {request.command!r} are not JSON: {exc}") from None
-        self._bell.ring(self._log.append(line))
+        try:
+            self._bell.ring(self._log.append(line))
+        except OSError as exc:
+            raise WriteFailed(f"{request.command!r} was not sent: cannot write to "
+                              f"{self.log_path.parent}: {exc.strerror or exc}",
+                              exc.errno) from None
         return request
 
     def call(self, command: str, args: dict[str, Any],
