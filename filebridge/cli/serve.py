@@ -12,6 +12,7 @@ from types import FrameType, ModuleType
 from typing import Any, Optional
 
 from filebridge.cli.output import CommandFailed
+from filebridge.cli.request_log import RequestLogger
 from filebridge.cli.sessions import add_root_argument
 from filebridge.errors import LeaseHeld
 from filebridge.host import Host
@@ -53,6 +54,7 @@ def build_host(args: argparse.Namespace) -> Host:
 def _serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     host = build_host(args)
+    host.subscribe(RequestLogger())
 
     def stop(_signum: int, _frame: Optional[FrameType]) -> None:
         host.stop()

@@ -13,10 +13,10 @@ from typing import Any
 import filebridge
 from filebridge.cli.output import CommandFailed, emit
 from filebridge.cli.template import render_template
-from filebridge.host.lease import read_holder
 from filebridge.host.session import STALE_AFTER
 from filebridge.wire.codec import dumps, loads
 from filebridge.wire.files import atomic_write, read_counter
+from filebridge.wire.host_status import holder_is_running
 from filebridge.wire.layout import RootLayout, is_valid_session_id, make_private_dir, new_session_id
 from filebridge.worker.background import HEARTBEAT_INTERVAL
 
@@ -81,8 +81,7 @@ def _new_session(args: argparse.Namespace) -> int:
 def observe_sessions(root: Path, watch_seconds: float) -> list[dict[str, Any]]:
     """Each session's status: from the serving host when one runs, else by watching beats."""
     layout = RootLayout(root)
-    holder = read_holder(layout)
-    if holder:
+    if holder_is_running(layout):
         try:
             shown = loads((layout.root / "host-sessions.json").read_bytes())
             if isinstance(shown, list):

@@ -14,19 +14,12 @@ from typing import Any, Optional
 from filelock import FileLock, Timeout
 
 from filebridge.errors import LeaseHeld
-from filebridge.wire.codec import dumps, loads
+from filebridge.wire.codec import dumps
 from filebridge.wire.files import atomic_write
+from filebridge.wire.host_status import read_holder
 from filebridge.wire.layout import RootLayout
 
-__all__ = ["HostLease", "read_holder"]
-
-
-def read_holder(root: RootLayout) -> dict[str, Any]:
-    try:
-        holder = loads(root.host_json.read_bytes())
-    except (OSError, ValueError):
-        return {}
-    return holder if isinstance(holder, dict) else {}
+__all__ = ["HostLease", "describe"]
 
 
 def describe(holder: dict[str, Any]) -> str:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import atexit
 import os
-import socket
 from pathlib import Path
 from typing import Any, Optional
 
 from filebridge.errors import CallTimeout, NotConnected
 from filebridge.wire.answers import AnswerLog
 from filebridge.wire.channel import Channel
-from filebridge.wire.codec import loads
 from filebridge.wire.files import CounterReader, read_counter
+from filebridge.wire.host_status import holder_is_running, read_holder
 from filebridge.wire.layout import SessionLayout, default_root, new_session_id
 from filebridge.wire.messages import Request
 from filebridge.wire.waiting import choose_strategy
@@ -103,21 +102,14 @@ class Connection:
         root = self.layout.root
         if read_counter(root.host_heartbeat) not in (b"", beat_before):
             return True, "a host is serving this root but did not answer in time"
-        try:
-            holder = loads(root.host_json.read_bytes())
-        except (OSError, ValueError):
+        holder = read_holder(root)
+        if not holder:
             return False, "no host serves this root (start one with `filebridge serve`)"
-        pid, machine = holder.get("pid"), holder.get("machine")
-        if machine == socket.gethostname() and isinstance(pid, int):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return False, f"the host (pid {pid}) is gone; start one with `filebridge serve`"
-            except PermissionError:
-                pass
-            return True, f"the host (pid {pid}) is running but did not answer in time"
-        return False, (f"the host last seen (pid {pid} on {machine}) did not beat while we "
-                       "waited; it may be down")
+        where = f"pid {holder.get('pid')} on {holder.get('machine')}"
+        if holder_is_running(root):
+            return True, f"the host ({where}) is running but did not answer in time"
+        return False, f"the host last seen ({where}) is gone; start one with `filebridge serve`"
+
 
 def open_connection(session_dir: Optional[str | Path] = None, *,
                     force_poll: Optional[bool] = None,
