@@ -21,7 +21,6 @@ __all__ = [
     "ProtocolError",
     "RemoteError",
     "RemoteImportError",
-    "SessionRefused",
     "SourceConfigError",
 ]
 
@@ -68,10 +67,6 @@ class WriteFailed(FilebridgeError):
     def __init__(self, message: str, errno: int | None = None) -> None:
         super().__init__(message)
         self.errno = errno
-
-
-class SessionRefused(FilebridgeError):
-    """The host will not serve a session folder (foreign owner, unsafe mode, bad layout)."""
 
 
 class LeaseHeld(FilebridgeError):

@@ -45,6 +45,11 @@ class HostEvent:
     answer: Optional[Answer] = None
 
 
+def _connected(layout: SessionLayout) -> bool:
+    """A worker writes session.json last, after request.lock: both mean it is ready."""
+    return layout.session_json.exists() and layout.request_lock.exists()
+
+
 class Host:
     """Serves every session under one root. One host per root, enforced by a lease."""
 
@@ -281,9 +286,10 @@ class Host:
         trusted: Optional[set[str]] = None
         for name in sorted(names - set(self._served) - set(self._refused)):
             layout = self.root.session(name)
-            if not (layout.session_json.exists() and layout.request_lock.exists()):
-                self._watch_pending(layout)  # a worker writes session.json last
-                continue
+            if not _connected(layout):
+                self._watch_pending(layout)
+                if not _connected(layout):  # it may have become ready before the watch began
+                    continue
             if layout.folder in self._pending:
                 self._pending.discard(layout.folder)
                 self._waiter.unwatch(layout.folder)

@@ -85,6 +85,3 @@ class SessionLayout:
 
     def response_file(self, request_id: str) -> Path:
         return self.responses / f"{request_id}.json"
-
-    def command_response_file(self, request_id: str) -> Path:
-        return self.command_responses / f"{request_id}.json"

@@ -21,7 +21,6 @@ __all__ = [
     "Request",
     "decode_answer",
     "decode_request",
-    "encode_answer",
     "new_request",
 ]
 
@@ -172,10 +171,6 @@ class Answer:
 
     def as_error(self) -> RemoteError:
         return error_from_answer(self.error_code, self.error_message, self.error_details)
-
-
-def encode_answer(answer: Answer) -> bytes:
-    return answer.encode()
 
 
 def decode_answer(data: bytes) -> Answer:

@@ -96,22 +96,61 @@ local({
     c(bytes[-n], rep(as.raw(0x20), extra), as.raw(0x0a))
   }
 
+  # The request log, its doorbell and the answer log stay open between calls (opening and
+  # closing a file costs more than the write). A forked child reopens its own: a shared file
+  # position would let parent and child move each other's seeks.
+  kept_connections <- function() {
+    if (identical(state$kept_pid, state_pid())) return(state$kept)
+    close_kept()
+    p <- state$paths
+    kept <- with_private_umask(list(
+      request_log = file(p$request_log, open = "ab"),
+      request_lock = file(p$request_lock, open = "r+b"),
+      response_log = file(p$response_log, open = "rb")))
+    state$kept <- kept
+    state$kept_pid <- state_pid()
+    kept
+  }
+
+  close_kept <- function() {
+    for (con in state$kept) try(close(con), silent = TRUE)
+    state$kept <- NULL
+    state$kept_pid <- NULL
+  }
+
+  state_pid <- function() Sys.getpid()
+
   append_line <- function(log_path, bell_path, line) {
+    kept <- kept_connections()
     bytes <- charToRaw(enc2utf8(line))
     size <- file.size(log_path)
     # the last-byte check is skipped when the log still ends where our own last line did
-    if (!is.na(size) && size > 0 && !identical(size, state$log_end[[log_path]]) &&
+    if (!is.na(size) && size > 0 && !identical(size, state$log_end) &&
         read_bytes(log_path, size - 1, 1) != as.raw(0x0a)) {
       # a writer killed mid-line left a fragment: end it so it cannot swallow this line
       bytes <- c(as.raw(0x0a), bytes)
     }
-    bytes <- pad_line(c(bytes, as.raw(0x0a)))
-    write_raw(log_path, bytes, "ab")
+    bytes <- c(bytes, as.raw(0x0a))
+    n <- length(bytes)
+    if (n <= 512) {
+      # the kept connection's stdio buffer is empty (flushed after every line) and holds at
+      # least 512 bytes, so flush() hands the line to the kernel in one write(2)
+      writeBin(bytes, kept$request_log)
+      flush(kept$request_log)
+    } else {
+      # a longer line in a fresh stream, padded: see pad_line
+      bytes <- pad_line(bytes)
+      n <- length(bytes)
+      write_raw(log_path, bytes, "ab")
+    }
     # where our line ended if nobody else wrote meanwhile; if somebody did, the next append
     # only pays for the last-byte check
-    end <- (if (is.na(size)) 0 else size) + length(bytes)
-    state$log_end[[log_path]] <- end
-    ring(bell_path, end)
+    end <- (if (is.na(size)) 0 else size) + n
+    state$log_end <- end
+    con <- kept$request_lock
+    seek(con, 0, rw = "write")
+    writeBin(charToRaw(sprintf("%020.0f", end)), con)
+    flush(con)
   }
 
   read_urandom <- function(n) {
