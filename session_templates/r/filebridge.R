@@ -26,6 +26,7 @@ local({
   state <- new.env()
   state$connected <- FALSE
   state$handlers <- list()
+  state$command_json <- new.env(parent = emptyenv())
   fb$.state <- state
 
   # ---- small file primitives -------------------------------------------------------------
@@ -100,7 +101,7 @@ local({
   # closing a file costs more than the write). A forked child reopens its own: a shared file
   # position would let parent and child move each other's seeks.
   kept_connections <- function() {
-    if (identical(state$kept_pid, state_pid())) return(state$kept)
+    if (identical(state$kept_pid, Sys.getpid())) return(state$kept)
     close_kept()
     p <- state$paths
     kept <- with_private_umask(list(
@@ -108,7 +109,7 @@ local({
       request_lock = file(p$request_lock, open = "r+b"),
       response_log = file(p$response_log, open = "rb")))
     state$kept <- kept
-    state$kept_pid <- state_pid()
+    state$kept_pid <- Sys.getpid()
     kept
   }
 
@@ -118,10 +119,9 @@ local({
     state$kept_pid <- NULL
   }
 
-  state_pid <- function() Sys.getpid()
-
-  append_line <- function(log_path, bell_path, line) {
+  append_request <- function(line) {
     kept <- kept_connections()
+    log_path <- state$paths$request_log
     bytes <- charToRaw(enc2utf8(line))
     size <- file.size(log_path)
     # the last-byte check is skipped when the log still ends where our own last line did
@@ -187,6 +187,18 @@ local({
   # about 150 us a call, too much for a round trip. Anything else (classes, attributes) goes
   # to jsonlite. Length-1 vectors become scalars; NA and non-finite numbers become null.
   to_json <- function(x) {
+    # the common case first: a plain scalar (a request's args are mostly these)
+    if (length(x) == 1L && is.null(attributes(x))) {
+      switch(typeof(x),
+             character = {
+               x <- enc2utf8(x)
+               if (is.na(x)) return("null")
+               if (grepl("[\"\\\\\001-\037]", x, useBytes = TRUE)) return(json_strings(x))
+               return(paste0("\"", x, "\""))
+             },
+             double = , integer = return(if (is.finite(x)) as.character(x) else "null"),
+             logical = return(if (is.na(x)) "null" else if (x) "true" else "false"))
+    }
     if (is.null(x)) return("null")
     if (is.list(x) && is.null(attr(x, "class"))) {
       keys <- names(x)
@@ -224,6 +236,7 @@ local({
          request_log = file.path(dir, "request.log"),
          request_lock = file.path(dir, "request.lock"),
          responses = file.path(dir, "responses"),
+         response_log = file.path(dir, "response.log"),
          response_lock = file.path(dir, "response.lock"),
          command_log = file.path(dir, "command.log"),
          command_lock = file.path(dir, "command.lock"),
@@ -250,6 +263,7 @@ local({
     make_private_dir(p$views)
     zero <- charToRaw(strrep("0", 20))
     touch(p$request_log)
+    touch(p$response_log)
     touch(p$command_log)
     for (bell in c(p$request_lock, p$response_lock, p$command_lock, p$command_response_lock,
                    p$heartbeat, p$workspace_lock, p$plot_lock)) touch(bell, zero)
@@ -263,26 +277,35 @@ local({
                  token = token, cwd = normalizePath(getwd(), winslash = "/"),
                  language = "r", versions = versions,
                  tempdir = normalizePath(tempdir(), winslash = "/"),
-                 interactive = interactive())
+                 interactive = interactive(), answers = "log")
     # written last: the host ignores a folder until session.json exists
     atomic_write(p$session_json, to_json(info))
     info
   }
 
-  next_seq <- function() {
-    if (!identical(state$seq_pid, Sys.getpid())) {  # a forked child numbers its own requests
-      state$seq_pid <- Sys.getpid()
+  # Request ids as the Python worker makes them: 24 random hex digits drawn once per process
+  # (a forked child draws its own), then the sequence number in 8 hex digits.
+  encode_request <- function(command, args, answer) {
+    pid <- Sys.getpid()
+    if (!identical(state$seq_pid, pid)) {
+      state$seq_pid <- pid
       state$seq <- 0
+      state$id_prefix <- random_hex(12)
     }
-    state$seq <- state$seq + 1
-    state$seq
-  }
-
-  encode_request <- function(id, command, args, answer) {
-    sprintf('{"v":1,"id":"%s","seq":%.0f,"time":%.6f,"pid":%d,"command":%s,"answer":%s,"args":%s}',
-            id, next_seq(), as.numeric(Sys.time()), Sys.getpid(),
-            to_json(as.character(command)), if (answer) "true" else "false",
-            if (length(args)) to_json(args) else "{}")
+    seq <- state$seq + 1
+    state$seq <- seq
+    id <- sprintf("%s%08x", state$id_prefix, as.integer(seq %% 2^31))
+    cacheable <- is.character(command) && length(command) == 1L && !is.na(command) &&
+      nzchar(command)
+    command_json <- if (cacheable) state$command_json[[command]]
+    if (is.null(command_json)) {
+      command_json <- to_json(as.character(command))
+      if (cacheable) state$command_json[[command]] <- command_json
+    }
+    list(id = id, line = sprintf(
+      '{"v":1,"id":"%s","seq":%.0f,"time":%.6f,"pid":%d,"command":%s,"answer":%s,"args":%s}',
+      id, seq, as.numeric(Sys.time()), pid, command_json, if (answer) "true" else "false",
+      if (length(args)) to_json(args) else "{}"))
   }
 
   check_connected <- function() {
@@ -302,10 +325,9 @@ local({
       stop(fb_condition("filebridge: every argument of a request needs a name (key = value)",
                         "filebridge_bad_arguments"))
     }
-    id <- random_hex(16)
-    append_line(state$paths$request_log, state$paths$request_lock,
-                encode_request(id, command, args, answer))
-    id
+    request <- encode_request(command, args, answer)
+    append_request(request$line)
+    request$id
   }
 
   fb$filebridge_send <- function(command, ...) {
@@ -314,27 +336,67 @@ local({
     invisible(post(command, list(...), FALSE))
   }
 
-  # The answer file is polled: R has no inotify. An answer usually lands within a fraction
+  # Answers come through response.log (session.json says "answers": "log"): the host appends
+  # each as one JSON line. This process reads on from where the log ended when it connected
+  # and keeps only the answer it waits for; other lines (a call that timed out, another
+  # process of the session) are skipped by a fixed-string look for the id, unparsed.
+  take_answer <- function(id) {
+    con <- kept_connections()$response_log
+    found <- NULL
+    repeat {
+      seek(con, state$answer_offset)
+      data <- readBin(con, "raw", 8192L)
+      n <- length(data)
+      if (!n) return(found)
+      state$answer_offset <- state$answer_offset + n
+      if (length(state$answer_partial)) data <- c(state$answer_partial, data)
+      end <- length(data)
+      if (data[end] != as.raw(0x0a)) {  # a line still being written: keep its start
+        breaks <- which(data == as.raw(0x0a))
+        if (!length(breaks)) {
+          state$answer_partial <- data
+          next
+        }
+        end <- breaks[length(breaks)]
+        state$answer_partial <- data[(end + 1):length(data)]
+        data <- data[seq_len(end)]
+      } else {
+        state$answer_partial <- raw(0)
+      }
+      if (!is.null(found)) next
+      data[data == as.raw(0)] <- as.raw(0x20)  # never in JSON; would stop rawToChar
+      lines <- strsplit(rawToChar(data), "\n", fixed = TRUE)[[1]]
+      for (line in lines[grepl(id, lines, fixed = TRUE)]) {
+        answer <- tryCatch(jsonlite::parse_json(line, simplifyVector = FALSE),
+                           error = function(e) NULL)
+        if (is.list(answer) && identical(answer$id, id)) found <- answer
+      }
+    }
+  }
+
+  # The answer log is polled: R has no inotify. An answer usually lands within a fraction
   # of a millisecond; the shortest Sys.sleep() lasts about 0.1 ms and, unlike spinning, leaves
   # the CPU to the host (on a loaded machine a spinning worker slows the answer it waits
-  # for). So: checks without pause for 0.2 ms, 0.1 ms pauses up to about 2 ms, then a
-  # back-off growing to 20 ms.
-  wait_for_file <- function(path, timeout, serve_commands = TRUE) {
-    now <- as.numeric(Sys.time())
-    deadline <- now + timeout
-    spin_until <- now + 0.0002
-    while (as.numeric(Sys.time()) < spin_until) if (file.exists(path)) return(TRUE)
+  # for). So: looks without pause for SPIN_POLLS looks, then SLEEP_POLLS looks with the
+  # shortest pause, then a back-off growing to 20 ms.
+  wait_for_answer <- function(id, timeout, serve_commands = TRUE) {
+    deadline <- as.numeric(Sys.time()) + timeout
+    for (i in seq_len(state$spin_polls)) {
+      answer <- take_answer(id)
+      if (!is.null(answer)) return(answer)
+    }
     pause <- 1e-6
     polls <- 0
     repeat {
-      if (file.exists(path)) return(TRUE)
-      if (as.numeric(Sys.time()) >= deadline) return(FALSE)
+      answer <- take_answer(id)
+      if (!is.null(answer)) return(answer)
+      if (as.numeric(Sys.time()) >= deadline) return(NULL)
       polls <- polls + 1
       if (polls == 60) state$host_beat_seen <- read_host_beat()
       if (serve_commands && polls %% 50 == 0) serve_pending_commands()
       Sys.sleep(pause)
-      if (polls == 20) pause <- 0.0002
-      if (polls > 20) pause <- min(pause * 1.25, 0.02)
+      if (polls == state$sleep_polls) pause <- 0.0002
+      if (polls > state$sleep_polls) pause <- min(pause * 1.25, 0.02)
     }
   }
 
@@ -350,14 +412,13 @@ local({
     # compared at a timeout; read once the wait gets long rather than on every call
     state$host_beat_seen <- NULL
     id <- post(command, args, TRUE)
-    answer_file <- file.path(state$paths$responses, paste0(id, ".json"))
-    if (!wait_for_file(answer_file, .timeout)) {
+    answer <- wait_for_answer(id, .timeout)
+    if (is.null(answer)) {
       waited <- as.numeric(difftime(Sys.time(), started, units = "secs"))
       stop(fb_condition(sprintf("no answer to '%s' (request %s) within %.3g s: %s", command, id,
                                 waited, host_status(state$host_beat_seen)),
                         "filebridge_timeout", command = command, waited = waited))
     }
-    answer <- read_answer(answer_file)
     if (isTRUE(answer$ok)) return(answer$result)
     err <- answer$error
     code <- if (is.null(err$code)) "error" else err$code
@@ -365,20 +426,6 @@ local({
                       c(if (identical(code, "no_handler")) "filebridge_no_handler",
                         "filebridge_remote_error"),
                       code = code, details = err$details))
-  }
-
-  read_answer <- function(path) {
-    # the rename makes the file whole; a reader on a network mount may still see it late
-    for (attempt in 1:50) {
-      answer <- tryCatch(from_json(read_bytes(path)), error = function(e) NULL)
-      if (!is.null(answer)) break
-      Sys.sleep(0.002)
-    }
-    unlink(path)
-    if (is.null(answer)) {
-      stop(fb_condition(paste("filebridge: unreadable answer in", path), "filebridge_protocol"))
-    }
-    answer
   }
 
   host_status <- function(beat_before) {
@@ -932,12 +979,18 @@ local({
     session_dir <- normalizePath(session_dir, winslash = "/")
     state$paths <- paths_of(session_dir)
     state$rings <- 0
-    state$log_end <- list()
+    state$log_end <- NULL
     state$plots <- 0
     state$variables_version <- 0
     state$signatures <- NULL
     state$last_plot <- NULL
+    close_kept()
     state$info <- prepare_session(state$paths)
+    # answers to this process's requests: whatever the log holds now is older
+    state$answer_offset <- file.size(state$paths$response_log)
+    state$answer_partial <- raw(0)
+    state$spin_polls <- as.integer(Sys.getenv("FB_SPIN", "20"))
+    state$sleep_polls <- as.integer(Sys.getenv("FB_SLEEP", "20"))
     state$command_offset <- file.size(state$paths$command_log)
     state$command_pending <- raw(0)
     state$handlers <- list(
@@ -973,6 +1026,7 @@ local({
     if (!isTRUE(state$connected)) return(invisible(FALSE))
     if (detach) try(post("detach", list(), FALSE), silent = TRUE)
     state$connected <- FALSE
+    close_kept()
     stop_heartbeat()
     if ("filebridge" %in% getTaskCallbackNames()) removeTaskCallback("filebridge")
     invisible(TRUE)

@@ -6,14 +6,27 @@ platforms without inotify, never the Linux hot path.
 
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
+import weakref
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from filebridge.wire.waiting.base import Change, Waiter
 
 __all__ = ["NativeWaiter", "native_available"]
+
+
+_running: weakref.WeakSet[NativeWaiter] = weakref.WeakSet()
+
+
+@atexit.register
+def _halt_all() -> None:
+    # A watch thread still inside watchfiles' native code when the interpreter finalizes
+    # aborts the process on some Pythons ("exception not rethrown"): stop them all first.
+    for waiter in list(_running):
+        waiter.close()
 
 
 def native_available() -> bool:
@@ -55,6 +68,7 @@ class NativeWaiter(Waiter):
         self._thread = threading.Thread(target=self._run, args=(folders, stop, ready),
                                         name="filebridge-watch", daemon=True)
         self._thread.start()
+        _running.add(self)
         ready.wait(2.0)
 
     def _run(self, folders: list[Path], stop: threading.Event, ready: threading.Event) -> None:
