@@ -258,3 +258,44 @@ def test_python_and_r_writers_interleaving_in_one_log_keep_every_line_whole(tmp_
     commands = [decode_request(line).command for line in lines[:-1] if line.strip()]
     assert commands.count("from_r") == 240
     assert commands.count("from_python") >= 200
+
+
+def test_r_answers_come_through_the_answer_log_and_a_nested_call_keeps_both(host: Host
+                                                                            ) -> None:
+    # While R waits for `outer`, it serves the host's `nested` request, whose handler makes a
+    # call of its own: that inner call reads the answer to `outer` from response.log first and
+    # must keep it for the outer call, which is still waiting.
+    folder = session_dir(host)
+    results: dict[str, object] = {}
+
+    def outer(call: Call) -> dict[str, str]:
+        def ask() -> None:
+            results["nested"] = host.command("r1", "nested", timeout=20)
+
+        asker = threading.Thread(target=ask)
+        asker.start()
+        results["asker"] = asker
+        deadline = time.monotonic() + 20
+        while not (folder / "nested-started").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return {"outer": "done"}
+
+    host.register("outer", outer)
+    out = run_r('filebridge_connect()\n'
+                'filebridge_on_command("nested", function(args) {\n'
+                '  file.create(file.path(filebridge_session(), "nested-started"))\n'
+                '  list(inner = filebridge_call("echo", x = "inner")$x)\n'
+                '})\n'
+                'r <- filebridge_call("outer", .timeout = 30)\n'
+                'cat(r$outer, filebridge_call("echo", x = "after")$x, sep = "|")',
+                session=folder, timeout=60).stdout
+    asker = results["asker"]
+    assert isinstance(asker, threading.Thread)
+    asker.join(20)
+    assert out == "done|after"
+    assert results["nested"] == {"inner": "inner"}
+    assert json.loads((folder / "session.json").read_bytes())["answers"] == "log"
+    assert not list((folder / "responses").iterdir())
+    answered = [json.loads(line)["id"]
+                for line in (folder / "response.log").read_bytes().splitlines() if line.strip()]
+    assert len(answered) == 3  # outer, the inner echo, the echo after

@@ -27,6 +27,8 @@ local({
   state$connected <- FALSE
   state$handlers <- list()
   state$command_json <- new.env(parent = emptyenv())
+  state$kept_pid <- -1L  # the process whose connections are open (none yet)
+  state$seq_pid <- -1L   # the process that numbers requests
   fb$.state <- state
 
   # ---- small file primitives -------------------------------------------------------------
@@ -97,15 +99,50 @@ local({
     c(bytes[-n], rep(as.raw(0x20), extra), as.raw(0x0a))
   }
 
-  # The request log, its doorbell and the answer log stay open between calls (opening and
-  # closing a file costs more than the write). A forked child reopens its own: a shared file
-  # position would let parent and child move each other's seeks.
+  # A call's hot path (append, doorbell, looks at the answer log) uses seek(), readBin(),
+  # writeBin() and flush() on connections kept open, and the clock. Their public functions
+  # check arguments in R code that costs several times the system call (a look at the answer
+  # log: about 10 us through them, 3.5 us without), so the internal functions they end in
+  # are called directly, with arguments that are right by construction; only when this R's
+  # wrappers still end in exactly these internal calls, else through the public functions.
+  ends_in <- function(fun, call) any(grepl(call, deparse(body(fun)), fixed = TRUE))
+  if (ends_in(base::seek.connection, ".Internal(seek(con, as.double(where), origin, rw))") &&
+      ends_in(base::readBin, ".Internal(readBin(con, what, n, size, signed, swap))") &&
+      ends_in(base::writeBin, ".Internal(writeBin(object, con, size, swap, useBytes))") &&
+      ends_in(base::flush.connection, ".Internal(flush(con))")) {
+    seek_read <- function(con, where) .Internal(seek(con, where, 1L, 1L))
+    seek_write <- function(con, where) .Internal(seek(con, where, 1L, 2L))
+    read_raw <- function(con, n) .Internal(readBin(con, "raw", n, NA_integer_, TRUE, FALSE))
+    write_flush <- function(con, bytes) {
+      .Internal(writeBin(bytes, con, NA_integer_, FALSE, FALSE))
+      .Internal(flush(con))
+    }
+  } else {
+    seek_read <- function(con, where) seek(con, where, rw = "read")
+    seek_write <- function(con, where) seek(con, where, rw = "write")
+    read_raw <- function(con, n) readBin(con, "raw", n)
+    write_flush <- function(con, bytes) {
+      writeBin(bytes, con)
+      flush(con)
+    }
+  }
+
+  now_seconds <- if (ends_in(base::Sys.time, ".POSIXct(.Internal(Sys.time()))")) {
+    function() .Internal(Sys.time())
+  } else {
+    function() as.numeric(Sys.time())
+  }
+
+  # The request log (to append and to look at its end), its doorbell and the answer log stay
+  # open between calls: opening and closing a file costs more than the write. A forked child
+  # opens its own: a shared file position would let parent and child move each other's seeks.
   kept_connections <- function() {
-    if (identical(state$kept_pid, Sys.getpid())) return(state$kept)
+    if (state$kept_pid == Sys.getpid()) return(state$kept)
     close_kept()
     p <- state$paths
     kept <- with_private_umask(list(
       request_log = file(p$request_log, open = "ab"),
+      request_tail = file(p$request_log, open = "rb"),
       request_lock = file(p$request_lock, open = "r+b"),
       response_log = file(p$response_log, open = "rb")))
     state$kept <- kept
@@ -116,41 +153,43 @@ local({
   close_kept <- function() {
     for (con in state$kept) try(close(con), silent = TRUE)
     state$kept <- NULL
-    state$kept_pid <- NULL
+    state$kept_pid <- -1L
   }
 
   append_request <- function(line) {
     kept <- kept_connections()
-    log_path <- state$paths$request_log
-    bytes <- charToRaw(enc2utf8(line))
-    size <- file.size(log_path)
-    # the last-byte check is skipped when the log still ends where our own last line did
-    if (!is.na(size) && size > 0 && !identical(size, state$log_end) &&
-        read_bytes(log_path, size - 1, 1) != as.raw(0x0a)) {
-      # a writer killed mid-line left a fragment: end it so it cannot swallow this line
-      bytes <- c(as.raw(0x0a), bytes)
+    bytes <- charToRaw(enc2utf8(line))  # the line ends with its newline
+    # Usually the log still ends with our own last line: then the two bytes from its last
+    # byte on are exactly that newline, and neither the size nor the last byte need a look.
+    end <- state$log_end
+    tail <- NULL
+    if (!is.null(end)) {
+      seek_read(kept$request_tail, end - 1)
+      tail <- read_raw(kept$request_tail, 2L)
     }
-    bytes <- c(bytes, as.raw(0x0a))
-    n <- length(bytes)
-    if (n <= 512) {
+    if (length(tail) != 1L || tail != as.raw(0x0a)) {
+      end <- file.size(state$paths$request_log)
+      if (is.na(end)) end <- 0
+      if (end > 0 && read_bytes(state$paths$request_log, end - 1, 1) != as.raw(0x0a)) {
+        # a writer killed mid-line left a fragment: end it so it cannot swallow this line
+        bytes <- c(as.raw(0x0a), bytes)
+      }
+    }
+    if (length(bytes) <= 512) {
       # the kept connection's stdio buffer is empty (flushed after every line) and holds at
-      # least 512 bytes, so flush() hands the line to the kernel in one write(2)
-      writeBin(bytes, kept$request_log)
-      flush(kept$request_log)
+      # least 512 bytes, so the flush hands the line to the kernel in one write(2)
+      write_flush(kept$request_log, bytes)
     } else {
-      # a longer line in a fresh stream, padded: see pad_line
+      # a longer line goes through a fresh stream, padded: see pad_line
       bytes <- pad_line(bytes)
-      n <- length(bytes)
-      write_raw(log_path, bytes, "ab")
+      write_raw(state$paths$request_log, bytes, "ab")
     }
-    # where our line ended if nobody else wrote meanwhile; if somebody did, the next append
-    # only pays for the last-byte check
-    end <- (if (is.na(size)) 0 else size) + n
+    # where our line ended if nobody else wrote meanwhile (if somebody did, the next append
+    # looks at the size and the last byte); rung as the log's new size
+    end <- end + length(bytes)
     state$log_end <- end
-    con <- kept$request_lock
-    seek(con, 0, rw = "write")
-    writeBin(charToRaw(sprintf("%020.0f", end)), con)
-    flush(con)
+    seek_write(kept$request_lock, 0)
+    write_flush(kept$request_lock, charToRaw(sprintf("%020.0f", end)))
   }
 
   read_urandom <- function(n) {
@@ -193,7 +232,11 @@ local({
              character = {
                x <- enc2utf8(x)
                if (is.na(x)) return("null")
-               if (grepl("[\"\\\\\001-\037]", x, useBytes = TRUE)) return(json_strings(x))
+               # cheaper than a regular expression: no quote, backslash or control character
+               codes <- utf8ToInt(x)
+               if (anyNA(codes) || any(codes < 32L | codes == 34L | codes == 92L)) {
+                 return(json_strings(x))
+               }
                return(paste0("\"", x, "\""))
              },
              double = , integer = return(if (is.finite(x)) as.character(x) else "null"),
@@ -203,9 +246,19 @@ local({
     if (is.list(x) && is.null(attr(x, "class"))) {
       keys <- names(x)
       if (!length(x)) return(if (is.null(keys)) "[]" else "{}")
-      parts <- vapply(x, to_json, "", USE.NAMES = FALSE)
+      parts <- character(length(x))
+      for (i in seq_along(x)) {
+        v <- x[[i]]
+        # plain numbers inline: a call per element costs more than the conversion
+        parts[i] <- if ((is.double(v) || is.integer(v)) && length(v) == 1L &&
+                        is.null(attributes(v))) {
+          if (is.finite(v)) as.character(v) else "null"
+        } else {
+          to_json(v)
+        }
+      }
       if (is.null(keys)) return(paste0("[", paste(parts, collapse = ","), "]"))
-      return(paste0("{", paste(paste0(json_strings(keys), ":", parts), collapse = ","), "}"))
+      return(paste0("{", paste0(json_keys(keys), ":", parts, collapse = ","), "}"))
     }
     if (is.atomic(x) && !is.object(x) && is.null(dim(x))) {
       cells <- if (is.character(x)) json_strings(x)
@@ -223,6 +276,26 @@ local({
     as.character(jsonlite::toJSON(x, auto_unbox = TRUE, null = "null", na = "null",
                                   digits = NA, force = TRUE))
   }
+
+  # A call's keys are usually the same as the last call's: their JSON is remembered, by the
+  # keys joined with "\r". That join is ambiguous only for keys that contain "\r", and those
+  # are never remembered (they need escaping), so a remembered entry of another length than
+  # the keys asked for is not theirs.
+  key_cache <- new.env(parent = emptyenv())
+  json_keys <- function(keys) {
+    joined <- paste(keys, collapse = "\r")
+    if (!nzchar(joined) || anyNA(keys)) return(json_strings(keys))
+    cached <- key_cache[[joined]]
+    if (length(cached) == length(keys)) return(cached)
+    quoted <- json_strings(keys)
+    if (!any(grepl("\\", quoted, fixed = TRUE))) {
+      if (length(key_cache) > 1000) rm(list = ls(key_cache, all.names = TRUE), envir = key_cache)
+      key_cache[[joined]] <- quoted
+    }
+    quoted
+  }
+
+  parse_json <- jsonlite::parse_json
 
   from_json <- function(bytes) {
     jsonlite::parse_json(rawToChar(bytes), simplifyVector = FALSE)
@@ -287,7 +360,7 @@ local({
   # (a forked child draws its own), then the sequence number in 8 hex digits.
   encode_request <- function(command, args, answer) {
     pid <- Sys.getpid()
-    if (!identical(state$seq_pid, pid)) {
+    if (state$seq_pid != pid) {
       state$seq_pid <- pid
       state$seq <- 0
       state$id_prefix <- random_hex(12)
@@ -302,9 +375,11 @@ local({
       command_json <- to_json(as.character(command))
       if (cacheable) state$command_json[[command]] <- command_json
     }
+    now <- now_seconds()
+    state$posted_at <- now
     list(id = id, line = sprintf(
-      '{"v":1,"id":"%s","seq":%.0f,"time":%.6f,"pid":%d,"command":%s,"answer":%s,"args":%s}',
-      id, seq, as.numeric(Sys.time()), pid, command_json, if (answer) "true" else "false",
+      '{"v":1,"id":"%s","seq":%.0f,"time":%.6f,"pid":%d,"command":%s,"answer":%s,"args":%s}\n',
+      id, seq, now, pid, command_json, if (answer) "true" else "false",
       if (length(args)) to_json(args) else "{}"))
   }
 
@@ -321,7 +396,8 @@ local({
   }
 
   post <- function(command, args, answer) {
-    if (length(args) && (is.null(names(args)) || any(!nzchar(names(args))))) {
+    keys <- names(args)
+    if (length(args) && (is.null(keys) || !all(nzchar(keys)))) {
       stop(fb_condition("filebridge: every argument of a request needs a name (key = value)",
                         "filebridge_bad_arguments"))
     }
@@ -338,65 +414,84 @@ local({
 
   # Answers come through response.log (session.json says "answers": "log"): the host appends
   # each as one JSON line. This process reads on from where the log ended when it connected
-  # and keeps only the answer it waits for; other lines (a call that timed out, another
-  # process of the session) are skipped by a fixed-string look for the id, unparsed.
-  take_answer <- function(id) {
-    con <- kept_connections()$response_log
-    found <- NULL
+  # and keeps the answers it waits for: usually one, more when a host request served while
+  # waiting makes a call of its own. Other lines (a call that timed out, another process of
+  # the session) are skipped by a fixed-string look for the ids, unparsed.
+  take_answer <- function(id, con) {
+    found <- state$arrived[[id]]
+    if (!is.null(found)) {
+      rm(list = id, envir = state$arrived)
+      return(found)
+    }
     repeat {
-      seek(con, state$answer_offset)
-      data <- readBin(con, "raw", 8192L)
+      seek_read(con, state$answer_offset)
+      data <- read_raw(con, 4096L)
       n <- length(data)
       if (!n) return(found)
       state$answer_offset <- state$answer_offset + n
+      more <- n == 4096L  # a short read reached the end
       if (length(state$answer_partial)) data <- c(state$answer_partial, data)
       end <- length(data)
       if (data[end] != as.raw(0x0a)) {  # a line still being written: keep its start
         breaks <- which(data == as.raw(0x0a))
         if (!length(breaks)) {
           state$answer_partial <- data
-          next
+          if (more) next else return(found)
         }
         end <- breaks[length(breaks)]
         state$answer_partial <- data[(end + 1):length(data)]
         data <- data[seq_len(end)]
-      } else {
+      } else if (length(state$answer_partial)) {
         state$answer_partial <- raw(0)
       }
-      if (!is.null(found)) next
-      data[data == as.raw(0)] <- as.raw(0x20)  # never in JSON; would stop rawToChar
+      if (any(data == as.raw(0))) data[data == as.raw(0)] <- as.raw(0x20)  # for rawToChar
       lines <- strsplit(rawToChar(data), "\n", fixed = TRUE)[[1]]
-      for (line in lines[grepl(id, lines, fixed = TRUE)]) {
-        answer <- tryCatch(jsonlite::parse_json(line, simplifyVector = FALSE),
-                           error = function(e) NULL)
-        if (is.list(answer) && identical(answer$id, id)) found <- answer
+      waiting <- state$waiting
+      hit <- grepl(id, lines, fixed = TRUE)
+      for (other in waiting[waiting != id]) hit <- hit | grepl(other, lines, fixed = TRUE)
+      for (line in lines[hit]) {
+        # the host writes JSON: a line that is not is a broken host, and an error here
+        answer <- parse_json(line, simplifyVector = FALSE)
+        got <- answer$id
+        if (identical(got, id)) {
+          found <- answer
+        } else if (is.character(got) && length(got) == 1L && got %in% waiting) {
+          state$arrived[[got]] <- answer
+        }
       }
+      if (!more) return(found)
     }
   }
 
-  # The answer log is polled: R has no inotify. An answer usually lands within a fraction
-  # of a millisecond; the shortest Sys.sleep() lasts about 0.1 ms and, unlike spinning, leaves
-  # the CPU to the host (on a loaded machine a spinning worker slows the answer it waits
-  # for). So: looks without pause for SPIN_POLLS looks, then SLEEP_POLLS looks with the
-  # shortest pause, then a back-off growing to 20 ms.
-  wait_for_answer <- function(id, timeout, serve_commands = TRUE) {
-    deadline <- as.numeric(Sys.time()) + timeout
-    for (i in seq_len(state$spin_polls)) {
-      answer <- take_answer(id)
+  # The answer log is polled: R has no inotify. A look costs about 7 us and an answer to a
+  # small call lands about 40 us after the doorbell, so the first 30 looks (about 0.2 ms)
+  # follow each other without pause: fewer lose the answers that come a little late, more
+  # win nothing (measured, docs/r.md). Then the shortest Sys.sleep() (about 0.1 ms), which
+  # unlike spinning leaves the CPU to the host (on a loaded machine a spinning worker slows
+  # the answer it waits for), 20 times; then a back-off growing to 20 ms.
+  wait_for_answer <- function(id, deadline, serve_commands = TRUE) {
+    state$waiting <- c(state$waiting, id)
+    on.exit({
+      state$waiting <- state$waiting[state$waiting != id]
+      if (!is.null(state$arrived[[id]])) rm(list = id, envir = state$arrived)
+    })
+    con <- kept_connections()$response_log
+    for (i in 1:30) {
+      answer <- take_answer(id, con)
       if (!is.null(answer)) return(answer)
     }
     pause <- 1e-6
     polls <- 0
     repeat {
-      answer <- take_answer(id)
+      answer <- take_answer(id, con)
       if (!is.null(answer)) return(answer)
       if (as.numeric(Sys.time()) >= deadline) return(NULL)
       polls <- polls + 1
       if (polls == 60) state$host_beat_seen <- read_host_beat()
       if (serve_commands && polls %% 50 == 0) serve_pending_commands()
       Sys.sleep(pause)
-      if (polls == state$sleep_polls) pause <- 0.0002
-      if (polls > state$sleep_polls) pause <- min(pause * 1.25, 0.02)
+      if (polls == 20) pause <- 0.0002
+      if (polls > 20) pause <- min(pause * 1.25, 0.02)
     }
   }
 
@@ -406,15 +501,14 @@ local({
 
   fb$filebridge_call <- function(command, ..., .timeout = getOption("filebridge.timeout", 10)) {
     "Ask the host and wait for the answer to this very request; its result, or an R error."
-    check_connected()
-    args <- list(...)
-    started <- Sys.time()
+    if (!state$connected) check_connected()
     # compared at a timeout; read once the wait gets long rather than on every call
     state$host_beat_seen <- NULL
-    id <- post(command, args, TRUE)
-    answer <- wait_for_answer(id, .timeout)
+    id <- post(command, list(...), TRUE)
+    started <- state$posted_at
+    answer <- wait_for_answer(id, started + .timeout)
     if (is.null(answer)) {
-      waited <- as.numeric(difftime(Sys.time(), started, units = "secs"))
+      waited <- as.numeric(Sys.time()) - started
       stop(fb_condition(sprintf("no answer to '%s' (request %s) within %.3g s: %s", command, id,
                                 waited, host_status(state$host_beat_seen)),
                         "filebridge_timeout", command = command, waited = waited))
@@ -989,8 +1083,8 @@ local({
     # answers to this process's requests: whatever the log holds now is older
     state$answer_offset <- file.size(state$paths$response_log)
     state$answer_partial <- raw(0)
-    state$spin_polls <- as.integer(Sys.getenv("FB_SPIN", "20"))
-    state$sleep_polls <- as.integer(Sys.getenv("FB_SLEEP", "20"))
+    state$waiting <- character(0)
+    state$arrived <- new.env(parent = emptyenv())
     state$command_offset <- file.size(state$paths$command_log)
     state$command_pending <- raw(0)
     state$handlers <- list(
