@@ -117,6 +117,17 @@ cat(jsonlite::toJSON(samples, digits = NA))
 """
 
 
+
+def _end(process: subprocess.Popen[str]) -> None:
+    """Close its stdin (the sign to finish) and wait; kill it if it does not finish."""
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FILEBRIDGE_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
@@ -158,13 +169,7 @@ def _taking_turns(python_cmd: list[str], r_cmd: list[str], batches: int,
             r_samples += _batch(r, size)
     finally:
         for caller in (python, r):
-            if caller.stdin is not None:
-                caller.stdin.close()
-            try:
-                caller.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                caller.kill()
-                caller.wait()
+            _end(caller)
     return python_samples, r_samples
 
 
@@ -195,13 +200,7 @@ def run(full: bool = False) -> dict[str, Any]:
             legacy = _samples(["Rscript", "--vanilla", "-e", LEGACY_CALLER, str(watcher),
                                str(legacy_count)], 300)
         finally:
-            if host.stdin is not None:
-                host.stdin.close()
-            try:
-                host.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                host.kill()
-                host.wait()
+            _end(host)
     r_p50, r_p99 = _figures(r)
     py_p50, py_p99 = _figures(python)
     legacy_p50, _ = _figures(legacy)

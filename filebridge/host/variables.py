@@ -225,18 +225,17 @@ class VariablesProvider:
                 count: int = PAGE, sort: Optional[str] = None,
                 filter: Optional[str] = None) -> dict[str, Any]:
         """A page of the children at ``path`` (a list of access keys), asked of the worker."""
-        args: dict[str, Any] = {"path": list(path), "start": start, "count": count}
-        if sort:
-            args["sort"] = sort
-        if filter:
-            args["filter"] = filter
-        return dict(self._ask(session, "inspect", **args))
+        return self._inspect(session, {"path": list(path)}, start, count, sort, filter)
 
     def inspect_names(self, session: SessionRef, names: List[str], *, start: int = 0,
                       count: int = PAGE, sort: Optional[str] = None,
                       filter: Optional[str] = None) -> dict[str, Any]:
         """Like ``inspect``, with the path given by display names (``["cfg", "servers", "0"]``)."""
-        args: dict[str, Any] = {"names": list(names), "start": start, "count": count}
+        return self._inspect(session, {"names": list(names)}, start, count, sort, filter)
+
+    def _inspect(self, session: SessionRef, where: dict[str, Any], start: int, count: int,
+                 sort: Optional[str], filter: Optional[str]) -> dict[str, Any]:
+        args: dict[str, Any] = {**where, "start": start, "count": count}
         if sort:
             args["sort"] = sort
         if filter:
