@@ -117,7 +117,6 @@ cat(jsonlite::toJSON(samples, digits = NA))
 """
 
 
-
 def _end(process: subprocess.Popen[str]) -> None:
     """Close its stdin (the sign to finish) and wait; kill it if it does not finish."""
     if process.stdin is not None:
@@ -127,6 +126,7 @@ def _end(process: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FILEBRIDGE_")}

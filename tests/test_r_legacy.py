@@ -32,6 +32,7 @@ def host(tmp_path: Path) -> Iterator[Host]:
 def recorder(host: Host) -> Recorder:
     return Recorder(host)
 
+
 LEGACY_SESSION = r'''
 watcher <- Sys.getenv("VSCODE_WATCHER_DIR")
 dir_session <- file.path(tempdir(), "vscode-R")

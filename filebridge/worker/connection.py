@@ -22,6 +22,7 @@ __all__ = ["DEFAULT_TIMEOUT", "Connection", "open_connection"]
 
 DEFAULT_TIMEOUT = float(os.environ.get("FILEBRIDGE_CALL_TIMEOUT") or 10.0)
 
+
 class Connection:
     """One worker process's (or fork's) link to a session folder."""
 
