@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from filebridge.errors import RemoteError
 from filebridge.wire.layout import SessionLayout
@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["Call", "HandlerFunc", "HandlerSpec", "run_handler"]
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     """What a handler gets: the request, its arguments with paths mapped, and its session."""
 
     request: Request

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 __all__ = ["LineReader", "LogLine"]
 
 CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
-class LogLine:
+class LogLine(NamedTuple):
     """A complete line at ``[start, end)`` of the log (``end`` past its newline).
 
     ``data`` is None when the line was longer than the limit; ``head`` then keeps its start,

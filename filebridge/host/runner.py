@@ -88,7 +88,7 @@ class RequestRunner:
                  bad: Optional[BadRequest]) -> None:
         state = served.state
         spec = self.handlers.get(request.command) if request else None
-        item = (request, line, bad)
+        item = (request, spec, line, bad)
         with state.lock:
             if not state.busy and not state.backlog and (spec is None or spec.inline):
                 state.busy = True
@@ -119,8 +119,8 @@ class RequestRunner:
             except Exception:
                 log.exception("session %s: failed to handle a request", state.layout.id)
 
-    def _execute(self, served: ServedSession, request: Optional[Request], line: LogLine,
-                 bad: Optional[BadRequest]) -> None:
+    def _execute(self, served: ServedSession, request: Optional[Request],
+                 spec: Optional[HandlerSpec], line: LogLine, bad: Optional[BadRequest]) -> None:
         journal = served.journal
         if request is None:
             if bad is not None and bad.request_id and bad.wants_answer:
@@ -128,13 +128,14 @@ class RequestRunner:
                                             error_message=str(bad)))
             journal.finish(line.end)
             return
-        spec = self.handlers.get(request.command)
         if line.end <= served.in_flight_end:
             served.in_flight_end = 0
             if not self._resume_interrupted(served, request, spec):
                 journal.finish(line.end)
                 return
-        journal.claim(line.end)
+        if spec is None or not spec.idempotent:
+            # An idempotent request cut short by a crash simply runs again: no claim needed.
+            journal.claim(line.end)
         if spec is None:
             if request.command not in served.unhandled:
                 served.unhandled.add(request.command)

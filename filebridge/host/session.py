@@ -70,6 +70,7 @@ class SessionState:
         self.detached = (layout.folder / DETACHED_MARK).exists()
         self._beat = read_counter(layout.heartbeat)
         self._beat_seen = time.monotonic() - self._silence_before_discovery()
+        self._snapshot: Optional[SessionInfo] = None
         self.lock = threading.Lock()
         self.backlog: deque[Any] = deque()
         self.busy = False
@@ -100,6 +101,7 @@ class SessionState:
         """Read session.json again (a worker rewrites it when it connects)."""
         before = self.info.get("answers")
         self.info = self._read_info()
+        self._snapshot = None
         if self.info.get("answers") != before:
             self.outbox.close()
             self.outbox = self._open_outbox()
@@ -115,6 +117,7 @@ class SessionState:
 
     def mark_detached(self, detached: bool) -> None:
         self.detached = detached
+        self._snapshot = None
         mark = self.layout.folder / DETACHED_MARK
         if detached:
             mark.touch(mode=0o600)
@@ -131,5 +134,11 @@ class SessionState:
         return "alive"
 
     def snapshot(self) -> SessionInfo:
-        return SessionInfo(self.layout.id, self.layout.folder, self.status(), dict(self.info),
-                           self.refused_reason)
+        """The session as handlers see it; made again only when something in it changed."""
+        status = self.status()
+        cached = self._snapshot
+        if cached is None or cached.status != status:
+            cached = SessionInfo(self.layout.id, self.layout.folder, status, dict(self.info),
+                                 self.refused_reason)
+            self._snapshot = cached
+        return cached

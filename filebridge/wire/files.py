@@ -96,6 +96,7 @@ class AppendLog:
     def __init__(self, path: Path) -> None:
         self._file = _PerProcessFd(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
         self._threads = threading.Lock()
+        self._our_end = -1
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
 
@@ -110,10 +111,12 @@ class AppendLog:
             try:
                 size = os.fstat(fd).st_size
                 # A writer killed mid-line left a fragment: end it so it cannot swallow this line.
-                if size and os.pread(fd, 1, size - 1) != b"\n":
+                # Where the log still ends with our own last line, it ends with a newline.
+                if size and size != self._our_end and os.pread(fd, 1, size - 1) != b"\n":
                     line = b"\n" + line
                 _write_all(fd, line)
-                return size + len(line)
+                self._our_end = size + len(line)
+                return self._our_end
             finally:
                 _unlock(fd)
 

@@ -8,8 +8,7 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from filebridge import PROTOCOL_VERSION
 from filebridge.errors import ProtocolError, RemoteError, error_from_answer
@@ -25,12 +24,12 @@ __all__ = [
 ]
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_NUMBERS = (int, float)
 _ID_IN_TEXT = re.compile(rb'"id"\s*:\s*"([A-Za-z0-9_-]{1,64})"')
 
 
-@dataclass(frozen=True)
-class Request:
-    """One line of request.log or command.log."""
+class Request(NamedTuple):
+    """One line of request.log or command.log (a tuple: thousands are made a second)."""
 
     id: str
     seq: int
@@ -38,7 +37,7 @@ class Request:
     pid: int
     command: str
     answer: bool
-    args: dict[str, Any] = field(default_factory=dict)
+    args: dict[str, Any]
     v: int = PROTOCOL_VERSION
 
     def encode(self) -> bytes:
@@ -109,22 +108,20 @@ def decode_request(line: bytes) -> Request:
     if not isinstance(data, dict):
         raise BadRequest(f"a request is a JSON object, got {type(data).__name__}")
     rid = data.get("id")
-    if not isinstance(rid, str) or not _ID.fullmatch(rid):
+    if type(rid) is not str or not _ID.fullmatch(rid):
         raise BadRequest("'id' must be 1 to 64 characters of [A-Za-z0-9_-]")
     wants = data.get("answer") is True
     if data.get("v") != PROTOCOL_VERSION:
         raise BadRequest(f"protocol version {data.get('v')!r} is not supported "
                          f"(this host speaks {PROTOCOL_VERSION})", code="unsupported_version",
                          request_id=rid, wants_answer=wants)
-    command = data.get("command")
-    args = data.get("args", {})
+    command, args = data.get("command"), data.get("args", {})
     seq, pid, when = data.get("seq"), data.get("pid"), data.get("time")
-    if not (isinstance(command, str) and command and isinstance(args, dict)
-            and type(seq) is int and type(pid) is int and type(when) in (int, float)
-            and type(data.get("answer", False)) is bool):
+    if (type(command) is not str or not command or type(args) is not dict
+            or type(seq) is not int or type(pid) is not int or type(when) not in _NUMBERS
+            or type(data.get("answer", False)) is not bool):
         raise BadRequest(_what_is_wrong(data), request_id=rid, wants_answer=wants)
-    return Request(id=rid, seq=data["seq"], time=float(data["time"]), pid=data["pid"],
-                   command=str(command), answer=wants, args=args)
+    return Request(rid, seq, float(data["time"]), pid, command, wants, args)
 
 
 def _what_is_wrong(data: dict[str, Any]) -> str:
@@ -141,9 +138,8 @@ def _what_is_wrong(data: dict[str, Any]) -> str:
     return "; ".join(problems)
 
 
-@dataclass(frozen=True)
-class Answer:
-    """The content of responses/<id>.json."""
+class Answer(NamedTuple):
+    """An answer, as one line of response.log or the content of responses/<id>.json."""
 
     id: str
     ok: bool
