@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from variables_support import by_name, snapshot_with, worker_env
+from variables_support import by_name, snapshot_with, stop_worker, worker_env
 
 from filebridge.host.variables import VariablesProvider
 
@@ -23,13 +23,7 @@ def repl(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
         yield proc, session
     finally:
         if proc.poll() is None:
-            assert proc.stdin is not None
-            proc.stdin.close()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_worker(proc)
 
 
 def send(proc: subprocess.Popen[str], line: str) -> None:
