@@ -188,6 +188,63 @@ def test_r_variables_snapshot_has_the_python_workers_fields(host: Host) -> None:
     assert int((folder / "workspace.lock").read_bytes()) == snapshot["version"]
 
 
+def test_r_variables_never_force_a_promise_but_show_a_forced_ones_value(host: Host,
+                                                                          tmp_path: Path) -> None:
+    folder = session_dir(host)
+    forced_marks = tmp_path / "forced"
+    forced_marks.mkdir()
+
+    def promise(name: str, value: str, env: str = "globalenv()") -> str:
+        mark = r_string(str(forced_marks / name))
+        return (f'delayedAssign("{name}", {{ file.create({mark}); {value} }}, '
+                f'assign.env = {env})\n')
+
+    run_r('filebridge_connect()\n'
+          + promise("waiting", "1")
+          # a promise whose environment is a function's frame, holding a large local
+          + 'local({ big_local <- numeric(1e6); '
+          + promise("closed_over", "length(big_local)").strip() + ' })\n'
+          + promise("used", "rnorm(2e6)") + 'invisible(length(used))\n'
+          + 'cfg <- new.env()\n' + promise("inner", "4", env="cfg"), session=folder)
+    assert sorted(p.name for p in forced_marks.iterdir()) == ["used"]
+    snapshot = json.loads((folder / "workspace.json").read_bytes())
+    by_name = {v["display_name"]: v for v in snapshot["variables"]}
+    for name in ("waiting", "closed_over"):
+        assert by_name[name]["kind"] == "lazy", name
+        assert by_name[name]["display_value"] == "<promise: not evaluated>"
+    assert by_name["used"]["kind"] == "collection" and by_name["used"]["length"] == 2_000_000
+    assert by_name["cfg"]["has_children"]
+
+
+def test_r_inspect_of_an_environment_leaves_its_promises_unforced(host: Host,
+                                                                  tmp_path: Path) -> None:
+    folder = session_dir(host)
+    mark = tmp_path / "inner-forced"
+    answers: dict[str, object] = {}
+
+    def ask() -> None:
+        host.wait_for_session("r1", timeout=30)
+        answers["inspect"] = host.command("r1", "inspect", timeout=20, path=["cfg"])
+        host.command("r1", "stop_serving", timeout=20)
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    run_r('cfg <- new.env()\ncfg$plain <- 3\n'
+          f'delayedAssign("inner", file.create({r_string(str(mark))}), assign.env = cfg)\n'
+          'later <- FALSE\n'
+          'filebridge_on_command("stop_serving", function(args) { later <<- TRUE; list() })\n'
+          'filebridge_connect()\n'
+          'deadline <- Sys.time() + 30\n'
+          'while (!later && Sys.time() < deadline) filebridge_serve(0.1)', session=folder)
+    asker.join()
+    assert not mark.exists()
+    inspect = answers["inspect"]
+    assert isinstance(inspect, dict)
+    children = {c["access_key"]: c for c in inspect["children"]}
+    assert children["inner"]["kind"] == "lazy"
+    assert children["plain"]["display_value"] == "3"
+
+
 def test_r_worker_answers_host_requests_while_it_serves(host: Host) -> None:
     folder = session_dir(host)
     results: dict[str, object] = {}
@@ -207,9 +264,9 @@ def test_r_worker_answers_host_requests_while_it_serves(host: Host) -> None:
 
     asker = threading.Thread(target=ask)
     asker.start()
-    run_r('cfg <- list(alpha = 1, beta = "two", gamma = 3)\nfilebridge_connect()\n'
+    run_r('cfg <- list(alpha = 1, beta = "two", gamma = 3)\nlater <- FALSE\n'
           'filebridge_on_command("stop_serving", function(args) {\n'
-          '  later <<- TRUE; list() })\nlater <- FALSE\n'
+          '  later <<- TRUE; list() })\nfilebridge_connect()\n'
           'deadline <- Sys.time() + 30\n'
           'while (!later && Sys.time() < deadline) filebridge_serve(0.1)', session=folder)
     asker.join()

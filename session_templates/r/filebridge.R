@@ -799,17 +799,81 @@ local({
     NULL
   }
 
-  describe_variable <- function(name, env, now) {
+  # ---- reading bindings without running them -----------------------------------------------
+
+  # get() and mget() force a promise (delayedAssign, lazyLoad) and run an active binding. The
+  # internal getVarsFromFrame(force = FALSE), which tools::makeLazyLoadDB is built on, hands
+  # back the promise object itself. Whether that promise has been forced shows in the first
+  # flags word serialize() writes for it: an unforced one still carries its environment (the
+  # tag bit). The probe serializes into a non-blocking fifo, so a forced promise holding a large
+  # value costs at most one pipe buffer, and a refhook stops at the first environment.
+  probe_fifo <- function() {
+    if (!is.null(state$probe) && state$probe_pid == Sys.getpid()) return(state$probe)
+    path <- tempfile("filebridge-probe-")
+    state$probe <- tryCatch(with_private_umask(fifo(path, open = "w+b", blocking = FALSE)),
+                            error = function(e) NULL)
+    unlink(path)  # the open descriptor is all the probe needs
+    state$probe_pid <- Sys.getpid()
+    state$probe
+  }
+
+  close_probe <- function() {
+    if (!is.null(state$probe) && state$probe_pid == Sys.getpid()) try(close(state$probe), silent = TRUE)
+    state$probe <- NULL
+  }
+
+  read_available <- function(con, n) tryCatch(readBin(con, "raw", n), error = function(e) raw(0))
+
+  # holder: a one-element list holding the promise (a list keeps it from being evaluated)
+  promise_forced <- function(holder) {
+    con <- probe_fifo()
+    if (is.null(con)) return(FALSE)
+    tryCatch(serialize(holder, con, xdr = TRUE, version = 2L, refhook = function(e) stop()),
+             error = function(e) NULL)
+    head <- read_available(con, 64L)
+    while (length(read_available(con, 65536L))) NULL
+    # 14 header bytes, the list's flags and length, then the promise's flags
+    if (length(head) < 26L) return(FALSE)
+    flags <- readBin(head[23:26], "integer", size = 4L, endian = "big")
+    bitwAnd(flags, 255L) == 5L && bitwAnd(flags, 1024L) == 0L
+  }
+
+  # Each binding's value, or why it is not read: "active" bindings are never run and "promise"
+  # means a promise nobody has forced yet.
+  read_bindings <- function(names, env) {
+    status <- rep("value", length(names))
+    status[vapply(names, bindingIsActive, NA, env = env, USE.NAMES = FALSE)] <- "active"
+    values <- vector("list", length(names))
+    passive <- which(status == "value")
+    raw_values <- .Internal(getVarsFromFrame(names[passive], env, FALSE))
+    promises <- which(vapply(raw_values, typeof, "", USE.NAMES = FALSE) == "promise")
+    for (j in promises) {
+      if (promise_forced(raw_values[j])) {
+        raw_values[j] <- list(get(names[passive[j]], envir = env, inherits = FALSE))
+      } else {
+        raw_values[j] <- list(NULL)
+        status[passive[j]] <- "promise"
+      }
+    }
+    values[passive] <- raw_values
+    list(status = status, values = values)
+  }
+
+  not_read <- list(
+    active = list(display_value = "<active binding: not run>", display_type = "active binding"),
+    promise = list(display_value = "<promise: not evaluated>", display_type = "promise"))
+
+  describe_variable <- function(name, status, x, now) {
     syntactic <- make.names(name) == name
     evaluate_name <- if (syntactic) name else paste0("`", name, "`")
-    if (bindingIsActive(name, env)) {
-      return(list(access_key = name, display_name = name, display_value = "<active binding>",
-                  display_type = "active binding", type_info = "active binding", kind = "lazy",
-                  length = NULL, shape = NULL, size = NULL, has_children = FALSE,
-                  children_kind = NULL, has_viewer = FALSE, is_truncated = FALSE,
-                  updated_time = now, evaluate_name = evaluate_name))
+    if (status != "value") {
+      shown <- not_read[[status]]
+      return(list(access_key = name, display_name = name, display_value = shown$display_value,
+                  display_type = shown$display_type, type_info = shown$display_type,
+                  kind = "lazy", length = NULL, shape = NULL, size = NULL,
+                  has_children = FALSE, children_kind = NULL, has_viewer = FALSE,
+                  is_truncated = FALSE, updated_time = now, evaluate_name = evaluate_name))
     }
-    x <- get(name, envir = env, inherits = FALSE)
     limit <- getOption("filebridge.object_length_limit", 2000)
     len <- tryCatch(length(x), error = function(e) NA_integer_)
     shape <- if (is.data.frame(x)) c(nrow(x), ncol(x)) else if (!is.null(dim(x))) dim(x) else len
@@ -836,8 +900,11 @@ local({
     started <- Sys.time()
     now <- round(as.numeric(started) * 1000)
     names_now <- ls(env, all.names = FALSE, sorted = TRUE)
-    vars <- lapply(names_now, function(n) {
-      tryCatch(describe_variable(n, env, now), error = function(e) {
+    bindings <- read_bindings(names_now, env)
+    vars <- lapply(seq_along(names_now), function(i) {
+      n <- names_now[[i]]
+      tryCatch(describe_variable(n, bindings$status[[i]], bindings$values[[i]], now),
+               error = function(e) {
         list(access_key = n, display_name = n,
              display_value = paste0("<error: ", conditionMessage(e), ">"),
              display_type = "?", type_info = "?", kind = "other", length = NULL,
@@ -846,7 +913,7 @@ local({
       })
     })
     signatures <- vapply(vars, function(v) {
-      paste(v$display_type, v$display_value, v$type_info, sep = "\r")
+      paste(v$display_type, v$display_value, v$type_info, v$length, sep = "\r")
     }, "")
     names(signatures) <- names_now
     before <- state$signatures
@@ -892,17 +959,20 @@ local({
     total <- length(keys)
     chosen <- if (start < total) keys[(start + 1):min(total, start + count)] else keys[0]
     now <- round(as.numeric(Sys.time()) * 1000)
-    children <- lapply(seq_along(chosen), function(i) {
-      key <- chosen[[i]]
-      child_env <- new.env(parent = emptyenv())
-      value <- if (is.environment(x)) get(key, envir = x, inherits = FALSE)
-               else x[[if (is.numeric(key)) key + 1L else key]]
-      label <- if (is.numeric(key)) sprintf("[[%d]]", key + 1L) else as.character(key)
-      assign(label, value, envir = child_env)
-      v <- describe_variable(label, child_env, now)
-      v$access_key <- key
-      v
-    })
+    children <- if (is.environment(x)) {
+      found <- read_bindings(chosen, x)
+      lapply(seq_along(chosen), function(i) {
+        describe_variable(chosen[[i]], found$status[[i]], found$values[[i]], now)
+      })
+    } else {
+      lapply(seq_along(chosen), function(i) {
+        key <- chosen[[i]]
+        label <- if (is.numeric(key)) sprintf("[[%d]]", key + 1L) else as.character(key)
+        v <- describe_variable(label, "value", x[[if (is.numeric(key)) key + 1L else key]], now)
+        v$access_key <- key
+        v
+      })
+    }
     list(children = children, length = total)
   }
 
@@ -1087,7 +1157,7 @@ local({
     state$arrived <- new.env(parent = emptyenv())
     state$command_offset <- file.size(state$paths$command_log)
     state$command_pending <- raw(0)
-    state$handlers <- list(
+    built_in <- list(
       ping = function(args) list(pid = Sys.getpid(), time = as.numeric(Sys.time())),
       inspect = inspect_children,
       refresh = function(args) {
@@ -1100,6 +1170,8 @@ local({
         fb$filebridge_view(resolve_path(path), title = paste(path, collapse = "$"))
         list(ok = TRUE)
       })
+    # handlers registered before connecting (or kept from an earlier connection) stay
+    state$handlers <- c(state$handlers, built_in[setdiff(names(built_in), names(state$handlers))])
     state$connected <- TRUE
     start_heartbeat()
     info <- state$info
@@ -1121,6 +1193,7 @@ local({
     if (detach) try(post("detach", list(), FALSE), silent = TRUE)
     state$connected <- FALSE
     close_kept()
+    close_probe()
     stop_heartbeat()
     if ("filebridge" %in% getTaskCallbackNames()) removeTaskCallback("filebridge")
     invisible(TRUE)
