@@ -64,6 +64,30 @@ def test_r_synchronous_call_returns_the_hosts_answer_to_that_request(host: Host)
     assert out == 'hé\n"q"|3|1.5|2'
 
 
+def test_r_call_arguments_of_every_shape_reach_the_host_exactly(host: Host,
+                                                                recorder: Recorder) -> None:
+    recorder.record("args", {"ok": True})
+    run_r('filebridge_connect()\n'
+          'filebridge_call("args", x = 1, text = "hello")\n'
+          'filebridge_call("args", x = 2, text = "again")\n'  # the remembered format
+          'do.call(filebridge_call, c("args", setNames(list("%d %s", "\\u00e9\\t"),\n'
+          '                                        c("100%s", "cl\\u00e9"))))\n'
+          'filebridge_call("args", n = NA, big = Inf, yes = TRUE, no = NA_character_)\n'
+          'filebridge_call("args", a = 1L, b = 2, c = 3, d = 4, e = 5)\n'
+          'filebridge_call("args", f = factor("lvl"), v = c(1, 2), l = list(k = "v"), z = NULL)\n'
+          'filebridge_call("args", x = 3, text = "back")',
+          session=session_dir(host))
+    assert [call.args for call in recorder.received("args")] == [
+        {"x": 1, "text": "hello"},
+        {"x": 2, "text": "again"},
+        {"100%s": "%d %s", "clé": "é\t"},
+        {"n": None, "big": None, "yes": True, "no": None},
+        {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5},
+        {"f": "lvl", "v": [1, 2], "l": {"k": "v"}, "z": None},
+        {"x": 3, "text": "back"},
+    ]
+
+
 def test_r_error_answer_becomes_an_r_error_with_the_hosts_message(host: Host) -> None:
     def refuse(call: Call) -> None:
         raise RemoteError("refused", "not today")

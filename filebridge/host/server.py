@@ -25,7 +25,7 @@ from filebridge.wire.files import Doorbell, atomic_write
 from filebridge.wire.layout import RootLayout, SessionLayout, make_private_dir
 from filebridge.wire.messages import Answer, Request
 from filebridge.wire.waiting import Change, choose_strategy
-from filebridge.wire.waiting.base import SPIN_SECONDS
+from filebridge.wire.waiting.base import SPIN_SECONDS, yield_cpu
 
 __all__ = ["Host", "HostEvent"]
 
@@ -33,6 +33,8 @@ log = logging.getLogger("filebridge.host")
 
 MAX_REQUEST_BYTES = 16 << 20
 TICK = 1.0  # heartbeats, rescans and a safety read of every log, whatever the watcher says
+# A look that takes longer than this means another process ran on the host's core meanwhile.
+SHARED_CORE_SIGN = 20e-6
 
 
 @dataclass(frozen=True)
@@ -226,13 +228,23 @@ class Host:
                 self._rescan()
 
     def _spin(self) -> list[Change]:
-        """Right after serving, look for the next request for a moment before sleeping."""
+        """Right after serving, look for the next request for a moment before sleeping.
+
+        Each look gives the core away. When that takes long, another process ran on this core:
+        likely the worker, and one that cannot give the core back (R polls) runs its next
+        request sooner when the host sleeps and its doorbell wakes it.
+        """
         until = time.perf_counter() + SPIN_SECONDS
-        while time.perf_counter() < until:
+        while True:
+            looked = time.perf_counter()
+            if looked >= until:
+                return []
             changes = self._waiter.wait(0)
             if changes:
                 return changes
-        return []
+            yield_cpu()
+            if time.perf_counter() - looked > SHARED_CORE_SIGN:
+                return []
 
     def _tick(self) -> None:
         self._beat()

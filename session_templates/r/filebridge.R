@@ -29,6 +29,8 @@ local({
   state$command_json <- new.env(parent = emptyenv())
   state$kept_pid <- -1L  # the process whose connections are open (none yet)
   state$seq_pid <- -1L   # the process that numbers requests
+  state$looks_pay <- TRUE   # whether answers come while a call looks without pausing
+  state$looks_skipped <- 0L
   fb$.state <- state
 
   # ---- small file primitives -------------------------------------------------------------
@@ -222,26 +224,31 @@ local({
     paste(sample(c(0:9, letters[1:6]), n_bytes * 2, replace = TRUE), collapse = "")
   }
 
+  # A plain scalar's JSON (a request's arguments are mostly these); NULL for anything else.
+  scalar_json <- function(x) {
+    if (length(x) != 1L || !is.null(attributes(x))) return(NULL)
+    switch(typeof(x),
+           character = {
+             x <- enc2utf8(x)
+             if (is.na(x)) return("null")
+             # cheaper than a regular expression: no quote, backslash or control character
+             codes <- utf8ToInt(x)
+             if (anyNA(codes) || any(codes < 32L | codes == 34L | codes == 92L)) {
+               return(json_strings(x))
+             }
+             paste0("\"", x, "\"")
+           },
+           double = , integer = if (is.finite(x)) as.character(x) else "null",
+           logical = if (is.na(x)) "null" else if (x) "true" else "false",
+           NULL)
+  }
+
   # JSON for plain values (NULL, atomic vectors, lists) is built here: jsonlite::toJSON costs
   # about 150 us a call, too much for a round trip. Anything else (classes, attributes) goes
   # to jsonlite. Length-1 vectors become scalars; NA and non-finite numbers become null.
   to_json <- function(x) {
-    # the common case first: a plain scalar (a request's args are mostly these)
-    if (length(x) == 1L && is.null(attributes(x))) {
-      switch(typeof(x),
-             character = {
-               x <- enc2utf8(x)
-               if (is.na(x)) return("null")
-               # cheaper than a regular expression: no quote, backslash or control character
-               codes <- utf8ToInt(x)
-               if (anyNA(codes) || any(codes < 32L | codes == 34L | codes == 92L)) {
-                 return(json_strings(x))
-               }
-               return(paste0("\"", x, "\""))
-             },
-             double = , integer = return(if (is.finite(x)) as.character(x) else "null"),
-             logical = return(if (is.na(x)) "null" else if (x) "true" else "false"))
-    }
+    scalar <- scalar_json(x)
+    if (!is.null(scalar)) return(scalar)
     if (is.null(x)) return("null")
     if (is.list(x) && is.null(attr(x, "class"))) {
       keys <- names(x)
@@ -295,10 +302,45 @@ local({
     quoted
   }
 
-  parse_json <- jsonlite::parse_json
+  # A call's arguments are mostly a few plain scalars under the same names as the last call's:
+  # their object is then one sprintf() of a remembered format with a slot per value.
+  args_json <- function(args) {
+    n <- length(args)
+    if (!n) return("{}")
+    keys <- names(args)
+    if (n > 4L || is.null(keys)) return(to_json(args))
+    parts <- character(n)
+    for (i in seq_len(n)) {
+      part <- scalar_json(args[[i]])
+      if (is.null(part)) return(to_json(args))
+      parts[i] <- part
+    }
+    if (!identical(keys, state$args_keys)) {
+      slots <- paste0(gsub("%", "%%", json_keys(keys), fixed = TRUE), ":%s", collapse = ",")
+      state$args_format <- paste0("{", slots, "}")
+      state$args_keys <- keys
+    }
+    format <- state$args_format
+    switch(n, sprintf(format, parts[1L]), sprintf(format, parts[1L], parts[2L]),
+           sprintf(format, parts[1L], parts[2L], parts[3L]),
+           sprintf(format, parts[1L], parts[2L], parts[3L], parts[4L]))
+  }
+
+  # jsonlite's parser without parse_json()'s layers of R (about 8 us a line less), where this
+  # jsonlite has the internal it is built on.
+  parse_json <- local({
+    parse_string <- tryCatch(utils::getFromNamespace("parse_string", "jsonlite"),
+                             error = function(e) NULL)
+    if (is.function(parse_string) &&
+        identical(names(formals(parse_string)), c("txt", "bigint_as_char"))) {
+      function(text) parse_string(text, FALSE)
+    } else {
+      function(text) jsonlite::parse_json(text, simplifyVector = FALSE)
+    }
+  })
 
   from_json <- function(bytes) {
-    jsonlite::parse_json(rawToChar(bytes), simplifyVector = FALSE)
+    parse_json(rawToChar(bytes))
   }
 
   # ---- the connection --------------------------------------------------------------------
@@ -380,7 +422,7 @@ local({
     list(id = id, line = sprintf(
       '{"v":1,"id":"%s","seq":%.0f,"time":%.6f,"pid":%d,"command":%s,"answer":%s,"args":%s}\n',
       id, seq, now, pid, command_json, if (answer) "true" else "false",
-      if (length(args)) to_json(args) else "{}"))
+      args_json(args)))
   }
 
   check_connected <- function() {
@@ -406,10 +448,12 @@ local({
     request$id
   }
 
-  fb$filebridge_send <- function(command, ...) {
+  # The command is `.command`: a formal before `...` takes any argument whose name is a prefix
+  # of it, so `command` would swallow an argument named `c`.
+  fb$filebridge_send <- function(.command, ...) {
     "Send a request and return its id at once (fire and forget)."
     check_connected()
-    invisible(post(command, list(...), FALSE))
+    invisible(post(.command, list(...), FALSE))
   }
 
   # Answers come through response.log (session.json says "answers": "log"): the host appends
@@ -451,7 +495,7 @@ local({
       for (other in waiting[waiting != id]) hit <- hit | grepl(other, lines, fixed = TRUE)
       for (line in lines[hit]) {
         # the host writes JSON: a line that is not is a broken host, and an error here
-        answer <- parse_json(line, simplifyVector = FALSE)
+        answer <- parse_json(line)
         got <- answer$id
         if (identical(got, id)) {
           found <- answer
@@ -464,11 +508,13 @@ local({
   }
 
   # The answer log is polled: R has no inotify. A look costs about 7 us and an answer to a
-  # small call lands about 40 us after the doorbell, so the first 30 looks (about 0.2 ms)
-  # follow each other without pause: fewer lose the answers that come a little late, more
-  # win nothing (measured, docs/r.md). Then the shortest Sys.sleep() (about 0.1 ms), which
-  # unlike spinning leaves the CPU to the host (on a loaded machine a spinning worker slows
-  # the answer it waits for), 20 times; then a back-off growing to 20 ms.
+  # small call lands about 40 us after the doorbell when the host runs on another core, so the
+  # first 30 looks (about 0.2 ms) follow each other without pause. When the host shares this
+  # core those looks only keep it from running, and R cannot give the core away but by
+  # sleeping: so once the answers stop coming during the looks, a call sleeps at once, trying
+  # the looks again every 32nd call. The first sleep, Sys.sleep(2e-5), lasts about 70 us with
+  # the timer's slack, about what the host needs on a shared core; the next 19 the shortest
+  # (about 55 us), then a back-off grows to 20 ms. Measured in docs/r.md.
   wait_for_answer <- function(id, deadline, serve_commands = TRUE) {
     state$waiting <- c(state$waiting, id)
     on.exit({
@@ -476,11 +522,20 @@ local({
       if (!is.null(state$arrived[[id]])) rm(list = id, envir = state$arrived)
     })
     con <- kept_connections()$response_log
-    for (i in 1:30) {
-      answer <- take_answer(id, con)
-      if (!is.null(answer)) return(answer)
+    if (state$looks_pay || state$looks_skipped >= 32L) {
+      state$looks_skipped <- 0L
+      for (i in 1:30) {
+        answer <- take_answer(id, con)
+        if (!is.null(answer)) {
+          state$looks_pay <- TRUE
+          return(answer)
+        }
+      }
+      state$looks_pay <- FALSE
+    } else {
+      state$looks_skipped <- state$looks_skipped + 1L
     }
-    pause <- 1e-6
+    pause <- 2e-5
     polls <- 0
     repeat {
       answer <- take_answer(id, con)
@@ -490,8 +545,7 @@ local({
       if (polls == 60) state$host_beat_seen <- read_host_beat()
       if (serve_commands && polls %% 50 == 0) serve_pending_commands()
       Sys.sleep(pause)
-      if (polls == 20) pause <- 0.0002
-      if (polls > 20) pause <- min(pause * 1.25, 0.02)
+      pause <- if (polls < 20) 1e-6 else if (polls == 20) 2e-4 else min(pause * 1.25, 0.02)
     }
   }
 
@@ -499,19 +553,19 @@ local({
     read_bytes(file.path(dirname(dirname(state$paths$folder)), "host.heartbeat"))
   }
 
-  fb$filebridge_call <- function(command, ..., .timeout = getOption("filebridge.timeout", 10)) {
+  fb$filebridge_call <- function(.command, ..., .timeout = getOption("filebridge.timeout", 10)) {
     "Ask the host and wait for the answer to this very request; its result, or an R error."
     if (!state$connected) check_connected()
     # compared at a timeout; read once the wait gets long rather than on every call
     state$host_beat_seen <- NULL
-    id <- post(command, list(...), TRUE)
+    id <- post(.command, list(...), TRUE)
     started <- state$posted_at
     answer <- wait_for_answer(id, started + .timeout)
     if (is.null(answer)) {
       waited <- as.numeric(Sys.time()) - started
-      stop(fb_condition(sprintf("no answer to '%s' (request %s) within %.3g s: %s", command, id,
+      stop(fb_condition(sprintf("no answer to '%s' (request %s) within %.3g s: %s", .command, id,
                                 waited, host_status(state$host_beat_seen)),
-                        "filebridge_timeout", command = command, waited = waited))
+                        "filebridge_timeout", command = .command, waited = waited))
     }
     if (isTRUE(answer$ok)) return(answer$result)
     err <- answer$error

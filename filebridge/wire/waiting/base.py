@@ -8,12 +8,15 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional, Sequence
 
-__all__ = ["SPIN_SECONDS", "Change", "Waiter"]
+__all__ = ["SPIN_SECONDS", "Change", "Waiter", "yield_cpu"]
 
 # An answer that comes within this long is picked up by looking again rather than by sleeping:
 # waking a sleeping process costs tens of microseconds on a VM, several looks cost fewer.
 # The spin only happens while a caller waits for an answer or right after the host served one.
 SPIN_SECONDS = float(os.environ.get("FILEBRIDGE_SPIN_US") or 100) / 1e6
+# A spinner gives its core away at every look: when the process it waits for shares that core,
+# it runs at once instead of after the spin (measured in docs/decisions.md).
+yield_cpu: Callable[[], None] = getattr(os, "sched_yield", lambda: None)
 
 
 class Change(NamedTuple):
@@ -79,6 +82,7 @@ class Waiter(ABC):
                 if ready():
                     self._spin_useful = True
                     return True
+                yield_cpu()
         deadline = None if timeout is None else time.monotonic() + timeout - (
             time.perf_counter() - started)
         while not ready():
