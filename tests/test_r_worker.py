@@ -229,11 +229,16 @@ def test_r_variables_never_force_a_promise_but_show_a_forced_ones_value(host: Ho
           + 'local({ big_local <- numeric(1e6); '
           + promise("closed_over", "length(big_local)").strip() + ' })\n'
           + promise("used", "rnorm(2e6)") + 'invisible(length(used))\n'
-          + 'cfg <- new.env()\n' + promise("inner", "4", env="cfg"), session=folder)
+          + 'cfg <- new.env()\n' + promise("inner", "4", env="cfg")
+          # a cached object loaded lazily, as knitr's cache does
+          + 'cache <- new.env()\ncache$cached <- 1:10\n'
+          + f'db <- {r_string(str(tmp_path / "cache"))}\n'
+          + 'tools:::makeLazyLoadDB(cache, db)\nlazyLoad(db, envir = globalenv())\n',
+          session=folder)
     assert sorted(p.name for p in forced_marks.iterdir()) == ["used"]
     snapshot = json.loads((folder / "workspace.json").read_bytes())
     by_name = {v["display_name"]: v for v in snapshot["variables"]}
-    for name in ("waiting", "closed_over"):
+    for name in ("waiting", "closed_over", "cached"):
         assert by_name[name]["kind"] == "lazy", name
         assert by_name[name]["display_value"] == "<promise: not evaluated>"
     assert by_name["used"]["kind"] == "collection" and by_name["used"]["length"] == 2_000_000
