@@ -245,6 +245,18 @@ def test_r_variables_never_force_a_promise_but_show_a_forced_ones_value(host: Ho
     assert by_name["cfg"]["has_children"]
 
 
+def test_r_forced_promise_of_a_compact_sequence_is_not_expanded_to_be_looked_at(
+        host: Host) -> None:
+    out = run_r('filebridge_connect()\n'
+                'delayedAssign("numbers", 1:5e8)\ninvisible(length(numbers))\n'
+                'invisible(gc(reset = TRUE))\n'  # the snapshot after this call reads `numbers`
+                'cat(gc()[2, 6])', session=session_dir(host)).stdout
+    assert float(out) < 200  # MB at most in use since the reset; expanded, 1:5e8 takes 2000
+    snapshot = json.loads((session_dir(host) / "workspace.json").read_bytes())
+    numbers = next(v for v in snapshot["variables"] if v["display_name"] == "numbers")
+    assert numbers["length"] == 500_000_000
+
+
 def test_r_inspect_of_an_environment_leaves_its_promises_unforced(host: Host,
                                                                   tmp_path: Path) -> None:
     folder = session_dir(host)

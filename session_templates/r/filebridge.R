@@ -872,7 +872,9 @@ local({
   }
 
   close_probe <- function() {
-    if (!is.null(state$probe) && state$probe_pid == Sys.getpid()) try(close(state$probe), silent = TRUE)
+    if (!is.null(state$probe) && state$probe_pid == Sys.getpid()) {
+      try(close(state$probe), silent = TRUE)
+    }
     state$probe <- NULL
   }
 
@@ -882,13 +884,17 @@ local({
   promise_forced <- function(holder) {
     con <- probe_fifo()
     if (is.null(con)) return(FALSE)
-    tryCatch(serialize(holder, con, xdr = TRUE, version = 2L, refhook = function(e) stop()),
+    # version 3 writes a compact sequence (1:1e9) as itself; version 2 would expand it first
+    tryCatch(serialize(holder, con, xdr = TRUE, version = 3L, refhook = function(e) stop()),
              error = function(e) NULL)
-    head <- read_available(con, 64L)
+    head <- read_available(con, 128L)
     while (length(read_available(con, 65536L))) NULL
-    # 14 header bytes, the list's flags and length, then the promise's flags
-    if (length(head) < 26L) return(FALSE)
-    flags <- readBin(head[23:26], "integer", size = 4L, endian = "big")
+    # the header (14 bytes, then the native encoding's name and its length), the list's flags
+    # and length, then the promise's flags
+    if (length(head) < 18L) return(FALSE)
+    at <- 18L + readBin(head[15:18], "integer", size = 4L, endian = "big") + 8L
+    if (length(head) < at + 4L) return(FALSE)
+    flags <- readBin(head[(at + 1L):(at + 4L)], "integer", size = 4L, endian = "big")
     bitwAnd(flags, 255L) == 5L && bitwAnd(flags, 1024L) == 0L
   }
 
@@ -1079,7 +1085,8 @@ local({
     path <- file.path(state$paths$views, paste0(random_hex(8), ".txt"))
     atomic_write(path, paste(utils::capture.output(utils::str(x)), collapse = "\n"))
     fb$filebridge_send("dataview", source = "object", type = "txt", title = title,
-                       file = normalizePath(path, winslash = "/"), file_in_session = in_session(path))
+                       file = normalizePath(path, winslash = "/"),
+                       file_in_session = in_session(path))
   }
 
   fb$View <- function(x, title) {
