@@ -118,6 +118,40 @@ request("detach")
 cat(jsonlite::toJSON(samples, digits = NA))
 """
 
+# The variables snapshot of a large workspace: the first one, how many snapshots until every
+# value is described, and one after a change once all are; against ls.str(), R's own listing.
+SNAPSHOT_CALLER = """
+args <- commandArgs(trailingOnly = TRUE)
+source(args[1])
+filebridge_connect(args[2])
+options(filebridge.variables = FALSE)  # no snapshot after each call: this script takes them
+local({
+  for (i in seq_len(as.integer(args[3]))) {
+    assign(sprintf("v%05d", i), switch(i %% 3 + 1, letters, i, list(a = i)), envir = globalenv())
+  }
+  assign("big", numeric(1e8), envir = globalenv())
+  assign("frame", data.frame(a = seq_len(1e7)), envir = globalenv())
+  ms <- function(expr) { t <- proc.time()[[3]]; force(expr); (proc.time()[[3]] - t) * 1000 }
+  pending <- function() {
+    length(jsonlite::fromJSON(file.path(filebridge_session(), "workspace.json"))$unevaluated)
+  }
+  first <- ms(filebridge_publish_variables())
+  snapshots <- 1
+  while (pending() > 0 && snapshots < 200) {
+    filebridge_publish_variables()
+    snapshots <- snapshots + 1
+  }
+  after_change <- vapply(1:10, function(k) {
+    assign("changed", k, envir = globalenv())
+    ms(filebridge_publish_variables())
+  }, 0)
+  ls_str <- ms(utils::capture.output(utils::ls.str(envir = globalenv())))
+  cat(jsonlite::toJSON(list(first_ms = first, snapshots_to_describe_all = snapshots,
+                            after_change_ms = median(after_change), ls_str_ms = ls_str),
+                       auto_unbox = TRUE, digits = NA))
+})
+"""
+
 
 def _end(process: subprocess.Popen[str]) -> None:
     """Close its stdin (the sign to finish) and wait; kill it if it does not finish."""
@@ -201,6 +235,19 @@ def _placement_passes(host: subprocess.Popen[str], python: subprocess.Popen[str]
     return passes
 
 
+SNAPSHOT_VARIABLES = 10_000
+
+
+def _snapshot_figures(session: Path, variables: int) -> dict[str, float]:
+    done = subprocess.run(["Rscript", "--vanilla", "-e", SNAPSHOT_CALLER, str(R_WORKER),
+                           str(session), str(variables)],
+                          capture_output=True, text=True, timeout=600, env=_env())
+    if done.returncode != 0:
+        raise RuntimeError(f"the snapshot benchmark failed: {done.stderr.strip()[-500:]}")
+    figures: dict[str, float] = json.loads(done.stdout)
+    return figures
+
+
 def _figures(samples: list[float]) -> tuple[float, float]:
     return percentile(samples, 0.5), percentile(samples, 0.99)
 
@@ -233,6 +280,7 @@ def run(full: bool = False) -> dict[str, Any]:
                     _end(caller)
             legacy = _samples(["Rscript", "--vanilla", "-e", LEGACY_CALLER, str(watcher),
                                str(legacy_count)], 300)
+            snapshot = _snapshot_figures(root / "sessions" / "snapshot", SNAPSHOT_VARIABLES)
         finally:
             _end(host)
     r_p50, r_p99 = _figures(r)
@@ -241,7 +289,9 @@ def run(full: bool = False) -> dict[str, Any]:
     return {"r_p50_us": r_p50, "r_p99_us": r_p99, "python_p50_us": py_p50,
             "python_p99_us": py_p99, "legacy_p50_us": legacy_p50,
             "ratio_r_to_python_p50": r_p50 / py_p50, "ratio_legacy_to_r_p50": legacy_p50 / r_p50,
-            "samples": count, "legacy_samples": legacy_count, "placements": placements}
+            "samples": count, "legacy_samples": legacy_count, "placements": placements,
+            "snapshot_variables": SNAPSHOT_VARIABLES,
+            **{f"snapshot_{key}": value for key, value in snapshot.items()}}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -267,6 +317,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         rows.append((f"pinned, {name.replace('_', ' ')}: R / Python p50 (us)",
                      f"{figures['r_p50_us']:.1f} / {figures['python_p50_us']:.1f} = "
                      f"{figures['ratio_r_to_python_p50']:.2f}x"))
+    rows += [
+        (f"variables snapshot of {result['snapshot_variables']:,} values: first (ms)",
+         f"{result['snapshot_first_ms']:.0f}"),
+        ("  snapshots until every value is described",
+         f"{result['snapshot_snapshots_to_describe_all']:.0f}"),
+        ("  one after a change, then (ms, median)", f"{result['snapshot_after_change_ms']:.0f}"),
+        ("  baseline: ls.str() of the same workspace (ms)", f"{result['snapshot_ls_str_ms']:.0f}"),
+    ]
     print_report("filebridge bench r", rows, result, args.json)
     return 0
 

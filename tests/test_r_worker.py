@@ -212,6 +212,72 @@ def test_r_variables_snapshot_has_the_python_workers_fields(host: Host) -> None:
     assert int((folder / "workspace.lock").read_bytes()) == snapshot["version"]
 
 
+def test_r_first_snapshot_lists_what_the_session_held_before_connecting(host: Host) -> None:
+    folder = session_dir(host)
+    run_r('options(filebridge.variables = FALSE)\nearlier <- 1:3\nalso <- "x"\n'
+          'filebridge_connect()\nfilebridge_publish_variables()', session=folder)
+    snapshot = json.loads((folder / "workspace.json").read_bytes())
+    assert snapshot["version"] == 1
+    assert snapshot["assigned"] == ["also", "earlier"]
+    assert [v["display_value"] for v in snapshot["variables"]] == ["x", "1 2 3"]
+
+
+def test_r_kept_descriptions_follow_changes_made_in_place(host: Host) -> None:
+    folder = session_dir(host)
+    run_r('filebridge_connect()\n'
+          'v <- c(1, 2, 3)\nv[1] <- 10\n'  # R would change v in place if nobody else held it
+          'l <- list(a = 1)\nl$b <- 2\nnames(l) <- NULL\n'
+          'f <- function(a) a\nf <- function(a, b) a\n'
+          'untouched <- "same"', session=folder)
+    snapshot = json.loads((folder / "workspace.json").read_bytes())
+    by_name = {v["display_name"]: v for v in snapshot["variables"]}
+    assert by_name["v"]["display_value"] == "10  2  3"
+    assert by_name["l"]["length"] == 2 and by_name["l"]["children_kind"] == "indexed"
+    assert by_name["f"]["display_value"] == "function (a, b) "
+    assert snapshot["assigned"] == ["untouched"]  # the others were published by earlier calls
+
+
+def test_r_snapshot_leaves_values_unshared_so_the_next_change_is_not_a_copy(host: Host) -> None:
+    # R copies a value at a change when something else still refers to it
+    out = run_r('filebridge_connect()\n'
+                'big <- numeric(1e7)\nwrapped <- list(inner = numeric(1e7))\n'
+                'before <- c(.Internal(address(big)), .Internal(address(wrapped$inner)))\n'
+                'big[1] <- 1\nwrapped$inner[1] <- 1\n'
+                'after <- c(.Internal(address(big)), .Internal(address(wrapped$inner)))\n'
+                'cat(mapply(identical, before, after))', session=session_dir(host)).stdout
+    assert out == "TRUE TRUE"
+
+
+def test_r_value_whose_description_fails_is_listed_with_the_error(host: Host) -> None:
+    folder = session_dir(host)
+    run_r('filebridge_connect()\nstr.boom <- function(object, ...) stop("cannot show this")\n'
+          'odd <- structure(list(), class = "boom")\nfine <- 1', session=folder)
+    snapshot = json.loads((folder / "workspace.json").read_bytes())
+    by_name = {v["display_name"]: v for v in snapshot["variables"]}
+    assert by_name["odd"]["display_value"] == "<error: cannot show this>"
+    assert by_name["fine"]["display_value"] == "1"
+
+
+def test_r_snapshot_past_its_time_budget_lists_the_rest_and_describes_them_later(
+        host: Host) -> None:
+    folder = session_dir(host)
+    first = folder / "first.json"
+    run_r('filebridge_connect()\noptions(filebridge.variables_budget_ms = 0)\n'
+          'local(for (n in c("a", "b", "c")) assign(n, 1:3, envir = globalenv()))\n'
+          f'invisible(file.copy(file.path(filebridge_session(), "workspace.json"), '
+          f'{r_string(str(first))}))\n'
+          'options(filebridge.variables_budget_ms = 100)\nd <- 4', session=folder)
+    early = json.loads(first.read_bytes())
+    assert early["unevaluated"] == ["b", "c"]  # describing "a" used up a budget of 0
+    by_name = {v["display_name"]: v for v in early["variables"]}
+    assert by_name["a"]["display_value"] == "1 2 3"
+    assert by_name["b"]["display_type"] == "integer" and by_name["b"]["is_truncated"]
+    later = json.loads((folder / "workspace.json").read_bytes())
+    assert later["unevaluated"] == []
+    assert {v["display_name"]: v["display_value"] for v in later["variables"]} == {
+        "a": "1 2 3", "b": "1 2 3", "c": "1 2 3", "d": "4"}
+
+
 def test_r_variables_never_force_a_promise_but_show_a_forced_ones_value(host: Host,
                                                                           tmp_path: Path) -> None:
     folder = session_dir(host)

@@ -707,6 +707,7 @@ local({
   # ---- values as JSON: the table payload, trees, the variables snapshot --------------------
 
   json_strings <- function(x) {
+    if (!length(x)) return(character(0))
     x <- enc2utf8(as.character(x))
     if (!any(grepl("[\"\\\\\001-\037]", x, useBytes = TRUE))) {
       out <- paste0("\"", x, "\"")
@@ -795,21 +796,25 @@ local({
          shown = shown, total = total)
   }
 
+  # Errors are caught by the caller (describe_safely), not here: a tryCatch() here would keep
+  # a reference to x past the call (see describe_safely).
   short_text <- function(x, width = 100) {
-    text <- tryCatch({
+    text <- {
       if (is.function(x)) {
         paste(deparse(args(x), width.cutoff = 200L)[1], collapse = "")
       } else if (is.atomic(x) && !is.object(x) && length(x) <= 1000) {
         paste(format(utils::head(x, 100)), collapse = " ")
       } else if (is.data.frame(x)) {
         sprintf("%d obs. of %d variables", nrow(x), ncol(x))
+      } else if (is.list(x) && !is.object(x)) {
+        sprintf("List of %d", length(x))  # what str() says, without its cost
       } else if (is.environment(x)) {
         format(x)
       } else {
         paste(utils::capture.output(utils::str(x, max.level = 0, give.attr = FALSE,
                                                 vec.len = 2))[1], collapse = "")
       }
-    }, error = function(e) paste0("<error: ", conditionMessage(e), ">"))
+    }
     text <- gsub("[\r\n\t]+", " ", text)
     truncated <- nchar(text, type = "chars") > width
     if (truncated) text <- paste0(substr(text, 1, width - 1), "\u2026")
@@ -898,25 +903,22 @@ local({
     bitwAnd(flags, 255L) == 5L && bitwAnd(flags, 1024L) == 0L
   }
 
-  # Each binding's value, or why it is not read: "active" bindings are never run and "promise"
-  # means a promise nobody has forced yet.
+  # Each binding's status: "value", "active" (an active binding, never run) or "promise" (a
+  # promise nobody has forced yet). Values are then read with get(), which forces nothing
+  # here.
   read_bindings <- function(names, env) {
     status <- rep("value", length(names))
     status[vapply(names, bindingIsActive, NA, env = env, USE.NAMES = FALSE)] <- "active"
-    values <- vector("list", length(names))
     passive <- which(status == "value")
     raw_values <- .Internal(getVarsFromFrame(names[passive], env, FALSE))
     promises <- which(vapply(raw_values, typeof, "", USE.NAMES = FALSE) == "promise")
     for (j in promises) {
-      if (promise_forced(raw_values[j])) {
-        raw_values[j] <- list(get(names[passive[j]], envir = env, inherits = FALSE))
-      } else {
-        raw_values[j] <- list(NULL)
-        status[passive[j]] <- "promise"
-      }
+      if (!promise_forced(raw_values[j])) status[passive[j]] <- "promise"
     }
-    values[passive] <- raw_values
-    list(status = status, values = values)
+    # R counts a value held by a list as shared until the list lets it go, and would copy it
+    # at the user's next change: a 10^8 vector changed after each prompt, 800 MB each time
+    raw_values[] <- list(NULL)
+    status
   }
 
   not_read <- list(
@@ -935,7 +937,7 @@ local({
                   is_truncated = FALSE, updated_time = now, evaluate_name = evaluate_name))
     }
     limit <- getOption("filebridge.object_length_limit", 2000)
-    len <- tryCatch(length(x), error = function(e) NA_integer_)
+    len <- length(x)
     shape <- if (is.data.frame(x)) c(nrow(x), ncol(x)) else if (!is.null(dim(x))) dim(x) else len
     value <- if (!is.na(len) && len > limit && !is.data.frame(x) && !is.environment(x)) {
       list(text = sprintf("%s of length %d", class(x)[1], len), truncated = TRUE)
@@ -954,43 +956,176 @@ local({
          is_truncated = value$truncated, updated_time = now, evaluate_name = evaluate_name)
   }
 
+  # A description is kept with a mark of the value it describes, to be used again while the
+  # value stays the same. A short vector or a function is held: R copies a value the worker
+  # holds before any change, so the same address means the same value. A plain list is not
+  # held (its elements may be large, and holding them would make the user's next change to one
+  # a full copy): its description depends only on its length and whether it has names, which
+  # are checked with the address. Other values (environments, objects, long vectors) can change
+  # in place or cost too much to hold: they are described again each time.
+  keep_mark <- function(x, limit) {
+    if ((is.atomic(x) && length(x) <= limit && !isS4(x)) || is.function(x)) {
+      return(list(address = .Internal(address(x)), value = x))
+    }
+    if (is.list(x) && !is.object(x)) {
+      return(list(address = .Internal(address(x)), length = length(x),
+                  named = !is.null(names(x))))
+    }
+    NULL
+  }
+
+  same_value <- function(mark, x) {
+    identical(mark$address, .Internal(address(x))) &&
+      (!is.null(mark$value) || (length(x) == mark$length && !is.null(names(x)) == mark$named))
+  }
+
+  signature_of <- function(v) {
+    paste(v$display_type, v$display_value, v$type_info, v$length, v$kind, v$children_kind,
+          sep = "\r")
+  }
+
+  # The snapshot's variables as JSON objects, a field at a time for all of them: to_json() on
+  # each costs about 80 us a variable.
+  variables_json <- function(vars) {
+    if (!length(vars)) return(character(0))
+    field <- function(key, type) vapply(vars, function(v) v[[key]], type, USE.NAMES = FALSE)
+    text <- function(key) json_strings(field(key, ""))
+    flag <- function(key) c("false", "true")[field(key, NA) + 1L]
+    maybe <- function(key, encode) {
+      vapply(vars, function(v) if (is.null(v[[key]])) "null" else encode(v[[key]]), "",
+             USE.NAMES = FALSE)
+    }
+    number <- function(x) if (is.na(x)) "null" else as.character(x)
+    sprintf(paste0(
+      '{"access_key":%s,"display_name":%s,"display_value":%s,"display_type":%s,',
+      '"type_info":%s,"kind":%s,"length":%s,"shape":%s,"size":%s,"has_children":%s,',
+      '"children_kind":%s,"has_viewer":%s,"is_truncated":%s,"updated_time":%.0f,',
+      '"evaluate_name":%s}'),
+      text("access_key"), text("display_name"), text("display_value"), text("display_type"),
+      text("type_info"), text("kind"), maybe("length", number),
+      maybe("shape", function(x) paste0("[", paste(as.character(unlist(x)), collapse = ","), "]")),
+      maybe("size", number), flag("has_children"), maybe("children_kind", json_strings),
+      flag("has_viewer"), flag("is_truncated"), field("updated_time", 0),
+      text("evaluate_name"))
+  }
+
+  # Describes the value held as `x` in the environment `box`, with any error as the entry.
+  # R counts a value as shared while a binding, a list or a pending promise still refers to
+  # it, and then copies it at the user's next change (a 10^8 vector changed after each prompt:
+  # 800 MB each time). tryCatch() keeps its caller's frame referred to, so that frame must not
+  # hold the value: it holds the box, which the caller empties afterwards.
+  describe_safely <- function(name, status, box, now) {
+    tryCatch(describe_variable(name, status, box$x, now), error = function(e) {
+      list(access_key = name, display_name = name,
+           display_value = paste0("<error: ", conditionMessage(e), ">"),
+           display_type = "?", type_info = "?", kind = "other", length = NULL,
+           shape = NULL, size = NULL, has_children = FALSE, children_kind = NULL,
+           has_viewer = FALSE, is_truncated = TRUE, updated_time = now, evaluate_name = name)
+    })
+  }
+
+  # Values the snapshot had no time to describe, by name and type only, as JSON objects.
+  not_described <- "<not described: the snapshot's time budget ran out>"
+  late_json <- function(names, values) {
+    class_vectors <- lapply(values, class)
+    first_class <- vapply(class_vectors, `[`, "", 1L, USE.NAMES = FALSE)
+    classes <- vapply(class_vectors, paste, "", collapse = ", ", USE.NAMES = FALSE)
+    lengths <- as.numeric(lengths(values, use.names = FALSE))
+    list(signatures = paste(first_class, not_described, classes, lengths, sep = "\r"),
+         json = function(updated) sprintf(paste0(
+           '{"access_key":%s,"display_name":%s,"display_value":"%s","display_type":%s,',
+           '"type_info":%s,"kind":"other","length":%s,"shape":null,"size":null,',
+           '"has_children":false,"children_kind":null,"has_viewer":false,',
+           '"is_truncated":true,"updated_time":%.0f,"evaluate_name":%s}'),
+           json_strings(names), json_strings(names), not_described, json_strings(first_class),
+           json_strings(classes), ifelse(is.na(lengths), "null", as.character(lengths)),
+           updated, json_strings(names)))
+  }
+
+  # Values are described in name order until describing has taken the time budget
+  # (filebridge.variables_budget_ms, 100 by default); later ones are listed by name and type
+  # and named in `unevaluated`, as the Python worker does, and described by later snapshots.
+  # Kept descriptions cost no time.
   fb$filebridge_publish_variables <- function(env = globalenv()) {
     "Write the variables snapshot (workspace.json) now and ring workspace.lock."
     check_connected()
     started <- Sys.time()
     now <- round(as.numeric(started) * 1000)
+    limit <- getOption("filebridge.object_length_limit", 2000)
     names_now <- ls(env, all.names = FALSE, sorted = TRUE)
-    bindings <- read_bindings(names_now, env)
-    vars <- lapply(seq_along(names_now), function(i) {
+    statuses <- read_bindings(names_now, env)
+    budget <- getOption("filebridge.variables_budget_ms", 100) / 1000
+    spent <- 0
+    kept_before <- state$kept_variables
+    kept <- new.env(hash = TRUE, parent = emptyenv())
+    count <- length(names_now)
+    described <- vector("list", count)
+    marks <- vector("list", count)
+    signatures <- character(count)
+    fragments <- character(count)
+    late <- logical(count)
+    box <- new.env(parent = emptyenv())
+    for (i in seq_len(count)) {
       n <- names_now[[i]]
-      tryCatch(describe_variable(n, bindings$status[[i]], bindings$values[[i]], now),
-               error = function(e) {
-        list(access_key = n, display_name = n,
-             display_value = paste0("<error: ", conditionMessage(e), ">"),
-             display_type = "?", type_info = "?", kind = "other", length = NULL,
-             shape = NULL, size = NULL, has_children = FALSE, children_kind = NULL,
-             has_viewer = FALSE, is_truncated = TRUE, updated_time = now, evaluate_name = n)
-      })
-    })
-    signatures <- vapply(vars, function(v) {
-      paste(v$display_type, v$display_value, v$type_info, v$length, sep = "\r")
-    }, "")
+      status <- statuses[[i]]
+      box$x <- NULL
+      if (status == "value") {
+        box$x <- get(n, envir = env, inherits = FALSE)
+        previous <- kept_before[[n]]
+        if (!is.null(previous) && same_value(previous$mark, box$x)) {
+          kept[[n]] <- previous
+          signatures[i] <- previous$signature
+          fragments[i] <- previous$json
+          next
+        }
+        if (spent > budget) {
+          late[i] <- TRUE
+          next
+        }
+        marks[i] <- list(keep_mark(box$x, limit))
+      }
+      describing <- now_seconds()
+      described[[i]] <- describe_safely(n, status, box, now)
+      spent <- spent + (now_seconds() - describing)
+      signatures[i] <- signature_of(described[[i]])
+    }
+    box$x <- NULL
+    late_values <- mget(names_now[late], envir = env)
+    late_entries <- late_json(names_now[late], late_values)
+    late_values[] <- list(NULL)  # let the values go (read_bindings says why)
+    signatures[late] <- late_entries$signatures
     names(signatures) <- names_now
     before <- state$signatures
-    changed <- is.na(before[names_now]) | before[names_now] != signatures
+    changed <- if (is.null(before)) rep(TRUE, count)
+               else is.na(before[names_now]) | before[names_now] != signatures
     assigned <- names_now[changed]
     removed <- setdiff(names(before), names_now)
+    # a value described again the same way keeps the time it last changed
+    last_change <- if (is.null(state$updated)) rep(NA_real_, count) else state$updated[names_now]
+    updated <- unname(ifelse(changed | is.na(last_change), now, last_change))
+    fresh <- which(!late & !nzchar(fragments))
+    for (i in fresh) described[[i]]$updated_time <- updated[[i]]
+    fragments[fresh] <- variables_json(described[fresh])
+    fragments[late] <- late_entries$json(updated[late])
+    for (i in fresh[!vapply(marks[fresh], is.null, NA)]) {
+      kept[[names_now[i]]] <- list(mark = marks[[i]], signature = signatures[[i]],
+                                   json = fragments[[i]])
+    }
+    state$kept_variables <- kept
     if (!is.null(before) && !length(assigned) && !length(removed)) return(invisible(FALSE))
-    for (i in which(!changed)) vars[[i]]$updated_time <- state$updated[[names_now[i]]]
-    state$updated <- stats::setNames(lapply(vars, function(v) v$updated_time), names_now)
+    state$updated <- stats::setNames(updated, names_now)
     state$signatures <- signatures
     state$variables_version <- state$variables_version + 1
     elapsed <- as.numeric(difftime(Sys.time(), started, units = "secs")) * 1000
-    snapshot <- list(format = 1L, version = state$variables_version, time = as.numeric(started),
-                     pid = Sys.getpid(), language = "r", length = length(vars),
-                     variables = vars, assigned = as.list(assigned), removed = as.list(removed),
-                     unevaluated = list(), elapsed_ms = round(elapsed, 3), errors = list())
-    atomic_write(state$paths$workspace_json, to_json(snapshot))
+    head <- list(format = 1L, version = state$variables_version, time = as.numeric(started),
+                 pid = Sys.getpid(), language = "r", length = count)
+    strings <- function(x) paste0("[", paste(json_strings(x), collapse = ","), "]")
+    json <- paste0(sub("}$", "", to_json(head)),
+                   ',"variables":[', paste(fragments, collapse = ","),
+                   '],"assigned":', strings(assigned), ',"removed":', strings(removed),
+                   ',"unevaluated":', strings(names_now[late]),
+                   ',"elapsed_ms":', round(elapsed, 3), ',"errors":[]}')
+    atomic_write(state$paths$workspace_json, json)
     ring(state$paths$workspace_lock, state$variables_version)
     invisible(TRUE)
   }
@@ -1019,20 +1154,19 @@ local({
     total <- length(keys)
     chosen <- if (start < total) keys[(start + 1):min(total, start + count)] else keys[0]
     now <- round(as.numeric(Sys.time()) * 1000)
-    children <- if (is.environment(x)) {
-      found <- read_bindings(chosen, x)
-      lapply(seq_along(chosen), function(i) {
-        describe_variable(chosen[[i]], found$status[[i]], found$values[[i]], now)
-      })
-    } else {
-      lapply(seq_along(chosen), function(i) {
-        key <- chosen[[i]]
-        label <- if (is.numeric(key)) sprintf("[[%d]]", key + 1L) else as.character(key)
-        v <- describe_variable(label, "value", x[[if (is.numeric(key)) key + 1L else key]], now)
-        v$access_key <- key
-        v
-      })
-    }
+    status <- if (is.environment(x)) read_bindings(chosen, x) else rep("value", length(chosen))
+    box <- new.env(parent = emptyenv())
+    children <- lapply(seq_along(chosen), function(i) {
+      key <- chosen[[i]]
+      box$x <- if (status[[i]] != "value") NULL
+               else if (is.environment(x)) get(key, envir = x, inherits = FALSE)
+               else x[[if (is.numeric(key)) key + 1L else key]]
+      label <- if (is.numeric(key)) sprintf("[[%d]]", key + 1L) else as.character(key)
+      child <- describe_safely(label, status[[i]], box, now)
+      child$access_key <- key
+      child
+    })
+    box$x <- NULL
     list(children = children, length = total)
   }
 
