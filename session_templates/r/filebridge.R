@@ -1167,6 +1167,7 @@ local({
       child
     })
     box$x <- NULL
+    x <- NULL  # let the container go too (see describe_safely)
     list(children = children, length = total)
   }
 
