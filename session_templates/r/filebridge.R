@@ -984,8 +984,22 @@ local({
           sep = "\r")
   }
 
-  # The snapshot's variables as JSON objects, a field at a time for all of them: to_json() on
-  # each costs about 80 us a variable.
+  # The snapshot's variables as JSON objects, a field at a time for all of them (to_json() on
+  # each costs about 80 us a variable). Each argument is a vector of JSON texts, one per
+  # variable, or a single text for all; updated_time is numbers.
+  variable_objects <- function(access_key, display_name, display_value, display_type,
+                               type_info, kind, length, shape, size, has_children,
+                               children_kind, has_viewer, is_truncated, updated_time,
+                               evaluate_name) {
+    sprintf(paste0(
+      '{"access_key":%s,"display_name":%s,"display_value":%s,"display_type":%s,',
+      '"type_info":%s,"kind":%s,"length":%s,"shape":%s,"size":%s,"has_children":%s,',
+      '"children_kind":%s,"has_viewer":%s,"is_truncated":%s,"updated_time":%.0f,',
+      '"evaluate_name":%s}'),
+      access_key, display_name, display_value, display_type, type_info, kind, length, shape,
+      size, has_children, children_kind, has_viewer, is_truncated, updated_time, evaluate_name)
+  }
+
   variables_json <- function(vars) {
     if (!length(vars)) return(character(0))
     field <- function(key, type) vapply(vars, function(v) v[[key]], type, USE.NAMES = FALSE)
@@ -996,11 +1010,7 @@ local({
              USE.NAMES = FALSE)
     }
     number <- function(x) if (is.na(x)) "null" else as.character(x)
-    sprintf(paste0(
-      '{"access_key":%s,"display_name":%s,"display_value":%s,"display_type":%s,',
-      '"type_info":%s,"kind":%s,"length":%s,"shape":%s,"size":%s,"has_children":%s,',
-      '"children_kind":%s,"has_viewer":%s,"is_truncated":%s,"updated_time":%.0f,',
-      '"evaluate_name":%s}'),
+    variable_objects(
       text("access_key"), text("display_name"), text("display_value"), text("display_type"),
       text("type_info"), text("kind"), maybe("length", number),
       maybe("shape", function(x) paste0("[", paste(as.character(unlist(x)), collapse = ","), "]")),
@@ -1030,16 +1040,15 @@ local({
     class_vectors <- lapply(values, class)
     first_class <- vapply(class_vectors, `[`, "", 1L, USE.NAMES = FALSE)
     classes <- vapply(class_vectors, paste, "", collapse = ", ", USE.NAMES = FALSE)
-    lengths <- as.numeric(lengths(values, use.names = FALSE))
-    list(signatures = paste(first_class, not_described, classes, lengths, sep = "\r"),
-         json = function(updated) sprintf(paste0(
-           '{"access_key":%s,"display_name":%s,"display_value":"%s","display_type":%s,',
-           '"type_info":%s,"kind":"other","length":%s,"shape":null,"size":null,',
-           '"has_children":false,"children_kind":null,"has_viewer":false,',
-           '"is_truncated":true,"updated_time":%.0f,"evaluate_name":%s}'),
-           json_strings(names), json_strings(names), not_described, json_strings(first_class),
-           json_strings(classes), ifelse(is.na(lengths), "null", as.character(lengths)),
-           updated, json_strings(names)))
+    value_lengths <- as.numeric(lengths(values, use.names = FALSE))
+    list(signatures = paste(first_class, not_described, classes, value_lengths, sep = "\r"),
+         json = function(updated) {
+           name <- json_strings(names)
+           length_json <- ifelse(is.na(value_lengths), "null", as.character(value_lengths))
+           variable_objects(name, name, json_strings(not_described), json_strings(first_class),
+                            json_strings(classes), '"other"', length_json, "null", "null",
+                            "false", "null", "false", "true", updated, name)
+         })
   }
 
   # Values are described in name order until describing has taken the time budget
