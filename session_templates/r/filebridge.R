@@ -963,19 +963,26 @@ local({
   # a full copy): its description depends only on its length and whether it has names, which
   # are checked with the address. Other values (environments, objects, long vectors) can change
   # in place or cost too much to hold: they are described again each time.
+  # an R without the internal keeps no descriptions (a mark of NULL never matches)
+  address_of <- if (is.null(tryCatch(.Internal(address(1)), error = function(e) NULL))) {
+    function(x) NULL
+  } else {
+    function(x) .Internal(address(x))
+  }
+
   keep_mark <- function(x, limit) {
     if ((is.atomic(x) && length(x) <= limit && !isS4(x)) || is.function(x)) {
-      return(list(address = .Internal(address(x)), value = x))
+      return(list(address = address_of(x), value = x))
     }
     if (is.list(x) && !is.object(x)) {
-      return(list(address = .Internal(address(x)), length = length(x),
+      return(list(address = address_of(x), length = length(x),
                   named = !is.null(names(x))))
     }
     NULL
   }
 
   same_value <- function(mark, x) {
-    identical(mark$address, .Internal(address(x))) &&
+    !is.null(mark$address) && identical(mark$address, address_of(x)) &&
       (!is.null(mark$value) || (length(x) == mark$length && !is.null(names(x)) == mark$named))
   }
 
