@@ -921,6 +921,16 @@ local({
     status
   }
 
+  # An entry with no value to show: an unread binding, or one whose description failed.
+  bare_entry <- function(name, display_value, display_type, kind, truncated, now,
+                         evaluate_name = name) {
+    list(access_key = name, display_name = name, display_value = display_value,
+         display_type = display_type, type_info = display_type, kind = kind, length = NULL,
+         shape = NULL, size = NULL, has_children = FALSE, children_kind = NULL,
+         has_viewer = FALSE, is_truncated = truncated, updated_time = now,
+         evaluate_name = evaluate_name)
+  }
+
   not_read <- list(
     active = list(display_value = "<active binding: not run>", display_type = "active binding"),
     promise = list(display_value = "<promise: not evaluated>", display_type = "promise"))
@@ -930,11 +940,8 @@ local({
     evaluate_name <- if (syntactic) name else paste0("`", name, "`")
     if (status != "value") {
       shown <- not_read[[status]]
-      return(list(access_key = name, display_name = name, display_value = shown$display_value,
-                  display_type = shown$display_type, type_info = shown$display_type,
-                  kind = "lazy", length = NULL, shape = NULL, size = NULL,
-                  has_children = FALSE, children_kind = NULL, has_viewer = FALSE,
-                  is_truncated = FALSE, updated_time = now, evaluate_name = evaluate_name))
+      return(bare_entry(name, shown$display_value, shown$display_type, "lazy", FALSE, now,
+                        evaluate_name))
     }
     limit <- getOption("filebridge.object_length_limit", 2000)
     len <- length(x)
@@ -1033,11 +1040,7 @@ local({
   # hold the value: it holds the box, which the caller empties afterwards.
   describe_safely <- function(name, status, box, now) {
     tryCatch(describe_variable(name, status, box$x, now), error = function(e) {
-      list(access_key = name, display_name = name,
-           display_value = paste0("<error: ", conditionMessage(e), ">"),
-           display_type = "?", type_info = "?", kind = "other", length = NULL,
-           shape = NULL, size = NULL, has_children = FALSE, children_kind = NULL,
-           has_viewer = FALSE, is_truncated = TRUE, updated_time = now, evaluate_name = name)
+      bare_entry(name, paste0("<error: ", conditionMessage(e), ">"), "?", "other", TRUE, now)
     })
   }
 
