@@ -26,7 +26,6 @@ local({
   state <- new.env()
   state$connected <- FALSE
   state$handlers <- list()
-  state$command_json <- new.env(parent = emptyenv())
   state$kept_pid <- -1L  # the process whose connections are open (none yet)
   state$seq_pid <- -1L   # the process that numbers requests
   state$looks_pay <- TRUE   # whether answers come while a call looks without pausing
@@ -228,16 +227,7 @@ local({
   scalar_json <- function(x) {
     if (length(x) != 1L || !is.null(attributes(x))) return(NULL)
     switch(typeof(x),
-           character = {
-             x <- enc2utf8(x)
-             if (is.na(x)) return("null")
-             # cheaper than a regular expression: no quote, backslash or control character
-             codes <- utf8ToInt(x)
-             if (anyNA(codes) || any(codes < 32L | codes == 34L | codes == 92L)) {
-               return(json_strings(x))
-             }
-             paste0("\"", x, "\"")
-           },
+           character = json_strings(x),
            double = , integer = if (is.finite(x)) as.character(x) else "null",
            logical = if (is.na(x)) "null" else if (x) "true" else "false",
            NULL)
@@ -302,29 +292,38 @@ local({
     quoted
   }
 
-  # A call's arguments are mostly a few plain scalars under the same names as the last call's:
-  # their object is then one sprintf() of a remembered format with a slot per value.
-  args_json <- function(args) {
-    n <- length(args)
-    if (!n) return("{}")
-    keys <- names(args)
-    if (n > 4L || is.null(keys)) return(to_json(args))
-    parts <- character(n)
-    for (i in seq_len(n)) {
-      part <- scalar_json(args[[i]])
-      if (is.null(part)) return(to_json(args))
-      parts[i] <- part
+  # The JSON of each argument when all are plain scalars (a call's arguments mostly are), else
+  # NULL. Written out rather than through scalar_json(): a call per value costs more than this.
+  scalar_values <- function(args) {
+    values <- character(length(args))
+    for (i in seq_along(args)) {
+      x <- args[[i]]
+      if (length(x) != 1L || !is.null(attributes(x))) return(NULL)
+      values[i] <- if (is.character(x)) {
+        if (is.na(x)) "null"
+        else if (is.null(escape_native)) json_strings(x)
+        else .Call(escape_native, enc2utf8(x))
+      } else if (is.double(x) || is.integer(x)) {
+        if (is.finite(x)) as.character(x) else "null"
+      } else if (is.logical(x)) {
+        if (is.na(x)) "null" else if (x) "true" else "false"
+      } else {
+        return(NULL)
+      }
     }
-    if (!identical(keys, state$args_keys)) {
-      slots <- paste0(gsub("%", "%%", json_keys(keys), fixed = TRUE), ":%s", collapse = ",")
-      state$args_format <- paste0("{", slots, "}")
-      state$args_keys <- keys
-    }
-    format <- state$args_format
-    switch(n, sprintf(format, parts[1L]), sprintf(format, parts[1L], parts[2L]),
-           sprintf(format, parts[1L], parts[2L], parts[3L]),
-           sprintf(format, parts[1L], parts[2L], parts[3L], parts[4L]))
+    values
   }
+
+  # jsonlite's string escaping in C (a string's JSON, quotes included), where this jsonlite has
+  # it and it escapes as JSON needs, checked here once; else NULL.
+  escape_native <- local({
+    native <- tryCatch(get("C_escape_chars", envir = asNamespace("jsonlite")),
+                       error = function(e) NULL)
+    probe <- paste0("a\"\\\n\001", "\u00e9</")
+    expected <- paste0("\"a\\\"\\\\\\n\\u0001", "\u00e9", c("</", "<\\/"), "\"")
+    escaped <- if (!is.null(native)) tryCatch(.Call(native, probe), error = function(e) NULL)
+    if (is.character(escaped) && length(escaped) == 1L && escaped %in% expected) native
+  })
 
   # jsonlite's parser without parse_json()'s layers of R (about 8 us a line less), where this
   # jsonlite has the internal it is built on.
@@ -399,30 +398,55 @@ local({
   }
 
   # Request ids as the Python worker makes them: 24 random hex digits drawn once per process
-  # (a forked child draws its own), then the sequence number in 8 hex digits.
+  # (a forked child draws its own), then the sequence number in 8 hex digits. A call mostly
+  # repeats the last call's command and argument names with up to four plain scalars: its line
+  # is then one sprintf() of a remembered format, with the id's prefix, the command and the
+  # names written in and a slot for each value.
   encode_request <- function(command, args, answer) {
     pid <- Sys.getpid()
     if (state$seq_pid != pid) {
       state$seq_pid <- pid
       state$seq <- 0
       state$id_prefix <- random_hex(12)
+      state$line_command <- NULL
     }
     seq <- state$seq + 1
     state$seq <- seq
-    id <- sprintf("%s%08x", state$id_prefix, as.integer(seq %% 2^31))
-    cacheable <- is.character(command) && length(command) == 1L && !is.na(command) &&
-      nzchar(command)
-    command_json <- if (cacheable) state$command_json[[command]]
-    if (is.null(command_json)) {
-      command_json <- to_json(as.character(command))
-      if (cacheable) state$command_json[[command]] <- command_json
-    }
     now <- now_seconds()
     state$posted_at <- now
-    list(id = id, line = sprintf(
-      '{"v":1,"id":"%s","seq":%.0f,"time":%.6f,"pid":%d,"command":%s,"answer":%s,"args":%s}\n',
-      id, seq, now, pid, command_json, if (answer) "true" else "false",
-      args_json(args)))
+    number <- as.integer(seq %% 2^31)
+    id <- sprintf("%s%08x", state$id_prefix, number)
+    n <- length(args)
+    values <- if (n <= 4L) scalar_values(args)
+    if (is.null(values)) {
+      return(list(id = id, line = sprintf(
+        '{"v":1,"id":"%s","seq":%.0f,"time":%.6f,"pid":%d,"command":%s,"answer":%s,"args":%s}\n',
+        id, seq, now, pid, to_json(as.character(command)), if (answer) "true" else "false",
+        if (n) to_json(args) else "{}")))
+    }
+    keys <- names(args)
+    if (!identical(command, state$line_command) || !identical(keys, state$line_keys) ||
+        !identical(answer, state$line_answer)) {
+      state$line_format <- line_format(command, keys, answer)
+      state$line_command <- command
+      state$line_keys <- keys
+      state$line_answer <- answer
+    }
+    format <- state$line_format
+    list(id = id, line = switch(n + 1L,
+      sprintf(format, number, seq, now, pid),
+      sprintf(format, number, seq, now, pid, values[1L]),
+      sprintf(format, number, seq, now, pid, values[1L], values[2L]),
+      sprintf(format, number, seq, now, pid, values[1L], values[2L], values[3L]),
+      sprintf(format, number, seq, now, pid, values[1L], values[2L], values[3L], values[4L])))
+  }
+
+  line_format <- function(command, keys, answer) {
+    percent_safe <- function(json) gsub("%", "%%", json, fixed = TRUE)
+    slots <- if (length(keys)) paste0(percent_safe(json_keys(keys)), ":%s", collapse = ",")
+    paste0('{"v":1,"id":"', state$id_prefix, '%08x","seq":%.0f,"time":%.6f,"pid":%d,',
+           '"command":', percent_safe(to_json(as.character(command))),
+           ',"answer":', if (answer) "true" else "false", ',"args":{', slots, '}}\n')
   }
 
   check_connected <- function() {
@@ -467,13 +491,16 @@ local({
       rm(list = id, envir = state$arrived)
       return(found)
     }
+    # a look mostly finds nothing or one small answer: a small first read allocates less
+    chunk <- 512L
     repeat {
       seek_read(con, state$answer_offset)
-      data <- read_raw(con, 4096L)
+      data <- read_raw(con, chunk)
       n <- length(data)
       if (!n) return(found)
       state$answer_offset <- state$answer_offset + n
-      more <- n == 4096L  # a short read reached the end
+      more <- n == chunk  # a short read reached the end
+      chunk <- 65536L
       if (length(state$answer_partial)) data <- c(state$answer_partial, data)
       end <- length(data)
       if (data[end] != as.raw(0x0a)) {  # a line still being written: keep its start
@@ -489,11 +516,16 @@ local({
         state$answer_partial <- raw(0)
       }
       if (any(data == as.raw(0))) data[data == as.raw(0)] <- as.raw(0x20)  # for rawToChar
-      lines <- strsplit(rawToChar(data), "\n", fixed = TRUE)[[1]]
+      text <- rawToChar(data)
       waiting <- state$waiting
-      hit <- grepl(id, lines, fixed = TRUE)
-      for (other in waiting[waiting != id]) hit <- hit | grepl(other, lines, fixed = TRUE)
-      for (line in lines[hit]) {
+      # mostly one line, the answer waited for: parsed without first looking for the ids
+      if (sum(data == as.raw(0x0a)) > 1L) {
+        lines <- strsplit(text, "\n", fixed = TRUE)[[1]]
+        hit <- grepl(id, lines, fixed = TRUE)
+        for (other in waiting[waiting != id]) hit <- hit | grepl(other, lines, fixed = TRUE)
+        text <- lines[hit]
+      }
+      for (line in text) {
         # the host writes JSON: a line that is not is a broken host, and an error here
         answer <- parse_json(line)
         got <- answer$id
@@ -706,14 +738,18 @@ local({
 
   # ---- values as JSON: the table payload, trees, the variables snapshot --------------------
 
+  # JSON strings (quoted; NA is null): jsonlite's escaping in C where it was found fit at
+  # source() (escape_native), else in R.
   json_strings <- function(x) {
     if (!length(x)) return(character(0))
     x <- enc2utf8(as.character(x))
-    if (!any(grepl("[\"\\\\\001-\037]", x, useBytes = TRUE))) {
-      out <- paste0("\"", x, "\"")
-      if (anyNA(x)) out[is.na(x)] <- "null"
-      return(out)
-    }
+    out <- if (is.null(escape_native)) escape_in_r(x) else .Call(escape_native, x)
+    if (anyNA(x)) out[is.na(x)] <- "null"
+    out
+  }
+
+  escape_in_r <- function(x) {
+    if (!any(grepl("[\"\\\\\001-\037]", x, useBytes = TRUE))) return(paste0("\"", x, "\""))
     out <- gsub("\\", "\\\\", x, fixed = TRUE)
     out <- gsub("\"", "\\\"", out, fixed = TRUE)
     out <- gsub("\n", "\\n", out, fixed = TRUE)
@@ -727,7 +763,7 @@ local({
               collapse = "")
       }, "", USE.NAMES = FALSE)
     }
-    ifelse(is.na(x), "null", paste0("\"", out, "\""))
+    paste0("\"", out, "\"")
   }
 
   # NA is null; Inf, -Inf and NaN are the strings "Inf", "-Inf", "NaN" (JSON has no such
