@@ -75,7 +75,10 @@ def test_r_call_arguments_of_every_shape_reach_the_host_exactly(host: Host,
           'filebridge_call("args", n = NA, big = Inf, yes = TRUE, no = NA_character_)\n'
           'filebridge_call("args", a = 1L, b = 2, c = 3, d = 4, e = 5)\n'
           'filebridge_call("args", f = factor("lvl"), v = c(1, 2), l = list(k = "v"), z = NULL)\n'
-          'filebridge_call("args", x = 3, text = "back")',
+          'filebridge_call("args", x = 3, text = "back")\n'
+          'filebridge_call("args")\n'
+          'filebridge_call("args", latin1 = iconv("caf\\u00e9", "UTF-8", "latin1"),\n'
+          '                control = "a\\001\\037b", slash = "</x>")',
           session=session_dir(host))
     assert [call.args for call in recorder.received("args")] == [
         {"x": 1, "text": "hello"},
@@ -85,7 +88,35 @@ def test_r_call_arguments_of_every_shape_reach_the_host_exactly(host: Host,
         {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5},
         {"f": "lvl", "v": [1, 2], "l": {"k": "v"}, "z": None},
         {"x": 3, "text": "back"},
+        {},
+        {"latin1": "café", "control": "a\x01\x1fb", "slash": "</x>"},
     ]
+
+
+def test_r_strings_escaped_without_jsonlites_c_code_read_back_the_same() -> None:
+    # Where jsonlite lacks its C escaping the worker escapes in R: every control character,
+    # quotes, backslashes and non-ASCII text must come back from a JSON parser unchanged.
+    out = run_r('e <- environment(filebridge_call)\n'
+                'x <- c(vapply(1:31, intToUtf8, ""), "\\"", "\\\\", "caf\\u00e9 \\u4e2d", "")\n'
+                'back <- vapply(e$escape_in_r(x), function(j) jsonlite::parse_json(j), "")\n'
+                'cat(identical(unname(back), x), length(x))').stdout
+    assert out == "TRUE 35"
+
+
+def test_r_forked_child_numbers_its_own_requests_and_gets_its_own_answers(
+        host: Host, recorder: Recorder) -> None:
+    recorder.record("who", action=lambda call: call.args["who"])
+    out = run_r('filebridge_connect()\n'
+                'before <- filebridge_call("who", who = "parent")\n'
+                'job <- parallel::mcparallel(filebridge_call("who", who = "child"))\n'
+                'child <- parallel::mccollect(job)[[1]]\n'
+                'after <- filebridge_call("who", who = "parent again")\n'
+                'cat(before, child, after, sep = "|")', session=session_dir(host)).stdout
+    assert out == "parent|child|parent again"
+    parent, child, again = (call.request for call in recorder.received("who"))
+    assert parent.pid == again.pid != child.pid
+    assert parent.id[:24] == again.id[:24] != child.id[:24]
+    assert (parent.seq, child.seq, again.seq) == (2, 1, 3)  # 1 was the parent's attach
 
 
 def test_r_error_answer_becomes_an_r_error_with_the_hosts_message(host: Host) -> None:

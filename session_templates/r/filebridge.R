@@ -26,8 +26,7 @@ local({
   state <- new.env()
   state$connected <- FALSE
   state$handlers <- list()
-  state$kept_pid <- -1L  # the process whose connections are open (none yet)
-  state$seq_pid <- -1L   # the process that numbers requests
+  state$pid <- -1L  # the process whose requests are numbered and whose files are open (none yet)
   state$looks_pay <- TRUE   # whether answers come while a call looks without pausing
   state$looks_skipped <- 0L
   fb$.state <- state
@@ -134,31 +133,33 @@ local({
     function() as.numeric(Sys.time())
   }
 
-  # The request log (to append and to look at its end), its doorbell and the answer log stay
-  # open between calls: opening and closing a file costs more than the write. A forked child
-  # opens its own: a shared file position would let parent and child move each other's seeks.
-  kept_connections <- function() {
-    if (state$kept_pid == Sys.getpid()) return(state$kept)
+  # A process numbers its requests after an id prefix of its own (24 random hex digits, as the
+  # Python worker's), and keeps the request log (to append and to look at its end), its doorbell
+  # and the answer log open between calls: opening and closing a file costs more than the write.
+  # A forked child makes its own at its first request: the parent's ids would mix up answers,
+  # and a shared file position would let parent and child move each other's seeks.
+  own_process <- function() {
     close_kept()
     p <- state$paths
-    kept <- with_private_umask(list(
+    state$kept <- with_private_umask(list(
       request_log = file(p$request_log, open = "ab"),
       request_tail = file(p$request_log, open = "rb"),
       request_lock = file(p$request_lock, open = "r+b"),
       response_log = file(p$response_log, open = "rb")))
-    state$kept <- kept
-    state$kept_pid <- Sys.getpid()
-    kept
+    state$seq <- 0
+    state$id_prefix <- random_hex(12)
+    state$line_command <- NULL  # the remembered line format holds the prefix
+    state$pid <- Sys.getpid()
   }
 
   close_kept <- function() {
     for (con in state$kept) try(close(con), silent = TRUE)
     state$kept <- NULL
-    state$kept_pid <- -1L
+    state$pid <- -1L
   }
 
   append_request <- function(line) {
-    kept <- kept_connections()
+    kept <- state$kept
     bytes <- charToRaw(enc2utf8(line))  # the line ends with its newline
     # Usually the log still ends with our own last line: then the two bytes from its last
     # byte on are exactly that newline, and neither the size nor the last byte need a look.
@@ -325,16 +326,17 @@ local({
     if (is.character(escaped) && length(escaped) == 1L && escaped %in% expected) native
   })
 
-  # jsonlite's parser without parse_json()'s layers of R (about 8 us a line less), where this
-  # jsonlite has the internal it is built on.
+  # jsonlite's parser in C without parse_json()'s layers of R (about 9 us a line less), where
+  # this jsonlite has it and it reads a probe exactly as parse_json() does; else parse_json().
   parse_json <- local({
-    parse_string <- tryCatch(utils::getFromNamespace("parse_string", "jsonlite"),
-                             error = function(e) NULL)
-    if (is.function(parse_string) &&
-        identical(names(formals(parse_string)), c("txt", "bigint_as_char"))) {
-      function(text) parse_string(text, FALSE)
+    public <- function(text) jsonlite::parse_json(text, simplifyVector = FALSE)
+    native <- tryCatch(get("R_parse", envir = asNamespace("jsonlite")), error = function(e) NULL)
+    probe <- '{"a":[1,"x\\u00e9",null,true,2.5e300],"b":{},"c":[]}'
+    parsed <- if (!is.null(native)) tryCatch(.Call(native, probe, FALSE), error = function(e) NULL)
+    if (!is.null(parsed) && identical(parsed, public(probe))) {
+      function(text) .Call(native, text, FALSE)
     } else {
-      function(text) jsonlite::parse_json(text, simplifyVector = FALSE)
+      public
     }
   })
 
@@ -397,19 +399,12 @@ local({
     info
   }
 
-  # Request ids as the Python worker makes them: 24 random hex digits drawn once per process
-  # (a forked child draws its own), then the sequence number in 8 hex digits. A call mostly
-  # repeats the last call's command and argument names with up to four plain scalars: its line
-  # is then one sprintf() of a remembered format, with the id's prefix, the command and the
+  # A request's id is the process's prefix and the sequence number in 8 hex digits. A call
+  # mostly repeats the last call's command and argument names with up to four plain scalars: its
+  # line is then one sprintf() of a remembered format, with the id's prefix, the command and the
   # names written in and a slot for each value.
   encode_request <- function(command, args, answer) {
-    pid <- Sys.getpid()
-    if (state$seq_pid != pid) {
-      state$seq_pid <- pid
-      state$seq <- 0
-      state$id_prefix <- random_hex(12)
-      state$line_command <- NULL
-    }
+    pid <- state$pid
     seq <- state$seq + 1
     state$seq <- seq
     now <- now_seconds()
@@ -467,6 +462,7 @@ local({
       stop(fb_condition("filebridge: every argument of a request needs a name (key = value)",
                         "filebridge_bad_arguments"))
     }
+    if (state$pid != Sys.getpid()) own_process()
     request <- encode_request(command, args, answer)
     append_request(request$line)
     request$id
@@ -539,11 +535,11 @@ local({
     }
   }
 
-  # The answer log is polled: R has no inotify. A look costs about 7 us and an answer to a
-  # small call lands about 40 us after the doorbell when the host runs on another core, so the
-  # first 30 looks (about 0.2 ms) follow each other without pause. When the host shares this
+  # The answer log is polled: R has no inotify. A look costs about 5 us and an answer to a
+  # small call lands about 30 us after the doorbell when the host runs on another core, so the
+  # first 30 looks (about 0.15 ms) follow each other without pause. When the host shares this
   # core those looks only keep it from running, and R cannot give the core away but by
-  # sleeping: so once the answers stop coming during the looks, a call sleeps at once, trying
+  # sleeping: so once the answers stop coming during the looks, a call sleeps first, trying
   # the looks again every 32nd call. The first sleep, Sys.sleep(2e-5), lasts about 70 us with
   # the timer's slack, about what the host needs on a shared core; the next 19 the shortest
   # (about 55 us), then a back-off grows to 20 ms. Measured in docs/r.md.
@@ -553,7 +549,7 @@ local({
       state$waiting <- state$waiting[state$waiting != id]
       if (!is.null(state$arrived[[id]])) rm(list = id, envir = state$arrived)
     })
-    con <- kept_connections()$response_log
+    con <- state$kept$response_log
     if (state$looks_pay || state$looks_skipped >= 32L) {
       state$looks_skipped <- 0L
       for (i in 1:30) {
@@ -570,13 +566,13 @@ local({
     pause <- 2e-5
     polls <- 0
     repeat {
+      Sys.sleep(pause)
       answer <- take_answer(id, con)
       if (!is.null(answer)) return(answer)
-      if (as.numeric(Sys.time()) >= deadline) return(NULL)
+      if (now_seconds() >= deadline) return(NULL)
       polls <- polls + 1
       if (polls == 60) state$host_beat_seen <- read_host_beat()
       if (serve_commands && polls %% 50 == 0) serve_pending_commands()
-      Sys.sleep(pause)
       pause <- if (polls < 20) 1e-6 else if (polls == 20) 2e-4 else min(pause * 1.25, 0.02)
     }
   }
