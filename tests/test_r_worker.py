@@ -60,8 +60,11 @@ def test_r_worker_attaches_with_its_identity_and_private_files(host: Host,
 def test_r_synchronous_call_returns_the_hosts_answer_to_that_request(host: Host) -> None:
     out = run_r('filebridge_connect()\n'
                 'r <- filebridge_call("echo", text = "h\\u00e9\\n\\"q\\"", n = 3L, v = c(1.5, 2))\n'
-                'cat(r$text, r$n, unlist(r$v), sep = "|")', session=session_dir(host)).stdout
-    assert out == 'hé\n"q"|3|1.5|2'
+                'long <- strrep("\\u00e9x", 1e5)\n'  # a padded request line, a long answer
+                'back <- filebridge_call("echo", text = long)$text\n'
+                'cat(r$text, r$n, unlist(r$v), identical(back, long), sep = "|")',
+                session=session_dir(host)).stdout
+    assert out == 'hé\n"q"|3|1.5|2|TRUE'
 
 
 def test_r_call_arguments_of_every_shape_reach_the_host_exactly(host: Host,

@@ -224,7 +224,7 @@ local({
     paste(sample(c(0:9, letters[1:6]), n_bytes * 2, replace = TRUE), collapse = "")
   }
 
-  # A plain scalar's JSON (a request's arguments are mostly these); NULL for anything else.
+  # A plain scalar's JSON; NULL for anything else.
   scalar_json <- function(x) {
     if (length(x) != 1L || !is.null(attributes(x))) return(NULL)
     switch(typeof(x),
