@@ -255,7 +255,7 @@ def _figures(samples: list[float]) -> tuple[float, float]:
 def run(full: bool = False) -> dict[str, Any]:
     if shutil.which("Rscript") is None:
         raise RuntimeError("Rscript not found: apt-get install -y r-base-core r-cran-jsonlite")
-    count = 2000 if full else 300
+    count = 5000 if full else 1000
     warm = 50
     legacy_count = 30 if full else 10
     with tempfile.TemporaryDirectory(prefix="filebridge-bench-r-") as scratch:
