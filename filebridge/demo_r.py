@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
+from filebridge.cli.paths import find_session_templates
 from filebridge.host import Host, HostEvent
 
 __all__ = ["INSTALL_HINT", "demo_step", "r_worker_script"]
@@ -44,12 +45,10 @@ class DemoContext(Protocol):
 
 def r_worker_script() -> Path:
     """session_templates/r/filebridge.R, from a checkout or from the installed package."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "session_templates" / "r" / "filebridge.R",
-                      here / "templates" / "r" / "filebridge.R"):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError("the R worker (session_templates/r/filebridge.R) is not installed")
+    templates = find_session_templates()
+    if templates is None or not (templates / "r" / "filebridge.R").is_file():
+        raise FileNotFoundError("the R worker (session_templates/r/filebridge.R) is not installed")
+    return templates / "r" / "filebridge.R"
 
 
 def demo_step(ctx: DemoContext) -> None:

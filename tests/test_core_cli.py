@@ -129,3 +129,24 @@ def test_the_bootstrap_runs_on_python_3_9_without_site_packages(served) -> None:
                           capture_output=True, text=True, timeout=60, env=python_env())
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "{'v': 39}"
+
+
+def test_a_wheel_carries_the_session_templates(tmp_path: Path) -> None:
+    checkout = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path / "dist"), str(checkout)],
+                   check=True, capture_output=True, timeout=300)
+    [wheel] = (tmp_path / "dist").glob("filebridge-*.whl")
+    installed = tmp_path / "installed"
+    shutil.unpack_archive(wheel, installed, format="zip")
+    env = {**python_env(), "PYTHONPATH": str(installed)}
+    done = subprocess.run(
+        [*FILEBRIDGE, "template", "r", "--session", str(tmp_path / "s")], cwd=tmp_path,
+        capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "filebridge_connect(" in done.stdout
+    assert (tmp_path / "s" / "bootstrap" / "filebridge.R").read_bytes() == (
+        checkout / "session_templates" / "r" / "filebridge.R").read_bytes()
+    where = subprocess.run([sys.executable, "-c", "import filebridge; print(filebridge.__file__)"],
+                           cwd=tmp_path, capture_output=True, text=True, env=env, check=True)
+    assert Path(where.stdout.strip()).is_relative_to(installed)

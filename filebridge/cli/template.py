@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from filebridge.cli.output import CommandFailed, emit
-from filebridge.cli.paths import checkout_dir
+from filebridge.cli.paths import session_templates_dir
 
 __all__ = ["register", "render_template"]
 
@@ -16,7 +16,7 @@ SNIPPET = "snippet.txt"
 
 
 def _kinds() -> list[str]:
-    folder = checkout_dir("session_templates")
+    folder = session_templates_dir()
     return sorted(p.name for p in folder.iterdir() if (p / SNIPPET).is_file())
 
 
@@ -28,7 +28,7 @@ def render_template(kind: str, session_dir: Path, **values: str) -> str:
     """
     from filebridge.cli.sessions import copy_bootstrap
 
-    template_dir = checkout_dir("session_templates") / kind
+    template_dir = session_templates_dir() / kind
     snippet = template_dir / SNIPPET
     if not snippet.is_file():
         raise CommandFailed(f"no template {kind!r}; there are: {', '.join(_kinds())}")
