@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from r_support import Recorder
 from viewers_support import CHROMIUM, CHROMIUM_ARGS
+
+from filebridge.host import Host
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +21,20 @@ def browser() -> Iterator[object]:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[Host]:
+    """A real host serving a fresh root under ``tmp_path``, in this process (the core tests
+    that need one with other settings define their own)."""
+    served = Host(tmp_path / "root")
+    served.start()
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+@pytest.fixture
+def recorder(host: Host) -> Recorder:
+    return Recorder(host)

@@ -7,8 +7,6 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
@@ -84,14 +82,3 @@ class Recorder:
     def requests(self, session_id: str) -> list[str]:
         return [e.request.command for e in self.events
                 if e.kind == "request" and e.session_id == session_id and e.request]
-
-
-@contextmanager
-def serving_host(tmp_path: Path) -> Iterator[Host]:
-    """A real host serving a fresh root under ``tmp_path``, in this process."""
-    served = Host(tmp_path / "root")
-    served.start()
-    try:
-        yield served
-    finally:
-        served.stop()

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-from r_support import needs_r, serving_host
+from r_support import needs_r
 
 from filebridge.demo_r import demo_step
 from filebridge.host import Host
-
-
-@pytest.fixture
-def host(tmp_path: Path) -> Iterator[Host]:
-    with serving_host(tmp_path) as served:
-        yield served
 
 
 @dataclass

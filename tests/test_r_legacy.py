@@ -14,23 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from r_support import Recorder, needs_r, serving_host
+from r_support import Recorder, needs_r
 
 from filebridge.host import Call, Host
 from filebridge.host.vscode_r import LegacyWatcher, legacy_variables
 
 pytestmark = needs_r
-
-
-@pytest.fixture
-def host(tmp_path: Path) -> Iterator[Host]:
-    with serving_host(tmp_path) as served:
-        yield served
-
-
-@pytest.fixture
-def recorder(host: Host) -> Recorder:
-    return Recorder(host)
 
 
 LEGACY_SESSION = r'''

@@ -7,11 +7,9 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from r_support import Recorder, needs_r, r_string, run_r, serving_host
+from r_support import Recorder, needs_r, r_string, run_r
 
 from filebridge.errors import RemoteError
 from filebridge.host import Call, Host
@@ -19,17 +17,6 @@ from filebridge.wire.files import AppendLog
 from filebridge.wire.messages import decode_request, new_request
 
 pytestmark = needs_r
-
-
-@pytest.fixture
-def host(tmp_path: Path) -> Iterator[Host]:
-    with serving_host(tmp_path) as served:
-        yield served
-
-
-@pytest.fixture
-def recorder(host: Host) -> Recorder:
-    return Recorder(host)
 
 
 def session_dir(host: Host, name: str = "r1") -> Path:
