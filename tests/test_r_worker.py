@@ -109,6 +109,16 @@ def test_r_forked_child_numbers_its_own_requests_and_gets_its_own_answers(
     assert (parent.seq, child.seq, again.seq) == (2, 1, 3)  # 1 was the parent's attach
 
 
+def test_r_skips_a_broken_line_in_the_answer_log_that_is_not_its_answer(host: Host) -> None:
+    # What a host killed mid-answer leaves once its successor has ended the line.
+    out = run_r('filebridge_connect()\n'
+                'cat(\'{"v":1,"id":"gone0000","ok":tr\\n\',\n'
+                '    file = file.path(filebridge_session(), "response.log"), append = TRUE)\n'
+                'cat(filebridge_call("echo", text = "after it")$text)',
+                session=session_dir(host)).stdout
+    assert out == "after it"
+
+
 def test_r_error_answer_becomes_an_r_error_with_the_hosts_message(host: Host) -> None:
     def refuse(call: Call) -> None:
         raise RemoteError("refused", "not today")

@@ -514,8 +514,8 @@ local({
       if (any(data == as.raw(0))) data[data == as.raw(0)] <- as.raw(0x20)  # for rawToChar
       text <- rawToChar(data)
       waiting <- state$waiting
-      # mostly one line, the answer waited for: parsed without first looking for the ids
-      if (sum(data == as.raw(0x0a)) > 1L) {
+      # mostly one line, the answer waited for: parsed without splitting
+      if (sum(data == as.raw(0x0a)) > 1L || !grepl(id, text, fixed = TRUE)) {
         lines <- strsplit(text, "\n", fixed = TRUE)[[1]]
         hit <- grepl(id, lines, fixed = TRUE)
         for (other in waiting[waiting != id]) hit <- hit | grepl(other, lines, fixed = TRUE)
