@@ -110,17 +110,28 @@ local({
       ends_in(base::readBin, ".Internal(readBin(con, what, n, size, signed, swap))") &&
       ends_in(base::writeBin, ".Internal(writeBin(object, con, size, swap, useBytes))") &&
       ends_in(base::flush.connection, ".Internal(flush(con))")) {
-    seek_read <- function(con, where) .Internal(seek(con, where, 1L, 1L))
-    seek_write <- function(con, where) .Internal(seek(con, where, 1L, 2L))
-    read_raw <- function(con, n) .Internal(readBin(con, "raw", n, NA_integer_, TRUE, FALSE))
+    read_at <- function(con, where, n) {
+      .Internal(seek(con, where, 1L, 1L))
+      .Internal(readBin(con, "raw", n, NA_integer_, TRUE, FALSE))
+    }
+    write_at <- function(con, where, bytes) {
+      .Internal(seek(con, where, 1L, 2L))
+      .Internal(writeBin(bytes, con, NA_integer_, FALSE, FALSE))
+      .Internal(flush(con))
+    }
     write_flush <- function(con, bytes) {
       .Internal(writeBin(bytes, con, NA_integer_, FALSE, FALSE))
       .Internal(flush(con))
     }
   } else {
-    seek_read <- function(con, where) seek(con, where, rw = "read")
-    seek_write <- function(con, where) seek(con, where, rw = "write")
-    read_raw <- function(con, n) readBin(con, "raw", n)
+    read_at <- function(con, where, n) {
+      seek(con, where, rw = "read")
+      readBin(con, "raw", n)
+    }
+    write_at <- function(con, where, bytes) {
+      seek(con, where, rw = "write")
+      write_flush(con, bytes)
+    }
     write_flush <- function(con, bytes) {
       writeBin(bytes, con)
       flush(con)
@@ -166,8 +177,7 @@ local({
     end <- state$log_end
     tail <- NULL
     if (!is.null(end)) {
-      seek_read(kept$request_tail, end - 1)
-      tail <- read_raw(kept$request_tail, 2L)
+      tail <- read_at(kept$request_tail, end - 1, 2L)
     }
     if (length(tail) != 1L || tail != as.raw(0x0a)) {
       end <- file.size(state$paths$request_log)
@@ -190,8 +200,7 @@ local({
     # looks at the size and the last byte); rung as the log's new size
     end <- end + length(bytes)
     state$log_end <- end
-    seek_write(kept$request_lock, 0)
-    write_flush(kept$request_lock, charToRaw(sprintf("%020.0f", end)))
+    write_at(kept$request_lock, 0, charToRaw(sprintf("%020.0f", end)))
   }
 
   read_urandom <- function(n) {
@@ -490,8 +499,7 @@ local({
     # a look mostly finds nothing or one small answer: a small first read allocates less
     chunk <- 512L
     repeat {
-      seek_read(con, state$answer_offset)
-      data <- read_raw(con, chunk)
+      data <- read_at(con, state$answer_offset, chunk)
       n <- length(data)
       if (!n) return(found)
       state$answer_offset <- state$answer_offset + n
