@@ -1051,7 +1051,7 @@ local({
 
   variables_json <- function(vars) {
     if (!length(vars)) return(character(0))
-    field <- function(key, type) vapply(vars, function(v) v[[key]], type, USE.NAMES = FALSE)
+    field <- function(key, type) vapply(vars, .subset2, type, key, USE.NAMES = FALSE)
     text <- function(key) json_strings(field(key, ""))
     flag <- function(key) c("false", "true")[field(key, NA) + 1L]
     maybe <- function(key, encode) {
@@ -1084,7 +1084,10 @@ local({
   late_json <- function(names, values) {
     class_vectors <- lapply(values, class)
     first_class <- vapply(class_vectors, `[`, "", 1L, USE.NAMES = FALSE)
-    classes <- vapply(class_vectors, paste, "", collapse = ", ", USE.NAMES = FALSE)
+    classes <- first_class
+    several <- lengths(class_vectors) > 1L
+    classes[several] <- vapply(class_vectors[several], paste, "", collapse = ", ",
+                               USE.NAMES = FALSE)
     value_lengths <- as.numeric(lengths(values, use.names = FALSE))
     list(signatures = paste(first_class, not_described, classes, value_lengths, sep = "\r"),
          json = function(updated) {
