@@ -12,6 +12,7 @@ from filebridge.wire.files import file_size, fresh_reads, open_file, read_counte
 __all__ = ["LineReader", "LogLine"]
 
 CHUNK = 1 << 20
+SIZE_LIMIT = 10**15  # a doorbell value above this is a clock reading, not a log size
 
 
 class LogLine(NamedTuple):
@@ -50,14 +51,14 @@ class LineReader:
         self._head = b""
         self._fresh = fresh_reads(path.parent)
 
-    def read(self, max_bytes: int = 64 << 20) -> list[LogLine]:
+    def read(self, max_bytes: int = 64 << 20, rung: bool = False) -> list[LogLine]:
         """The complete lines that arrived since the last call (at most about ``max_bytes``).
 
         Raises OSError when the log cannot be read (gone, unsafe, a dropped mount); the next
-        call tries afresh.
+        call tries afresh. ``rung``: the doorbell was just seen to change.
         """
         lines: list[LogLine] = []
-        if self._fresh and self.bell is not None:
+        if self._fresh and self.bell is not None and not rung:
             try:
                 if int(read_counter(self.bell)) <= self.position:
                     return lines
@@ -83,6 +84,18 @@ class LineReader:
         except OSError:
             self.close()
             raise
+
+    def behind(self) -> bool:
+        """Whether the doorbell announces more than was read: on a network filesystem a fresh
+        read can still lag a moment behind the bell (a bell rung with a time, not a size,
+        says nothing)."""
+        if not self._fresh or self.bell is None:
+            return False
+        try:
+            announced = int(read_counter(self.bell))
+        except ValueError:
+            return False
+        return self.position < announced < SIZE_LIMIT
 
     def check(self) -> None:
         """Raise OSError saying so when the log is now shorter than what was read, or another
