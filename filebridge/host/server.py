@@ -53,8 +53,8 @@ TICK = 1.0  # heartbeats, rescans and a safety read of every log, whatever the w
 # Where reads go to a server (polling), looking at every session's files each tick would cost
 # several network round trips per session per second: idle sessions are looked at this
 # seldom, and a worker wakes the host through the root's wake bell instead.
-SLOW_LOOK = 5.0
-IDLE_POLL = 2.0  # an idle session's doorbell, when polling
+SLOW_LOOK = 10.0
+IDLE_POLL = 5.0  # an idle session's doorbell, when polling
 WAKE_POLL = 0.04  # the root's wake bell, when polling
 BROKEN_RETRY = 10.0
 HANDLER_DEADLINE = 120.0
@@ -373,15 +373,16 @@ class Host:
             self._slow_look = now + SLOW_LOOK
         for served in list(self._served.values()):
             self._runner.enforce_deadline(served, self.handler_deadline)
-            if slow_look:
-                if served.state.check_heartbeat():
-                    self._emit(HostEvent("status", served.state.layout.id))
-                try:
-                    served.reader.check()
-                    served.journal.save_mirror()
-                except OSError as exc:
-                    self._session_fault(served, exc)
-                    continue
+            if not slow_look:
+                continue
+            if served.state.check_heartbeat():
+                self._emit(HostEvent("status", served.state.layout.id))
+            try:
+                served.reader.check()
+                served.journal.save_mirror()
+            except OSError as exc:
+                self._session_fault(served, exc)
+                continue
             self._read(served)
         self._retry_broken()
         try:
