@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib
 from viewers_support import http_get, page_origin, run_worker, running_host, wait_for
 
-from filebridge.host.viewers import MAX_CONTENT_BYTES, MAX_IMPORT_BYTES
+from filebridge.host.viewers import MAX_CONTENT_BYTES, MAX_IMPORT_BYTES, MAX_TITLE, MAX_VIEWS
 
 HOST_PNG = Path(matplotlib.get_data_path()) / "images" / "matplotlib.png"
 
@@ -351,3 +351,25 @@ viewers.dataview([{"a": 1}], title="rows")
                                 headers=page_origin(viewers))
         assert status == 200
         assert http_get(frame)[0] == 404  # closing a view revokes its capability
+
+
+def test_what_a_session_floods_the_viewers_with_stays_bounded(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with running_host(root) as (_host, viewers):
+        assert viewers.ui is not None
+        run_worker(root, "flood", f"""
+import filebridge.worker as fb
+fb.connect()
+for n in range({MAX_VIEWS + 60}):
+    fb.call("browser", timeout=20, view=f"{{n:08x}}", url="https://example.org/" + str(n),
+            title="t" * 100_000, details={{"x" * 1000: "y" * 100_000}})
+print(fb.call("echo", timeout=20, done=True))
+""")
+        views = viewers.store.views("flood")
+        assert len(views) == MAX_VIEWS
+        assert views[0].id == f"{60:08x}" and views[-1].id == f"{MAX_VIEWS + 59:08x}"
+        assert max(len(v.title) for v in views) <= MAX_TITLE
+        saved = (root / "sessions" / "flood" / "host-views" / "index.json").stat().st_size
+        assert saved < MAX_VIEWS * 2000
+        status, _, body = http_get(f"{viewers.ui.url}api/sessions/flood")
+        assert status == 200 and len(json.loads(body)["views"]) == MAX_VIEWS
