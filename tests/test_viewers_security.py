@@ -373,3 +373,55 @@ print(fb.call("echo", timeout=20, done=True))
         assert saved < MAX_VIEWS * 2000
         status, _, body = http_get(f"{viewers.ui.url}api/sessions/flood")
         assert status == 200 and len(json.loads(body)["views"]) == MAX_VIEWS
+
+
+def test_the_file_primitive_follows_no_symlink_and_never_blocks(tmp_path: Path) -> None:
+    """The walk itself, on a real filesystem: a symlinked folder on the way is refused even
+    when the caller named it by its own path (the state a swap after the check leaves)."""
+    from filebridge.errors import RemoteError
+    from filebridge.host.view_files import AllowedFolders, open_regular, write_inside
+
+    outside = _outside(tmp_path)
+    before = _snapshot(outside)
+    session = tmp_path / "session"
+    (session / "views").mkdir(parents=True)
+    (session / "views" / "swapped").symlink_to(outside)
+    os.mkfifo(session / "views" / "fifo")
+    (session / "host-views").symlink_to(outside)
+    outcomes = {}
+    for name, parts in (("symlinked folder on the way", ("views", "swapped", "secret.html")),
+                        ("FIFO", ("views", "fifo")),
+                        ("symlink as the file", ("host-views",)),
+                        ("dot-dot", ("views", "..", "..", "outside", "secret.html"))):
+        try:
+            os.close(open_regular(session, parts, "/".join(parts), 1 << 20))
+            outcomes[name] = "opened"
+        except RemoteError as exc:
+            outcomes[name] = exc.code
+    assert outcomes == {name: "refused" for name in outcomes}
+    allowed = AllowedFolders([], session=session)
+    try:
+        allowed.read(session / "views" / "swapped" / "secret.html", 1 << 20)
+        raise AssertionError("read through a symlink out")
+    except RemoteError as exc:
+        assert exc.code == "refused"
+    (session / "big").write_bytes(b"x" * 1001)
+    try:
+        allowed.read(session / "big", 1000)
+        raise AssertionError("read past the limit")
+    except RemoteError as exc:
+        assert exc.code == "too_large"
+    for parts in (("host-views", "index.json"), ("views", "swapped", "x.json")):
+        try:
+            write_inside(session, parts, b"{}")
+            raise AssertionError(f"wrote through {parts}")
+        except OSError:
+            pass
+    write_inside(session, ("host-views-real", "plots", "000001.png"), b"png")
+    assert (session / "host-views-real" / "plots" / "000001.png").read_bytes() == b"png"
+    assert sorted(p.name for p in (session / "host-views-real" / "plots").iterdir()) == [
+        "000001.png"]
+    # a symlinked session folder is not an allowed folder at all
+    (tmp_path / "linked-session").symlink_to(outside)
+    assert AllowedFolders([], session=tmp_path / "linked-session").folders == ()
+    assert _snapshot(outside) == before
