@@ -1,0 +1,1 @@
+"""Tools for testing filebridge and integrations built on it."""
