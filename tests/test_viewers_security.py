@@ -380,10 +380,12 @@ def test_the_file_primitive_follows_no_symlink_and_never_blocks(tmp_path: Path) 
     when the caller named it by its own path (the state a swap after the check leaves)."""
     from filebridge.errors import RemoteError
     from filebridge.host.view_files import AllowedFolders, open_regular, write_inside
+    from filebridge.wire.files import confine_to
 
     outside = _outside(tmp_path)
     before = _snapshot(outside)
-    session = tmp_path / "session"
+    confine_to(tmp_path / "sessions")  # as a host does for <root>/sessions
+    session = tmp_path / "sessions" / "s"
     (session / "views").mkdir(parents=True)
     (session / "views" / "swapped").symlink_to(outside)
     os.mkfifo(session / "views" / "fifo")
@@ -422,6 +424,55 @@ def test_the_file_primitive_follows_no_symlink_and_never_blocks(tmp_path: Path) 
     assert sorted(p.name for p in (session / "host-views-real" / "plots").iterdir()) == [
         "000001.png"]
     # a symlinked session folder is not an allowed folder at all
-    (tmp_path / "linked-session").symlink_to(outside)
-    assert AllowedFolders([], session=tmp_path / "linked-session").folders == ()
+    (tmp_path / "sessions" / "linked").symlink_to(outside)
+    assert AllowedFolders([], session=tmp_path / "sessions" / "linked").folders == ()
+    try:
+        write_inside(tmp_path / "sessions" / "linked", ("host-views", "index.json"), b"{}")
+        raise AssertionError("wrote through a symlinked session folder")
+    except OSError:
+        pass
     assert _snapshot(outside) == before
+
+
+def test_mapped_and_served_folders_are_readable_and_nothing_beside_them(
+        tmp_path: Path) -> None:
+    from filebridge.host import Host
+    from filebridge.ui.feature import install_viewers
+
+    outside = _outside(tmp_path)
+    mapped, served = tmp_path / "mapped", tmp_path / "served"
+    for folder in (mapped, served):
+        folder.mkdir()
+        (folder / "index.html").write_text(f"<p>{folder.name}</p>")
+        (folder / "away.html").symlink_to(outside / "secret.html")
+    root = tmp_path / "root"
+    host = Host(root, path_map=[("/remote/site", str(mapped))])
+    viewers = install_viewers(host, ui=True, folders=[served])
+    host.start()
+    try:
+        assert viewers.ui is not None
+        done = run_worker(root, "legit", f"""
+import filebridge.worker as fb
+from filebridge.errors import RemoteError
+fb.connect()
+for args in [dict(view="m1", file="/remote/site/index.html"),
+             dict(view="s1", file={str(served / 'index.html')!r}),
+             dict(view="m2", file="/remote/site/away.html"),
+             dict(view="x1", file={str(outside / 'secret.html')!r})]:
+    try:
+        fb.call("webview", timeout=20, **args)
+        print("accepted")
+    except RemoteError as exc:
+        print(exc.code)
+""")
+        assert done.stdout.split() == ["accepted", "accepted", "refused", "refused"]
+        for view, text in (("m1", b"<p>mapped</p>"), ("s1", b"<p>served</p>")):
+            page = viewers.ui.view_url("legit", view)
+            status, _, body = http_get(page)
+            assert status == 200 and body == text
+            status, _, body = http_get(page.rsplit("/", 1)[0] + "/away.html")
+            assert status == 403 and b"host secret" not in body
+    finally:
+        if viewers.ui is not None:
+            viewers.ui.stop()
+        host.stop()

@@ -11,22 +11,22 @@ so every path and every file type it leads to is untrusted. Reading:
 - only regular files are opened (a FIFO or a device is refused before ``open`` and again on the
   descriptor), non-blocking, and the size is checked before reading.
 
-Writing (the host's own ``host-views`` folder inside a session) follows the same walk, creates
-missing folders with mode 0700 without following symlinks, and replaces files through an
-unguessable temporary name.
+Writing (the host's own ``host-views`` folder inside a session) goes through the wire layer's
+confined primitives (``filebridge.wire.files``): the host confines ``<root>/sessions``, so no
+symlink below it is followed and temporary names are unguessable.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from filebridge.errors import RemoteError
+from filebridge.wire.files import atomic_write, make_folder, remove_file
 
 __all__ = ["AllowedFolders", "open_regular", "read_capped", "remove_inside", "write_inside"]
 
@@ -34,8 +34,6 @@ _READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBL
                | getattr(os, "O_CLOEXEC", 0))
 _DIR_FLAGS = (os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
               | getattr(os, "O_CLOEXEC", 0))
-FOLDER_MODE = 0o700
-FILE_MODE = 0o600
 
 
 def _real(path: Path | str) -> Path:
@@ -109,23 +107,14 @@ class AllowedFolders:
             os.close(fd)
 
 
-def _walk(folder: Path, parts: tuple[str, ...], create: bool = False) -> int:
+def _walk(folder: Path, parts: tuple[str, ...]) -> int:
     """A descriptor of ``folder/parts...`` reached without following any symlink on the way."""
     fd = os.open(folder, _DIR_FLAGS)
     try:
         for part in parts:
             if part in ("", ".", ".."):
                 raise RemoteError("refused", f"no {part!r} in a path under {folder}")
-            try:
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except FileNotFoundError:
-                if not create:
-                    raise
-                try:
-                    os.mkdir(part, FOLDER_MODE, dir_fd=fd)
-                except FileExistsError:
-                    pass
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            child = os.open(part, _DIR_FLAGS, dir_fd=fd)
             os.close(fd)
             fd = child
         return fd
@@ -195,41 +184,25 @@ def read_capped(fd: int, size: int, limit: int, shown: Path | str) -> bytes:
 
 
 def write_inside(folder: Path, parts: tuple[str, ...], data: bytes) -> None:
-    """Replace ``folder/parts`` with ``data``, creating missing folders, following no symlink.
+    """Replace ``folder/parts`` with ``data``, creating missing folders (mode 0700).
 
-    ``folder`` is trusted (a session folder the host found); everything below it is not.
+    ``folder`` is a session folder; the wire layer's confined primitives reach everything
+    below it without following a symlink and write through an unguessable temporary name.
     """
     if not parts:
         raise ValueError("write_inside needs a file name")
-    parent = _walk(folder, parts[:-1], create=True)
-    try:
-        tmp = f".{parts[-1]}.{secrets.token_hex(8)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-                     | getattr(os, "O_CLOEXEC", 0), FILE_MODE, dir_fd=parent)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        try:
-            os.replace(tmp, parts[-1], src_dir_fd=parent, dst_dir_fd=parent)
-        except OSError:
-            os.unlink(tmp, dir_fd=parent)
-            raise
-    finally:
-        os.close(parent)
+    current = folder
+    for part in parts[:-1]:
+        if part in ("", ".", ".."):
+            raise RemoteError("refused", f"no {part!r} in a path under {folder}")
+        current = current / part
+        make_folder(current)
+    atomic_write(current / parts[-1], data)
 
 
 def remove_inside(folder: Path, parts: tuple[str, ...]) -> None:
     """Remove the file ``folder/parts`` if it is there, following no symlink on the way."""
     try:
-        parent = _walk(folder, parts[:-1])
-    except OSError:
-        return
-    try:
-        os.unlink(parts[-1], dir_fd=parent)
+        remove_file(folder.joinpath(*parts))
     except OSError:
         pass
-    finally:
-        os.close(parent)
