@@ -9,7 +9,11 @@ from typing import NamedTuple, Optional
 
 from filebridge.wire.files import file_size, fresh_reads, open_file, read_counter, read_from
 
-__all__ = ["LineReader", "LogLine"]
+__all__ = ["LineReader", "LogDamaged", "LogLine"]
+
+
+class LogDamaged(OSError):
+    """The log was truncated, replaced or deleted under the reader."""
 
 CHUNK = 1 << 20
 SIZE_LIMIT = 10**15  # a doorbell value above this is a clock reading, not a log size
@@ -107,12 +111,12 @@ class LineReader:
             try:
                 now = os.stat(self.path, follow_symlinks=False)
             except FileNotFoundError:
-                raise OSError(errno.ENOENT, "request.log was deleted") from None
+                raise LogDamaged(errno.ENOENT, "request.log was deleted") from None
             if (now.st_ino, now.st_dev) != (kept.st_ino, kept.st_dev):
-                raise OSError(errno.ESTALE, "request.log was replaced by another file")
+                raise LogDamaged(errno.EINVAL, "request.log was replaced by another file")
             size = kept.st_size
         if size < self.position:
-            raise OSError(errno.ESTALE, f"request.log is {size} bytes, shorter than the "
+            raise LogDamaged(errno.EINVAL, f"request.log is {size} bytes, shorter than the "
                           f"{self.position} already read: it was truncated or replaced")
 
     def _take(self, chunk: bytes, lines: list[LogLine]) -> None:

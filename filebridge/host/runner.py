@@ -258,7 +258,8 @@ class RequestRunner:
             except OSError as exc:
                 raise _Undelivered(("retry", (request, spec, line, bad), line.end)) from exc
         if spec is None:
-            if request.command not in served.unhandled:
+            if (request.command not in served.unhandled
+                    and len(served.unhandled) < MAX_UNHANDLED_NAMES):
                 served.unhandled.add(request.command)
                 log.warning("session %s: no handler for %r (logged once per session)",
                             served.state.layout.id, request.command)

@@ -16,6 +16,7 @@ from filebridge.host.dispatch import HandlerFunc, HandlerSpec
 from filebridge.host.journal import JournalDamaged
 from filebridge.host.lease import HostLease
 from filebridge.host.pathmap import PathMap
+from filebridge.host.reader import LogDamaged
 from filebridge.host.runner import RequestRunner, ServedSession
 from filebridge.host.safety import issued_tokens, why_refused
 from filebridge.host.session import STALE_AFTER, SessionInfo, SessionState
@@ -328,12 +329,14 @@ class Host:
 
     def _session_fault(self, served: ServedSession, exc: OSError) -> None:
         sid = served.state.layout.id
-        if exc.errno in MOUNT_ERRORS and not isinstance(exc, UnsafeFile):
+        if exc.errno in MOUNT_ERRORS and not isinstance(exc, (UnsafeFile, LogDamaged)):
             log.warning("session %s: cannot read its files now (%s); trying again",
                         sid, exc.strerror or exc)
             return
-        self._break(served.state, f"{exc.strerror or exc}" if not isinstance(
-            exc, UnsafeFile) else str(exc))
+        reason = str(exc) if isinstance(exc, UnsafeFile) else (exc.strerror or str(exc))
+        if isinstance(exc, LogDamaged):
+            reason += "; run `filebridge recover` to resume"
+        self._break(served.state, reason)
         self._drop_served(sid)
 
     def _spin(self) -> list[Change]:
