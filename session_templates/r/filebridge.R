@@ -770,70 +770,154 @@ local({
     paste0("\"", out, "\"")
   }
 
+  # ---- tables: the chunked format the Python worker writes (docs/protocol-viewers.md) --------
+  # <views>/<id>/meta.json lists the columns and the chunks written so far; each chunk is JSON
+  # Lines, one object a row keyed "r" (the row label) and "c0", "c1"... The first rows go out
+  # at once and the host is told; the rest are written by a forked child (parallel's
+  # mcparallel), so R is blocked only for the first chunk. Cells are encoded a column at a
+  # time (as.character() is R's own 15-digit formatting in C) and joined with one paste0().
+
+  TABLE_FIRST_ROWS <- 1000L
+  TABLE_CHUNK_ROWS <- 50000L
+
+  table_kind <- function(col) {
+    if (inherits(col, c("Date", "POSIXt"))) return("date")
+    if (is.logical(col)) return("bool")
+    if (is.numeric(col) && !is.object(col)) return("number")
+    "string"
+  }
+
   # NA is null; Inf, -Inf and NaN are the strings "Inf", "-Inf", "NaN" (JSON has no such
   # numbers), so a missing value and a non-finite one stay distinguishable.
-  json_numbers <- function(x) {
-    out <- formatC(x, digits = 15, format = "g")
-    out <- sub("^ +", "", out)
-    out[is.nan(x)] <- "\"NaN\""
-    out[is.na(x) & !is.nan(x)] <- "null"
-    out[!is.na(x) & x == Inf] <- "\"Inf\""
-    out[!is.na(x) & x == -Inf] <- "\"-Inf\""
+  number_cells <- function(x) {
+    out <- as.character(x)
+    odd <- which(!is.finite(x))
+    if (length(odd)) {
+      v <- x[odd]
+      out[odd] <- ifelse(is.nan(v), "\"NaN\"", ifelse(is.na(v), "null",
+                                                        ifelse(v > 0, "\"Inf\"", "\"-Inf\"")))
+    }
     out
   }
 
-  column_cells <- function(col) {
-    if (inherits(col, "Date")) {
-      return(list(type = "dateColumn", cells = json_strings(format(col, "%Y-%m-%d"))))
-    }
-    if (inherits(col, "POSIXt")) {
-      return(list(type = "dateColumn", cells = json_strings(format(col, "%Y-%m-%d %H:%M:%S"))))
-    }
-    if (is.factor(col)) {
-      return(list(type = "textColumn", cells = json_strings(as.character(col))))
-    }
+  table_cells <- function(col) {
+    if (inherits(col, "Date")) return(json_strings(format(col, "%Y-%m-%d")))
+    if (inherits(col, "POSIXt")) return(json_strings(format(col, "%Y-%m-%d %H:%M:%S")))
+    if (is.factor(col)) return(json_strings(levels(col)[col]))
     if (is.logical(col)) {
-      cells <- ifelse(is.na(col), "null", ifelse(col, "true", "false"))
-      return(list(type = "textColumn", cells = cells))
+      out <- c("false", "true")[col + 1L]
+      out[is.na(col)] <- "null"
+      return(out)
     }
-    if (is.numeric(col) && !is.object(col)) {
-      return(list(type = "numericColumn", cells = json_numbers(as.numeric(col))))
+    if (is.integer(col) && !is.object(col)) {
+      out <- as.character(col)
+      out[is.na(col)] <- "null"
+      return(out)
     }
-    if (is.character(col)) return(list(type = "textColumn", cells = json_strings(col)))
-    text <- tryCatch(format(col), error = function(e) rep("<unprintable>", NROW(col)))
+    if (is.double(col) && !is.object(col)) return(number_cells(col))
+    if (is.character(col)) return(json_strings(col))
     if (is.list(col) && !is.data.frame(col)) {
-      text <- vapply(col, function(v) paste(format(v), collapse = ", "), "")
+      return(json_strings(vapply(col, function(v) paste(format(v), collapse = ", "), "")))
     }
-    list(type = "textColumn", cells = json_strings(text))
+    json_strings(tryCatch(format(col), error = function(e) rep("<unprintable>", NROW(col))))
   }
 
-  # vscode-R's table payload: columns (headerName, headerTooltip, field, type) and row-wise
-  # data, a "(row)" column first. Built by hand: one vectorised paste per column.
-  table_payload <- function(x, row_limit) {
+  as_view_table <- function(x) {
     if (is.matrix(x)) x <- as.data.frame(x, stringsAsFactors = FALSE)
     if (!is.data.frame(x)) x <- data.frame(x = x, stringsAsFactors = FALSE)
-    total <- nrow(x)
-    shown <- if (is.numeric(row_limit) && row_limit > 0 && total > row_limit) row_limit else total
-    if (shown < total) x <- x[seq_len(shown), , drop = FALSE]
-    row_names <- rownames(x)
-    if (is.null(row_names)) row_names <- as.character(seq_len(shown))
-    names_x <- names(x)
-    if (is.null(names_x)) names_x <- paste0("V", seq_along(x))
-    columns <- list(list(headerName = "(row)", headerTooltip = "row name", field = "x0",
-                         type = "textColumn"))
-    cells <- list(paste0("{\"x0\":", json_strings(row_names)))
-    for (j in seq_along(x)) {
-      converted <- column_cells(x[[j]])
-      field <- paste0("x", j)
-      columns[[j + 1]] <- list(headerName = names_x[[j]],
-                               headerTooltip = paste(class(x[[j]]), collapse = ", "),
-                               field = field, type = converted$type)
-      cells[[j + 1]] <- paste0(",\"", field, "\":", converted$cells)
+    x
+  }
+
+  write_text_file <- function(path, text) {
+    tmp <- file.path(dirname(path), sprintf(".%s.%d.tmp", basename(path), Sys.getpid()))
+    with_private_umask({
+      con <- file(tmp, open = "wb")
+      tryCatch(writeLines(text, con, sep = "", useBytes = TRUE), finally = close(con))
+    })
+    if (!file.rename(tmp, path)) {
+      unlink(tmp)
+      stop("filebridge: cannot replace ", path)
     }
-    rows <- if (shown) paste0(do.call(paste0, cells), "}") else character(0)
-    list(json = paste0("{\"columns\":", to_json(columns), ",\"data\":[",
-                       paste(rows, collapse = ","), "]}"),
-         shown = shown, total = total)
+  }
+
+  write_table_chunk <- function(folder, number, x, named_rows, rows) {
+    parts <- vector("list", 2L * length(x) + 3L)
+    parts[[1L]] <- "{\"r\":"
+    parts[[2L]] <- if (named_rows) json_strings(attr(x, "row.names")[rows]) else
+      as.character(rows)
+    for (j in seq_along(x)) {
+      parts[[2L * j + 1L]] <- sprintf(",\"c%d\":", j - 1L)
+      parts[[2L * j + 2L]] <- table_cells(x[[j]][rows])
+    }
+    parts[[length(parts)]] <- "}\n"
+    name <- sprintf("rows-%05d.jsonl", number)
+    write_text_file(file.path(folder, name), do.call(paste0, c(parts, list(collapse = ""))))
+    list(file = name, start = rows[[1L]] - 1L, rows = length(rows))
+  }
+
+  write_table_meta <- function(folder, meta) {
+    write_text_file(file.path(folder, "meta.json"), to_json(meta))
+  }
+
+  # Runs job() in a forked grandchild: parallel kills its own children when R exits (an
+  # Rscript may end right after View()), and the grandchild is not one. FALSE where R cannot
+  # fork (Windows) or parallel's internals are not as expected: the caller then runs job().
+  in_background <- function(job) {
+    if (.Platform$OS.type != "unix" || !requireNamespace("parallel", quietly = TRUE)) {
+      return(FALSE)
+    }
+    ns <- asNamespace("parallel")
+    if (!all(c("mcfork", "mcexit") %in% names(ns))) return(FALSE)
+    child <- tryCatch(ns$mcfork(TRUE), error = function(e) NULL)
+    if (is.null(child)) return(FALSE)
+    if (inherits(child, "masterProcess")) {
+      grandchild <- tryCatch(ns$mcfork(TRUE), error = function(e) NULL)
+      if (inherits(grandchild, "masterProcess")) {
+        try(job(), silent = TRUE)
+        ns$mcexit(0L)
+      }
+      if (is.null(grandchild)) try(job(), silent = TRUE)
+      ns$mcexit(0L)
+    }
+    TRUE
+  }
+
+  # Writes the table; calls announce(meta) once the first rows are readable. Returns whether
+  # the rest is being written in the background.
+  write_view_table <- function(x, folder, title, shown, total, announce) {
+    named_rows <- .row_names_info(x) > 0L
+    labels <- names(x)
+    if (is.null(labels)) labels <- paste0("V", seq_along(x))
+    columns <- c(list(list(name = "(row)", field = "r",
+                           type = if (named_rows) "string" else "number", dtype = "index")),
+                 lapply(seq_along(x), function(j) {
+                   list(name = labels[[j]], field = sprintf("c%d", j - 1L),
+                        type = table_kind(x[[j]]), dtype = paste(class(x[[j]]), collapse = ", "))
+                 }))
+    meta <- list(format = "filebridge.table", version = 1L, title = title, columns = columns,
+                 rows = shown, total_rows = total, chunks = list(), complete = FALSE)
+    first <- min(shown, TABLE_FIRST_ROWS)
+    if (first > 0L) {
+      meta$chunks <- list(write_table_chunk(folder, 0L, x, named_rows, seq_len(first)))
+    }
+    meta$complete <- first >= shown
+    write_table_meta(folder, meta)
+    announce(meta)
+    if (meta$complete) return(FALSE)
+    write_rest <- function() {
+      starts <- seq.int(first + 1L, shown, by = TABLE_CHUNK_ROWS)
+      for (k in seq_along(starts)) {
+        rows <- seq.int(starts[[k]], min(shown, starts[[k]] + TABLE_CHUNK_ROWS - 1L))
+        meta$chunks[[k + 1L]] <- write_table_chunk(folder, k, x, named_rows, rows)
+        meta$complete <- k == length(starts)
+        write_table_meta(folder, meta)
+      }
+    }
+    if (isTRUE(getOption("filebridge.view_background", TRUE)) && in_background(write_rest)) {
+      return(TRUE)
+    }
+    write_rest()
+    FALSE
   }
 
   # Errors are caught by the caller (describe_safely), not here: a tryCatch() here would keep
@@ -1251,14 +1335,24 @@ local({
     check_connected()
     if (is.null(title)) title <- paste(deparse(substitute(x), width.cutoff = 60L)[1])
     if (is.data.frame(x) || is.matrix(x) || (is.atomic(x) && !is.null(x))) {
-      table <- table_payload(x, row_limit)
-      if (table$shown < table$total) {
-        title <- sprintf("%s (limited to %d/%d)", title, table$shown, table$total)
-      }
-      return(fb$filebridge_send("dataview", source = "table", type = "json", title = title,
-                                file = (f <- write_view_file(table$json)),
-                                file_in_session = in_session(f), rows = table$shown,
-                                total_rows = table$total))
+      x <- as_view_table(x)
+      total <- nrow(x)
+      shown <- if (is.numeric(row_limit) && row_limit > 0 && total > row_limit) {
+        as.integer(row_limit)
+      } else total
+      if (shown < total) title <- sprintf("%s (limited to %d/%d)", title, shown, total)
+      view_id <- random_hex(8)
+      folder <- file.path(state$paths$views, view_id)
+      make_private_dir(folder)
+      sent <- NULL
+      write_view_table(x, folder, title, shown, total, function(meta) {
+        sent <<- fb$filebridge_send("dataview", view = view_id, source = "table",
+                                    type = "filebridge.table", title = title, rows = shown,
+                                    total_rows = total,
+                                    dir = normalizePath(folder, winslash = "/"),
+                                    dir_in_session = paste0("views/", view_id))
+      })
+      return(sent)
     }
     if (is.function(x)) {
       text <- paste(deparse(x, control = "useSource"), collapse = "\n")
