@@ -24,6 +24,20 @@ local({
 
   fb <- new.env()
   state <- new.env()
+  # the folder this file was sourced from: help_pages.R is beside it (the template's files)
+  state$worker_dir <- local({
+    found <- NULL
+    for (i in rev(seq_len(sys.nframe()))) {
+      frame <- sys.frame(i)
+      if (exists("ofile", envir = frame, inherits = FALSE)) {
+        found <- get("ofile", envir = frame, inherits = FALSE)
+        break
+      }
+    }
+    if (is.character(found) && length(found) == 1L && file.exists(found)) {
+      dirname(normalizePath(found))
+    }
+  })
   state$connected <- FALSE
   state$handlers <- list()
   state$pid <- -1L  # the process whose requests are numbered and whose files are open (none yet)
@@ -1387,18 +1401,42 @@ local({
     invisible(fb$filebridge_view(x, title = title))
   }
 
+  # browseURL(): a local HTML file (a path or a file:// URL) is shown as a webview, with the
+  # files beside it; anything else goes to the host's browser view.
   browser_function <- function(url, ...) {
     if (!isTRUE(state$connected)) return(invisible(NULL))
-    fb$filebridge_send("browser", url = url)
+    file <- local_file_of(url)
+    if (!is.null(file) && grepl("\\.html?$", file, ignore.case = TRUE)) {
+      fb$filebridge_send("webview", file = normalizePath(file, winslash = "/"),
+                         title = page_title(file, basename(file)))
+    } else {
+      fb$filebridge_send("browser", url = url)
+    }
     invisible(NULL)
+  }
+
+  # A page's own <title> (htmlwidgets write the widget's name there), else what shows it.
+  page_title <- function(file, fallback) {
+    head <- tryCatch(readLines(file, n = 60L, warn = FALSE), error = function(e) character())
+    found <- regmatches(head, regexpr("<title>[^<]*</title>", head))
+    title <- if (length(found)) trimws(gsub("</?title>", "", found[[1]])) else ""
+    if (nzchar(title)) title else fallback
+  }
+
+  local_file_of <- function(url) {
+    path <- if (startsWith(url, "file://")) utils::URLdecode(sub("^file://", "", url)) else url
+    if (!grepl("^[a-zA-Z][a-zA-Z0-9+.-]*://", path) && file.exists(path) && !dir.exists(path)) {
+      path
+    }
   }
 
   # htmlwidgets and friends call the viewer option with a file path (or a localhost URL).
   viewer_function <- function(url, height = NULL) {
     if (!isTRUE(state$connected)) return(invisible(NULL))
-    if (file.exists(url)) {
-      fb$filebridge_send("webview", file = normalizePath(url, winslash = "/"),
-                         title = basename(dirname(url)))
+    file <- local_file_of(url)
+    if (!is.null(file)) {
+      fb$filebridge_send("webview", file = normalizePath(file, winslash = "/"),
+                         title = page_title(file, "Viewer"))
     } else {
       fb$filebridge_send("browser", url = url)
     }
@@ -1413,8 +1451,61 @@ local({
     invisible(do.call(fb$filebridge_send, c(list("webview"), args)))
   }
 
+  # Help pages: rendered by help_pages.R (beside this file) into <session>/views/help/, a
+  # small site with R's style sheet and relative cross-links; the pages a page links to are
+  # rendered afterwards by a forked process. Without help_pages.R, the page alone.
+  help_site <- function() {
+    if (is.null(state$help_env)) {
+      script <- if (!is.null(state$worker_dir)) file.path(state$worker_dir, "help_pages.R")
+      if (is.null(script) || !file.exists(script)) return(NULL)
+      env <- new.env(parent = globalenv())
+      sys.source(script, envir = env)
+      state$help_env <- env
+    }
+    state$help_env
+  }
+
+  show_help_site <- function(request_path, fallback) {
+    site <- help_site()
+    if (is.null(site)) return(fallback())
+    out <- file.path(state$paths$views, "help")
+    make_private_dir(out)
+    shown <- tryCatch(with_private_umask(site$filebridge_help_pages(request_path, out,
+                                                                    linked_pages = 0L)),
+                      error = function(e) NULL)
+    if (is.null(shown)) return(fallback())
+    page <- file.path(out, shown$page)
+    fb$filebridge_send("help", file = normalizePath(page, winslash = "/"),
+                       dir = normalizePath(out, winslash = "/"),
+                       file_in_session = paste0("views/help/", shown$page),
+                       title = shown$title, topic = shown$topic, package = shown$package)
+    if (startsWith(request_path, "/library/")) {
+      in_background(function() with_private_umask(site$filebridge_help_pages(request_path,
+                                                                              out)))
+    }
+    invisible(TRUE)
+  }
+
   print_help <- function(x, ...) {
     if (!isTRUE(state$connected) || !length(x)) return(invisible(x))
+    file <- x[[1]]
+    show_help_site(paste0("/library/", basename(dirname(dirname(file))), "/html/",
+                          basename(file), ".html"), function() print_help_page(x))
+    invisible(x)
+  }
+
+  # ??topic: a result page linking to the pages found
+  print_search <- function(x, ...) {
+    if (!isTRUE(state$connected)) return(utils:::print.hsearch(x, ...))
+    fields <- paste0("&fields.", x$fields, "=1", collapse = "")
+    path <- paste0("/doc/html/Search?pattern=", utils::URLencode(x$pattern, reserved = TRUE),
+                   fields, if (!isTRUE(x$ignore.case)) "&ignore.case=0",
+                   if (length(x$package)) paste0("&package=", paste(x$package, collapse = ";")))
+    show_help_site(path, function() utils:::print.hsearch(x, ...))
+    invisible(x)
+  }
+
+  print_help_page <- function(x, ...) {
     topic <- attr(x, "topic")
     rd <- tryCatch(utils:::.getHelpFile(x[[1]]), error = function(e) NULL)
     if (is.null(rd)) return(invisible(x))
@@ -1424,6 +1515,146 @@ local({
                        file_in_session = in_session(out), topic = topic,
                        package = basename(dirname(dirname(x[[1]]))))
     invisible(x)
+  }
+
+  # ---- rstudioapi on filebridge's wire ---------------------------------------------------
+  # When the rstudioapi package loads (or is loaded), its functions that ask RStudio are
+  # replaced in its namespace. Answered in R: isAvailable, verifyAvailable, hasFun, getVersion,
+  # versionInfo (mode "filebridge", version 0: no RStudio version is claimed), viewer (a
+  # webview), getActiveProject (the working directory, unless the host says otherwise). Sent to
+  # the host as a call `rstudioapi` {action, args}, for an editor integration to answer:
+  # active_editor_context, insert_or_modify_text, show_prompt, ask_for_password, show_dialog,
+  # navigate_to_file, document_save; with no handler there, R gets an error saying so.
+  rstudioapi_call <- function(action, ...) {
+    tryCatch(fb$filebridge_call("rstudioapi", action = action, args = list(...)),
+             filebridge_no_handler = function(e) {
+               stop(sprintf(paste0("rstudioapi action '%s' is not available in filebridge: ",
+                                   "no editor integration answers it on the host"), action),
+                    call. = FALSE)
+             },
+             filebridge_remote_error = function(e) {
+               stop(sprintf("rstudioapi action '%s' failed in filebridge: %s", action,
+                            conditionMessage(e)), call. = FALSE)
+             })
+  }
+
+  position_of <- function(p) {
+    rstudioapi::document_position(as.numeric(p[[1]]), as.numeric(p[[2]]))
+  }
+
+  range_json <- function(location) {
+    if (is.null(location)) return(NULL)
+    r <- if (inherits(location, "document_range")) location else
+      if (inherits(location, "document_position") || (is.numeric(location) &&
+                                                        length(location) == 2L)) {
+        p <- position_of(location)
+        rstudioapi::document_range(p, p)
+      } else rstudioapi::as.document_range(location)
+    list(start = as.numeric(r$start), end = as.numeric(r$end))
+  }
+
+  rstudioapi_functions <- function() {
+    ns <- asNamespace("rstudioapi")
+    version <- function() numeric_version("0")
+    context_of <- function(answer) {
+      selection <- lapply(answer$selection, function(s) {
+        list(range = rstudioapi::document_range(position_of(s$range$start),
+                                                position_of(s$range$end)),
+             text = if (is.null(s$text)) "" else s$text)
+      })
+      contents <- unlist(answer$contents)
+      if (length(contents) == 1L) contents <- strsplit(contents, "\n", fixed = TRUE)[[1]]
+      structure(list(id = if (is.null(answer$id)) "" else as.character(answer$id),
+                     path = if (is.null(answer$path)) "" else answer$path,
+                     contents = if (is.null(contents)) character() else contents,
+                     selection = structure(selection, class = "document_selection")),
+                class = "document_context")
+    }
+    modify <- function(location, text, id) {
+      if (!inherits(location, c("document_range", "document_position")) &&
+          is.list(location) && length(location)) {
+        ranges <- lapply(location, range_json)
+      } else {
+        ranges <- list(range_json(location))
+      }
+      text <- rep_len(as.character(text), length(ranges))
+      query <- mapply(function(r, t) list(range = r, text = t), ranges, text, SIMPLIFY = FALSE)
+      invisible(rstudioapi_call("insert_or_modify_text", query = query, id = id))
+    }
+    list(
+      isAvailable = function(version_needed = NULL, child_ok = FALSE) is.null(version_needed),
+      verifyAvailable = function(version_needed = NULL) {
+        if (!is.null(version_needed)) {
+          stop("filebridge's rstudioapi emulation claims no RStudio version", call. = FALSE)
+        }
+        invisible(TRUE)
+      },
+      hasFun = function(name, version_needed = NULL, ...) {
+        is.null(version_needed) && name %in% names(rstudioapi_functions())
+      },
+      getVersion = version,
+      versionInfo = function() {
+        list(citation = "", mode = "filebridge", version = version(),
+             long_version = "0", release_name = "filebridge")
+      },
+      viewer = function(url, height = NULL) viewer_function(url, height),
+      getActiveProject = function() {
+        answer <- tryCatch(rstudioapi_call("get_project_path"), error = function(e) NULL)
+        if (is.list(answer) && is.character(answer$path)) answer$path else getwd()
+      },
+      getActiveDocumentContext = function() context_of(rstudioapi_call("active_editor_context")),
+      getSourceEditorContext = function(id = NULL) {
+        context_of(rstudioapi_call("active_editor_context", id = id))
+      },
+      insertText = function(location = NULL, text = NULL, id = NULL) {
+        if (is.null(text) && is.character(location)) {
+          text <- location
+          location <- NULL
+        }
+        modify(location, text, id)
+      },
+      modifyRange = function(location = NULL, text = NULL, id = NULL) modify(location, text, id),
+      showPrompt = function(title, message, default = NULL) {
+        answer <- rstudioapi_call("show_prompt", title = title, message = message,
+                                  default = default)
+        if (is.list(answer)) answer$value else answer
+      },
+      askForPassword = function(prompt) {
+        answer <- rstudioapi_call("ask_for_password", prompt = prompt)
+        if (is.list(answer)) answer$value else answer
+      },
+      showDialog = function(title, message, url = "") {
+        invisible(rstudioapi_call("show_dialog", title = title, message = message, url = url))
+      },
+      navigateToFile = function(file, line = -1L, column = -1L, moveCursor = TRUE) {
+        invisible(rstudioapi_call("navigate_to_file", file = normalizePath(file, mustWork = FALSE),
+                                  line = line, column = column))
+      },
+      documentSave = function(id = NULL) invisible(rstudioapi_call("document_save", id = id))
+    )
+  }
+
+  patch_rstudioapi <- function(...) {
+    ns <- asNamespace("rstudioapi")
+    for (name in names(replacements <- rstudioapi_functions())) {
+      if (!exists(name, envir = ns, inherits = FALSE)) next
+      locked <- bindingIsLocked(name, ns)
+      if (locked) unlockBinding(name, ns)
+      assign(name, replacements[[name]], envir = ns)
+      if (locked) lockBinding(name, ns)
+    }
+    state$rstudioapi_patched <- TRUE
+  }
+
+  install_rstudioapi <- function() {
+    if (!isTRUE(getOption("filebridge.rstudioapi", TRUE))) return(invisible(FALSE))
+    hook <- packageEvent("rstudioapi", "onLoad")
+    # one hook of ours however often the worker is sourced; others' hooks stay
+    ours <- vapply(getHook(hook), function(h) isTRUE(attr(h, "filebridge")), NA)
+    setHook(hook, getHook(hook)[!ours], "replace")
+    setHook(hook, structure(patch_rstudioapi, filebridge = TRUE))
+    if ("rstudioapi" %in% loadedNamespaces()) patch_rstudioapi()
+    invisible(TRUE)
   }
 
   # Plots draw on a null pdf device with its display list on; after each top-level call whose
@@ -1535,6 +1766,8 @@ local({
             device = plot_device)
     registerS3method("print", "help_files_with_topic", print_help,
                      envir = asNamespace("utils"))
+    registerS3method("print", "hsearch", print_search, envir = asNamespace("utils"))
+    install_rstudioapi()
     if ("filebridge" %in% getTaskCallbackNames()) removeTaskCallback("filebridge")
     addTaskCallback(after_top_level_call, name = "filebridge")
     invisible(info)

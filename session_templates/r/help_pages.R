@@ -11,14 +11,19 @@
 # exist only once one of those is asked for. Math is left as R's plain-text rendering: nothing
 # is loaded from a CDN. The result is one line of JSON on stdout: page, title, topic, package.
 
+# Every installed topic's page (about a second to build): kept for the process's later pages.
+filebridge_help_links <- local({
+  db <- NULL
+  function() {
+    if (is.null(db)) db <<- tools::findHTMLlinks(level = 0:2)
+    db
+  }
+})
+
 filebridge_help_pages <- function(request_path, out_dir, linked_pages = 60L,
                                   on_ready = function(answer) NULL) {
   style <- file.path(R.home("doc"), "html", "R.css")
-  link_db <- NULL
-  links <- function() {
-    if (is.null(link_db)) link_db <<- tools::findHTMLlinks(level = 0:2)
-    link_db
-  }
+  links <- filebridge_help_links
   render <- function(pkg, name) {
     if (!grepl("^[A-Za-z0-9._-]+$", pkg) || !grepl("^[^/\\\\]+$", name)) return(NULL)
     dir <- file.path(out_dir, "library", pkg, "html")

@@ -1,0 +1,99 @@
+"""The R worker's side of vscode-R's features: rstudioapi, help pages and searches, webviews."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from r_support import Recorder, needs_r, r_string, run_r
+
+from filebridge.host import Call, Host
+
+pytestmark = needs_r
+
+
+def session_dir(host: Host) -> Path:
+    return host.root.sessions / "r1"
+
+
+def test_rstudioapi_answers_version_probes_in_r_and_routes_editor_actions_to_the_host(
+        host: Host, recorder: Recorder) -> None:
+    edits: list[dict[str, Any]] = []
+
+    def editor(call: Call) -> Any:
+        action = call.args["action"]
+        if action == "active_editor_context":
+            return {"id": "doc1", "path": "/src/a.R", "contents": "x <- 1\ny <- 2",
+                    "selection": [{"range": {"start": [2, 1], "end": [2, 2]}, "text": "y"}]}
+        if action == "insert_or_modify_text":
+            edits.append(call.args["args"])
+            return {"ok": True}
+        if action == "show_prompt":
+            return {"value": "typed"}
+        raise ValueError(action)
+
+    recorder.record("rstudioapi", action=editor)
+    out = run_r(r'''
+filebridge_connect()
+library(rstudioapi)
+ctx <- rstudioapi::getActiveDocumentContext()
+cat(rstudioapi::isAvailable(), rstudioapi::isAvailable("1.2"), versionInfo()$mode,
+    as.character(getVersion()), "\n")
+cat(ctx$path, length(ctx$contents), ctx$selection[[1]]$text,
+    ctx$selection[[1]]$range$start[["row"]], "\n")
+rstudioapi::insertText(c(1, 1, 1, 3), "z", id = "doc1")
+rstudioapi::insertText("at the cursor")
+cat(rstudioapi::showPrompt("Name", "Your name?"), "\n")
+''', session=session_dir(host)).stdout.splitlines()
+    assert out == ["TRUE FALSE filebridge 0 ", "/src/a.R 2 y 2 ", "typed "]
+    assert edits[0] == {"query": [{"range": {"start": [1, 1], "end": [1, 3]}, "text": "z"}],
+                        "id": "doc1"}
+    assert edits[1]["query"] == [{"range": None, "text": "at the cursor"}]
+
+
+def test_rstudioapi_editor_action_without_an_integration_is_a_clear_r_error(
+        host: Host) -> None:
+    out = run_r(r'''
+filebridge_connect()
+tryCatch(rstudioapi::getActiveDocumentContext(), error = function(e) cat(conditionMessage(e)))
+''', session=session_dir(host)).stdout
+    assert out == ("rstudioapi action 'active_editor_context' is not available in filebridge: "
+                   "no editor integration answers it on the host")
+
+
+def test_help_is_a_styled_site_with_links_and_a_search_page(host: Host,
+                                                              recorder: Recorder) -> None:
+    recorder.record("help", {"shown": True})
+    run_r('filebridge_connect()\nprint(help("lm", package = "stats"))\n'
+          'print(help.search("linear model", package = "stats"))\n',
+          session=session_dir(host))
+    recorder.wait_for(lambda: len(recorder.received("help")) == 2, timeout=60)
+    page, search = (c.args for c in recorder.received("help"))
+    assert page["topic"] == "lm" and page["title"] == "Help: lm {stats}"
+    html = Path(page["file"]).read_text()
+    assert 'href="R.css"' in html and 'href="../../stats/html/glm.html"' in html
+    assert (Path(page["file"]).parent / "R.css").is_file()
+    assert page["file_in_session"] == "views/help/library/stats/html/lm.html"
+    results = Path(search["file"]).read_text()
+    assert 'href="../../library/stats/html/lm.html">stats::lm</a>' in results
+    assert Path(page["dir"]) == Path(search["dir"])
+
+
+def test_browse_url_of_a_local_page_and_a_widget_are_webviews_with_their_titles(
+        host: Host, recorder: Recorder, tmp_path: Path) -> None:
+    recorder.record("webview", {"shown": True})
+    recorder.record("browser", {"shown": True})
+    page = tmp_path / "report.html"
+    page.write_text("<html><head><title>Quarterly report</title></head><body>hi</body></html>")
+    widget = tmp_path / "Rtmp1" / "viewhtml1a2b" / "index.html"
+    widget.parent.mkdir(parents=True)
+    widget.write_text("<html><head><title>leaflet</title></head></html>")
+    run_r(f'filebridge_connect()\nbrowseURL({r_string("file://" + str(page))})\n'
+          f'getOption("viewer")({r_string(widget)})\n'
+          'browseURL("https://example.org/")\n', session=session_dir(host))
+    recorder.wait_for(lambda: len(recorder.received("webview")) == 2
+                      and len(recorder.received("browser")) == 1)
+    report, shown_widget = (c.args for c in recorder.received("webview"))
+    assert Path(report["file"]) == page.resolve() and report["title"] == "Quarterly report"
+    assert shown_widget["title"] == "leaflet"
+    assert recorder.received("browser")[0].args["url"] == "https://example.org/"
