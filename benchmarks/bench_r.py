@@ -160,6 +160,24 @@ for (shape in strsplit(args[4], ",")[[1]]) {
 cat(jsonlite::toJSON(result, auto_unbox = TRUE, digits = NA))
 """
 VIEW_SHAPES = "100000x10,1000000x4"
+
+# An rstudioapi function routed to the host (getActiveProject asks `get_project_path`, answered
+# by the benchmark host's handler) through filebridge's R worker.
+RSTUDIOAPI_CALLER = """
+args <- commandArgs(trailingOnly = TRUE)
+source(args[1])
+filebridge_connect(args[2])
+library(rstudioapi)
+for (i in 1:50) rstudioapi::getActiveProject()
+n <- as.integer(args[3])
+samples <- numeric(n)
+for (i in seq_len(n)) {
+  t <- as.numeric(Sys.time())
+  rstudioapi::getActiveProject()
+  samples[i] <- (as.numeric(Sys.time()) - t) * 1e6
+}
+cat(jsonlite::toJSON(samples, digits = NA))
+"""
 QUICK_VIEW_SHAPES = "10000x10,100000x4"
 
 # The variables snapshot of a large workspace: the first one, how many snapshots until every
@@ -212,6 +230,15 @@ def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FILEBRIDGE_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
+
+
+def _rstudioapi_samples(session: Path, count: int) -> list[float]:
+    done = subprocess.run(["Rscript", "--vanilla", "-e", RSTUDIOAPI_CALLER, str(R_WORKER),
+                           str(session), str(count)], capture_output=True, text=True,
+                          timeout=300, env=_env())
+    if done.returncode != 0:
+        raise RuntimeError(f"the rstudioapi caller failed: {done.stderr.strip()[-500:]}")
+    return [float(x) for x in json.loads(done.stdout)]
 
 
 def _legacy_calls(watcher: Path, count: int) -> dict[str, Any]:
@@ -364,6 +391,7 @@ def run(full: bool = False, quick_views: bool = False) -> dict[str, Any]:
                 for caller in (python_caller, r_caller):
                     _end(caller)
             legacy_run = _legacy_calls(watcher, legacy_count)
+            rstudioapi = _rstudioapi_samples(root / "sessions" / "rstudioapi", 500)
             views = _view_figures(root, arrivals, QUICK_VIEW_SHAPES if quick_views
                                   else VIEW_SHAPES)
             snapshot = _snapshot_figures(root / "sessions" / "snapshot", SNAPSHOT_VARIABLES)
@@ -377,6 +405,7 @@ def run(full: bool = False, quick_views: bool = False) -> dict[str, Any]:
             "ratio_r_to_python_p50": r_p50 / py_p50, "ratio_legacy_to_r_p50": legacy_p50 / r_p50,
             "samples": count, "legacy_samples": legacy_count, "placements": placements,
             "legacy_timeouts": legacy_run["timeouts"], "views": views,
+            "rstudioapi_p50_us": percentile(rstudioapi, 0.5),
             "snapshot_variables": SNAPSHOT_VARIABLES,
             **{f"snapshot_{key}": value for key, value in snapshot.items()}}
 
@@ -401,6 +430,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         ("  R / Python (p50)", f"{result['ratio_r_to_python_p50']:.2f}x (target <= 2x)"),
         ("vscode-R legacy design (0.1 s poll) p50 (us)", f"{result['legacy_p50_us']:.1f}"),
         ("  legacy / R (p50)", f"{result['ratio_legacy_to_r_p50']:.0f}x"),
+        ("R worker: rstudioapi::getActiveProject() via the host p50 (us)",
+         f"{result['rstudioapi_p50_us']:.1f}"),
         (f"legacy client: {result['legacy_samples']} identical rstudioapi calls, timeouts",
          f"{result['legacy_timeouts']} (target 0)"),
     ]
