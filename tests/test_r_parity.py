@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 from r_support import Recorder, needs_r, r_string, run_r
 
+from filebridge.errors import RemoteError
 from filebridge.host import Call, Host
 
 pytestmark = needs_r
@@ -97,3 +99,29 @@ def test_browse_url_of_a_local_page_and_a_widget_are_webviews_with_their_titles(
     assert Path(report["file"]) == page.resolve() and report["title"] == "Quarterly report"
     assert shown_widget["title"] == "leaflet"
     assert recorder.received("browser")[0].args["url"] == "https://example.org/"
+
+
+def test_plot_is_drawn_again_at_the_pane_size_the_host_asks_for(host: Host,
+                                                                recorder: Recorder) -> None:
+    recorder.record("plot", {"shown": True})
+    folder = session_dir(host)
+    answers: list[Any] = []
+
+    def resize() -> None:
+        recorder.wait_for(lambda: len(recorder.received("plot")) == 1)
+        answers.append(host.command("r1", "plot_size", timeout=20, width=320, height=200))
+        try:
+            host.command("r1", "plot_size", timeout=20, width=5, height=200)
+        except RemoteError as exc:
+            answers.append(str(exc))
+
+    asking = threading.Thread(target=resize)
+    asking.start()
+    run_r('filebridge_connect()\nplot(1:10)\nfilebridge_serve(seconds = 8)\n', session=folder)
+    asking.join()
+    assert answers[0] == {"number": 2, "width": 320, "height": 200}
+    assert "plot_size needs width and height in pixels" in answers[1]
+    data = (folder / "plot.png").read_bytes()
+    assert int.from_bytes(data[16:20], "big") == 320
+    assert int.from_bytes(data[20:24], "big") == 200
+    assert recorder.received("plot")[1].args["width"] == 320

@@ -1686,19 +1686,53 @@ local({
       return(invisible(FALSE))
     }
     state$last_plot <- recorded[[1]]
-    res <- getOption("filebridge.plot_res", 96)
+    publish_plot_png(recorded)
+    invisible(TRUE)
+  }
+
+  # The png is drawn at the plot pane's size once the host has said it (plot_size), else at
+  # the filebridge.plot_width x _height options (inches) and filebridge.plot_res.
+  publish_plot_png <- function(recorded) {
+    res <- state$plot_pane$res
+    if (is.null(res)) res <- getOption("filebridge.plot_res", 96)
+    width <- state$plot_pane$width
+    height <- state$plot_pane$height
+    if (is.null(width)) width <- getOption("filebridge.plot_width", 7) * res
+    if (is.null(height)) height <- getOption("filebridge.plot_height", 5) * res
     tmp <- file.path(state$paths$folder, sprintf(".plot.%d.png", Sys.getpid()))
     with_private_umask({
-      grDevices::png(tmp, width = getOption("filebridge.plot_width", 7) * res,
-                     height = getOption("filebridge.plot_height", 5) * res, res = res)
+      grDevices::png(tmp, width = width, height = height, res = res)
       tryCatch(grDevices::replayPlot(recorded), finally = grDevices::dev.off())
     })
     file.rename(tmp, state$paths$plot_png)
     state$plots <- state$plots + 1
     ring(state$paths$plot_lock, state$plots)
     fb$filebridge_send("plot", file = normalizePath(state$paths$plot_png, winslash = "/"),
-                       file_in_session = "plot.png", format = "png", number = state$plots)
-    invisible(TRUE)
+                       file_in_session = "plot.png", format = "png", number = state$plots,
+                       width = width, height = height)
+    list(number = state$plots, width = width, height = height)
+  }
+
+  # Host -> worker `plot_size` {width, height (pixels), res?}: the pane's size, kept for later
+  # plots; the current plot is drawn again at it at once.
+  resize_plot <- function(args) {
+    size <- function(v, low, high) {
+      if (!is.numeric(v) || length(v) != 1L || !is.finite(v) || v < low || v > high) {
+        stop("plot_size needs width and height in pixels (", low, " to ", high, ")")
+      }
+      round(v)
+    }
+    pane <- list(width = size(args$width, 16, 10000), height = size(args$height, 16, 10000))
+    if (!is.null(args$res)) pane$res <- size(args$res, 24, 600)
+    state$plot_pane <- pane
+    dev <- state$plot_device
+    if (is.null(dev) || !(dev %in% grDevices::dev.list())) return(list(number = NULL))
+    current <- grDevices::dev.cur()
+    on.exit(if (current %in% grDevices::dev.list()) grDevices::dev.set(current), add = TRUE)
+    grDevices::dev.set(dev)
+    recorded <- grDevices::recordPlot()
+    if (is.null(recorded[[1]])) return(list(number = NULL))
+    publish_plot_png(recorded)
   }
 
   # ---- per top-level call ------------------------------------------------------------------
@@ -1750,6 +1784,7 @@ local({
     built_in <- list(
       ping = function(args) list(pid = Sys.getpid(), time = as.numeric(Sys.time())),
       inspect = inspect_children,
+      plot_size = resize_plot,
       refresh = function(args) {
         state$signatures <- NULL
         fb$filebridge_publish_variables()
