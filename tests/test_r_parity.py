@@ -125,3 +125,15 @@ def test_plot_is_drawn_again_at_the_pane_size_the_host_asks_for(host: Host,
     assert int.from_bytes(data[16:20], "big") == 320
     assert int.from_bytes(data[20:24], "big") == 200
     assert recorder.received("plot")[1].args["width"] == 320
+
+
+def test_table_numbers_are_the_same_with_jsonlites_formatter_and_without() -> None:
+    # The worker formats numbers with jsonlite's C formatter where a probe shows it writes as
+    # sprintf("%.15g") does; over many values the two must agree, and read back as the number.
+    out = run_r('e <- environment(filebridge_view)\n'
+                'set.seed(7)\n'
+                'x <- c(rnorm(5000) * 10^sample(-20:20, 5000, TRUE), 1/3, 2^60, -0)\n'
+                'fast <- e$number_text(x)\n'
+                'cat(identical(fast, sprintf("%.15g", x)),\n'
+                '    max(abs(as.numeric(fast) - x) / pmax(abs(x), 1e-300)) < 1e-14)').stdout
+    assert out == "TRUE TRUE"

@@ -349,6 +349,18 @@ local({
     if (is.character(escaped) && length(escaped) == 1L && escaped %in% expected) native
   })
 
+  # Numbers with 15 significant digits: jsonlite's formatter (about twice as fast as sprintf),
+  # where this jsonlite has it and it writes a probe exactly as sprintf("%.15g") does.
+  number_text <- local({
+    fallback <- function(x) sprintf("%.15g", x)
+    native <- tryCatch(get("num_to_char", envir = asNamespace("jsonlite")),
+                       error = function(e) NULL)
+    probe <- c(0.1, 1 / 3, 1e5, 1e20, 123456789012345, -0.5, 1e-300, 2^53, 0, -2.5e-7)
+    fast <- function(x) native(x, digits = 15, na_as_string = FALSE, use_signif = TRUE)
+    written <- if (is.function(native)) tryCatch(fast(probe), error = function(e) NULL)
+    if (identical(written, fallback(probe))) fast else fallback
+  })
+
   # jsonlite's parser in C without parse_json()'s layers of R (about 9 us a line less), where
   # this jsonlite has it and it reads a probe exactly as parse_json() does; else parse_json().
   parse_json <- local({
@@ -789,8 +801,8 @@ local({
   # Lines, one object a row keyed "r" (the row label) and "c0", "c1"... The first rows go out
   # at once and the host is told; the rest are written by a forked child (parallel's
   # mcfork), so R is blocked only for the first chunk. Cells are encoded a column at a
-  # time (numbers by one sprintf("%.15g"): as.character() of doubles searches for the shortest
-  # form and took about 40 us a number) and joined with one paste0().
+  # time (numbers by number_text(): as.character() of doubles searches for the shortest form
+  # and took about 40 us a number) and joined with one paste0().
 
   TABLE_FIRST_ROWS <- 1000L
   TABLE_CHUNK_ROWS <- 50000L
@@ -805,7 +817,7 @@ local({
   # NA is null; Inf, -Inf and NaN are the strings "Inf", "-Inf", "NaN" (JSON has no such
   # numbers), so a missing value and a non-finite one stay distinguishable.
   number_cells <- function(x) {
-    out <- sprintf("%.15g", x)
+    out <- number_text(x)
     odd <- which(!is.finite(x))
     if (length(odd)) {
       v <- x[odd]
