@@ -275,3 +275,24 @@ Sys.sleep(20)
     finally:
         r.kill()
         r.communicate()
+
+
+def test_a_session_adopted_before_its_folder_is_known_finds_it_from_a_later_request(
+        host: Host, recorder: Recorder, watcher: LegacyWatcher) -> None:
+    recorder.record("help", {"shown": True})
+    script = legacy_script(r'''
+legacy$help_page("mean", "base")   # no attach, and nothing that names R's folder
+Sys.sleep(1)
+legacy$rstudioapi("get_project_path")   # names it: sd
+x <- 1:3
+legacy$publish_workspace("x")
+Sys.sleep(1)
+''')
+    done = subprocess.run(["Rscript", "--vanilla", "-e", script], env=legacy_env(watcher),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (session_id,) = watcher.sessions()
+    snapshot = json.loads((host.root.session(session_id).workspace_json).read_bytes())
+    assert [v["display_name"] for v in snapshot["variables"]] == ["x"]
+    recorder.wait_for(lambda: bool(recorder.received("help")), timeout=60)
+    assert recorder.received("help")[0].args["topic"] == "mean"

@@ -100,6 +100,11 @@ class _Mirror:
         self.bell.ring(size)
         return request
 
+    @property
+    def files_known(self) -> bool:
+        """Whether R's own folder is known (a session adopted without an attach may not be)."""
+        return str(self.legacy_dir) not in ("", ".")
+
     def beat(self) -> None:
         self.beats += 1
         self.heartbeat.ring(self.beats)
@@ -255,7 +260,8 @@ class LegacyWatcher:
         for mirror in list(self._mirrors.values()):
             if mirror.detached:
                 continue
-            if _pid_alive(mirror.pid) and mirror.legacy_dir.exists():
+            if _pid_alive(mirror.pid) and (not mirror.files_known
+                                           or mirror.legacy_dir.exists()):
                 mirror.beat()
 
     # -- requests --------------------------------------------------------------------------
@@ -290,12 +296,16 @@ class LegacyWatcher:
             self._attach(pid, request, args, sent)
             return
         mirror = self._mirror_of(pid)
+        if mirror is None and command == "detach":
+            return
         if mirror is None:
             # R attached before this adapter ran (or before the host restarted): the extension
             # served such requests without an attach, and so does the adapter.
             mirror = self._adopt(pid, _tempdir_from(args), request.get("wd"))
         if isinstance(request.get("wd"), str):
             mirror.cwd = request["wd"]
+        if not mirror.files_known and _tempdir_from(args):
+            mirror.legacy_dir = Path(self.host.map_path(_tempdir_from(args))) / "vscode-R"
         if command == "rstudioapi":
             threading.Thread(target=self._rstudioapi, args=(mirror, args, sent),
                              name="filebridge-rstudioapi", daemon=True).start()
@@ -330,11 +340,13 @@ class LegacyWatcher:
             if (not isinstance(legacy, dict) or legacy.get("dialect") != "vscode-r"
                     or not isinstance(pid, int) or not is_valid_session_id(folder.name)):
                 continue
-            if not _pid_alive(pid) or not Path(str(legacy.get("session_dir"))).is_dir():
+            session_dir = str(legacy.get("session_dir") or "")
+            if not _pid_alive(pid) or (session_dir not in ("", ".")
+                                       and not Path(session_dir).is_dir()):
                 continue
             if info.get("process_start") not in (None, _process_start(pid)):
                 continue
-            self._open_mirror(folder.name, pid, Path(str(legacy["session_dir"])),
+            self._open_mirror(folder.name, pid, Path(session_dir),
                               info.get("cwd") if isinstance(info.get("cwd"), str) else None)
             log.info("legacy vscode-R session pid %d taken over as %s", pid, folder.name)
         # The last request in the slot shows a session that may never have been mirrored.
@@ -361,7 +373,7 @@ class LegacyWatcher:
     def _attach(self, pid: int, request: dict[str, Any], args: dict[str, Any],
                 sent: Optional[float]) -> _Mirror:
         tempdir = str(args.get("tempdir") or "")
-        legacy_dir = Path(self.host.map_path(tempdir)) / "vscode-R" if tempdir else Path()
+        legacy_dir = Path(self.host.map_path(tempdir)) / "vscode-R" if tempdir else Path("")
         started = _process_start(pid)
         digest = hashlib.sha256(f"{pid}:{started or tempdir}".encode()).hexdigest()[:6]
         session_id = f"vscode-r-{pid}-{digest}"
@@ -426,10 +438,12 @@ class LegacyWatcher:
             if request.command == "ping":
                 return Answer(request.id, True, result={"pid": mirror.pid, "time": time.time()})
             if request.command == "inspect":
-                try:
-                    workspace = loads((mirror.legacy_dir / "workspace.json").read_bytes())
-                except (OSError, ValueError):
-                    workspace = None
+                workspace = None
+                if mirror.files_known:
+                    try:
+                        workspace = loads((mirror.legacy_dir / "workspace.json").read_bytes())
+                    except (OSError, ValueError):
+                        pass
                 return Answer(request.id, True, result=legacy_children(workspace, request.args))
             raise RemoteError("no_handler", f"a legacy vscode-R session cannot answer "
                               f"{request.command!r}")
@@ -513,7 +527,7 @@ class LegacyWatcher:
     # -- workspace and plot files ----------------------------------------------------------
 
     def _watch_legacy_files(self, mirror: _Mirror) -> None:
-        if not mirror.legacy_dir.is_dir():
+        if not mirror.files_known or not mirror.legacy_dir.is_dir():
             return
         if not mirror.watched:
             self._waiter.watch(mirror.legacy_dir, probe=["workspace.lock", "plot.lock"])
@@ -524,7 +538,7 @@ class LegacyWatcher:
                 mirror.watched.add(name)
 
     def _sync_files(self, mirror: _Mirror) -> None:
-        if not mirror.legacy_dir.is_dir():
+        if not mirror.files_known or not mirror.legacy_dir.is_dir():
             return
         if len(mirror.watched) < 3:
             self._watch_legacy_files(mirror)
