@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from r_support import Recorder, needs_r, r_string, run_r
 
 from filebridge.errors import RemoteError
@@ -14,10 +17,24 @@ from filebridge.host import Call, Host
 pytestmark = needs_r
 
 
+def _has_r_package(name: str) -> bool:
+    if shutil.which("Rscript") is None:
+        return False
+    done = subprocess.run(["Rscript", "--vanilla", "-e", f"quit(status = !requireNamespace("
+                           f"'{name}', quietly = TRUE))"], capture_output=True, timeout=60)
+    return done.returncode == 0
+
+
+needs_rstudioapi = pytest.mark.skipif(
+    not _has_r_package("rstudioapi"),
+    reason="the R package rstudioapi is missing: apt-get install -y r-cran-rstudioapi")
+
+
 def session_dir(host: Host) -> Path:
     return host.root.sessions / "r1"
 
 
+@needs_rstudioapi
 def test_rstudioapi_answers_version_probes_in_r_and_routes_editor_actions_to_the_host(
         host: Host, recorder: Recorder) -> None:
     edits: list[dict[str, Any]] = []
@@ -53,6 +70,7 @@ cat(rstudioapi::showPrompt("Name", "Your name?"), "\n")
     assert edits[1]["query"] == [{"range": None, "text": "at the cursor"}]
 
 
+@needs_rstudioapi
 def test_rstudioapi_editor_action_without_an_integration_is_a_clear_r_error(
         host: Host) -> None:
     out = run_r(r'''
