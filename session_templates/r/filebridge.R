@@ -1425,8 +1425,7 @@ local({
     if (!isTRUE(state$connected)) return(invisible(NULL))
     file <- local_file_of(url)
     if (!is.null(file) && grepl("\\.html?$", file, ignore.case = TRUE)) {
-      fb$filebridge_send("webview", file = normalizePath(file, winslash = "/"),
-                         title = page_title(file, basename(file)))
+      show_page(file, page_title(file, basename(file)))
     } else {
       fb$filebridge_send("browser", url = url)
     }
@@ -1453,8 +1452,7 @@ local({
     if (!isTRUE(state$connected)) return(invisible(NULL))
     file <- local_file_of(url)
     if (!is.null(file)) {
-      fb$filebridge_send("webview", file = normalizePath(file, winslash = "/"),
-                         title = page_title(file, "Viewer"))
+      show_page(file, page_title(file, "Viewer"))
     } else {
       fb$filebridge_send("browser", url = url)
     }
@@ -1464,9 +1462,37 @@ local({
   fb$filebridge_webview <- function(file, title = NULL) {
     "Show a local HTML file (with the assets beside it) as a webview."
     check_connected()
-    args <- list(file = normalizePath(file, winslash = "/", mustWork = TRUE))
-    if (!is.null(title)) args$title <- title
-    invisible(do.call(fb$filebridge_send, c(list("webview"), args)))
+    normalizePath(file, mustWork = TRUE)
+    invisible(show_page(file, if (is.null(title)) basename(file) else title))
+  }
+
+  # The host serves only what lies in the session folder (or folders its user named), so a
+  # page elsewhere (R's temporary folder, where htmlwidgets write) is copied under
+  # <session>/views/<id>/ first: with its folder's files when they are at most 1000 and 64 MB
+  # together (a widget's libraries), else the page alone.
+  show_page <- function(file, title) {
+    page <- normalizePath(file, winslash = "/", mustWork = TRUE)
+    session <- normalizePath(state$paths$folder, winslash = "/")
+    if (startsWith(page, paste0(session, "/"))) {
+      return(fb$filebridge_send("webview", file = page, title = title,
+                                file_in_session = substring(page, nchar(session) + 2L)))
+    }
+    base <- dirname(page)
+    view_id <- random_hex(8)
+    target <- file.path(state$paths$views, view_id)
+    make_private_dir(target)
+    files <- list.files(base, recursive = TRUE, all.files = FALSE, no.. = TRUE)
+    sizes <- file.size(file.path(base, files))
+    if (length(files) > 1000L || sum(sizes, na.rm = TRUE) > 64 * 2^20) files <- basename(page)
+    for (name in files) {
+      dir.create(dirname(file.path(target, name)), recursive = TRUE, showWarnings = FALSE,
+                 mode = "0700")
+      file.copy(file.path(base, name), file.path(target, name), overwrite = TRUE)
+    }
+    copied <- file.path(target, basename(page))
+    fb$filebridge_send("webview", view = view_id, file = copied, dir = target, title = title,
+                       file_in_session = paste0("views/", view_id, "/", basename(page)),
+                       dir_in_session = paste0("views/", view_id))
   }
 
   # Help pages: rendered by help_pages.R (beside this file) into <session>/views/help/, a
