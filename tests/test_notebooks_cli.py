@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import queue
@@ -73,7 +74,8 @@ def test_open_status_reload_across_invocations(tmp_path: Path, env: dict[str, st
     opened = notebook_cli("open", "nb.py", "--json", env=env, cwd=tmp_path)
     assert opened.returncode == 0, opened.stderr
     shadow = Path(json.loads(opened.stdout)["shadow"])
-    assert shadow.is_relative_to(Path(env["TMPDIR"]) / "databricks-notebooks-cli-test")
+    namespace = Path(env["TMPDIR"]) / f"databricks-notebooks-{getpass.getuser()}"
+    assert shadow.is_relative_to(namespace / "cli-test")
     nbformat.validate(nbformat.read(shadow, as_version=4))
 
     again = notebook_cli("open", "nb.py", env=env, cwd=tmp_path)

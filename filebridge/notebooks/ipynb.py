@@ -16,6 +16,7 @@ from typing import Any, Optional, Union
 
 from filebridge.errors import NotebookFormatError
 from filebridge.notebooks.languages import Language, language_named
+from filebridge.notebooks.progress import ProgressCallback
 from filebridge.notebooks.source_format import (
     SourceCell,
     SourceNotebook,
@@ -55,10 +56,18 @@ class SourceResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def to_ipynb(text: str, language: Union[Language, str]) -> dict[str, Any]:
-    """The nbformat 4.5 notebook for a source notebook's text."""
+def to_ipynb(
+    text: str, language: Union[Language, str], progress: Optional[ProgressCallback] = None
+) -> dict[str, Any]:
+    """The nbformat 4.5 notebook for a source notebook's text.
+
+    ``progress`` gets the fraction done (parsing is nearly all of the time).
+    """
     lang = language if isinstance(language, Language) else language_named(language)
-    return notebook_from_source(parse_source(text, lang))
+    notebook = notebook_from_source(parse_source(text, lang, progress))
+    if progress is not None:
+        progress(1.0)
+    return notebook
 
 
 def notebook_from_source(nb: SourceNotebook) -> dict[str, Any]:
@@ -100,14 +109,16 @@ def notebook_from_source(nb: SourceNotebook) -> dict[str, Any]:
 
 
 def to_source(
-    notebook: Mapping[str, Any], language: Union[Language, str, None] = None
+    notebook: Mapping[str, Any],
+    language: Union[Language, str, None] = None,
+    progress: Optional[ProgressCallback] = None,
 ) -> SourceResult:
     """Source text for a notebook, as an editor may have rewritten it.
 
     ``language`` overrides the one recorded in the notebook (used when the target extension
     says otherwise). Raw cells and attachments cannot be stored in a source notebook; they are
     reported in ``warnings`` (and logged), as is any cell that would read back differently.
-    Outputs are never written.
+    Outputs are never written. ``progress`` gets the fraction done.
     """
     cells_in = notebook.get("cells") if isinstance(notebook, Mapping) else None
     if not isinstance(cells_in, list):
@@ -119,7 +130,12 @@ def to_source(
     lang = _pick_language(language, saved, metadata)
 
     warnings: list[str] = []
-    cells = [_source_cell(index + 1, raw, lang, warnings) for index, raw in enumerate(cells_in)]
+    count = max(len(cells_in), 1)
+    cells = []
+    for index, raw in enumerate(cells_in):
+        cells.append(_source_cell(index + 1, raw, lang, warnings))
+        if progress is not None:
+            progress(0.4 * (index + 1) / count)
     nb = SourceNotebook(
         lang,
         cells,
@@ -138,9 +154,12 @@ def to_source(
                 f"now has {len(cells)} cells or a non-code cell"
             )
     text = render_source(nb)
-    warnings.extend(_read_back_warnings(text, nb))
+    read_back = None if progress is None else (lambda done: progress(0.5 + 0.5 * done))
+    warnings.extend(_read_back_warnings(text, nb, read_back))
     for warning in warnings:
-        logger.warning("%s", warning)
+        # Returned to the caller, which shows them; a warning-level record would reach stderr a
+        # second time through logging's last-resort handler.
+        logger.debug("%s", warning)
     return SourceResult(text, warnings)
 
 
@@ -288,9 +307,11 @@ def _semantic(cell: SourceCell) -> tuple[str, str, Optional[Title], str]:
     return (cell.kind, cell.source, cell.title, cell.magic if cell.kind == "markdown" else "")
 
 
-def _read_back_warnings(text: str, nb: SourceNotebook) -> list[str]:
+def _read_back_warnings(
+    text: str, nb: SourceNotebook, progress: Optional[ProgressCallback] = None
+) -> list[str]:
     """Re-parse what was written; report every cell the format could not express as it was."""
-    back = parse_source(text, nb.language)
+    back = parse_source(text, nb.language, progress)
     wanted = [_semantic(cell) for cell in nb.cells] or [("code", "", None, "")]
     got = [_semantic(cell) for cell in back.cells]
     if wanted == got:

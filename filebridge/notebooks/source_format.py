@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from filebridge.notebooks.languages import Language
 
@@ -86,8 +86,13 @@ def is_magic_source(source: str) -> bool:
     return source.startswith("%") and _MAGIC_TOKEN.match(source) is not None
 
 
-def parse_source(text: str, language: Language) -> SourceNotebook:
-    """Split a source notebook into cells; see the module docstring for the exactness rule."""
+def parse_source(
+    text: str, language: Language, progress: Optional[Callable[[float], None]] = None
+) -> SourceNotebook:
+    """Split a source notebook into cells; see the module docstring for the exactness rule.
+
+    ``progress`` is called with the fraction of the text parsed so far (large files).
+    """
     bom = text.startswith("\ufeff")
     body = text[1:] if bom else text
     first_end = body.find("\n")
@@ -120,7 +125,11 @@ def parse_source(text: str, language: Language) -> SourceNotebook:
 
     nb.magic_blank = _file_magic_blank(rest, language)
     last = len(segments) - 1
+    done, total = 0, max(len(rest), 1)
     for index, segment in enumerate(segments):
+        if progress is not None:
+            done += len(segment) + len(separator_ends[index])
+            progress(done / total)
         cell = _parse_segment(segment, index == 0, index == last, nb)
         if index > 0 and separator_ends[index] != newline:
             _layout(cell)["sep"] = separator_ends[index]

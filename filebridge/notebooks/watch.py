@@ -1,16 +1,18 @@
 """Keep shadows and sources in sync while files change: the loop behind ``open --watch``.
 
 Parent folders are watched, not files: editors save by writing a new file and renaming it over
-the old one, which a watch on the file itself would lose. Events only say *when* to look; what
-changed is decided by content hashes (``ShadowSession.sync``), and every shadow is re-checked
-every ``recheck_ms`` even without events, because network filesystems deliver none for changes
-made on other machines and polling compares mtimes too coarsely to see two saves in one second.
+the old one, which a watch on the file itself would lose. An event syncs only the shadows whose
+source or shadow it names, and what changed is decided by content hashes
+(``ShadowSession.sync_paths``). Every shadow is also re-checked every ``recheck_ms`` even
+without events, because network filesystems deliver none for changes made on other machines and
+polling compares mtimes too coarsely to see two saves in one second.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -30,21 +32,25 @@ def watch_session(
     recheck_ms: int = 2000,
     stop_event: Optional[threading.Event] = None,
 ) -> None:
-    """Sync every shadow of ``session`` on each change until ``stop_event`` is set.
+    """Sync the shadows of ``session`` on each change until ``stop_event`` is set.
 
     ``force_polling`` is for network filesystems, where native events never arrive; watchfiles
     also honours ``WATCHFILES_FORCE_POLLING``. ``poll_delay_ms`` is the polling interval then.
     ``recheck_ms`` bounds how late a change the events missed is noticed.
     """
     stop = stop_event or threading.Event()
-    for event in session.sync():
-        on_event(event)
+
+    def sync_all() -> float:
+        for event in session.sync():
+            on_event(event)
+        return time.monotonic()
+
+    last_full = sync_all()
     while not stop.is_set():
         folders = session.watched_folders()
         if not folders:
             stop.wait(recheck_ms / 1000)
-            for event in session.sync():
-                on_event(event)
+            last_full = sync_all()
             continue
         try:
             for changes in watchfiles.watch(
@@ -53,13 +59,16 @@ def watch_session(
                 force_polling=force_polling or None,
                 poll_delay_ms=poll_delay_ms,
                 debounce=400,
-                step=50,
+                step=20,
                 rust_timeout=recheck_ms,
                 yield_on_timeout=True,
                 stop_event=stop,
             ):
-                for event in session.sync():
-                    on_event(event)
+                if changes:
+                    for event in session.sync_paths(path for _, path in changes):
+                        on_event(event)
+                if time.monotonic() - last_full >= recheck_ms / 1000:
+                    last_full = sync_all()
                 if changes and _folders_changed(folders, session):
                     break  # a folder appeared or vanished: watch the new set
         except (OSError, RuntimeError):
