@@ -217,7 +217,7 @@ def _cell_id(cell: SourceCell, used: set[str]) -> str:
 
 def _language_id(source: str, notebook_language: str) -> str:
     if is_magic_source(source):
-        token = re.split(r"\s", source[1:], maxsplit=1)[0]
+        token = re.split(r"\s", source.lstrip("%"), maxsplit=1)[0]
         return _MAGIC_LANGUAGE_IDS.get(token, notebook_language)
     return notebook_language
 
@@ -334,7 +334,10 @@ def _read_back_warnings(
                 f"cell {number}: its first line starts with '{lang.title.strip()}', "
                 "so it reads back as the cell's title"
             )
-        if all(line == lang.magic or line.startswith(lang.magic + " ") for line in lines):
+        magic_lines = [line for line in lines if line.strip()]
+        if magic_lines and all(
+            line == lang.magic or line.startswith(lang.magic + " ") for line in magic_lines
+        ):
             warnings.append(
                 f"cell {number}: every line starts with '{lang.magic}', "
                 "so it reads back as a magic cell"
