@@ -80,11 +80,14 @@ def default_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def atomic_write(path: Path, data: bytes, mode: Optional[int] = None) -> None:
+def atomic_write(
+    path: Path, data: bytes, mode: Optional[int] = None, *, durable: bool = True
+) -> None:
     """Replace ``path`` so readers see the old or the new bytes, never a mix.
 
     Writes a temporary file in the same folder (a rename is only atomic within one
     filesystem), fsyncs it, then replaces. ``mode`` defaults to the existing file's mode.
+    ``durable=False`` skips the fsyncs, for files a crash may lose (state in a temp folder).
     Symlinks are followed, so a linked source stays a link to the updated file.
     """
     target = Path(os.path.realpath(path))
@@ -97,15 +100,17 @@ def atomic_write(path: Path, data: bytes, mode: Optional[int] = None) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(tmp_name, mode)
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
-    _fsync_folder(target.parent)
+    if durable:
+        _fsync_folder(target.parent)
 
 
 def _fsync_folder(folder: Path) -> None:

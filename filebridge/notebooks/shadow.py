@@ -208,7 +208,7 @@ class ShadowSession:
         shadow = shadow_path_for(
             real_source, root, session_folder=self.folder, location=location
         )
-        with self._state() as state:
+        with self._state(lambda item: item.get("shadow") == str(shadow)) as state:
             entry = state.get(str(shadow))
             if entry is not None and Path(entry.shadow).is_file():
                 entry.auto_reload = auto_reload
@@ -237,8 +237,8 @@ class ShadowSession:
         if not self.state_path.exists():
             return []
         events: list[SyncEvent] = []
-        with self._state() as state:
-            for entry in self._matching(state, source):
+        with self._state(self._of_source(source)) as state:
+            for entry in list(state.values()):
                 events.extend(self._sync_entry(entry))
         return events
 
@@ -253,10 +253,12 @@ class ShadowSession:
         if not wanted or not self.state_path.exists():
             return []
         events: list[SyncEvent] = []
-        with self._state() as state:
-            for entry in state.values():
-                if entry.shadow in wanted or entry.source in wanted:
-                    events.extend(self._sync_entry(entry))
+        def select(item: dict[str, Any]) -> bool:
+            return item.get("shadow") in wanted or item.get("source") in wanted
+
+        with self._state(select) as state:
+            for entry in list(state.values()):
+                events.extend(self._sync_entry(entry))
         return events
 
     def reload(self, source: Union[str, os.PathLike[str]]) -> list[SyncEvent]:
@@ -266,8 +268,8 @@ class ShadowSession:
         dropped (a conflict already kept a copy of them).
         """
         events: list[SyncEvent] = []
-        with self._state() as state:
-            entries = self._matching(state, source)
+        with self._state(self._of_source(source)) as state:
+            entries = list(state.values())
             if not entries:
                 raise NotebookError(f"{source} has no shadow in session {self.session_id}")
             for entry in entries:
@@ -286,8 +288,8 @@ class ShadowSession:
         Conflict copies are kept (they hold edits that were not saved anywhere else).
         """
         events: list[SyncEvent] = []
-        with self._state() as state:
-            entries = self._matching(state, source)
+        with self._state(self._of_source(source)) as state:
+            entries = list(state.values())
             if not entries:
                 raise NotebookError(f"{source} has no shadow in session {self.session_id}")
             for entry in entries:
@@ -362,11 +364,13 @@ class ShadowSession:
 
     def watched_folders(self) -> list[Path]:
         """The parent folders of every source and shadow: editors replace files by rename."""
-        folders: set[Path] = set()
-        for entry in self.entries():
-            folders.add(Path(entry.source).parent)
-            folders.add(Path(entry.shadow).parent)
-        return sorted(folder for folder in folders if folder.is_dir())
+        folders: set[str] = set()
+        for item in self._load_raw(read_bytes_or_none(self.state_path)).values():
+            if isinstance(item, dict):
+                for key in ("source", "shadow"):
+                    if isinstance(item.get(key), str):
+                        folders.add(os.path.dirname(item[key]))
+        return sorted(Path(folder) for folder in folders if os.path.isdir(folder))
 
     # -- state file -------------------------------------------------------------------------
 
@@ -381,40 +385,58 @@ class ShadowSession:
                 if stat.S_IMODE(info.st_mode) != 0o700:
                     os.chmod(folder, 0o700)
 
-    def _load(self, data: Optional[bytes] = None) -> dict[str, ShadowEntry]:
-        data = read_bytes_or_none(self.state_path) if data is None else data
+    def _load(self) -> dict[str, ShadowEntry]:
+        raw = self._load_raw(read_bytes_or_none(self.state_path))
+        return _entries(raw, None, self.state_path)
+
+    def _load_raw(self, data: Optional[bytes]) -> dict[str, Any]:
         if not data:
             return {}
         try:
-            raw = orjson.loads(data)
-            return {key: ShadowEntry(**value) for key, value in raw["shadows"].items()}
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
-            logger.warning("%s is unreadable; starting with no shadows", self.state_path)
-            return {}
+            shadows = orjson.loads(data)["shadows"]
+            if isinstance(shadows, dict):
+                return shadows
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            pass
+        logger.warning("%s is unreadable; starting with no shadows", self.state_path)
+        return {}
 
     @contextlib.contextmanager
-    def _state(self) -> Iterator[dict[str, ShadowEntry]]:
+    def _state(
+        self, select: Optional[Callable[[dict[str, Any]], bool]] = None
+    ) -> Iterator[dict[str, ShadowEntry]]:
+        """The recorded shadows (only those ``select`` accepts), written back when changed.
+
+        Entries not selected stay as they were read and are never turned into objects: a sync
+        of one file costs a parse of the state file, not work on every shadow.
+        """
         self._ensure_folder()
         try:
             with self._lock:
                 before = read_bytes_or_none(self.state_path)
-                state = self._load(before)
+                raw = self._load_raw(before)
+                state = _entries(raw, select, self.state_path)
+                chosen = set(state)
                 yield state
-                payload = {"version": 1, "shadows": {k: asdict(v) for k, v in state.items()}}
+                for key in chosen - set(state):
+                    raw.pop(key, None)
+                raw.update((key, dict(vars(entry))) for key, entry in state.items())
+                payload = {"version": 1, "shadows": raw}
                 data = orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
                 if data != before:
-                    atomic_write(self.state_path, data, 0o600)
+                    # Hashes lost in a crash only make the next sync see changes that are not
+                    # there (read-only, never a lost edit); not worth an fsync per event.
+                    atomic_write(self.state_path, data, 0o600, durable=False)
         except Timeout:
             raise NotebookError(f"{self.state_path} stayed locked; is a sync stuck?") from None
 
-    def _matching(
-        self, state: dict[str, ShadowEntry], source: Union[str, os.PathLike[str], None]
-    ) -> list[ShadowEntry]:
+    def _of_source(
+        self, source: Union[str, os.PathLike[str], None]
+    ) -> Optional[Callable[[dict[str, Any]], bool]]:
         if source is None:
-            return list(state.values())
-        real = os.path.realpath(source)
-        absolute = os.path.abspath(source)
-        return [entry for entry in state.values() if entry.source in (real, absolute)]
+            return None
+        names = {os.path.realpath(source), os.path.abspath(source)}
+        return lambda item: item.get("source") in names
 
     def _close_entry(self, state: dict[str, ShadowEntry], entry: ShadowEntry) -> list[SyncEvent]:
         events = self._sync_entry(entry) if Path(entry.source).exists() else []
@@ -639,6 +661,20 @@ class ShadowSession:
     def _event(kind: str, entry: ShadowEntry, message: str,
                warnings: Optional[list[str]] = None) -> SyncEvent:
         return SyncEvent(kind, entry.source, entry.shadow, message, list(warnings or []))
+
+
+def _entries(
+    raw: dict[str, Any], select: Optional[Callable[[dict[str, Any]], bool]], state_path: Path
+) -> dict[str, ShadowEntry]:
+    out: dict[str, ShadowEntry] = {}
+    for key, item in raw.items():
+        if not isinstance(item, dict) or (select is not None and not select(item)):
+            continue
+        try:
+            out[key] = ShadowEntry(**item)
+        except TypeError:
+            logger.warning("%s: entry %s is unreadable; skipped", state_path, key)
+    return out
 
 
 def _progress_events(

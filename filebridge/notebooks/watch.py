@@ -52,9 +52,11 @@ def watch_session(
             stop.wait(recheck_ms / 1000)
             last_full = sync_all()
             continue
+        # The session folder too: a changed state file may mean shadows opened elsewhere.
+        watched = {str(folder) for folder in folders} | {str(session.folder)}
         try:
             for changes in watchfiles.watch(
-                *folders,
+                *sorted(watched),
                 recursive=False,
                 force_polling=force_polling or None,
                 poll_delay_ms=poll_delay_ms,
@@ -69,11 +71,21 @@ def watch_session(
                         on_event(event)
                 if time.monotonic() - last_full >= recheck_ms / 1000:
                     last_full = sync_all()
-                if changes and _folders_changed(folders, session):
+                if _may_change_folders(changes, watched, session) and _folders_changed(
+                    folders, session
+                ):
                     break  # a folder appeared or vanished: watch the new set
         except (OSError, RuntimeError):
             # A watched folder vanished under the watcher; look again after a pause.
             stop.wait(recheck_ms / 1000)
+
+
+def _may_change_folders(
+    changes: set[tuple[watchfiles.Change, str]], watched: set[str], session: ShadowSession
+) -> bool:
+    """Whether the set of folders to watch can differ: the state file or a folder changed."""
+    state = str(session.state_path)
+    return any(path == state or path in watched for _, path in changes)
 
 
 def _folders_changed(folders: list[Path], session: ShadowSession) -> bool:
