@@ -23,7 +23,14 @@ import orjson
 from filebridge.errors import FilebridgeError
 from filebridge.notebooks.convert import convert_text
 from filebridge.notebooks.files import atomic_write
-from filebridge.notebooks.shadow import LOCATIONS, SESSION_ENV, ShadowSession, SyncEvent
+from filebridge.notebooks.runs import runs_of_source
+from filebridge.notebooks.shadow import (
+    LOCATIONS,
+    SESSION_ENV,
+    ShadowSession,
+    SyncEvent,
+    default_workspace,
+)
 from filebridge.notebooks.watch import watch_session
 
 __all__ = ["main", "register"]
@@ -82,6 +89,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     close.add_argument("source", metavar="SRC", help="a source notebook with a shadow")
     _session_option(close, "only this session (default: every session holding SRC)")
     close.set_defaults(func=_close)
+
+    runs = commands.add_parser("runs", help="the notebooks SRC's %%run cells run, found locally")
+    runs.add_argument("source", metavar="SRC", help="a source notebook")
+    runs.add_argument("--workspace", metavar="DIR",
+                      help="workspace root (default: as for open)")
+    runs.add_argument("--json", action="store_true", help="print JSON")
+    runs.set_defaults(func=_runs)
 
     prune = commands.add_parser(
         "prune", help="remove shadows of ended sessions and of deleted sources"
@@ -259,6 +273,22 @@ def _prune(args: argparse.Namespace) -> int:
             report(event)
         if not ended and not session.entries():
             session.end()
+    return 0
+
+
+@_errors_to_exit_code
+def _runs(args: argparse.Namespace) -> int:
+    source = Path(os.path.realpath(args.source))
+    if not source.is_file():
+        raise FilebridgeError(f"{args.source}: no such source notebook")
+    workspace = Path(args.workspace) if args.workspace else default_workspace(source)
+    targets = runs_of_source(source, workspace)
+    if args.json:
+        _print_json({"source": str(source), "runs": [target.to_dict() for target in targets]})
+        return 0
+    for target in targets:
+        found = target.path or f"not found: {target.reason}"
+        print(f"cell {target.cell + 1}: %run {target.target} -> {found}")
     return 0
 
 

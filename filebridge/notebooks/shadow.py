@@ -42,6 +42,7 @@ from filebridge.notebooks.ipynb import METADATA_KEY, to_ipynb, to_source
 from filebridge.notebooks.languages import language_for_path, language_named
 from filebridge.notebooks.notebook_json import dumps_ipynb, is_complete_json, loads_ipynb
 from filebridge.notebooks.progress import PROGRESS_MIN_BYTES, ProgressCallback, Steps
+from filebridge.notebooks.runs import run_targets
 
 __all__ = [
     "LOCATIONS",
@@ -50,6 +51,7 @@ __all__ = [
     "ShadowSession",
     "SyncEvent",
     "default_session_id",
+    "default_workspace",
     "new_session_id",
     "sessions_folder",
     "shadow_path_for",
@@ -203,7 +205,7 @@ class ShadowSession:
         language = language_for_path(real_source)
         if not real_source.is_file():
             raise NotebookError(f"{source}: no such source notebook")
-        root = Path(workspace) if workspace is not None else _default_workspace(real_source)
+        root = Path(workspace) if workspace is not None else default_workspace(real_source)
         self._ensure_folder()
         shadow = shadow_path_for(
             real_source, root, session_folder=self.folder, location=location
@@ -364,13 +366,17 @@ class ShadowSession:
 
     def watched_folders(self) -> list[Path]:
         """The parent folders of every source and shadow: editors replace files by rename."""
+        return sorted(Path(folder) for folder in self.folder_names() if os.path.isdir(folder))
+
+    def folder_names(self) -> set[str]:
+        """The parent folders of every source and shadow as recorded, existing or not."""
         folders: set[str] = set()
         for item in self._load_raw(read_bytes_or_none(self.state_path)).values():
             if isinstance(item, dict):
                 for key in ("source", "shadow"):
                     if isinstance(item.get(key), str):
                         folders.add(os.path.dirname(item[key]))
-        return sorted(Path(folder) for folder in folders if os.path.isdir(folder))
+        return folders
 
     # -- state file -------------------------------------------------------------------------
 
@@ -615,7 +621,11 @@ class ShadowSession:
             _carry_over(keep_from, notebook)
         source_hash = content_hash(source_bytes)
         version = f"{source_hash[:12]}.{secrets.token_hex(3)}"
-        notebook["metadata"][METADATA_KEY]["version"] = version
+        saved = notebook["metadata"][METADATA_KEY]
+        saved["version"] = version
+        runs = run_targets(notebook["cells"], entry.source, entry.workspace)
+        if runs:
+            saved["runs"] = [run.to_dict() for run in runs]
         data = dumps_ipynb(notebook).encode("utf-8")
         shadow = Path(entry.shadow)
         atomic_write(shadow, data, self._writable_mode(entry))
@@ -714,7 +724,7 @@ def _marker(shadow: Path) -> Path:
     return shadow.with_name(shadow.name + ".readonly")
 
 
-def _default_workspace(source: Path) -> Path:
+def default_workspace(source: Path) -> Path:
     """The current folder if it holds the source, else the source's own folder."""
     cwd = Path(os.path.realpath(os.getcwd()))
     return cwd if cwd in source.parents else source.parent

@@ -47,7 +47,8 @@ def watch_session(
 
     last_full = sync_all()
     while not stop.is_set():
-        folders = session.watched_folders()
+        names = session.folder_names()
+        folders = sorted(Path(folder) for folder in names if os.path.isdir(folder))
         if not folders:
             stop.wait(recheck_ms / 1000)
             last_full = sync_all()
@@ -61,7 +62,7 @@ def watch_session(
                 force_polling=force_polling or None,
                 poll_delay_ms=poll_delay_ms,
                 debounce=400,
-                step=20,
+                step=10,
                 rust_timeout=recheck_ms,
                 yield_on_timeout=True,
                 stop_event=stop,
@@ -71,23 +72,22 @@ def watch_session(
                         on_event(event)
                 if time.monotonic() - last_full >= recheck_ms / 1000:
                     last_full = sync_all()
-                if _may_change_folders(changes, watched, session) and _folders_changed(
-                    folders, session
-                ):
+                    if session.watched_folders() != folders:
+                        break  # a missing folder came back, or one vanished
+                if _folders_changed(changes, watched, names, session):
                     break  # a folder appeared or vanished: watch the new set
         except (OSError, RuntimeError):
             # A watched folder vanished under the watcher; look again after a pause.
             stop.wait(recheck_ms / 1000)
 
 
-def _may_change_folders(
-    changes: set[tuple[watchfiles.Change, str]], watched: set[str], session: ShadowSession
+def _folders_changed(
+    changes: set[tuple[watchfiles.Change, str]], watched: set[str], names: set[str],
+    session: ShadowSession,
 ) -> bool:
-    """Whether the set of folders to watch can differ: the state file or a folder changed."""
+    """Whether the folders to watch differ now: a watched folder itself changed, or the state
+    file names other folders (shadows opened or closed by another process)."""
     state = str(session.state_path)
-    return any(path == state or path in watched for _, path in changes)
-
-
-def _folders_changed(folders: list[Path], session: ShadowSession) -> bool:
-    current = session.watched_folders()
-    return current != folders or not all(os.path.isdir(folder) for folder in folders)
+    if any(path in watched for _, path in changes):
+        return True
+    return any(path == state for _, path in changes) and session.folder_names() != names
