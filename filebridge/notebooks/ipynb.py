@@ -75,9 +75,10 @@ def notebook_from_source(nb: SourceNotebook) -> dict[str, Any]:
     lang = nb.language.name
     cells: list[dict[str, Any]] = []
     used_ids: set[str] = set()
+    repeats: dict[str, int] = {}
     for cell in nb.cells:
         meta = _cell_metadata(cell)
-        cell_id = _cell_id(cell, used_ids)
+        cell_id = _cell_id(cell, used_ids, repeats)
         if cell.kind == "markdown":
             cells.append(
                 {"cell_type": "markdown", "id": cell_id, "metadata": meta,
@@ -203,14 +204,21 @@ def _split_source(source: str) -> list[str]:
     return out
 
 
-def _cell_id(cell: SourceCell, used: set[str]) -> str:
-    """An id that stays the same for the same cell text, so reloads keep editor state."""
+def _cell_id(cell: SourceCell, used: set[str], repeats: dict[str, int]) -> str:
+    """An id that stays the same for the same cell text, so reloads keep editor state.
+
+    ``repeats`` remembers how many cells share a base id, so thousands of identical cells
+    cost one look-up each, not a scan of every suffix.
+    """
     seed = f"{cell.kind}\0{cell.source}".encode("utf-8", "surrogatepass")
     base = hashlib.blake2b(seed, digest_size=4).hexdigest()
-    cell_id, n = base, 1
+    cell_id, n = base, repeats.get(base, 1)
+    if n > 1:
+        cell_id = f"{base}-{n}"
     while cell_id in used:
         n += 1
         cell_id = f"{base}-{n}"
+    repeats[base] = n + 1
     used.add(cell_id)
     return cell_id
 
