@@ -9,6 +9,9 @@
    same-run baseline is one sync of every shadow, which is what each event cost before events
    were routed to their own shadow.
 3. Opening a 10 MB notebook as a shadow with progress events, against converting it alone.
+4. With ``--jupyter``: a Jupyter Server running ``DatabricksContentsManager`` opens and saves
+   the 1 MB ``.py`` notebook through its contents API (what JupyterLab does on open and
+   Ctrl+S), against the same server opening and saving the same notebook as ``.ipynb``.
 
 Run: ``python benchmarks/bench_notebooks.py [--json] [--full]`` (``filebridge bench notebooks``).
 """
@@ -28,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import filebridge
 from filebridge.notebooks import (
     ShadowSession,
     SyncEvent,
@@ -211,6 +215,75 @@ def open_large(size_bytes: int = 10_000_000) -> dict[str, Any]:
     }
 
 
+def jupyter_round_trip(size_bytes: int = _TARGET_BYTES, repeats: int = 3) -> dict[str, Any]:
+    """Open + save through a real Jupyter Server: the .py notebook against the same .ipynb."""
+    import socket
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    token = "bench"
+    source_text = generate_notebook(size_bytes)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "work"
+        root.mkdir()
+        (root / "big.py").write_text(source_text)
+        (root / "big.ipynb").write_text(dumps_ipynb(to_ipynb(source_text, "python")))
+        config = Path(tmp) / "config"
+        config.mkdir()
+        (config / "jupyter_server_config.json").write_text(json.dumps(
+            {"ServerApp": {"jpserver_extensions": {"jupyterlab_jupytext": False}}}))
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        # The server imports this very filebridge, installed or not.
+        package_root = str(Path(filebridge.__file__).resolve().parents[1])
+        python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": python_path, "JUPYTER_CONFIG_DIR": str(config),
+               "JUPYTER_DATA_DIR": str(Path(tmp) / "data"),
+               "JUPYTER_RUNTIME_DIR": str(Path(tmp) / "runtime")}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1",
+             f"--port={port}", "--allow-root", f"--IdentityProvider.token={token}",
+             f"--ServerApp.root_dir={root}", "--ServerApp.contents_manager_class="
+             "filebridge.notebooks.jupyter.DatabricksContentsManager"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+        def call(method: str, path: str, body: Any = None) -> Any:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/contents/{path}", method=method,
+                data=None if body is None else json.dumps(body).encode(),
+                headers={"Authorization": f"token {token}"},
+            )
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                return json.loads(answer.read())
+
+        def round_trip(name: str) -> None:
+            model = call("GET", f"{name}?type=notebook&content=1")
+            call("PUT", name, {"type": "notebook", "format": "json",
+                               "content": model["content"]})
+
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    call("GET", "")
+                    break
+                except (urllib.error.URLError, ConnectionError):
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("Jupyter Server did not start") from None
+                    time.sleep(0.3)
+            ours = _best_ms(lambda: round_trip("big.py"), repeats)
+            if (root / "big.py").read_text() != source_text:
+                raise RuntimeError("the Jupyter save of the .py notebook is not exact")
+            baseline = _best_ms(lambda: round_trip("big.ipynb"), repeats)
+        finally:
+            server.terminate()
+            server.wait(30)
+    return {"jupyter_py_round_trip_ms": ours, "jupyter_ipynb_round_trip_ms": baseline}
+
+
 def run_shadows(counts: tuple[int, ...] = (1, 100, 1000), large_bytes: int = 10_000_000,
                 saves: int = 15) -> dict[str, Any]:
     """Save-back latency at each shadow count, and the large-notebook open."""
@@ -257,15 +330,22 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--full", action="store_true", help="more repeats")
     parser.add_argument("--small", action="store_true",
                         help="10 and 50 shadows and a 2 MB notebook (a quick check)")
+    parser.add_argument("--jupyter", action="store_true",
+                        help="also open and save through a real Jupyter Server")
     args = parser.parse_args(argv)
     results = run(full=args.full)
     shadows = (run_shadows((10, 50), 2_000_000, saves=5) if args.small
                else run_shadows(saves=30 if args.full else 15))
+    jupyter = jupyter_round_trip() if args.jupyter else {}
     if args.json:
-        print(json.dumps({**results, **shadows}, indent=2))
-    else:
-        print(_table(results))
-        print(_shadow_table(shadows))
+        print(json.dumps({**results, **shadows, **jupyter}, indent=2))
+        return 0
+    print(_table(results))
+    print(_shadow_table(shadows))
+    if jupyter:
+        ours, theirs = jupyter["jupyter_py_round_trip_ms"], jupyter["jupyter_ipynb_round_trip_ms"]
+        print(f"Jupyter Server open + save of the 1 MB notebook: .py {ours:.0f}ms, same "
+              f"notebook as .ipynb {theirs:.0f}ms (ratio {ours / theirs:.2f})")
     return 0
 
 

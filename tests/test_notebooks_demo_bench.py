@@ -50,3 +50,10 @@ def test_benchmark_measures_save_latency_and_a_large_open_with_progress() -> Non
     assert results["large_bytes"] > 1_000_000  # over the progress threshold
     assert results["large_progress_events"] >= 5 and results["large_progress_last"] == 1.0
     assert "open shadows" in bench._shadow_table(results)
+
+
+def test_benchmark_opens_and_saves_through_a_real_jupyter_server() -> None:
+    bench = load_benchmark()
+    results = bench.jupyter_round_trip(50_000, repeats=1)
+    assert results["jupyter_py_round_trip_ms"] > 0
+    assert results["jupyter_ipynb_round_trip_ms"] > 0
