@@ -9,9 +9,10 @@
    same-run baseline is one sync of every shadow, which is what each event cost before events
    were routed to their own shadow.
 3. Opening a 10 MB notebook as a shadow with progress events, against converting it alone.
-4. With ``--jupyter``: a Jupyter Server running ``DatabricksContentsManager`` opens and saves
-   the 1 MB ``.py`` notebook through its contents API (what JupyterLab does on open and
-   Ctrl+S), against the same server opening and saving the same notebook as ``.ipynb``.
+4. When jupyter_server is installed (``--no-jupyter`` skips it): a Jupyter Server running
+   ``DatabricksContentsManager`` opens and saves the 1 MB ``.py`` notebook through its contents
+   API (what JupyterLab does on open and Ctrl+S), against the same server opening and saving
+   the same notebook as ``.ipynb``.
 
 Run: ``python benchmarks/bench_notebooks.py [--json] [--full]`` (``filebridge bench notebooks``).
 """
@@ -19,6 +20,7 @@ Run: ``python benchmarks/bench_notebooks.py [--json] [--full]`` (``filebridge be
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import queue
@@ -330,13 +332,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--full", action="store_true", help="more repeats")
     parser.add_argument("--small", action="store_true",
                         help="10 and 50 shadows and a 2 MB notebook (a quick check)")
-    parser.add_argument("--jupyter", action="store_true",
-                        help="also open and save through a real Jupyter Server")
+    parser.add_argument("--no-jupyter", action="store_true",
+                        help="skip opening and saving through a real Jupyter Server")
     args = parser.parse_args(argv)
     results = run(full=args.full)
     shadows = (run_shadows((10, 50), 2_000_000, saves=5) if args.small
                else run_shadows(saves=30 if args.full else 15))
-    jupyter = jupyter_round_trip() if args.jupyter else {}
+    with_jupyter = not args.no_jupyter and importlib.util.find_spec("jupyter_server") is not None
+    jupyter = jupyter_round_trip() if with_jupyter else {}
     if args.json:
         print(json.dumps({**results, **shadows, **jupyter}, indent=2))
         return 0
