@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from filebridge.notebooks.jupyter import LABEXTENSION_PATH
 
@@ -146,7 +147,9 @@ def test_jupyterlab_opens_edits_and_saves_a_databricks_notebook(lab: Lab, browse
 
         notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
         notebook.locator(".jp-Cell").nth(3).wait_for()
-        assert "Daily report" in notebook.locator(".jp-MarkdownCell").first.inner_text()
+        expect(notebook.locator(".jp-MarkdownCell").first).to_contain_text(
+            "Daily report", timeout=WAIT * 1000
+        )
         code = notebook.locator(".jp-CodeCell").first
         code.locator(".cm-content").click()
         page.keyboard.press("Control+End")

@@ -174,10 +174,15 @@ def _open(args: argparse.Namespace) -> int:
         progress = lambda event: printer(event.progress or 0.0)  # noqa: E731
     if args.watch:
         session.claim()
-    event = session.open(
-        args.source, workspace=args.workspace, location=args.location,
-        auto_reload=args.auto_reload, progress=progress,
-    )
+    try:
+        event = session.open(
+            args.source, workspace=args.workspace, location=args.location,
+            auto_reload=args.auto_reload, progress=progress,
+        )
+    except FilebridgeError:
+        if args.watch and not session.entries():
+            session.end()  # nothing was opened: leave no owned, empty session behind
+        raise
     if args.json:
         _print_json({**event.to_dict(), "session": session.session_id})
     else:
@@ -189,10 +194,11 @@ def _open(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
     if not args.watch:
         return 0
+    stop = threading.Event()
+    # Installed before "watching" is reported: a SIGTERM sent on that line must stop cleanly.
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     report(SyncEvent("watching", event.source, event.shadow,
                      f"watching; press Ctrl+C to stop (session {session.session_id})"))
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         watch_session(session, report, force_polling=args.poll, stop_event=stop)
     except KeyboardInterrupt:
