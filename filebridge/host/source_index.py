@@ -25,6 +25,7 @@ __all__ = ["HISTORY", "SourceIndex"]
 
 HISTORY = 512  # generations whose changed names are remembered for ``changes_since``
 NAMESPACE_HASH = "namespace"
+RACY_NS = 2_000_000_000
 Entry = dict[str, Any]
 
 
@@ -224,7 +225,10 @@ class SourceIndex:
             st = os.stat(key_path)
             key = (st.st_ino, st.st_size, st.st_mtime_ns)
             cached = self._hashes.get(key_path)
-            if cached is not None and cached[0] == key:
+            # Timestamps are coarse (a few ms): two saves of one size within that time look
+            # alike, so a file modified lately is read again ("racy" entries, as git does).
+            recent = time.time_ns() - st.st_mtime_ns < RACY_NS
+            if cached is not None and cached[0] == key and not recent:
                 return cached[1]
             digest = content_hash(path.read_bytes())
         except OSError:
