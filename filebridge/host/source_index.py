@@ -115,7 +115,7 @@ class SourceIndex:
                     changed |= self._relisted(name, folder)
             for name, entry in list(self._modules.items()):
                 origin = entry["origin"]
-                if origin is not None and self._hash_of(Path(origin)) != entry["hash"]:
+                if origin is not None and self._hash_of(origin) != entry["hash"]:
                     changed |= self._redo(name)
             return self._commit(changed, self._read_distributions())
 
@@ -216,7 +216,7 @@ class SourceIndex:
             self._walk(f"{name}.{child}", out, seen)
         seen.discard(real)
 
-    def _hash_of(self, path: Path) -> Optional[str]:
+    def _hash_of(self, path: Path | str) -> Optional[str]:
         """The file's content hash, read again only when its size, mtime or inode changed."""
         from filebridge.host.module_source import content_hash
 
@@ -230,7 +230,8 @@ class SourceIndex:
             recent = time.time_ns() - st.st_mtime_ns < RACY_NS
             if cached is not None and cached[0] == key and not recent:
                 return cached[1]
-            digest = content_hash(path.read_bytes())
+            with open(key_path, "rb") as handle:
+                digest = content_hash(handle.read())
         except OSError:
             self._hashes.pop(key_path, None)
             return None

@@ -45,6 +45,9 @@ class CodeCache:
         raw = f"{content_hash}\0{origin}".encode("utf-8", "surrogatepass") + MAGIC_NUMBER
         return hashlib.sha256(raw).hexdigest()[:40]
 
+    def path_of(self, content_hash: str, origin: str) -> Optional[str]:
+        return self._path(content_hash, origin)
+
     def _path(self, content_hash: str, origin: str) -> Optional[str]:
         if self.folder is None:
             return None

@@ -36,6 +36,7 @@ from filebridge.worker.imports.loader import (
 __all__ = ["ImportStats", "RemoteFinder", "Requester", "ServedPathEntry", "is_dotted_name"]
 
 SYNC_INTERVAL = 0.5  # seconds a synced view is trusted for lookups of not yet imported names
+BURST_GAP = 0.1  # lookups closer than this belong to one import (one look at what changed)
 BATCH_NAMES = 4000
 log = logging.getLogger("filebridge.worker.imports")
 
@@ -89,6 +90,7 @@ class RemoteFinder(MetaPathFinder):
         self._synced_at: Optional[float] = None
         self._complained: Optional[str] = None
         self.refreshing = _Flag()
+        self._last_lookup = 0.0
 
     # -- the import system's side --------------------------------------------------------
 
@@ -97,8 +99,14 @@ class RemoteFinder(MetaPathFinder):
         root = fullname.partition(".")[0]
         if root not in self.roots or not is_dotted_name(fullname):
             return None
-        # A reload asks what changed (unless refresh() just did and is re-running modules).
-        self.sync(0.0 if target is not None and not self.refreshing.active else SYNC_INTERVAL)
+        # A reload asks what changed (unless refresh() just did and is re-running modules);
+        # otherwise the first lookup of a burst of imports asks when the view is not fresh.
+        now = time.monotonic()
+        if target is not None and not self.refreshing.active:
+            self.sync()
+        elif self._synced_at is None or now - self._last_lookup > BURST_GAP:
+            self.sync(SYNC_INTERVAL)
+        self._last_lookup = now
         index = self.index.current()
         if index is None:
             fetched = self._fetch(fullname, self.cache.get(fullname))
@@ -313,6 +321,9 @@ class RemoteFinder(MetaPathFinder):
                 self._claim(location, fetched.name)
         spec.has_location = fetched.origin is not None
         if fetched.origin is not None:
+            # __cached__ names the code cache entry (not a __pycache__ path next to the host's
+            # file, which would be computed for every module and mean nothing here).
+            spec.cached = self.codecache.path_of(fetched.hash, fetched.origin)
             remember_lines(fetched)
         return spec
 
