@@ -39,6 +39,7 @@ def cache_folder(root: Path) -> Optional[Path]:
 class CodeCache:
     def __init__(self, folder: Optional[Path]) -> None:
         self.folder = folder
+        self._prefix = None if folder is None else os.fspath(folder) + os.sep
         self._ready = False
 
     def key(self, content_hash: str, origin: str) -> str:
@@ -49,9 +50,9 @@ class CodeCache:
         return self._path(content_hash, origin)
 
     def _path(self, content_hash: str, origin: str) -> Optional[str]:
-        if self.folder is None:
+        if self._prefix is None:
             return None
-        return os.path.join(self.folder, self.key(content_hash, origin))
+        return self._prefix + self.key(content_hash, origin)
 
     def has(self, content_hash: str, origin: str) -> bool:
         path = self._path(content_hash, origin)
@@ -91,7 +92,7 @@ class CodeCache:
             os.replace(temporary, path)
         except OSError as exc:
             log.warning("filebridge: not caching compiled modules in %s: %s", self.folder, exc)
-            self.folder = None
+            self.folder = self._prefix = None
             try:
                 os.unlink(temporary)
             except OSError:

@@ -26,12 +26,7 @@ from filebridge.wire.layout import SessionLayout
 from filebridge.worker.imports.codecache import CodeCache, cache_folder
 from filebridge.worker.imports.index import IndexEntry, ModuleIndex, PublishedIndex
 from filebridge.worker.imports.liveness import why_host_is_gone
-from filebridge.worker.imports.loader import (
-    FetchedModule,
-    ModuleCache,
-    RemoteLoader,
-    remember_lines,
-)
+from filebridge.worker.imports.loader import FetchedModule, ModuleCache, RemoteLoader
 
 __all__ = ["ImportStats", "RemoteFinder", "Requester", "ServedPathEntry", "is_dotted_name"]
 
@@ -324,7 +319,6 @@ class RemoteFinder(MetaPathFinder):
             # __cached__ names the code cache entry (not a __pycache__ path next to the host's
             # file, which would be computed for every module and mean nothing here).
             spec.cached = self.codecache.path_of(fetched.hash, fetched.origin)
-            remember_lines(fetched)
         return spec
 
     def _claim(self, location: str, package: str) -> None:

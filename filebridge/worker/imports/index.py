@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -23,6 +24,7 @@ __all__ = ["INDEX_FILE", "INDEX_VERSION", "IndexEntry", "ModuleIndex", "Publishe
 INDEX_FILE = "modules.json"
 INDEX_VERSION = 1
 KINDS = ("module", "package", "namespace")
+FILE_CHECK_INTERVAL = 0.02
 log = logging.getLogger("filebridge.worker.imports")
 
 
@@ -125,10 +127,19 @@ class PublishedIndex:
         self._from_file: Optional[ModuleIndex] = None
         self._answered: Optional[ModuleIndex] = None
         self._complained: Optional[tuple[int, int, int]] = None
+        self._checked_at = 0.0
+        self._published: Optional[ModuleIndex] = None
 
     def current(self) -> Optional[ModuleIndex]:
-        """The latest index, or None when the host has published none (or an unreadable one)."""
-        published = self._read_file()
+        """The latest index, or None when the host has published none (or an unreadable one).
+
+        The file is looked at again at most every FILE_CHECK_INTERVAL: a burst of imports
+        costs one ``fstat``, not one per module."""
+        now = time.monotonic()
+        if now - self._checked_at >= FILE_CHECK_INTERVAL or self._key is None:
+            self._checked_at = now
+            self._published = self._read_file()
+        published = self._published
         with self._lock:
             answered = self._answered
         if answered is None:
