@@ -113,9 +113,21 @@ class SourceIndex:
                     now = -1
                 if now != mtime and name in self._modules:
                     changed |= self._relisted(name, folder)
+            stat, hashes, racy = os.stat, self._hashes, time.time_ns() - RACY_NS
             for name, entry in list(self._modules.items()):
                 origin = entry["origin"]
-                if origin is not None and self._hash_of(origin) != entry["hash"]:
+                if origin is None:
+                    continue
+                known = hashes.get(origin)
+                try:
+                    st = stat(origin)
+                except OSError:
+                    changed |= self._redo(name)
+                    continue
+                if (known is not None and st.st_mtime_ns < racy
+                        and known[0] == (st.st_ino, st.st_size, st.st_mtime_ns)):
+                    continue  # the common case, kept to one stat and a compare
+                if self._hash_of(origin) != entry["hash"]:
                     changed |= self._redo(name)
             return self._commit(changed, self._read_distributions())
 

@@ -26,12 +26,11 @@ from filebridge.wire.layout import SessionLayout
 from filebridge.worker.imports.codecache import CodeCache, cache_folder
 from filebridge.worker.imports.index import IndexEntry, ModuleIndex, PublishedIndex
 from filebridge.worker.imports.liveness import why_host_is_gone
-from filebridge.worker.imports.loader import FetchedModule, ModuleCache, RemoteLoader
+from filebridge.worker.imports.loader import EXECUTING, FetchedModule, ModuleCache, RemoteLoader
 
 __all__ = ["ImportStats", "RemoteFinder", "Requester", "ServedPathEntry", "is_dotted_name"]
 
 SYNC_INTERVAL = 0.5  # seconds a synced view is trusted for lookups of not yet imported names
-BURST_GAP = 0.1  # lookups closer than this belong to one import (one look at what changed)
 BATCH_NAMES = 4000
 log = logging.getLogger("filebridge.worker.imports")
 
@@ -85,7 +84,6 @@ class RemoteFinder(MetaPathFinder):
         self._synced_at: Optional[float] = None
         self._complained: Optional[str] = None
         self.refreshing = _Flag()
-        self._last_lookup = 0.0
 
     # -- the import system's side --------------------------------------------------------
 
@@ -94,14 +92,13 @@ class RemoteFinder(MetaPathFinder):
         root = fullname.partition(".")[0]
         if root not in self.roots or not is_dotted_name(fullname):
             return None
-        # A reload asks what changed (unless refresh() just did and is re-running modules);
-        # otherwise the first lookup of a burst of imports asks when the view is not fresh.
-        now = time.monotonic()
+        # A reload asks what changed (unless refresh() just did and is re-running modules).
+        # An import statement outside served code asks when the view is older than
+        # SYNC_INTERVAL; the imports its modules make while running use the same view.
         if target is not None and not self.refreshing.active:
             self.sync()
-        elif self._synced_at is None or now - self._last_lookup > BURST_GAP:
+        elif self._synced_at is None or not EXECUTING.depth:
             self.sync(SYNC_INTERVAL)
-        self._last_lookup = now
         index = self.index.current()
         if index is None:
             fetched = self._fetch(fullname, self.cache.get(fullname))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -165,6 +166,11 @@ class PublishedIndex:
                 if key == self._key:
                     return self._from_file
                 data = _read_all(fd, st.st_size)
+                held = self._answered
+                if held is not None and _generation_of(data) == held.generation:
+                    # The host wrote what a module_index answer already gave us: no parse.
+                    self._key, self._from_file = key, held
+                    return held
                 try:
                     self._from_file = parse_index(loads(data))
                 except ValueError as exc:
@@ -181,7 +187,10 @@ class PublishedIndex:
         """Take a ``module_index`` answer (a whole index, or the changes since ours)."""
         try:
             if isinstance(data, dict) and "changed" in data:
-                base = self.current()
+                with self._lock:
+                    held = [i for i in (self._answered, self._from_file) if i is not None]
+                # The base is a view we hold, never the file re-read (a large parse).
+                base = max(held, key=lambda i: i.generation) if held else self.current()
                 if base is None or base.generation != data.get("since"):
                     return self.current()
                 index = apply_changes(base, data)
@@ -194,6 +203,15 @@ class PublishedIndex:
             # restarted host); changes apply only onto the generation they were made against.
             self._answered = index
         return index
+
+
+GENERATION = re.compile(rb'^\{"v":\s*1,\s*"generation":\s*(\d+)[,}]')
+
+
+def _generation_of(data: bytes) -> Optional[int]:
+    """The generation of an encoded index when written first, as the host writes it."""
+    found = GENERATION.match(data[:80])
+    return int(found.group(1)) if found else None
 
 
 def _read_all(fd: int, size: int) -> bytes:

@@ -20,7 +20,16 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol
 if TYPE_CHECKING:
     from filebridge.worker.imports.resources import RemoteResourceReader, RemoteTraversable
 
-__all__ = ["FetchedModule", "ModuleCache", "RemoteLoader"]
+__all__ = ["EXECUTING", "FetchedModule", "ModuleCache", "RemoteLoader"]
+
+
+class _Depth(threading.local):
+    """How many served modules this thread is running (imports nested in a module's body)."""
+
+    depth = 0
+
+
+EXECUTING = _Depth()
 
 
 @dataclass
@@ -102,7 +111,12 @@ class RemoteLoader(InspectLoader):
         if fetched.kind == "namespace":
             return
         remember_lines(fetched)
-        exec(self._source.code_of(fetched), module.__dict__)
+        code = self._source.code_of(fetched)
+        EXECUTING.depth += 1
+        try:
+            exec(code, module.__dict__)
+        finally:
+            EXECUTING.depth -= 1
 
     def is_package(self, fullname: str) -> bool:
         return self.fetched.is_package

@@ -17,7 +17,7 @@ from importlib.util import resolve_name
 from typing import TYPE_CHECKING
 
 from filebridge.worker.imports.index import ModuleIndex
-from filebridge.worker.imports.loader import RemoteLoader, forget_lines, loaded_modules
+from filebridge.worker.imports.loader import RemoteLoader, forget_lines
 
 if TYPE_CHECKING:
     from filebridge.worker.imports.finder import RemoteFinder
@@ -45,22 +45,15 @@ def names_taken_from(name: str, is_package: bool, source: str,
     return found
 
 
-def _served_loader(name: str) -> RemoteLoader | None:
-    spec = getattr(sys.modules.get(name), "__spec__", None)
-    loader = getattr(spec, "loader", None)
-    if isinstance(loader, RemoteLoader) and loader.fetched.name == name:
-        return loader
-    return None
-
-
 def refresh_modules(finder: RemoteFinder, index: ModuleIndex) -> list[str]:
     """Apply the rule above against ``index``; the names re-run or removed, in import order.
     A module that fails to run again is reported after the others were handled."""
     ours: dict[str, RemoteLoader] = {}
-    for root in sorted(finder.roots):
-        for name in loaded_modules(root):
-            loader = _served_loader(name)
-            if loader is not None:
+    roots = finder.roots
+    for name, module in list(sys.modules.items()):
+        if name.partition(".")[0] in roots:
+            loader = getattr(getattr(module, "__spec__", None), "loader", None)
+            if isinstance(loader, RemoteLoader) and loader.fetched.name == name:
                 ours[name] = loader
     gone = [n for n in ours if index.modules.get(n) is None]
     rerun = {n for n, loader in ours.items()
@@ -87,11 +80,11 @@ def refresh_modules(finder: RemoteFinder, index: ModuleIndex) -> list[str]:
     finder.refreshing.active = True
     try:
         for name in order:
-            module = sys.modules.get(name)
-            if module is None:
+            current = sys.modules.get(name)
+            if current is None:
                 continue
             try:
-                importlib.reload(module)
+                importlib.reload(current)
             except Exception as exc:  # the others still get their new code
                 failure = failure or exc
     finally:
