@@ -308,6 +308,16 @@ def test_killed_host_fails_fast_and_cached_modules_keep_importing(tmp_path: Path
     assert "is gone; start one with `filebridge serve`" in message
     # No request was sent at all: the error did not wait for any timeout.
     assert requests == 0
+    # The template line in a new session: it asks nothing of a dead host, so it does not wait.
+    started = _run("""
+        import json, sys, filebridge.worker as fb, filebridge.worker.imports as remote
+        conn = fb.start(sys.argv[1], sources=None)
+        asked = [line for line in conn.layout.request_log.read_text().splitlines()
+                 if '"module_' in line]
+        print(json.dumps([remote.installed() is None, asked]))
+    """.replace("sys.argv[1]", repr(str(root / "sessions" / "w2"))), root, root / "sessions" / "w2",
+        tmp_path)
+    assert started == [True, []]
 
 
 def test_uninstall_restores_meta_path_and_path_hooks(bridge: Bridge) -> None:

@@ -21,7 +21,13 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any, Optional, Protocol
 
-from filebridge.errors import CallTimeout, FilebridgeError, RemoteError, RemoteImportError
+from filebridge.errors import (
+    CallTimeout,
+    FilebridgeError,
+    NoHandler,
+    RemoteError,
+    RemoteImportError,
+)
 from filebridge.wire.layout import SessionLayout
 from filebridge.worker.imports.codecache import CodeCache, cache_folder
 from filebridge.worker.imports.index import IndexEntry, ModuleIndex, PublishedIndex
@@ -84,6 +90,7 @@ class RemoteFinder(MetaPathFinder):
         self._synced_at: Optional[float] = None
         self._complained: Optional[str] = None
         self.refreshing = _Flag()
+        self._batches = True
 
     # -- the import system's side --------------------------------------------------------
 
@@ -243,10 +250,16 @@ class RemoteFinder(MetaPathFinder):
         if entry.is_package:
             names += [n for n in index.under(entry.name)
                       if n != entry.name and self._needs_fetch(index.modules[n])]
-        if len(names) == 1:
+        if len(names) == 1 or not self._batches:
             return self._fetch(entry.name, self.cache.get(entry.name))
         self.stats.add("batches")
-        result = self._call("module_sources", entry.name, names=names[:BATCH_NAMES])
+        try:
+            result = self._call("module_sources", entry.name, names=names[:BATCH_NAMES])
+        except RemoteImportError as exc:
+            if not isinstance(exc.__context__, NoHandler):
+                raise
+            self._batches = False  # a host from before module_sources: one at a time
+            return self._fetch(entry.name, self.cache.get(entry.name))
         answers = result.get("modules") if isinstance(result, dict) else None
         wanted: Optional[FetchedModule] = None
         for answer in answers if isinstance(answers, list) else []:
