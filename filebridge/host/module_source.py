@@ -134,9 +134,15 @@ class ModuleSourceProvider:
         log.log(level, "not serving %s %r: %s%s", kind, name, why,
                 "; further refusals are not logged" if last else "")
 
-    def find(self, name: str, known_hash: Optional[str] = None) -> dict[str, Any]:
-        """The ``module_spec`` answer for ``name``."""
-        located = self.locate(name) if isinstance(name, str) else None
+    def find(self, name: str, known_hash: Optional[str] = None, *,
+             indexed: bool = False) -> dict[str, Any]:
+        """The ``module_spec`` answer for ``name``. ``indexed``: take the place from the
+        index when it lists ``name`` (checking only that it still resolves inside its root)."""
+        located = None
+        if indexed and isinstance(name, str):
+            located = self._indexed(name)
+        if located is None:
+            located = self.locate(name) if isinstance(name, str) else None
         if located is None:
             return {"found": False, "name": name}
         source = ""
@@ -163,6 +169,18 @@ class ModuleSourceProvider:
                                     for child, is_pkg in self.submodules(located)]
         return answer
 
+    def _indexed(self, name: str) -> Optional[Located]:
+        entry = self.tree.index()["modules"].get(name)
+        if entry is None:
+            return None
+        origin = Path(entry["origin"]) if entry["origin"] else None
+        folder = Path(entry["locations"][0]) if entry["locations"] else None
+        target = origin or folder
+        root = self.roots[name.partition(".")[0]]
+        if target is None or not root.contains(target):
+            return None
+        return Located(name, entry["kind"], origin, folder)
+
     def find_many(self, names: list[Any]) -> list[dict[str, Any]]:
         """``module_sources``: the answers for ``names`` in order, up to MAX_BATCH_BYTES of
         source (at least one); the names left over are not answered and are asked again."""
@@ -172,8 +190,8 @@ class ModuleSourceProvider:
             if answers and size > MAX_BATCH_BYTES:
                 break
             try:
-                answer = self.find(name) if isinstance(name, str) else {"found": False,
-                                                                        "name": name}
+                answer = (self.find(name, indexed=True) if isinstance(name, str)
+                          else {"found": False, "name": name})
             except RemoteError as exc:
                 answer = {"found": False, "name": name, "error": exc.remote_message}
             size += len(answer.get("source") or "")
