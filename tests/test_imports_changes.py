@@ -83,12 +83,16 @@ def test_refresh_reruns_changed_modules_and_their_importers_and_keeps_other_stat
         helpers_module = proj.state.helpers
         pathlib.Path({str(bridge.project / "state" / "helpers.py")!r}).write_text(
             "def double(x):\\n    return 20 * x\\n")
+        before = remote.stats()["requests"]
         changed = remote.refresh()
+        asked = remote.stats()["requests"] - before
         print(json.dumps([changed, proj.state.store.ITEMS, proj.state.user.COUNTER,
                           proj.state.calc.run(2), proj.state.user.go(2),
-                          helpers_module is proj.state.helpers, remote.refresh()]))
+                          helpers_module is proj.state.helpers, remote.refresh(), asked]))
     """)
-    changed, items, counter, run, go, same_module, again = got
+    changed, items, counter, run, go, same_module, again, asked = got
+    # One request: what changed came with the changed source.
+    assert asked == 1
     # helpers changed; calc took a name from it (from .helpers import double): both re-run.
     # user holds the module object, which was updated in place: its state stays.
     assert changed == ["proj.state.calc", "proj.state.helpers"]

@@ -93,9 +93,21 @@ class IndexPublisher:
                    if isinstance(since, int) and not isinstance(since, bool) else None)
         if changed is None:
             return index
-        return {"v": index["v"], "generation": index["generation"], "since": since,
-                "roots": index["roots"], "changed": changed,
-                "distributions": index["distributions"]}
+        answer = {"v": index["v"], "generation": index["generation"], "since": since,
+                  "roots": index["roots"], "changed": changed,
+                  "distributions": index["distributions"]}
+        if call.args.get("sources") is True:
+            answer["sources"] = self._sources_of([n for n, e in changed.items()
+                                                  if e is not None and e["origin"]])
+        return answer
+
+    def _sources_of(self, names: list[str]) -> dict[str, Any]:
+        """name -> {hash, source} of changed modules, up to the batch size of source."""
+        found: dict[str, Any] = {}
+        for answer in self.provider.find_many(names):
+            if answer.get("found") and isinstance(answer.get("source"), str):
+                found[answer["name"]] = {"hash": answer["hash"], "source": answer["source"]}
+        return found
 
     def _encoded_index(self) -> bytes:
         index = self.provider.index()

@@ -135,10 +135,11 @@ class RemoteFinder(MetaPathFinder):
 
     # -- keeping the index current ------------------------------------------------------
 
-    def sync(self, max_age: float = 0.0) -> None:
+    def sync(self, max_age: float = 0.0, *, with_sources: bool = False) -> None:
         """Ask the host for the changes since our generation, unless we did within
         ``max_age`` seconds. A host that is gone, or does not answer, leaves the view as is:
-        modules already known keep importing."""
+        modules already known keep importing. ``with_sources``: the answer also carries the
+        changed modules' source (refresh() re-runs them without another request)."""
         synced = self._synced_at
         if synced is not None and time.monotonic() - synced < max_age:
             return
@@ -153,6 +154,8 @@ class RemoteFinder(MetaPathFinder):
                 return
             generation = self.index.generation
             args: dict[str, Any] = {} if generation is None else {"since": generation}
+            if with_sources and generation is not None:
+                args["sources"] = True
             self.stats.add("requests")
             self.stats.add("syncs")
             try:
@@ -162,7 +165,19 @@ class RemoteFinder(MetaPathFinder):
                     self._complained = str(exc)
                     log.warning("filebridge: could not ask the host what changed: %s", exc)
                 return
-            self.index.adopt(answer)
+            index = self.index.adopt(answer)
+            sources = answer.get("sources") if isinstance(answer, dict) else None
+            if index is not None and isinstance(sources, dict):
+                self._keep_sources(index, sources)
+
+    def _keep_sources(self, index: ModuleIndex, sources: dict[str, Any]) -> None:
+        for name, sent in sources.items():
+            entry = index.modules.get(name)
+            if (entry is None or entry.origin is None or not isinstance(sent, dict)
+                    or sent.get("hash") != entry.hash or not isinstance(sent.get("source"), str)):
+                continue
+            self.cache.put(FetchedModule(name, entry.kind, entry.origin, entry.locations,
+                                         sent["source"], entry.hash))
 
     def ask_index(self) -> Optional[ModuleIndex]:
         """The host's index as of now (raises FilebridgeError; at once if the host is gone)."""
@@ -309,7 +324,7 @@ class RemoteFinder(MetaPathFinder):
         from filebridge.worker.imports.reloading import refresh_modules
 
         if ask_host:
-            self.sync()
+            self.sync(with_sources=True)
         index = self.index.current()
         if index is None:
             return []
