@@ -245,34 +245,49 @@ def test_versions_and_deltas_name_what_changed(tmp_path: Path) -> None:
     assert kept["c"] == updated["c"]
 
 
-def test_a_spent_time_budget_lists_the_rest_unevaluated() -> None:
+def test_a_spent_time_budget_lists_the_rest_and_describes_them_first_next_time() -> None:
     class Slow:
         def __repr__(self) -> str:
-            time.sleep(0.05)
+            time.sleep(0.015)
             return "slow"
 
-    snapshot = Snapshotter(budget=0.01).build({"a": Slow(), "b": Slow(), "c": 3})
-    assert snapshot["unevaluated"] == ["b", "c"]
-    assert next(v["display_value"] for v in snapshot["variables"]) == "slow"
+    namespace = {"a": Slow(), "b": Slow(), "c": [3]}
+    snapshotter = Snapshotter(budget=0.01)
+    first = snapshotter.build(namespace)
+    assert first["unevaluated"] == ["b", "c"]
+    shown = {v["display_name"]: v for v in first["variables"]}
+    assert shown["a"]["display_value"] == "slow"
+    assert shown["b"]["not_described"] == "budget"
+    second = snapshotter.build(namespace)
+    assert second["unevaluated"] == ["c"]
+    third = snapshotter.build(namespace)
+    assert third["unevaluated"] == []
+    assert [v["display_value"] for v in third["variables"]] == ["slow", "slow", "[3]"]
 
 
-def test_a_slow_value_is_not_described_again_while_it_is_the_same_object() -> None:
+def test_a_value_over_the_limit_is_interrupted_and_remembered_by_object_and_type() -> None:
     calls: list[int] = []
 
     class Slow:
         def __repr__(self) -> str:
             calls.append(1)
-            time.sleep(0.05)
+            time.sleep(5)
             return "slow"
 
     snapshotter = Snapshotter()
     value = Slow()
+    started = time.perf_counter()
+    first = snapshotter.build({"s": value})
+    assert time.perf_counter() - started < 1
+    assert first["variables"][0]["display_value"].startswith("not described: took over ")
+    assert first["variables"][0]["not_described"] == "over_limit"
     snapshotter.build({"s": value})
-    again = snapshotter.build({"s": value})
     assert calls == [1]
-    assert "took" in again["variables"][0]["display_value"]
     snapshotter.build({"s": Slow()})
     assert calls == [1, 1]
+    third = snapshotter.build({"s": Slow()})
+    assert calls == [1, 1], "two slow objects of a type: its other instances are skipped"
+    assert third["variables"][0]["not_described"] == "over_limit"
 
 
 def test_modules_and_private_names_stay_out_of_the_list() -> None:

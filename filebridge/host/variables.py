@@ -15,8 +15,11 @@ refreshes go to the worker through its command channel (docs/protocol-variables.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Union
@@ -38,6 +41,8 @@ __all__ = ["DirectCommands", "NoSnapshot", "ProvidedVariable", "VariablesChanged
 log = logging.getLogger("filebridge.host.variables")
 
 DEFAULT_TIMEOUT = 10.0
+# A viewer's subscription lasts this long on the worker; it is renewed every third of it.
+WATCH_SECONDS = 30.0
 # The host finds new session folders within its rescan tick (about a second).
 DISCOVERY_WAIT = 3.0
 PAGE = 100
@@ -189,6 +194,10 @@ class VariablesProvider:
         self._watcher: Optional[WorkspaceWatcher] = None
         self._subscribers: list[Callable[[VariablesChanged], None]] = []
         self._lock = threading.Lock()
+        self.viewer_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._watched: dict[str, float] = {}
+        self._renewer: Optional[threading.Thread] = None
+        self._stop_renewing = threading.Event()
 
     @classmethod
     def for_host(cls, host: Host, *, timeout: Optional[float] = DEFAULT_TIMEOUT
@@ -256,6 +265,18 @@ class VariablesProvider:
     def refresh(self, session: SessionRef) -> dict[str, Any]:
         return dict(self._ask(session, "refresh"))
 
+    def retry(self, session: SessionRef, path: Optional[List[str]] = None) -> dict[str, Any]:
+        """Describe again a value that went over the time limit (every such value without
+        ``path``); answers the new snapshot's version and what is still over the limit."""
+        args: dict[str, Any] = {} if path is None else {"path": list(path)}
+        return dict(self._ask(session, "retry", **args))
+
+    def clear(self, session: SessionRef, include_hidden_objects: bool = False) -> dict[str, Any]:
+        return dict(self._ask(session, "clear", include_hidden_objects=include_hidden_objects))
+
+    def query_table_summary(self, session: SessionRef, path: List[str]) -> dict[str, Any]:
+        return dict(self._ask(session, "query_table_summary", path=list(path)))
+
     def provide_variables(self, session: SessionRef, parent: Any = None, kind: str = "named",
                           start: int = 0, count: int = PAGE) -> Iterator[ProvidedVariable]:
         """Variables under ``parent`` (None: the top level) of one kind, paged as VS Code asks.
@@ -286,6 +307,42 @@ class VariablesProvider:
         for entry in page["children"]:
             yield ProvidedVariable.from_entry(entry, tuple(path), "python")
 
+    def watch(self, session: SessionRef, seconds: float = WATCH_SECONDS) -> int:
+        """Tell the worker a viewer is looking (it snapshots only then); renewed in the
+        background until ``unwatch`` or ``close``. Returns the snapshot version."""
+        session_id = _session_id(session)
+        answer = self._ask(session_id, "subscribe", viewer=self.viewer_id, seconds=seconds)
+        with self._lock:
+            self._watched[session_id] = seconds
+            if self._renewer is None:
+                self._renewer = threading.Thread(target=self._renew, daemon=True,
+                                                 name="filebridge-variables-renew")
+                self._renewer.start()
+        return int(answer.get("version") or 0)
+
+    def unwatch(self, session: SessionRef) -> None:
+        session_id = _session_id(session)
+        with self._lock:
+            self._watched.pop(session_id, None)
+        try:
+            self._ask(session_id, "unsubscribe", viewer=self.viewer_id)
+        except FilebridgeError:
+            pass
+
+    def watching(self, session: SessionRef) -> bool:
+        return _session_id(session) in self._watched
+
+    def _renew(self) -> None:
+        while not self._stop_renewing.wait(WATCH_SECONDS / 3):
+            with self._lock:
+                watched = dict(self._watched)
+            for session_id, seconds in watched.items():
+                try:
+                    self._send(session_id, "subscribe",
+                               {"viewer": self.viewer_id, "seconds": seconds}, self.timeout)
+                except FilebridgeError as exc:
+                    log.debug("could not renew the subscription to %s: %s", session_id, exc)
+
     def subscribe(self, callback: Callable[[VariablesChanged], None]) -> None:
         """Call ``callback`` whenever a session publishes a new snapshot (starts a watcher)."""
         with self._lock:
@@ -302,6 +359,9 @@ class VariablesProvider:
                 log.exception("variables subscriber failed")
 
     def close(self) -> None:
+        self._stop_renewing.set()
+        for session_id in list(self._watched):
+            self.unwatch(session_id)
         with self._lock:
             if self._watcher is not None:
                 self._watcher.stop()
