@@ -252,7 +252,7 @@ def test_a_spent_time_budget_lists_the_rest_and_describes_them_first_next_time()
             return "slow"
 
     namespace = {"a": Slow(), "b": Slow(), "c": [3]}
-    snapshotter = Snapshotter(budget=0.01)
+    snapshotter = Snapshotter(budget=0.03, value_limit=0.02)
     first = snapshotter.build(namespace)
     assert first["unevaluated"] == ["b", "c"]
     shown = {v["display_name"]: v for v in first["variables"]}

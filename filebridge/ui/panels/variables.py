@@ -3,7 +3,9 @@
 Routes (GET, ``session`` in every query):
 ``list?sort=&filter=&start=&count=`` the top level from the snapshot; ``children?path=[keys]``
 a page of children (``start``, ``count``, ``sort``, ``filter``); ``view?path=`` a data-view
-table; ``changes?since=V&wait=S`` long-polls until the session's snapshot version is not V.
+table; ``changes?since=V&wait=S`` long-polls until the session's snapshot version is not V
+(and subscribes this host as a viewer of the session, so that the worker snapshots at all);
+``retry?path=`` describes again a value that went over the time limit.
 """
 
 from __future__ import annotations
@@ -131,8 +133,20 @@ def routes(host: Host) -> dict[str, PanelRoute]:
         except FilebridgeError as exc:
             raise _failure(exc) from None
 
+    def retry(request: PanelRequest) -> PanelResponse:
+        path = _path(request)
+        try:
+            return json_response(provider.retry(_session(request), path or None))
+        except FilebridgeError as exc:
+            raise _failure(exc) from None
+
     def changes(request: PanelRequest) -> PanelResponse:
         session = _session(request)
+        if not provider.watching(session):
+            try:
+                provider.watch(session)
+            except FilebridgeError:
+                pass  # an old or stopped worker: show its last snapshot
         try:
             current = int(provider.snapshot(session).get("version") or 0)
         except NoSnapshot:
@@ -141,7 +155,8 @@ def routes(host: Host) -> dict[str, PanelRoute]:
         wait = min(float(_int(request, "wait", 20)), MAX_WAIT)
         return json_response({"version": versions.wait(session, since, wait, current)})
 
-    return {"list": list_, "children": children, "view": view, "changes": changes}
+    return {"list": list_, "children": children, "view": view, "changes": changes,
+            "retry": retry}
 
 
 def register() -> None:

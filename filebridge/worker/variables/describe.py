@@ -176,7 +176,13 @@ def describe(value: Any, *, name: str, access_key: str, evaluate_name: Optional[
         kind = methods.kind(value)
         has_viewer = methods.has_viewer(value)
     type_info, length, shape, size = _shape_fields(family, value)
-    named, indexed = _child_counts(methods, value, has_children)
+    if family.children_kind is None and methods.registration is None:
+        named, indexed = 0, 0
+    elif family.count_is_length and methods.registration is None:
+        count = length if has_children and isinstance(length, int) else 0
+        named, indexed = (0, count) if family.children_kind == "indexed" else (count, 0)
+    else:
+        named, indexed = _child_counts(methods, value, has_children)
     return {
         "access_key": access_key,
         "display_name": name,

@@ -146,6 +146,7 @@ class Family:
 
     kind = "other"
     children_kind: Optional[str] = None  # "named" or "indexed", as DAP and VS Code page them
+    count_is_length = False  # the number of children is ``length``, with no named extras
     hidden = False  # left out of the top-level list (modules)
 
     def preview(self, x: Any, width: int, items: int, depth: int) -> tuple[str, bool]:
@@ -264,6 +265,8 @@ class TextFamily(Family):
 
 class _ContainerFamily(Family):
     """Built-in containers: their length is cheap and counts their children."""
+
+    count_is_length = True
 
     def length(self, x: Any) -> Optional[int]:
         return len(x)

@@ -199,7 +199,8 @@ class SnapshotJob:
     def run(self, limiter: Limiter, seconds: float) -> bool:
         """Describe for up to ``seconds`` (and what is left of the budget); True when done."""
         started = time.perf_counter()
-        stop = started + max(0.0, min(seconds, self.owner.budget - self.spent))
+        # A value starts only when its whole limit fits: the budget is never overrun.
+        stop = started + min(seconds, self.owner.budget - self.spent) - limiter.seconds
         try:
             with gc_paused():
                 while not self.done and not self.cancelled and time.perf_counter() < stop:
@@ -219,19 +220,18 @@ class SnapshotJob:
         entry = describe_guarded(value, limiter, owner.slow, name=name, access_key=name,
                                  evaluate_name=top_level_expr(name), top_level=True,
                                  width=width, now_ms=self.now_ms)
-        took = time.perf_counter() - began
-        if took > REUSE_AFTER_S and entry["not_described"] is None:
+        if (type(value) not in IMMUTABLE and time.perf_counter() - began > REUSE_AFTER_S
+                and entry["not_described"] is None):
             mark = fingerprint(value)
             if mark is not None:
                 owner._reused[name] = (id(value), mark, entry)
-        with self._store:
-            if self.cancelled:
-                return
-            if type(value) in IMMUTABLE and not entry["is_truncated"]:
-                self.kept[name] = (id(value), entry)
-            self.chars += len(entry["display_value"])
-            self.entries[index] = entry
-            self.next += 1
+        if self.cancelled:  # abandoned meanwhile: finish() owns the entries now
+            return
+        if type(value) in IMMUTABLE and not entry["is_truncated"]:
+            self.kept[name] = (id(value), entry)
+        self.chars += len(entry["display_value"])
+        self.entries[index] = entry
+        self.next += 1
 
     def abandon(self, took_ms: float) -> None:
         """The slice's thread is stuck in the current value's code: remember it, stop."""
