@@ -320,6 +320,16 @@ class VariablesProvider:
                 self._renewer.start()
         return int(answer.get("version") or 0)
 
+    def freshen(self, session: SessionRef, timeout: float = 2.0) -> bool:
+        """Ask the worker for an up-to-date snapshot as a one-second viewer (a worker that
+        snapshots only while watched may hold a stale one); False when it did not answer."""
+        try:
+            self._send(_session_id(session), "subscribe",
+                       {"viewer": self.viewer_id, "seconds": 1.0}, timeout)
+        except FilebridgeError:
+            return False
+        return True
+
     def unwatch(self, session: SessionRef) -> None:
         session_id = _session_id(session)
         with self._lock:

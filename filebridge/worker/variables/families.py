@@ -14,6 +14,7 @@ import functools
 import keyword
 import sys
 import types
+import unicodedata
 from collections.abc import Mapping, Sequence
 from itertools import islice
 from typing import Any, NamedTuple, Optional
@@ -35,18 +36,20 @@ def join_expr(parent: Optional[str], expr: Optional[str]) -> Optional[str]:
     return expr.replace(PARENT, parent) if PARENT in expr else parent + expr
 
 
+def _plain_name(name: str) -> bool:
+    """Source text that names exactly ``name``: an identifier, not a keyword, and unchanged by
+    the NFKC normalisation the parser applies (``º`` would read as ``o``)."""
+    return (name.isidentifier() and not keyword.iskeyword(name)
+            and unicodedata.normalize("NFKC", name) == name)
+
+
 def attribute_expr(name: str) -> str:
-    """How to read attribute ``name``: ``.name``, or ``getattr(..., 'a b')`` when it is not
-    a plain identifier (keywords included)."""
-    if name.isidentifier() and not keyword.iskeyword(name):
-        return f".{name}"
-    return f"getattr({PARENT}, {name!r})"
+    """How to read attribute ``name``: ``.name``, or ``getattr(..., 'a b')`` otherwise."""
+    return f".{name}" if _plain_name(name) else f"getattr({PARENT}, {name!r})"
 
 
 def top_level_expr(name: str) -> str:
-    if name.isidentifier() and not keyword.iskeyword(name):
-        return name
-    return f"globals()[{name!r}]"
+    return name if _plain_name(name) else f"globals()[{name!r}]"
 
 
 def key_repr(key: Any) -> Optional[str]:
