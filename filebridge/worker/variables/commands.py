@@ -72,7 +72,8 @@ class VariableCommands:
 
     def _limited(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
-            return run_abandonable(fn, REQUEST_LIMIT_S, what)
+            return run_abandonable(fn, REQUEST_LIMIT_S, what,
+                                   self.publisher.snapshotter.slow.abandoned)
         except Overtime:
             raise RemoteError("timeout", f"{what} took over {REQUEST_LIMIT_S:g} s in the "
                               "value's own code and was abandoned") from None

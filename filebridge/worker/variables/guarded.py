@@ -28,6 +28,7 @@ def describe_guarded(value: Any, limiter: Limiter, slow: SlowMemory, *, name: st
                         top_level=top_level, width=width, now_ms=now_ms)
     took = slow.slow_ms(value)
     if took is None:
+        slow.running(value)
         try:
             return limiter.run(lambda: describe(
                 value, name=name, access_key=access_key, evaluate_name=evaluate_name,
@@ -40,6 +41,8 @@ def describe_guarded(value: Any, limiter: Limiter, slow: SlowMemory, *, name: st
             # it again unasked, whatever happens next.
             slow.remember(value, limiter.elapsed_ms())
             raise
+        finally:
+            slow.done()
     return cheap_description(value, name=name, access_key=access_key,
                              evaluate_name=evaluate_name, text=over_limit_text(took),
                              reason="over_limit")

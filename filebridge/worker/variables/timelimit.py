@@ -213,7 +213,8 @@ def run_limited(fn: Callable[[], T], seconds: float) -> T:
         return limiter.run(fn)
 
 
-def run_abandonable(fn: Callable[[], T], seconds: float, what: str) -> T:
+def run_abandonable(fn: Callable[[], T], seconds: float, what: str,
+                    on_abandon: Optional[Callable[[int], None]] = None) -> T:
     """``fn()`` on a helper thread; stop waiting after ``seconds`` and raise ``Overtime``.
 
     For the worker's background threads: a C call that never returns keeps its helper thread,
@@ -232,6 +233,8 @@ def run_abandonable(fn: Callable[[], T], seconds: float, what: str) -> T:
     helper.start()
     helper.join(seconds)
     if helper.is_alive():
+        if on_abandon is not None and helper.ident is not None:
+            on_abandon(helper.ident)
         raise Overtime()
     if failure:
         raise failure[0]
@@ -253,6 +256,20 @@ class SlowMemory:
         self._lock = threading.Lock()
         self._objects: dict[int, tuple[Any, type, float]] = {}
         self._types: dict[type, tuple[int, float]] = {}
+        self._running: dict[int, tuple[Any, float]] = {}
+
+    def running(self, value: Any) -> None:
+        """This thread starts running ``value``'s code (see ``abandoned``)."""
+        self._running[threading.get_ident()] = (value, time.perf_counter())
+
+    def done(self) -> None:
+        self._running.pop(threading.get_ident(), None)
+
+    def abandoned(self, ident: int) -> None:
+        """Thread ``ident`` was given up on: remember the value it was running, if any."""
+        found = self._running.pop(ident, None)
+        if found is not None:
+            self.remember(found[0], (time.perf_counter() - found[1]) * 1000)
 
     def remember(self, value: Any, took_ms: float) -> None:
         cls = type(value)
