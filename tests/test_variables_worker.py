@@ -14,7 +14,7 @@ import pytest
 
 from filebridge.errors import RemoteError
 from filebridge.wire.layout import SessionLayout
-from filebridge.worker.variables import register, unregister
+from filebridge.worker.variables import register, register_method, unregister
 from filebridge.worker.variables.commands import VariableCommands
 from filebridge.worker.variables.describe import describe
 from filebridge.worker.variables.limits import NESTED_CHARS, TOP_LEVEL_CHARS
@@ -228,6 +228,37 @@ def test_failing_get_child_at_fails_the_request(commands: VariableCommands,
 def test_register_refuses_unknown_methods() -> None:
     with pytest.raises(TypeError, match="unknown display method"):
         register("pkg.Thing", display_valeu=lambda x, w: "")
+
+
+class Matrix:
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+
+
+def test_ark_generic_names_register_one_method_at_a_time_and_others_are_refused(
+        commands: VariableCommands, workspace: dict[str, Any]) -> None:
+    try:
+        register_method("positron_variable_display_value", Matrix,
+                        lambda m, width: f"Matrix of {m.rows}")
+        register_method("ark_positron_variable_kind", Matrix, lambda m: "table")
+        register_method("get_children", Matrix,
+                        lambda m: [(f"row{i}", [i] * 2) for i in range(m.rows)])
+        register_method("positron_variable_get_child_at", Matrix,
+                        lambda m, index, name: [index] * 2)
+        entry = top(Matrix(3), "m")
+        assert (entry["display_value"], entry["kind"]) == ("Matrix of 3", "table")
+        assert entry["named_children"] == 3
+        workspace["m"] = Matrix(3)
+        page = commands.inspect({"path": ["m"]})
+        assert [c["display_name"] for c in page["children"]] == ["row0", "row1", "row2"]
+        child = commands.inspect({"path": ["m", page["children"][2]["access_key"]]})
+        assert [c["display_value"] for c in child["children"]] == ["2", "2"]
+        with pytest.raises(TypeError, match="unknown display method"):
+            register_method("positron_variable_summary", Matrix, lambda m: "")
+        with pytest.raises(TypeError, match="must be callable"):
+            register_method("kind", Matrix, "table")  # type: ignore[arg-type]
+    finally:
+        unregister(Matrix)
 
 
 def test_versions_and_deltas_name_what_changed(tmp_path: Path) -> None:

@@ -23,11 +23,17 @@ from filebridge.worker.variables.hooks import (
     running_ipython,
 )
 from filebridge.worker.variables.publisher import MODES, Publisher, check_mode
-from filebridge.worker.variables.registry import METHOD_NAMES, register, unregister
+from filebridge.worker.variables.registry import (
+    METHOD_NAMES,
+    register,
+    register_method,
+    unregister,
+)
 from filebridge.worker.variables.snapshot import Snapshotter
 
 __all__ = ["COMMANDS", "METHOD_NAMES", "MODES", "VariablesService", "disable", "enable",
-           "publish_variables", "register", "retry", "service", "set_mode", "unregister"]
+           "publish_variables", "register", "register_method", "retry", "service", "set_mode",
+           "unregister"]
 
 
 class VariablesService:

@@ -722,6 +722,61 @@ class PolarsSeriesFamily(PandasSeriesFamily):
         return x[_int_key(key, len(x), x)]
 
 
+class DeephavenTableFamily(Family):
+    """A Deephaven table (``deephaven.table.Table``): its size and columns come from the
+    table's definition, never from its data; the viewer reads the first rows only."""
+
+    kind = "table"
+    children_kind = "named"
+
+    def _columns(self, x: Any) -> list[Any]:
+        return list(x.columns)
+
+    def preview(self, x: Any, width: int, items: int, depth: int) -> tuple[str, bool]:
+        columns = self._columns(x)
+        names = ", ".join(c.name for c in columns[:items])
+        more = ", ..." if len(columns) > items else ""
+        live = " refreshing" if getattr(x, "is_refreshing", False) else ""
+        return f"[{x.size} rows x {len(columns)} columns{live}] {names}{more}", bool(more)
+
+    def display_type(self, x: Any, include_length: bool) -> str:
+        name = type(x).__name__
+        return f"{name} [{x.size}x{len(self._columns(x))}]" if include_length else name
+
+    def length(self, x: Any) -> Optional[int]:
+        return len(self._columns(x))
+
+    def shape(self, x: Any) -> Optional[list[int]]:
+        return [int(x.size), len(self._columns(x))]
+
+    def has_children(self, x: Any) -> bool:
+        return bool(self._columns(x))
+
+    def count(self, x: Any) -> int:
+        return len(self._columns(x))
+
+    def children(self, x: Any, start: int, count: int) -> list[Child]:
+        columns = self._columns(x)
+        return [Child(columns[i].name, i, str(columns[i].data_type), None)
+                for i in range(start, min(len(columns), start + count))]
+
+    def child(self, x: Any, key: Any) -> Any:
+        columns = self._columns(x)
+        return str(columns[_int_key(key, len(columns), x)].data_type)
+
+    def has_viewer(self, x: Any) -> bool:
+        return True
+
+    def columns(self, x: Any) -> Optional[tuple[int, list[tuple[str, str]]]]:
+        return int(x.size), [(c.name, str(c.data_type)) for c in self._columns(x)]
+
+    def find(self, x: Any, name: str) -> Optional[Any]:
+        for i, column in enumerate(self._columns(x)):
+            if column.name == name:
+                return i
+        return None
+
+
 _CALLABLES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
               types.BuiltinMethodType, types.MethodWrapperType, functools.partial)
 _SEQUENCES = (list, tuple, collections.deque, range, array.array)
@@ -750,6 +805,10 @@ def _optional_family(cls: type) -> Optional[Family]:
             return PandasFrameFamily()
         if issubclass(cls, pd.Series):
             return PandasSeriesFamily()
+    dh = sys.modules.get("deephaven.table")
+    table = getattr(dh, "Table", None)
+    if isinstance(table, type) and issubclass(cls, table):
+        return DeephavenTableFamily()
     pl = sys.modules.get("polars")
     if pl is not None:
         if issubclass(cls, pl.DataFrame):

@@ -73,6 +73,21 @@ def _polars_frame(x: Any, title: str) -> dict[str, Any]:
     return _table(title, headers, rows, int(x.shape[0]))
 
 
+def _deephaven_table(x: Any, title: str) -> dict[str, Any]:
+    import importlib
+
+    to_pandas = importlib.import_module("deephaven.pandas").to_pandas  # present with a Table
+    names = [c.name for c in x.columns][:MAX_COLUMNS]
+    head = to_pandas(x.head(VIEW_ROWS).view(names))
+    return {**_pandas_frame(head, title), **_limited(title, len(head), int(x.size))}
+
+
+def _limited(title: str, shown: int, total: int) -> dict[str, Any]:
+    limited = shown < total
+    return {"total_rows": total, "limited": limited,
+            "title": f"{title} (limited to {shown}/{total})" if limited else title}
+
+
 def _series(x: Any, title: str) -> dict[str, Any]:
     if hasattr(x, "iloc"):
         head = x.iloc[:VIEW_ROWS]
@@ -121,6 +136,8 @@ def view_payload(value: Any, title: str) -> dict[str, Any]:
     if not methods.has_viewer(value):
         raise RemoteError("refused", f"{title} ({type(value).__name__}) has no data viewer")
     family = type(methods.family).__name__
+    if family == "DeephavenTableFamily":
+        return _deephaven_table(value, title)
     builders = {"PandasFrameFamily": _pandas_frame, "PolarsFrameFamily": _polars_frame,
                 "PandasSeriesFamily": _series, "PolarsSeriesFamily": _series,
                 "NumpyArrayFamily": _array, "SequenceFamily": _records,
@@ -170,7 +187,8 @@ def _type_display(dtype: str) -> str:
     lowered = dtype.lower()
     if "bool" in lowered:
         return "boolean"
-    if "int" in lowered or "float" in lowered or "decimal" in lowered:
+    if any(word in lowered for word in ("int", "float", "double", "decimal", "long", "short",
+                                        "byte", "complex")):
         return "number"
     if "datetime" in lowered or "timestamp" in lowered or "instant" in lowered:
         return "datetime"
