@@ -129,10 +129,11 @@ class Publisher:
             return
         handed_over = False
         try:
+            started = time.perf_counter()
             job = self.snapshotter.begin(dict(self.namespace()))
             if signals_usable():
                 with Limiter(self.snapshotter.value_limit) as limiter:
-                    job.run(limiter, CELL_BUDGET_S)
+                    job.run(limiter, CELL_BUDGET_S - (time.perf_counter() - started))
             if job.done:
                 self._write(job)
                 return
