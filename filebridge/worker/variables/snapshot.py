@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from itertools import islice
 from typing import Any, Callable, Optional
 
-from filebridge.worker.variables.describe import cheap_description
+from filebridge.worker.variables.describe import cheap_description, describe
 from filebridge.worker.variables.families import family_of, top_level_expr
 from filebridge.worker.variables.guarded import describe_guarded, over_limit_text
 from filebridge.worker.variables.limits import (
@@ -98,6 +98,7 @@ class Snapshotter:
         self._kept: dict[str, tuple[int, dict[str, Any]]] = {}
         self._reused: dict[str, tuple[int, Any, dict[str, Any]]] = {}
         self._pending: list[str] = []
+        self._expressions: dict[str, str] = {}
         self.lock = threading.Lock()
 
     def visible(self, namespace: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -172,7 +173,10 @@ class SnapshotJob:
         self.cancelled = False
         self.current: Optional[Any] = None
         self._store = threading.Lock()
-        self.queue = [i for i in order if not self._known(i)]
+        if owner._kept or owner._reused:
+            self.queue = [i for i in order if not self._known(i)]
+        else:
+            self.queue = order
 
     def _known(self, index: int) -> bool:
         """Fill in a description kept from before (no user code runs); True when found."""
@@ -216,15 +220,21 @@ class SnapshotJob:
         owner = self.owner
         self.current = value
         width = NESTED_CHARS if self.chars > SNAPSHOT_CHARS else None
-        began = time.perf_counter()
-        entry = describe_guarded(value, limiter, owner.slow, name=name, access_key=name,
-                                 evaluate_name=top_level_expr(name), top_level=True,
-                                 width=width, now_ms=self.now_ms)
-        if (type(value) not in IMMUTABLE and time.perf_counter() - began > REUSE_AFTER_S
-                and entry["not_described"] is None):
-            mark = fingerprint(value)
-            if mark is not None:
-                owner._reused[name] = (id(value), mark, entry)
+        expression = owner._expressions.get(name)
+        if expression is None:
+            expression = owner._expressions[name] = top_level_expr(name)
+        if type(value) in IMMUTABLE:  # runs no user code: no timer, nothing to reuse
+            entry = describe(value, name=name, access_key=name, evaluate_name=expression,
+                             top_level=True, width=width, now_ms=self.now_ms)
+        else:
+            began = time.perf_counter()
+            entry = describe_guarded(value, limiter, owner.slow, name=name, access_key=name,
+                                     evaluate_name=expression, top_level=True, width=width,
+                                     now_ms=self.now_ms)
+            if time.perf_counter() - began > REUSE_AFTER_S and entry["not_described"] is None:
+                mark = fingerprint(value)
+                if mark is not None:
+                    owner._reused[name] = (id(value), mark, entry)
         if self.cancelled:  # abandoned meanwhile: finish() owns the entries now
             return
         if type(value) in IMMUTABLE and not entry["is_truncated"]:
@@ -263,6 +273,8 @@ class SnapshotJob:
         owner._kept = self.kept
         owner._reused = {n: r for n, r in owner._reused.items() if n in names}
         owner._pending = unevaluated
+        if len(owner._expressions) > 2 * len(names):
+            owner._expressions = {n: e for n, e in owner._expressions.items() if n in names}
         return _versioned(owner, variables, [id(v) for _, v in self.items], unevaluated,
                           self.spent)
 

@@ -247,7 +247,8 @@ class SlowMemory:
     An object is remembered by ``id`` with a weak reference where the type allows one (so a
     reused id is not mistaken for it) and its type otherwise. A type is remembered once
     ``TYPE_STRIKES`` different objects of it were slow: its other instances are then not
-    described either. ``forget`` (the user's "try again") clears both.
+    described either. Built-in types are never remembered as types, and one of their objects
+    only at its second overrun. ``forget`` (the user's "try again") clears all of it.
     """
 
     TYPE_STRIKES = 2
@@ -257,6 +258,7 @@ class SlowMemory:
         self._objects: dict[int, tuple[Any, type, float]] = {}
         self._types: dict[type, tuple[int, float]] = {}
         self._running: dict[int, tuple[Any, float]] = {}
+        self._first_strike: dict[int, type] = {}
 
     def running(self, value: Any) -> None:
         """This thread starts running ``value``'s code (see ``abandoned``)."""
@@ -278,6 +280,14 @@ class SlowMemory:
         except TypeError:
             ref = None
         with self._lock:
+            if cls.__module__ == "builtins":
+                # A built-in container is slow through its items, or because the machine was
+                # busy: only its second overrun counts, and never against its type.
+                if self._first_strike.pop(id(value), None) is not cls:
+                    self._first_strike[id(value)] = cls
+                    return
+                self._objects[id(value)] = (ref, cls, took_ms)
+                return
             known = self._objects.get(id(value))
             self._objects[id(value)] = (ref, cls, took_ms)
             if known is None or known[1] is not cls:
@@ -286,6 +296,8 @@ class SlowMemory:
 
     def slow_ms(self, value: Any) -> Optional[float]:
         """How long the value (or its type) took when it was remembered, or None."""
+        if not self._objects and not self._types:  # the usual case, without the lock
+            return None
         cls = type(value)
         with self._lock:
             known = self._objects.get(id(value))
@@ -305,6 +317,7 @@ class SlowMemory:
             if value is None:
                 self._objects.clear()
                 self._types.clear()
+                self._first_strike.clear()
                 return
             self._objects.pop(id(value), None)
             self._types.pop(type(value), None)
