@@ -19,16 +19,20 @@ def over_limit_text(took_ms: float) -> str:
 
 def describe_guarded(value: Any, limiter: Limiter, slow: SlowMemory, *, name: str,
                      access_key: str, evaluate_name: Optional[str], top_level: bool,
-                     width: Optional[int] = None,
-                     now_ms: Optional[int] = None) -> dict[str, Any]:
+                     width: Optional[int] = None, now_ms: Optional[int] = None,
+                     track: bool = True) -> dict[str, Any]:
     """``describe`` under ``limiter``; a value that went over it (or was interrupted by any
-    BaseException, which is then re-raised) is remembered and shown as not described."""
+    BaseException, which is then re-raised) is remembered and shown as not described.
+
+    ``track``: note the value as running on this thread, for a caller that may abandon the
+    thread (``SlowMemory.abandoned``); a snapshot tracks its own current value instead."""
     if type(value) in RUNS_NO_USER_CODE:
         return describe(value, name=name, access_key=access_key, evaluate_name=evaluate_name,
                         top_level=top_level, width=width, now_ms=now_ms)
     took = slow.slow_ms(value)
     if took is None:
-        slow.running(value)
+        if track:
+            slow.running(value)
         try:
             return limiter.run(lambda: describe(
                 value, name=name, access_key=access_key, evaluate_name=evaluate_name,
@@ -42,7 +46,8 @@ def describe_guarded(value: Any, limiter: Limiter, slow: SlowMemory, *, name: st
             slow.remember(value, limiter.elapsed_ms())
             raise
         finally:
-            slow.done()
+            if track:
+                slow.done()
     return cheap_description(value, name=name, access_key=access_key,
                              evaluate_name=evaluate_name, text=over_limit_text(took),
                              reason="over_limit")

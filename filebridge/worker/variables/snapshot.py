@@ -206,8 +206,10 @@ class SnapshotJob:
         # A value starts only when its whole limit fits: the budget is never overrun.
         stop = started + min(seconds, self.owner.budget - self.spent) - limiter.seconds
         try:
+            total = len(self.queue)
+            clock = time.perf_counter
             with gc_paused():
-                while not self.done and not self.cancelled and time.perf_counter() < stop:
+                while self.next < total and not self.cancelled and clock() < stop:
                     self._step(limiter)
         finally:
             self.spent += time.perf_counter() - started
@@ -227,11 +229,10 @@ class SnapshotJob:
             entry = describe(value, name=name, access_key=name, evaluate_name=expression,
                              top_level=True, width=width, now_ms=self.now_ms)
         else:
-            began = time.perf_counter()
             entry = describe_guarded(value, limiter, owner.slow, name=name, access_key=name,
                                      evaluate_name=expression, top_level=True, width=width,
-                                     now_ms=self.now_ms)
-            if time.perf_counter() - began > REUSE_AFTER_S and entry["not_described"] is None:
+                                     now_ms=self.now_ms, track=False)
+            if limiter.elapsed_ms() > REUSE_AFTER_S * 1000 and entry["not_described"] is None:
                 mark = fingerprint(value)
                 if mark is not None:
                     owner._reused[name] = (id(value), mark, entry)
