@@ -18,6 +18,7 @@ Nested calls inside a limited call run under the outer limit. ``SlowMemory`` rem
 
 from __future__ import annotations
 
+import queue
 import signal
 import threading
 import time
@@ -72,6 +73,7 @@ class Limiter:
         self._signal = False
         self._previous: Any = None
         self._ident = 0
+        self._watched = False
         self._outer: Optional[Limiter] = None
 
     def __enter__(self) -> Limiter:
@@ -81,11 +83,10 @@ class Limiter:
             return self
         self._ident = threading.get_ident()
         self._signal = signals_usable()
+        self._watched = False
         if self._signal:
             self._previous = signal.signal(signal.SIGALRM, self._tick)
             signal.setitimer(signal.ITIMER_REAL, self.seconds)
-        elif _watchdog.available:
-            _watchdog.watch(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -95,7 +96,7 @@ class Limiter:
         if self._signal:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous)
-        else:
+        elif self._watched:
             _watchdog.unwatch(self)
 
     def _tick(self, signum: int, frame: Any) -> None:
@@ -134,6 +135,11 @@ class Limiter:
                 return fn()
             finally:
                 self._active = False
+        if not self._watched and _watchdog.available:
+            # Watched from the first value that needs it: a stretch of values that run no
+            # user code never wakes the watchdog.
+            _watchdog.watch(self)
+            self._watched = True
         with self._lock:
             self._seq += 1
             self._started = time.perf_counter()
@@ -213,32 +219,70 @@ def run_limited(fn: Callable[[], T], seconds: float) -> T:
         return limiter.run(fn)
 
 
+class _Helper:
+    """A reusable helper thread: runs one call at a time, handed over through a queue."""
+
+    def __init__(self, what: str) -> None:
+        self.jobs: queue.SimpleQueue[tuple[Callable[[], Any], _Call]] = queue.SimpleQueue()
+        self.busy = False
+        self.thread = threading.Thread(target=self._run, daemon=True,
+                                       name=f"filebridge-variables-{what}")
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            fn, call = self.jobs.get()
+            try:
+                call.result = fn()
+            except BaseException as exc:  # handed to the caller
+                call.failure = exc
+            call.done.set()
+
+
+class _Call:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: Any = None
+        self.failure: Optional[BaseException] = None
+
+
+_helpers: dict[str, _Helper] = {}
+_helpers_lock = threading.Lock()
+
+
 def run_abandonable(fn: Callable[[], T], seconds: float, what: str,
                     on_abandon: Optional[Callable[[int], None]] = None) -> T:
     """``fn()`` on a helper thread; stop waiting after ``seconds`` and raise ``Overtime``.
 
     For the worker's background threads: a C call that never returns keeps its helper thread,
-    never the caller.
+    never the caller. One helper per ``what`` is kept for the next calls; a stuck one is
+    abandoned and replaced.
     """
-    box: list[Any] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            box.append(fn())
-        except BaseException as exc:  # handed to the caller
-            failure.append(exc)
-
-    helper = threading.Thread(target=target, daemon=True, name=f"filebridge-variables-{what}")
-    helper.start()
-    helper.join(seconds)
-    if helper.is_alive():
-        if on_abandon is not None and helper.ident is not None:
-            on_abandon(helper.ident)
+    with _helpers_lock:
+        helper = _helpers.get(what)
+        if helper is None:
+            helper = _helpers[what] = _Helper(what)
+        elif helper.busy:  # a call from another thread runs: never queue behind it
+            helper = _Helper(what)
+        helper.busy = True
+    call = _Call()
+    try:
+        helper.jobs.put((fn, call))
+        finished = call.done.wait(seconds)
+    finally:
+        with _helpers_lock:
+            if not call.done.is_set():
+                if _helpers.get(what) is helper:
+                    del _helpers[what]  # stuck, or the wait was interrupted: never reuse it
+            else:
+                helper.busy = False
+    if not finished:
+        if on_abandon is not None and helper.thread.ident is not None:
+            on_abandon(helper.thread.ident)
         raise Overtime()
-    if failure:
-        raise failure[0]
-    return box[0]  # type: ignore[no-any-return]
+    if call.failure is not None:
+        raise call.failure
+    return call.result  # type: ignore[no-any-return]
 
 
 class SlowMemory:
