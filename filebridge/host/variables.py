@@ -36,13 +36,14 @@ if TYPE_CHECKING:
     from filebridge.host import Host, SessionInfo
 
 __all__ = ["DirectCommands", "NoSnapshot", "ProvidedVariable", "VariablesChanged",
-           "VariablesProvider", "WorkspaceWatcher", "read_snapshot"]
+           "VariablesProvider", "WorkspaceWatcher", "child_counts", "read_snapshot"]
 
 log = logging.getLogger("filebridge.host.variables")
 
 DEFAULT_TIMEOUT = 10.0
 # A viewer's subscription lasts this long on the worker; it is renewed every third of it.
 WATCH_SECONDS = 30.0
+RENEW_TIMEOUT = 2.0
 # The host finds new session folders within its rescan tick (about a second).
 DISCOVERY_WAIT = 3.0
 PAGE = 100
@@ -124,17 +125,15 @@ class ProvidedVariable:
     @classmethod
     def from_entry(cls, entry: dict[str, Any], parent: tuple[str, ...],
                    language: str) -> ProvidedVariable:
-        has_children = bool(entry.get("has_children"))
-        indexed = has_children and entry.get("children_kind") == "indexed"
-        length = entry.get("length") if isinstance(entry.get("length"), int) else 0
+        named, indexed = child_counts(entry)
         return cls(
             name=str(entry.get("display_name", "")),
             value=str(entry.get("display_value", "")),
             type=str(entry.get("display_type", "")),
             expression=entry.get("evaluate_name"),
-            has_named_children=has_children and not indexed,
-            named_children_count=int(length or 0) if has_children and not indexed else 0,
-            indexed_children_count=int(length or 0) if indexed else 0,
+            has_named_children=named > 0,
+            named_children_count=named,
+            indexed_children_count=indexed,
             reference=(*parent, str(entry.get("access_key", ""))),
             kind=str(entry.get("kind", "other")),
             size=entry.get("size"),
@@ -143,6 +142,19 @@ class ProvidedVariable:
             language=language,
             raw=entry,
         )
+
+
+def child_counts(entry: dict[str, Any]) -> tuple[int, int]:
+    """(named, indexed) children of an entry; from ``children_kind`` and ``length`` for
+    workers that do not send the two counts."""
+    if not entry.get("has_children"):
+        return 0, 0
+    named, indexed = entry.get("named_children"), entry.get("indexed_children")
+    if isinstance(named, int) and isinstance(indexed, int):
+        return named, indexed
+    length = entry.get("length")
+    count = length if isinstance(length, int) and not isinstance(length, bool) else 0
+    return (0, count) if entry.get("children_kind") == "indexed" else (count, 0)
 
 
 @dataclass(frozen=True)
@@ -282,8 +294,7 @@ class VariablesProvider:
         """Variables under ``parent`` (None: the top level) of one kind, paged as VS Code asks.
 
         ``kind="indexed"`` yields the elements of lists, arrays and series; ``"named"`` the
-        entries of dicts, attributes and columns. A parent has one kind of children, so the
-        other kind yields nothing.
+        entries of dicts, attributes and columns, and an array's or series' own attributes.
         """
         if kind not in ("named", "indexed"):
             raise ValueError("kind is 'named' or 'indexed'")
@@ -297,21 +308,25 @@ class VariablesProvider:
                 yield ProvidedVariable.from_entry(entry, (), language)
             return
         if isinstance(parent, ProvidedVariable):
-            parent_kind = "indexed" if parent.indexed_children_count else "named"
-            if parent_kind != kind or not (parent.has_named_children
-                                           or parent.indexed_children_count):
+            wanted = (parent.indexed_children_count if kind == "indexed"
+                      else parent.named_children_count)
+            if not wanted:
                 return
-        page = self.inspect(session, path, start=start, count=count)
+        page = dict(self._ask(session, "inspect", path=path, start=start, count=count,
+                              children=kind))
         if page.get("children_kind", "named") != kind:
-            return
+            return  # a worker that pages one kind only answered the other
         for entry in page["children"]:
             yield ProvidedVariable.from_entry(entry, tuple(path), "python")
 
-    def watch(self, session: SessionRef, seconds: float = WATCH_SECONDS) -> int:
+    def watch(self, session: SessionRef, seconds: float = WATCH_SECONDS,
+              timeout: Optional[float] = None) -> int:
         """Tell the worker a viewer is looking (it snapshots only then); renewed in the
         background until ``unwatch`` or ``close``. Returns the snapshot version."""
         session_id = _session_id(session)
-        answer = self._ask(session_id, "subscribe", viewer=self.viewer_id, seconds=seconds)
+        answer = self._send(session_id, "subscribe",
+                            {"viewer": self.viewer_id, "seconds": seconds},
+                            self.timeout if timeout is None else timeout)
         with self._lock:
             self._watched[session_id] = seconds
             if self._renewer is None:
@@ -347,9 +362,13 @@ class VariablesProvider:
             with self._lock:
                 watched = dict(self._watched)
             for session_id, seconds in watched.items():
+                if not self.root.session(session_id).folder.is_dir():
+                    with self._lock:
+                        self._watched.pop(session_id, None)  # the session ended
+                    continue
                 try:
                     self._send(session_id, "subscribe",
-                               {"viewer": self.viewer_id, "seconds": seconds}, self.timeout)
+                               {"viewer": self.viewer_id, "seconds": seconds}, RENEW_TIMEOUT)
                 except FilebridgeError as exc:
                     log.debug("could not renew the subscription to %s: %s", session_id, exc)
 

@@ -18,6 +18,7 @@ import threading
 from typing import TYPE_CHECKING, Any, List, Optional
 
 from filebridge.errors import FilebridgeError
+from filebridge.host.variables import child_counts
 
 if TYPE_CHECKING:
     from filebridge.host.variables import VariablesProvider
@@ -50,9 +51,11 @@ class DapVariables:
         with self._lock:
             self._paths: list[tuple[str, ...]] = [(), ()]  # 0 is "no children" in DAP
             self._refs: dict[tuple[str, ...], int] = {(): 1}
+            self._counts: dict[tuple[str, ...], tuple[int, int]] = {}
 
-    def _reference(self, path: tuple[str, ...]) -> int:
+    def _reference(self, path: tuple[str, ...], counts: tuple[int, int]) -> int:
         with self._lock:
+            self._counts[path] = counts
             found = self._refs.get(path)
             if found is None:
                 found = self._refs[path] = len(self._paths)
@@ -76,12 +79,8 @@ class DapVariables:
 
     def variable(self, entry: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
         """One DAP ``Variable`` from an entry of the wire format."""
-        named = _int(entry.get("named_children"))
-        indexed = _int(entry.get("indexed_children"))
-        if not entry.get("has_children"):
-            named = indexed = 0
-        expandable = named + indexed > 0 or (bool(entry.get("has_children"))
-                                              and entry.get("not_described") is not None)
+        named, indexed = child_counts(entry)
+        expandable = named + indexed > 0
         kind = str(entry.get("kind", "other"))
         attributes = []
         if kind in ("string", "bytes"):
@@ -97,7 +96,7 @@ class DapVariables:
             "value": str(entry.get("display_value", "")),
             "type": str(entry.get("display_type", "")),
             "presentationHint": hint,
-            "variablesReference": self._reference(path) if expandable else 0,
+            "variablesReference": self._reference(path, (named, indexed)) if expandable else 0,
         }
         if entry.get("evaluate_name") is not None:
             variable["evaluateName"] = str(entry["evaluate_name"])
@@ -121,13 +120,17 @@ class DapVariables:
             return {"variables": [self.variable(e, (str(e["access_key"]),))
                                   for e in listed["children"]]}
         out: list[dict[str, Any]] = []
-        kinds = [filter] if filter else ["named", "indexed"]
+        counts = self._counts.get(path, (1, 1))
+        kinds = [k for k, n in zip(("named", "indexed"), counts)
+                 if n and (filter is None or k == filter)]
         for kind in kinds:
             first, wanted = start, count
             while True:
                 size = min(wanted, 1000) if wanted else 1000
                 page = self.provider._ask(self.session_id, "inspect", path=list(path),
                                           start=first, count=size, children=kind)
+                if page.get("children_kind", kind) != kind:
+                    break  # a worker that pages one kind only answered the other
                 for entry in page["children"]:
                     out.append(self.variable(entry, (*path, str(entry["access_key"]))))
                 got = len(page["children"])

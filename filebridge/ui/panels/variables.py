@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -35,6 +36,10 @@ __all__ = ["SCRIPT", "register", "routes"]
 
 SCRIPT = Path(__file__).resolve().parent.parent / "static" / "variables.js"
 MAX_WAIT = 25.0
+# Subscribing to a worker that does not answer (busy, stopped, or without subscriptions) is
+# tried again this often, each time waiting at most WATCH_TIMEOUT.
+WATCH_RETRY = 60.0
+WATCH_TIMEOUT = 2.0
 
 
 def _session(request: PanelRequest) -> str:
@@ -140,13 +145,18 @@ def routes(host: Host) -> dict[str, PanelRoute]:
         except FilebridgeError as exc:
             raise _failure(exc) from None
 
+    tried: dict[str, float] = {}
+
     def changes(request: PanelRequest) -> PanelResponse:
         session = _session(request)
-        if not provider.watching(session):
+        now = time.monotonic()
+        if not provider.watching(session) and now - tried.get(session, -WATCH_RETRY) \
+                >= WATCH_RETRY:
+            tried[session] = now
             try:
-                provider.watch(session)
+                provider.watch(session, timeout=WATCH_TIMEOUT)
             except FilebridgeError:
-                pass  # an old or stopped worker: show its last snapshot
+                pass  # an old, busy or stopped worker: show its last snapshot
         try:
             current = int(provider.snapshot(session).get("version") or 0)
         except NoSnapshot:
