@@ -217,8 +217,7 @@ class VariableCommands:
         return self.delete({"names": names})
 
     def refresh(self, args: dict[str, Any]) -> dict[str, Any]:
-        self.publisher.snapshotter.forget_descriptions()
-        snapshot = self.publisher.publish()
+        snapshot = self.publisher.publish(anew=True)
         return {"version": snapshot["version"], "length": snapshot["length"],
                 "elapsed_ms": snapshot["elapsed_ms"], "time": time.time()}
 
@@ -233,8 +232,7 @@ class VariableCommands:
             value, _expression = self._limited("retry", lambda: resolve(self._namespace(),
                                                                          path))
             slow.forget(value)
-        self.publisher.snapshotter.forget_descriptions()
-        snapshot = self.publisher.publish()
+        snapshot = self.publisher.publish(anew=True)
         return {"version": snapshot["version"], "unevaluated": snapshot["unevaluated"],
                 "still_over_limit": [v["display_name"] for v in snapshot["variables"]
                                      if v.get("not_described") == "over_limit"]}
@@ -243,8 +241,8 @@ class VariableCommands:
         """A viewer is looking for ``seconds`` (renew before they pass); a stale or missing
         snapshot is written first."""
         viewer = args.get("viewer")
-        if not isinstance(viewer, str) or not viewer:
-            raise RemoteError("bad_request", "'viewer' must be a non-empty string")
+        if not isinstance(viewer, str) or not 0 < len(viewer) <= 200:
+            raise RemoteError("bad_request", "'viewer' must be a string of 1 to 200 characters")
         seconds = args.get("seconds", 30)
         if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) \
                 or not 0 < seconds <= SUBSCRIPTION_MAX_S:

@@ -176,13 +176,17 @@ def describe(value: Any, *, name: str, access_key: str, evaluate_name: Optional[
         kind = methods.kind(value)
         has_viewer = methods.has_viewer(value)
     type_info, length, shape, size = _shape_fields(family, value)
+    primary: Optional[str] = None
     if family.children_kind is None and methods.registration is None:
-        named, indexed = 0, 0
+        named = indexed = 0
     elif family.count_is_length and methods.registration is None:
         count = length if has_children and isinstance(length, int) else 0
-        named, indexed = (0, count) if family.children_kind == "indexed" else (count, 0)
+        if count:
+            primary = family.children_kind
+        named, indexed = (0, count) if primary == "indexed" else (count, 0)
     else:
         named, indexed = _child_counts(methods, value, has_children)
+        primary = _primary_kind(family, named, indexed)
     return {
         "access_key": access_key,
         "display_name": name,
@@ -194,7 +198,7 @@ def describe(value: Any, *, name: str, access_key: str, evaluate_name: Optional[
         "shape": shape,
         "size": size,
         "has_children": has_children or named + indexed > 0,
-        "children_kind": _primary_kind(family, named, indexed),
+        "children_kind": primary,
         "named_children": named,
         "indexed_children": indexed,
         "has_viewer": has_viewer,

@@ -39,8 +39,9 @@ def join_expr(parent: Optional[str], expr: Optional[str]) -> Optional[str]:
 def _plain_name(name: str) -> bool:
     """Source text that names exactly ``name``: an identifier, not a keyword, and unchanged by
     the NFKC normalisation the parser applies (``º`` would read as ``o``)."""
-    return (name.isidentifier() and not keyword.iskeyword(name)
-            and unicodedata.normalize("NFKC", name) == name)
+    if not name.isidentifier() or keyword.iskeyword(name):
+        return False
+    return name.isascii() or unicodedata.normalize("NFKC", name) == name
 
 
 def attribute_expr(name: str) -> str:

@@ -27,7 +27,7 @@ from filebridge.wire.codec import dumps
 from filebridge.wire.files import Doorbell, atomic_write
 from filebridge.wire.layout import SessionLayout
 from filebridge.worker.variables.limits import CELL_BUDGET_S, SUBSCRIPTION_MAX_S
-from filebridge.worker.variables.snapshot import SnapshotJob, Snapshotter
+from filebridge.worker.variables.snapshot import SnapshotJob, Snapshotter, gc_paused
 from filebridge.worker.variables.timelimit import Limiter, signals_usable
 
 __all__ = ["MODES", "Publisher", "Viewers"]
@@ -43,8 +43,14 @@ class Viewers:
         self._until: dict[str, float] = {}
         self._lock = threading.Lock()
 
+    MAX_VIEWERS = 100
+
     def subscribe(self, viewer: str, seconds: float) -> int:
+        """Add or renew a viewer; past MAX_VIEWERS the one ending soonest makes room."""
         with self._lock:
+            self._count()
+            if viewer not in self._until and len(self._until) >= self.MAX_VIEWERS:
+                del self._until[min(self._until, key=self._until.__getitem__)]
             self._until[viewer] = time.monotonic() + min(seconds, SUBSCRIPTION_MAX_S)
             return self._count()
 
@@ -87,13 +93,19 @@ class Publisher:
     def watched(self) -> bool:
         return not self.require_viewer or self.viewers.active()
 
-    def publish(self) -> dict[str, Any]:
-        """Describe the namespace now (whole budget) and write workspace.json; the snapshot."""
+    def publish(self, *, anew: bool = False) -> dict[str, Any]:
+        """Describe the namespace now (whole budget) and write workspace.json; the snapshot.
+
+        ``anew``: describe every value again instead of keeping earlier descriptions.
+        """
         self._cancel_deferred()
         with self.snapshotter.lock:
-            job = self.snapshotter.begin(dict(self.namespace()))
-            self.snapshotter.run_job(job, self.snapshotter.budget)
-            return self._write(job)
+            if anew:
+                self.snapshotter.forget_descriptions()
+            with gc_paused():  # one pause for all: each re-enabling would collect
+                job = self.snapshotter.begin(dict(self.namespace()))
+                self.snapshotter.run_job(job, self.snapshotter.budget)
+                return self._write(job)
 
     def _write(self, job: SnapshotJob) -> dict[str, Any]:
         snapshot = job.finish()

@@ -115,7 +115,8 @@ class Snapshotter:
                 and not (hidden is not None and hidden(name, value)))
 
     def begin(self, namespace: dict[str, Any]) -> SnapshotJob:
-        return SnapshotJob(self, self.visible(namespace))
+        with gc_paused():
+            return SnapshotJob(self, self.visible(namespace))
 
     @property
     def grace(self) -> float:
@@ -144,9 +145,10 @@ class Snapshotter:
 
     def build(self, namespace: dict[str, Any]) -> dict[str, Any]:
         """A whole snapshot within the budget (run_job)."""
-        job = self.begin(namespace)
-        self.run_job(job, self.budget)
-        return job.finish()
+        with gc_paused():  # one pause for all: each re-enabling would collect
+            job = self.begin(namespace)
+            self.run_job(job, self.budget)
+            return job.finish()
 
     def forget_descriptions(self) -> None:
         """Describe everything anew next time (a refresh, a "try again")."""
@@ -161,10 +163,12 @@ class SnapshotJob:
         self.owner = owner
         self.items = items
         self.entries: list[Optional[dict[str, Any]]] = [None] * len(items)
-        position = {name: i for i, (name, _) in enumerate(items)}
-        first = [position[n] for n in owner._pending if n in position]
-        chosen = set(first)
-        order = first + [i for i in range(len(items)) if i not in chosen]
+        order: list[int] = list(range(len(items)))
+        if owner._pending:
+            position = {name: i for i, (name, _) in enumerate(items)}
+            first = [position[n] for n in owner._pending if n in position]
+            chosen = set(first)
+            order = first + [i for i in order if i not in chosen]
         self.next = 0
         self.spent = 0.0
         self.chars = 0
@@ -206,43 +210,48 @@ class SnapshotJob:
         # A value starts only when its whole limit fits: the budget is never overrun.
         stop = started + min(seconds, self.owner.budget - self.spent) - limiter.seconds
         try:
-            total = len(self.queue)
-            clock = time.perf_counter
             with gc_paused():
-                while self.next < total and not self.cancelled and clock() < stop:
-                    self._step(limiter)
+                self._loop(limiter, stop)
         finally:
             self.spent += time.perf_counter() - started
             self.current = None
         return self.done
 
-    def _step(self, limiter: Limiter) -> None:
-        index = self.queue[self.next]
-        name, value = self.items[index]
-        owner = self.owner
-        self.current = value
-        width = NESTED_CHARS if self.chars > SNAPSHOT_CHARS else None
-        expression = owner._expressions.get(name)
-        if expression is None:
-            expression = owner._expressions[name] = top_level_expr(name)
-        if type(value) in IMMUTABLE:  # runs no user code: no timer, nothing to reuse
-            entry = describe(value, name=name, access_key=name, evaluate_name=expression,
-                             top_level=True, width=width, now_ms=self.now_ms)
-        else:
-            entry = describe_guarded(value, limiter, owner.slow, name=name, access_key=name,
-                                     evaluate_name=expression, top_level=True, width=width,
-                                     now_ms=self.now_ms, track=False)
-            if limiter.elapsed_ms() > REUSE_AFTER_S * 1000 and entry["not_described"] is None:
-                mark = fingerprint(value)
-                if mark is not None:
-                    owner._reused[name] = (id(value), mark, entry)
-        if self.cancelled:  # abandoned meanwhile: finish() owns the entries now
-            return
-        if type(value) in IMMUTABLE and not entry["is_truncated"]:
-            self.kept[name] = (id(value), entry)
-        self.chars += len(entry["display_value"])
-        self.entries[index] = entry
-        self.next += 1
+    def _loop(self, limiter: Limiter, stop: float) -> None:
+        # The hot loop of a snapshot: 10,000 values take a few milliseconds of it, so what
+        # each value needs is bound to local names once.
+        owner, items, queue, entries, kept = (self.owner, self.items, self.queue,
+                                              self.entries, self.kept)
+        expressions, reused, slow = owner._expressions, owner._reused, owner.slow
+        clock, total, now_ms = time.perf_counter, len(queue), self.now_ms
+        while self.next < total and not self.cancelled and clock() < stop:
+            index = queue[self.next]
+            name, value = items[index]
+            self.current = value
+            width = NESTED_CHARS if self.chars > SNAPSHOT_CHARS else None
+            expression = expressions.get(name)
+            if expression is None:
+                expression = expressions[name] = top_level_expr(name)
+            immutable = type(value) in IMMUTABLE
+            if immutable:  # runs no user code: no timer, nothing to reuse
+                entry = describe(value, name=name, access_key=name, evaluate_name=expression,
+                                 top_level=True, width=width, now_ms=now_ms)
+            else:
+                entry = describe_guarded(value, limiter, slow, name=name, access_key=name,
+                                         evaluate_name=expression, top_level=True,
+                                         width=width, now_ms=now_ms, track=False)
+                if (limiter.elapsed_ms() > REUSE_AFTER_S * 1000
+                        and entry["not_described"] is None):
+                    mark = fingerprint(value)
+                    if mark is not None:
+                        reused[name] = (id(value), mark, entry)
+            if self.cancelled:  # abandoned meanwhile: finish() owns the entries now
+                return
+            if immutable and not entry["is_truncated"]:
+                kept[name] = (id(value), entry)
+            self.chars += len(entry["display_value"])
+            entries[index] = entry
+            self.next += 1
 
     def abandon(self, took_ms: float) -> None:
         """The slice's thread is stuck in the current value's code: remember it, stop."""
@@ -253,6 +262,10 @@ class SnapshotJob:
 
     def finish(self) -> dict[str, Any]:
         """The snapshot: what was described, the rest by name and type (described first next)."""
+        with gc_paused():
+            return self._finish()
+
+    def _finish(self) -> dict[str, Any]:
         owner = self.owner
         with self._store:
             self.cancelled = True
