@@ -217,3 +217,49 @@ def test_every_evaluate_name_evaluates_back_to_the_same_object(
                         deeper.append(child_path)
             frontier = deeper
     assert checked >= len(mapping) + len(attributes) + len(members)
+
+
+class Slotted:
+    __slots__ = ("a", "b")
+
+    def __init__(self) -> None:
+        self.a = [1]
+        self.b = {"k": [2]}
+
+    @property
+    def total(self) -> list[int]:
+        return self.a
+
+
+def test_evaluate_names_of_arrays_frames_series_slots_deques_and_properties(
+        tmp_path: Path) -> None:
+    import collections
+
+    import numpy as np
+    import pandas as pd
+
+    namespace: dict[str, Any] = {
+        "grid": np.arange(6).reshape(2, 3),
+        "frame": pd.DataFrame({"a": [1, 2], "b c": ["x", "y"]}),
+        "dup": pd.DataFrame([[1, 2]], columns=["same", "same"]),
+        "series": pd.Series([1.5, 2.5], index=["p", "q"], name="s"),
+        "queue": collections.deque([[1], [2]]),
+        "slotted": Slotted(),
+        "span": range(5),
+    }
+    commands = commands_over(namespace, tmp_path)
+    checked = 0
+    for name in list(namespace):
+        for child in all_children(commands, [name]):
+            value, _ = resolve(namespace, [name, child["access_key"]])
+            found = eval(child["evaluate_name"], namespace)
+            if isinstance(value, (pd.Series, pd.DataFrame)):
+                assert found.equals(value), child["evaluate_name"]
+            elif isinstance(value, np.ndarray):
+                assert np.array_equal(found, value), child["evaluate_name"]
+            else:
+                assert found is value or found == value, child["evaluate_name"]
+            checked += 1
+    assert checked == (5 + 2) + 2 + 2 + (3 + 2) + 2 + 3 + 5
+    duplicated = [c["evaluate_name"] for c in all_children(commands, ["dup"])]
+    assert duplicated == ["dup.iloc[:, 0]", "dup.iloc[:, 1]"]
