@@ -207,3 +207,27 @@ def test_a_child_stuck_in_c_code_does_not_hold_the_request(tmp_path: Path) -> No
     assert shown["'ok'"]["display_value"] == "1"
     assert shown["'stuck'"]["not_described"] == "over_limit"
     publisher.close()
+
+
+STRETCHES = """
+import random, time
+from filebridge.worker.variables.timelimit import Limiter, Overtime
+random.seed(7)
+interrupted = 0
+for _ in range(3000):
+    with Limiter(0.0005) as limiter:
+        for _ in range(3):
+            try:
+                limiter.run(lambda: time.sleep(random.uniform(0, 0.001)))
+            except Overtime:
+                interrupted += 1
+    sum(range(random.randint(0, 2000)))  # between stretches, where a late tick may land
+print("survived", interrupted)
+"""
+
+
+def test_a_late_timer_tick_never_outlives_its_stretch() -> None:
+    out = subprocess.run([sys.executable, "-c", STRETCHES], capture_output=True, text=True,
+                         timeout=120, env={"PYTHONPATH": str(REPO)}, check=False)
+    assert out.returncode == 0, (out.returncode, out.stderr[-500:])
+    assert out.stdout.startswith("survived ") and int(out.stdout.split()[1]) > 0

@@ -74,6 +74,7 @@ class Limiter:
         self._previous: Any = None
         self._ident = 0
         self._watched = False
+        self._closed = False
         self._outer: Optional[Limiter] = None
 
     def __enter__(self) -> Limiter:
@@ -84,6 +85,7 @@ class Limiter:
         self._ident = threading.get_ident()
         self._signal = signals_usable()
         self._watched = False
+        self._closed = False
         if self._signal:
             self._previous = signal.signal(signal.SIGALRM, self._tick)
             signal.setitimer(signal.ITIMER_REAL, self.seconds)
@@ -94,6 +96,9 @@ class Limiter:
         if self._outer is not None:
             return
         if self._signal:
+            # Closed first: a tick already pending must not arm the timer again, or it would
+            # fire after the default action (ending the process) is back.
+            self._closed = True
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous)
         elif self._watched:
@@ -101,6 +106,8 @@ class Limiter:
 
     def _tick(self, signum: int, frame: Any) -> None:
         """The timer signal (main thread): raise when the running value is over its limit."""
+        if self._closed:
+            return
         left = self.seconds
         if self._active:
             left = self._started + self.seconds - time.perf_counter()
