@@ -182,6 +182,9 @@ def test_retry_describes_again_a_value_over_the_limit(tmp_path: Path) -> None:
     commands = VariableCommands(publisher)
     first = publisher.publish()
     assert first["variables"][0]["not_described"] == "over_limit"
+    assert not publisher.snapshotter.slow.slow_ms(value), "a first overrun is tried again"
+    assert publisher.publish()["variables"][0]["not_described"] == "over_limit"
+    assert publisher.snapshotter.slow.slow_ms(value), "the second one is remembered"
     value.seconds = 0.001
     assert publisher.publish()["variables"][0]["not_described"] == "over_limit"
     answer = commands.retry({"path": ["late"]})

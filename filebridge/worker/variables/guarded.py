@@ -43,7 +43,7 @@ def describe_guarded(value: Any, limiter: Limiter, slow: SlowMemory, *, name: st
         except BaseException:
             # KeyboardInterrupt and the like: the user stopped this value's code; never run
             # it again unasked, whatever happens next.
-            slow.remember(value, limiter.elapsed_ms())
+            slow.remember(value, limiter.elapsed_ms(), at_once=True)
             raise
         finally:
             if track:

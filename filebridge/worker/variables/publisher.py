@@ -115,7 +115,7 @@ class Publisher:
         self.stale = False
         self._last_time = time.monotonic()
         self._interval = max(self.min_interval, 2 * snapshot["elapsed_ms"] / 1000)
-        if snapshot["unevaluated"]:
+        if self.snapshotter.pending:
             self.stale = True
             self._arm(self._interval)
         return snapshot

@@ -150,6 +150,12 @@ class Snapshotter:
             self.run_job(job, self.budget)
             return job.finish()
 
+    @property
+    def pending(self) -> bool:
+        """Whether some variables wait to be described (the budget ran out, or a first
+        overrun is to be tried again)."""
+        return bool(self._pending)
+
     def forget_descriptions(self) -> None:
         """Describe everything anew next time (a refresh, a "try again")."""
         self._kept.clear()
@@ -258,7 +264,7 @@ class SnapshotJob:
         with self._store:
             self.cancelled = True
             if self.current is not None:
-                self.owner.slow.remember(self.current, took_ms)
+                self.owner.slow.remember(self.current, took_ms, at_once=True)
 
     def finish(self) -> dict[str, Any]:
         """The snapshot: what was described, the rest by name and type (described first next)."""
@@ -286,7 +292,10 @@ class SnapshotJob:
         names = {name for name, _ in self.items}
         owner._kept = self.kept
         owner._reused = {n: r for n, r in owner._reused.items() if n in names}
-        owner._pending = unevaluated
+        # First overruns (not remembered yet) are tried again first, like the unreached.
+        again = [e["display_name"] for e, (_, v) in zip(variables, self.items)
+                 if e["not_described"] == "over_limit" and owner.slow.slow_ms(v) is None]
+        owner._pending = unevaluated + again
         if len(owner._expressions) > 2 * len(names):
             owner._expressions = {n: e for n, e in owner._expressions.items() if n in names}
         return _versioned(owner, variables, [id(v) for _, v in self.items], unevaluated,

@@ -298,8 +298,8 @@ class SlowMemory:
     An object is remembered by ``id`` with a weak reference where the type allows one (so a
     reused id is not mistaken for it) and its type otherwise. A type is remembered once
     ``TYPE_STRIKES`` different objects of it were slow: its other instances are then not
-    described either. Built-in types are never remembered as types, and one of their objects
-    only at its second overrun. ``forget`` (the user's "try again") clears all of it.
+    described either. An object counts from its second overrun (``remember``); built-in
+    types never count as types. ``forget`` (the user's "try again") clears all of it.
     """
 
     TYPE_STRIKES = 2
@@ -322,28 +322,34 @@ class SlowMemory:
         """Thread ``ident`` was given up on: remember the value it was running, if any."""
         found = self._running.pop(ident, None)
         if found is not None:
-            self.remember(found[0], (time.perf_counter() - found[1]) * 1000)
+            self.remember(found[0], (time.perf_counter() - found[1]) * 1000, at_once=True)
 
-    def remember(self, value: Any, took_ms: float) -> None:
+    def remember(self, value: Any, took_ms: float, *, at_once: bool = False) -> bool:
+        """Note an overrun; True when the value is now remembered.
+
+        A first overrun may be the machine's fault (a busy machine stretches 10 ms into
+        20), so only an object's second one counts, unless ``at_once`` (the user
+        interrupted it, or its thread had to be abandoned). Built-in types never count
+        against the type: their slowness comes from their items.
+        """
         cls = type(value)
         try:
             ref: Any = weakref.ref(value)
         except TypeError:
             ref = None
         with self._lock:
+            if not at_once and self._first_strike.pop(id(value), None) is not cls:
+                self._first_strike[id(value)] = cls
+                return False
             if cls.__module__ == "builtins":
-                # A built-in container is slow through its items, or because the machine was
-                # busy: only its second overrun counts, and never against its type.
-                if self._first_strike.pop(id(value), None) is not cls:
-                    self._first_strike[id(value)] = cls
-                    return
                 self._objects[id(value)] = (ref, cls, took_ms)
-                return
+                return True
             known = self._objects.get(id(value))
             self._objects[id(value)] = (ref, cls, took_ms)
             if known is None or known[1] is not cls:
                 strikes, _ = self._types.get(cls, (0, 0.0))
                 self._types[cls] = (strikes + 1, took_ms)
+            return True
 
     def slow_ms(self, value: Any) -> Optional[float]:
         """How long the value (or its type) took when it was remembered, or None."""
