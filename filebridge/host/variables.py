@@ -314,7 +314,7 @@ class VariablesProvider:
                 return
         page = dict(self._ask(session, "inspect", path=path, start=start, count=count,
                               children=kind))
-        if page.get("children_kind", "named") != kind:
+        if page.get("children_kind", kind) != kind:
             return  # a worker that pages one kind only answered the other
         for entry in page["children"]:
             yield ProvidedVariable.from_entry(entry, tuple(path), "python")
