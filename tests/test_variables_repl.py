@@ -76,3 +76,28 @@ def test_manual_mode_publishes_only_when_asked(repl: tuple[subprocess.Popen[str]
     finally:
         provider.close()
     assert {"early", "late", "marker"} <= {v["display_name"] for v in refreshed["children"]}
+
+
+def test_reading_through_a_hosts_provider_makes_it_a_viewer(
+        repl: tuple[subprocess.Popen[str], Path]) -> None:
+    from filebridge.host import Host
+
+    proc, session = repl
+    send(proc, "import filebridge.worker.variables as fv; _ = fv.enable()")
+    snapshot_with(session, lambda s: True)
+    send(proc, "before = 1")
+    send(proc, "print('assigned', flush=True)")
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "assigned"
+    assert "before" not in by_name(snapshot_with(session, lambda s: True)), "nobody looks"
+    host = Host(session.parent.parent)
+    host.start()
+    provider = VariablesProvider.for_host(host, timeout=30)
+    try:
+        listed = provider.list("repl1")  # subscribes first: the snapshot is current
+        assert "before" in {v["display_name"] for v in listed["children"]}
+        assert provider.watching("repl1")
+        send(proc, "after = 2")
+        snapshot_with(session, lambda s: "after" in by_name(s))
+    finally:
+        provider.close()
+        host.stop()

@@ -44,6 +44,10 @@ DEFAULT_TIMEOUT = 10.0
 # A viewer's subscription lasts this long on the worker; it is renewed every third of it.
 WATCH_SECONDS = 30.0
 RENEW_TIMEOUT = 2.0
+# Subscribing to a worker that does not answer (busy, stopped, or without subscriptions) is
+# tried again this often, each time waiting at most WATCH_TIMEOUT.
+WATCH_RETRY = 60.0
+WATCH_TIMEOUT = 2.0
 # The host finds new session folders within its rescan tick (about a second).
 DISCOVERY_WAIT = 3.0
 PAGE = 100
@@ -199,8 +203,11 @@ class VariablesProvider:
     """Variables of every session under a root: snapshots from files, the rest by command."""
 
     def __init__(self, root: Path | str, send: Sender, *,
-                 timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
+                 timeout: Optional[float] = DEFAULT_TIMEOUT, auto_watch: bool = False) -> None:
         self.root = RootLayout(Path(root).expanduser())
+        # Reading a session's variables makes this provider one of its viewers (watch).
+        self.auto_watch = auto_watch
+        self._watch_tried: dict[str, float] = {}
         self.timeout = timeout
         self._send = send
         self._watcher: Optional[WorkspaceWatcher] = None
@@ -219,7 +226,7 @@ class VariablesProvider:
             _await_discovery(host, session_id, DISCOVERY_WAIT)
             return host.command(session_id, command, timeout=limit, **args)
 
-        return cls(host.root.root, send, timeout=timeout)
+        return cls(host.root.root, send, timeout=timeout, auto_watch=True)
 
     @classmethod
     def direct(cls, root: Path | str, *, timeout: Optional[float] = DEFAULT_TIMEOUT
@@ -230,7 +237,25 @@ class VariablesProvider:
         return self._send(_session_id(session), command, args, self.timeout)
 
     def snapshot(self, session: SessionRef) -> dict[str, Any]:
-        return read_snapshot(self.root.session(_session_id(session)))
+        """The latest snapshot; with ``auto_watch``, the first read subscribes (so a worker
+        that snapshots only while watched writes a current one first)."""
+        session_id = _session_id(session)
+        if self.auto_watch:
+            self._ensure_watched(session_id)
+        return read_snapshot(self.root.session(session_id))
+
+    def _ensure_watched(self, session_id: str) -> None:
+        now = time.monotonic()
+        if session_id in self._watched or now - self._watch_tried.get(session_id, -WATCH_RETRY) \
+                < WATCH_RETRY:
+            return
+        self._watch_tried[session_id] = now
+        if not (self.root.session(session_id).folder / "session.json").exists():
+            return
+        try:
+            self.watch(session_id, timeout=WATCH_TIMEOUT)
+        except FilebridgeError as exc:  # old, busy or stopped: its last snapshot will do
+            log.debug("could not subscribe to %s: %s", session_id, exc)
 
     def list(self, session: SessionRef, *, start: int = 0, count: Optional[int] = None,
              sort: Optional[str] = None, filter: Optional[str] = None) -> dict[str, Any]:

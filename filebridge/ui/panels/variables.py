@@ -4,7 +4,7 @@ Routes (GET, ``session`` in every query):
 ``list?sort=&filter=&start=&count=`` the top level from the snapshot; ``children?path=[keys]``
 a page of children (``start``, ``count``, ``sort``, ``filter``); ``view?path=`` a data-view
 table; ``changes?since=V&wait=S`` long-polls until the session's snapshot version is not V
-(and subscribes this host as a viewer of the session, so that the worker snapshots at all);
+(reading the snapshot subscribes the host's provider as a viewer, so the worker snapshots);
 ``retry?path=`` describes again a value that went over the time limit.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -36,10 +35,6 @@ __all__ = ["SCRIPT", "register", "routes"]
 
 SCRIPT = Path(__file__).resolve().parent.parent / "static" / "variables.js"
 MAX_WAIT = 25.0
-# Subscribing to a worker that does not answer (busy, stopped, or without subscriptions) is
-# tried again this often, each time waiting at most WATCH_TIMEOUT.
-WATCH_RETRY = 60.0
-WATCH_TIMEOUT = 2.0
 
 
 def _session(request: PanelRequest) -> str:
@@ -145,18 +140,8 @@ def routes(host: Host) -> dict[str, PanelRoute]:
         except FilebridgeError as exc:
             raise _failure(exc) from None
 
-    tried: dict[str, float] = {}
-
     def changes(request: PanelRequest) -> PanelResponse:
         session = _session(request)
-        now = time.monotonic()
-        if not provider.watching(session) and now - tried.get(session, -WATCH_RETRY) \
-                >= WATCH_RETRY:
-            tried[session] = now
-            try:
-                provider.watch(session, timeout=WATCH_TIMEOUT)
-            except FilebridgeError:
-                pass  # an old, busy or stopped worker: show its last snapshot
         try:
             current = int(provider.snapshot(session).get("version") or 0)
         except NoSnapshot:
