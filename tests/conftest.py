@@ -8,7 +8,6 @@ developer run is ``pytest -m "not peers"``; ``.ci/run`` runs everything.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from r_support import Recorder
 from viewers_support import CHROMIUM, CHROMIUM_ARGS
 
 from filebridge.host import Host
-
 
 PEER_MODULES = re.compile(
     r"test_(r_.*|.*browser.*|.*jupyter.*|.*deephaven.*|.*_cli.*|.*demo.*|netfs_.*|"
