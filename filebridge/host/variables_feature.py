@@ -53,11 +53,6 @@ def _log_change(change: VariablesChanged) -> None:
 
 
 def install(host: Host, args: argparse.Namespace) -> None:
-    """Make the provider, log new snapshots, and add the web page's variables panel."""
+    """Make the provider and log new snapshots (the web page adds its panel itself)."""
     provider = provider_for(host, getattr(args, "variables_timeout", DEFAULT_TIMEOUT))
     provider.subscribe(_log_change)
-    try:
-        from filebridge.ui.panels.variables import register
-    except ImportError:  # the page is optional
-        return
-    register()
