@@ -12,6 +12,7 @@ __all__ = [
     "CallTimeout",
     "FilebridgeError",
     "LeaseHeld",
+    "LeaseLost",
     "NoHandler",
     "NotConnected",
     "NotebookConflict",
@@ -22,6 +23,8 @@ __all__ = [
     "RemoteError",
     "RemoteImportError",
     "SourceConfigError",
+    "UnsafeFile",
+    "WriteFailed",
 ]
 
 
@@ -67,6 +70,23 @@ class WriteFailed(FilebridgeError):
     def __init__(self, message: str, errno: int | None = None) -> None:
         super().__init__(message)
         self.errno = errno
+
+
+class UnsafeFile(FilebridgeError, OSError):
+    """A session file that must not be used: a symbolic link, a FIFO or device, over its size
+    limit, or in a folder reached through a link. An ``OSError``, so callers that handle a
+    missing or unreadable file handle it too."""
+
+    def __init__(self, message: str, errno: int) -> None:
+        OSError.__init__(self, errno, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class LeaseLost(FilebridgeError):
+    """Another host took over the root this host served (or its lease file was replaced)."""
 
 
 class LeaseHeld(FilebridgeError):

@@ -1,47 +1,133 @@
-"""The host's reading position in a session's request log, kept across crashes."""
+"""The host's reading position in a session's request log, kept across crashes.
+
+The position lives in the session folder (``host.offset``), which the worker can write, so it
+defends itself: each record carries a checksum, and the host keeps a copy of every position it
+reached in a folder of its own (``<root>/host-state/``). A damaged record, or one behind what
+the host knows it reached, is never trusted: the session is refused with the reason until
+``filebridge recover`` says where to resume. Old requests are never replayed silently.
+"""
 
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
+from typing import Optional
 
-from filebridge.wire.files import FILE_MODE
+from filebridge.wire.files import KeptFile, atomic_write, read_file
 
-__all__ = ["Journal"]
+__all__ = ["Journal", "JournalDamaged", "decode_record", "encode_record", "recover"]
 
-_RECORD = b"%020d %020d\n"
-_WIDTH = 42
+_WIDTH = 51  # "%020d %020d %08x\n"
+
+
+class JournalDamaged(OSError):
+    """host.offset cannot be trusted; the message says why and what to run."""
+
+
+def encode_record(claimed: int, done: int) -> bytes:
+    body = b"%020d %020d" % (claimed, done)
+    return body + b" %08x\n" % zlib.crc32(body)
+
+
+def decode_record(raw: bytes) -> Optional[tuple[int, int]]:
+    """(claimed, done) of a record, or None when it is not one (a checksum that fails too)."""
+    parts = raw.split()
+    if len(parts) == 2 and raw == b"%020d %020d\n" % _ints(parts):
+        claimed, done = _ints(parts)  # written before records had a checksum
+        return max(claimed, done), done
+    if len(parts) != 3 or len(parts[2]) != 8:
+        return None
+    try:
+        claimed, done, check = int(parts[0]), int(parts[1]), int(parts[2], 16)
+    except ValueError:
+        return None
+    body = b"%020d %020d" % (claimed, done)
+    if zlib.crc32(body) != check or claimed < 0 or done < 0 or parts[0] + b" " + parts[1] != body:
+        return None
+    return max(claimed, done), done
+
+
+def _ints(parts: list[bytes]) -> tuple[int, int]:
+    try:
+        return int(parts[0]), int(parts[1])
+    except ValueError:
+        return -1, -1
 
 
 class Journal:
-    """``host.offset``: CLAIMED and DONE byte offsets, overwritten in place.
+    """``host.offset``: CLAIMED and DONE byte offsets and a checksum, overwritten in place.
 
     CLAIMED moves before a request runs and DONE after it ran, so a restart tells a request that
     was in flight (CLAIMED > DONE) from one that finished, without fsync: a killed process's
     writes stay in the page cache.
     """
 
-    def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
-        self.claimed, self.done = self._read()
+    def __init__(self, path: Path, mirror: Path, log_size: int) -> None:
+        self.path = path
+        self.mirror = mirror
+        self._file = KeptFile(path, os.O_RDWR | os.O_CREAT)
+        self.claimed, self.done = self._start(log_size)
+        self._mirrored = self.done
 
-    def _read(self) -> tuple[int, int]:
-        raw = os.pread(self._fd, _WIDTH, 0)
-        try:
-            claimed, done = (int(part) for part in raw.split())
-        except ValueError:
+    def _start(self, log_size: int) -> tuple[int, int]:
+        raw = self._file.run(lambda fd: os.pread(fd, _WIDTH + 1, 0))
+        known = self._mirrored_position()
+        if not raw:
+            if known:
+                raise JournalDamaged(
+                    "host.offset is missing but this host served the session before "
+                    f"(up to byte {known}); run `filebridge recover` to resume")
             return 0, 0
-        return max(claimed, done), done
+        record = decode_record(raw)
+        if record is None:
+            raise JournalDamaged("host.offset is damaged (its checksum does not match); "
+                                 "run `filebridge recover` to choose where to resume")
+        claimed, done = record
+        if done < known:
+            raise JournalDamaged(
+                f"host.offset says byte {done} but this host had served up to byte {known}: "
+                "an old copy was put back; run `filebridge recover` to resume")
+        if claimed > log_size:
+            raise JournalDamaged(
+                f"request.log is {log_size} bytes, shorter than the {claimed} the host "
+                "already read: it was truncated or replaced; run `filebridge recover`")
+        return claimed, done
+
+    def _mirrored_position(self) -> int:
+        try:
+            record = decode_record(read_file(self.mirror, _WIDTH + 1))
+        except OSError:
+            return 0
+        return record[1] if record else 0
 
     def claim(self, end: int) -> None:
         self.claimed = end
-        os.pwrite(self._fd, _RECORD % (end, self.done), 0)
+        self._write(encode_record(end, self.done))
 
     def finish(self, end: int) -> None:
         self.done = self.claimed = max(end, self.done)
-        os.pwrite(self._fd, _RECORD % (self.done, self.done), 0)
+        self._write(encode_record(self.done, self.done))
+
+    def _write(self, record: bytes) -> None:
+        self._file.run(lambda fd: os.pwrite(fd, record, 0))
+
+    def save_mirror(self) -> None:
+        """Copy the position to the host's own folder (each tick, and when it stops)."""
+        if self.done != self._mirrored:
+            atomic_write(self.mirror, encode_record(self.done, self.done))
+            self._mirrored = self.done
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        try:
+            self.save_mirror()
+        except OSError:
+            pass
+        self._file.close()
+
+
+def recover(path: Path, mirror: Path, position: int) -> None:
+    """Make the host resume a session at byte ``position`` of its request log."""
+    record = encode_record(position, position)
+    atomic_write(path, record)
+    atomic_write(mirror, record)

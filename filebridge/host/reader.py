@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import NamedTuple, Optional
+
+from filebridge.wire.files import file_size, fresh_reads, open_file, read_counter, read_from
 
 __all__ = ["LineReader", "LogLine"]
 
@@ -27,11 +30,17 @@ class LogLine(NamedTuple):
 class LineReader:
     """Hands out complete lines only; a fragment without its newline waits for the rest.
 
-    A line longer than ``max_line`` is skipped as it streams past, never held in memory.
+    A line longer than ``max_line`` is skipped as it streams past, never held in memory. On a
+    network filesystem every read opens the log afresh (a kept descriptor would not see the
+    other machine's appends for the attribute cache's lifetime).
     """
 
-    def __init__(self, path: Path, offset: int, max_line: int) -> None:
+    def __init__(self, path: Path, offset: int, max_line: int,
+                 bell: Optional[Path] = None) -> None:
+        """``bell``: the log's doorbell, rung with the log's size; on a network filesystem a
+        look at it (cheap) saves opening the log (dear) when nothing was appended."""
         self.path = path
+        self.bell = bell
         self.position = offset
         self.max_line = max_line
         self._fd: Optional[int] = None
@@ -39,30 +48,59 @@ class LineReader:
         self._pending_start = offset
         self._skipping = False
         self._head = b""
-
-    def _open(self) -> Optional[int]:
-        if self._fd is None:
-            try:
-                self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-            except OSError:
-                return None
-        return self._fd
+        self._fresh = fresh_reads(path.parent)
 
     def read(self, max_bytes: int = 64 << 20) -> list[LogLine]:
-        """The complete lines that arrived since the last call (at most about ``max_bytes``)."""
-        fd = self._open()
-        if fd is None:
-            return []
+        """The complete lines that arrived since the last call (at most about ``max_bytes``).
+
+        Raises OSError when the log cannot be read (gone, unsafe, a dropped mount); the next
+        call tries afresh.
+        """
         lines: list[LogLine] = []
+        if self._fresh and self.bell is not None:
+            try:
+                if int(read_counter(self.bell)) <= self.position:
+                    return lines
+            except ValueError:
+                pass
         budget = max_bytes
         while budget > 0:
             wanted = min(CHUNK, budget)
-            chunk = os.pread(fd, wanted, self.position)
+            chunk = self._chunk(wanted)
             budget -= len(chunk)
             self._take(chunk, lines)
             if len(chunk) < wanted:
                 break
         return lines
+
+    def _chunk(self, size: int) -> bytes:
+        if self._fresh:
+            return read_from(self.path, self.position, size)
+        if self._fd is None:
+            self._fd = open_file(self.path, os.O_RDONLY)
+        try:
+            return os.pread(self._fd, size, self.position)
+        except OSError:
+            self.close()
+            raise
+
+    def check(self) -> None:
+        """Raise OSError saying so when the log is now shorter than what was read, or another
+        file took its place: its requests can no longer be told apart from the ones served."""
+        if self._fresh or self._fd is None:
+            size = file_size(self.path)
+        else:
+            kept = os.fstat(self._fd)
+            try:
+                now = os.stat(self.path, follow_symlinks=False)
+            except FileNotFoundError:
+                raise OSError(errno.ENOENT, "request.log was deleted") from None
+            if (now.st_ino, now.st_dev) != (kept.st_ino, kept.st_dev):
+                raise OSError(errno.ESTALE, "request.log was replaced by another file")
+            size = kept.st_size
+        if size < self.position:
+            raise OSError(errno.ESTALE, f"request.log is {size} bytes, shorter than the "
+                          f"{self.position} already read: it was truncated or replaced")
 
     def _take(self, chunk: bytes, lines: list[LogLine]) -> None:
         base = self.position
@@ -99,5 +137,8 @@ class LineReader:
 
     def close(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
             self._fd = None

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from filebridge.host.dispatch import Call, HandlerSpec, run_handler
 from filebridge.host.journal import Journal
 from filebridge.host.pathmap import PathMap
 from filebridge.host.reader import LineReader, LogLine
 from filebridge.host.session import SessionState
+from filebridge.wire.files import file_size
 from filebridge.wire.messages import Answer, BadRequest, Request, decode_request, salvage_id
 
 if TYPE_CHECKING:
@@ -20,22 +23,66 @@ __all__ = ["RequestRunner", "ServedSession"]
 
 log = logging.getLogger("filebridge.host")
 
+# What the host keeps of one session's requests at a time: lines are read in slices of
+# READ_SLICE bytes and not read again while MAX_BACKLOG requests wait, so a worker's unserved
+# backlog streams through memory instead of filling it.
+READ_SLICE = 4 << 20
+MAX_BACKLOG = 256
+MAX_UNHANDLED_NAMES = 64
+# Bad lines of one session logged in full per minute; the rest are counted.
+BAD_LINES_LOGGED = 10
+RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+
 
 class ServedSession:
     """A session the host reads: its state, its log reader and its journal."""
 
-    def __init__(self, state: SessionState, max_line: int) -> None:
+    def __init__(self, state: SessionState, max_line: int, mirror: Any) -> None:
         self.state = state
-        self.journal = Journal(state.layout.host_offset)
-        self.reader = LineReader(state.layout.request_log, self.journal.done, max_line)
+        layout = state.layout
+        self.journal = Journal(layout.host_offset, mirror, file_size(layout.request_log))
+        self.reader = LineReader(layout.request_log, self.journal.done, max_line,
+                                 bell=layout.request_lock)
+        self.read_lock = threading.Lock()
+        self.deferred = False
         # A request between DONE and CLAIMED was running when the last host died.
         self.in_flight_end = self.journal.claimed if self.journal.claimed > self.journal.done else 0
         self.unhandled: set[str] = set()
+        self._bad_window = 0.0
+        self._bad_count = 0
+
+    def log_bad(self, message: str, *args: object) -> None:
+        """Log a bad line, at most BAD_LINES_LOGGED a minute for one session."""
+        now = time.monotonic()
+        if now - self._bad_window > 60:
+            if self._bad_count > BAD_LINES_LOGGED:
+                log.error("session %s: %d more bad lines in the last minute were not logged",
+                          self.state.layout.id, self._bad_count - BAD_LINES_LOGGED)
+            self._bad_window, self._bad_count = now, 0
+        self._bad_count += 1
+        if self._bad_count <= BAD_LINES_LOGGED:
+            log.error(message, *args)
 
     def close(self) -> None:
         self.reader.close()
         self.journal.close()
-        self.state.outbox.close()
+        if self.state._outbox is not None:
+            self.state._outbox.close()
+
+
+class _Undelivered(Exception):
+    """An answer or a journal record could not be written (full disk, dropped mount).
+
+    ``args[0]`` is (what, payload, end): ("answer", the answer, its line's end), ("journal",
+    None, end) or ("retry", the queued request, end) when it could not even be claimed.
+    """
+
+
+class _Stuck:
+    """A backlog entry: what must be written before the session's next request runs."""
+
+    def __init__(self, what: tuple[str, Any, int]) -> None:
+        self.what = what
 
 
 class RequestRunner:
@@ -53,12 +100,18 @@ class RequestRunner:
         self.on_request = on_request
 
     def read(self, served: ServedSession) -> None:
-        """Run every complete request that arrived in ``served``'s log since the last look."""
-        try:
-            lines = served.reader.read()
-        except OSError as exc:
-            log.error("session %s: cannot read request.log: %s", served.state.layout.id, exc)
-            return
+        """Run every complete request that arrived in ``served``'s log since the last look.
+
+        Raises OSError when the log cannot be read; the caller decides whether that is a
+        passing fault (a dropped mount) or breaks the session.
+        """
+        state = served.state
+        with served.read_lock:
+            with state.lock:
+                if len(state.backlog) >= MAX_BACKLOG:
+                    served.deferred = True  # the drain reads on once it has room
+                    return
+            lines = served.reader.read(READ_SLICE)
         for line in lines:
             self._accept(served, line)
 
@@ -66,8 +119,9 @@ class RequestRunner:
         sid = served.state.layout.id
         if line.data is None:
             rid = salvage_id(line.head)
-            log.error("session %s: request of %d bytes at offset %d is over the %d-byte limit",
-                      sid, line.end - line.start, line.start, served.reader.max_line)
+            served.log_bad("session %s: request of %d bytes at offset %d is over the %d-byte "
+                           "limit", sid, line.end - line.start, line.start,
+                           served.reader.max_line)
             bad = BadRequest(f"request of {line.end - line.start} bytes is over the host's "
                              f"limit of {served.reader.max_line}", code="too_large",
                              request_id=rid)
@@ -79,7 +133,7 @@ class RequestRunner:
         try:
             request = decode_request(line.data)
         except BadRequest as exc:
-            log.error("session %s: bad request at offset %d: %s", sid, line.start, exc)
+            served.log_bad("session %s: bad request at offset %d: %s", sid, line.start, exc)
             self._enqueue(served, None, line, exc)
             return
         self._enqueue(served, request, line, None)
@@ -102,40 +156,91 @@ class RequestRunner:
         if inline:
             try:
                 self._execute(served, *item)
-            finally:
+            except _Undelivered as stuck:
                 with state.lock:
-                    state.busy = False
+                    state.backlog.appendleft(_Stuck(stuck.args[0]))
+                self.pool.submit(self._drain, served)
+                return
+            with state.lock:
+                state.busy = False
 
     def _drain(self, served: ServedSession) -> None:
         state = served.state
         while True:
             with state.lock:
                 if not state.backlog:
-                    state.busy = False
-                    return
-                item = state.backlog.popleft()
+                    if not served.deferred:
+                        state.busy = False
+                        return
+                    served.deferred = False
+                    item = None
+                else:
+                    item = state.backlog.popleft()
+            if item is None:
+                self._read_on(served)
+                continue
             try:
-                self._execute(served, *item)
+                if isinstance(item, _Stuck):
+                    self._wait_for_room(served, item.what)
+                else:
+                    self._execute(served, *item)
+            except _Undelivered as stuck:
+                with state.lock:
+                    state.backlog.appendleft(_Stuck(stuck.args[0]))
             except Exception:
                 log.exception("session %s: failed to handle a request", state.layout.id)
 
+    def _read_on(self, served: ServedSession) -> None:
+        try:
+            self.read(served)
+        except OSError as exc:
+            log.warning("session %s: cannot read request.log: %s", served.state.layout.id, exc)
+
+    def _wait_for_room(self, served: ServedSession, what: tuple[str, Any, int]) -> None:
+        """Keep trying to write what could not be written, with a growing pause; the
+        session's later requests wait behind it, in order, and nothing is acknowledged early.
+        A stopping host leaves it unwritten: the journal then shows the request in flight."""
+        kind, payload, end = what
+        sid = served.state.layout.id
+        for attempt in range(1 << 30):
+            if self.host.stopping:
+                return
+            time.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+            try:
+                if kind == "answer":
+                    served.state.outbox.deliver(payload)
+                if kind == "retry":
+                    served.journal.claim(end)
+                else:
+                    served.journal.finish(end)
+            except OSError as exc:
+                if attempt % 20 == 0:
+                    log.error("session %s: still cannot write (%s); retrying", sid, exc)
+                continue
+            log.info("session %s: writing works again; carrying on", sid)
+            break
+        if kind == "retry":
+            self._execute(served, *payload)
+
     def _execute(self, served: ServedSession, request: Optional[Request],
                  spec: Optional[HandlerSpec], line: LogLine, bad: Optional[BadRequest]) -> None:
-        journal = served.journal
         if request is None:
             if bad is not None and bad.request_id and bad.wants_answer:
                 self._answer(served, Answer(bad.request_id, False, error_code=bad.code,
-                                            error_message=str(bad)))
-            journal.finish(line.end)
+                                            error_message=str(bad)), line.end)
+            self._finish(served, line.end)
             return
         if line.end <= served.in_flight_end:
             served.in_flight_end = 0
-            if not self._resume_interrupted(served, request, spec):
-                journal.finish(line.end)
+            if not self._resume_interrupted(served, request, spec, line.end):
+                self._finish(served, line.end)
                 return
         if spec is None or not spec.idempotent:
             # An idempotent request cut short by a crash simply runs again: no claim needed.
-            journal.claim(line.end)
+            try:
+                served.journal.claim(line.end)
+            except OSError as exc:
+                raise _Undelivered(("retry", (request, spec, line, bad), line.end)) from exc
         if spec is None:
             if request.command not in served.unhandled:
                 served.unhandled.add(request.command)
@@ -151,12 +256,19 @@ class RequestRunner:
                 log.error("session %s: %s -> %s", served.state.layout.id, request.command,
                           answer.error_message)
         if request.answer:
-            self._answer(served, answer)
-        journal.finish(line.end)
+            self._answer(served, answer, line.end)
+        self._finish(served, line.end)
         self.on_request(served.state.layout.id, request, answer)
 
+    def _finish(self, served: ServedSession, end: int) -> None:
+        try:
+            served.journal.finish(end)
+        except OSError as exc:
+            log.error("session %s: cannot record progress: %s", served.state.layout.id, exc)
+            raise _Undelivered(("journal", None, end)) from exc
+
     def _resume_interrupted(self, served: ServedSession, request: Request,
-                            spec: Optional[HandlerSpec]) -> bool:
+                            spec: Optional[HandlerSpec], end: int) -> bool:
         """A request that was running when the last host died: run it again only if safe."""
         sid = served.state.layout.id
         if request.answer and served.state.outbox.delivered(request.id):
@@ -171,16 +283,19 @@ class RequestRunner:
             self._answer(served, Answer(request.id, False, error_code="interrupted",
                                         error_message="the host stopped while handling this "
                                         "request; it may have partly run, so it was not run "
-                                        "again"))
+                                        "again"), end)
         return False
 
-    def _answer(self, served: ServedSession, answer: Answer) -> None:
+    def _answer(self, served: ServedSession, answer: Answer, end: int) -> None:
+        outbox = served.state.outbox
         try:
-            served.state.outbox.deliver(answer)
-        except TypeError as exc:
-            served.state.outbox.deliver(Answer(
-                answer.id, False, error_code="handler_error",
-                error_message=f"the handler's result is not JSON: {exc}"))
+            try:
+                outbox.deliver(answer)
+            except TypeError as exc:
+                answer = Answer(answer.id, False, error_code="handler_error",
+                                error_message=f"the handler's result is not JSON: {exc}")
+                outbox.deliver(answer)
         except OSError as exc:
-            log.error("session %s: cannot write the answer to %s: %s",
-                      served.state.layout.id, answer.id, exc)
+            log.error("session %s: cannot write the answer to %s: %s; it is kept and written "
+                      "again until that works", served.state.layout.id, answer.id, exc)
+            raise _Undelivered(("answer", answer, end)) from exc

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
-from filebridge.errors import CallTimeout, FilebridgeError
+from filebridge.errors import CallTimeout, FilebridgeError, LeaseLost, UnsafeFile
 from filebridge.host.dispatch import HandlerFunc, HandlerSpec
+from filebridge.host.journal import JournalDamaged
 from filebridge.host.lease import HostLease
 from filebridge.host.pathmap import PathMap
 from filebridge.host.runner import RequestRunner, ServedSession
@@ -21,8 +22,22 @@ from filebridge.host.session import STALE_AFTER, SessionInfo, SessionState
 from filebridge.wire.answers import AnswerFiles
 from filebridge.wire.channel import Channel, open_waiter
 from filebridge.wire.codec import dumps
-from filebridge.wire.files import Doorbell, atomic_write
-from filebridge.wire.layout import RootLayout, SessionLayout, make_private_dir
+from filebridge.wire.files import (
+    MOUNT_ERRORS,
+    Doorbell,
+    atomic_write,
+    confine_to,
+    file_exists,
+    read_counter,
+    release_folder,
+    set_fresh_reads,
+)
+from filebridge.wire.layout import (
+    RootLayout,
+    SessionLayout,
+    is_valid_session_id,
+    make_private_dir,
+)
 from filebridge.wire.messages import Answer, Request
 from filebridge.wire.waiting import Change, choose_strategy
 from filebridge.wire.waiting.base import SPIN_SECONDS, yield_cpu
@@ -33,6 +48,13 @@ log = logging.getLogger("filebridge.host")
 
 MAX_REQUEST_BYTES = 16 << 20
 TICK = 1.0  # heartbeats, rescans and a safety read of every log, whatever the watcher says
+# Where reads go to a server (polling), looking at every session's files each tick would cost
+# several network round trips per session per second: idle sessions are looked at this
+# seldom, and a worker wakes the host through the root's wake bell instead.
+SLOW_LOOK = 5.0
+IDLE_POLL = 2.0  # an idle session's doorbell, when polling
+WAKE_POLL = 0.04  # the root's wake bell, when polling
+BROKEN_RETRY = 10.0
 # A look that takes longer than this means another process ran on the host's core meanwhile.
 SHARED_CORE_SIGN = 20e-6
 
@@ -49,7 +71,7 @@ class HostEvent:
 
 def _connected(layout: SessionLayout) -> bool:
     """A worker writes session.json last, after request.lock: both mean it is ready."""
-    return layout.session_json.exists() and layout.request_lock.exists()
+    return file_exists(layout.session_json) and file_exists(layout.request_lock)
 
 
 class Host:
@@ -64,13 +86,22 @@ class Host:
         self.root = RootLayout(Path(root).expanduser())
         make_private_dir(self.root.root)
         make_private_dir(self.root.sessions)
+        make_private_dir(self.root.host_state)
+        confine_to(self.root.sessions)
         self.strategy = choose_strategy(self.root.sessions, force_poll)
+        self.polling = self.strategy == "polling"
+        if self.polling:
+            set_fresh_reads(self.root.sessions, True)
         self.path_map = PathMap(path_map)
         self.max_request_bytes = max_request_bytes
         self.stale_after = stale_after
         self._handlers: dict[str, HandlerSpec] = {}
         self._served: dict[str, ServedSession] = {}
         self._refused: dict[str, SessionState] = {}
+        self._broken: dict[str, tuple[SessionState, float]] = {}
+        self._slow_look = 0.0
+        self._wake_seen = b""
+        self.failure: Optional[BaseException] = None
         self._pending: set[Path] = set()
         self._commands: dict[str, Channel] = {}
         self._subscribers: list[Callable[[HostEvent], None]] = []
@@ -131,7 +162,8 @@ class Host:
 
     def sessions(self) -> list[SessionInfo]:
         with self._lock:
-            states = [s.state for s in self._served.values()] + list(self._refused.values())
+            states = ([s.state for s in self._served.values()] + list(self._refused.values())
+                      + [state for state, _ in self._broken.values()])
         return sorted((s.snapshot() for s in states),
                       key=lambda info: (info.started or 0, info.id))
 
@@ -139,6 +171,8 @@ class Host:
         with self._lock:
             served = self._served.get(session_id)
             state = served.state if served else self._refused.get(session_id)
+            if state is None and session_id in self._broken:
+                state = self._broken[session_id][0]
         if state is None:
             raise FilebridgeError(f"no session {session_id!r} under {self.root.root}")
         return state.snapshot()
@@ -178,6 +212,10 @@ class Host:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def join(self, timeout: Optional[float] = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
@@ -199,6 +237,8 @@ class Host:
         self._lease.acquire(wait_for_lease)
         log.info("serving %s (waiting by %s)", self.root.root, self.strategy)
         self._waiter.watch(self.root.sessions)
+        if self.polling:
+            self._waiter.watch(self.root.wake_bell, idle_interval=WAKE_POLL)
         self._beat()
         self._rescan()
 
@@ -206,13 +246,21 @@ class Host:
         next_tick = time.monotonic() + TICK
         try:
             while not self._stopping.is_set():
-                changes = self._waiter.wait(max(0.0, next_tick - time.monotonic()))
-                while changes:
-                    self._route(changes)
-                    changes = self._spin()
-                if time.monotonic() >= next_tick:
-                    self._tick()
-                    next_tick = time.monotonic() + TICK
+                try:
+                    changes = self._waiter.wait(max(0.0, next_tick - time.monotonic()))
+                    while changes:
+                        self._route(changes)
+                        changes = self._spin()
+                    if time.monotonic() >= next_tick:
+                        next_tick = time.monotonic() + TICK
+                        self._tick()
+                except LeaseLost as exc:
+                    log.error("%s", exc)
+                    self.failure = exc
+                    self._stopping.set()
+                except Exception as exc:  # one bad look must never end the host's loop
+                    log.exception("the host's loop hit an error; it carries on: %s", exc)
+                    time.sleep(0.05)
         finally:
             self._shutdown()
 
@@ -221,11 +269,50 @@ class Host:
             if change.folder == self.root.sessions:
                 self._rescan()
                 continue
+            if change.folder == self.root.wake_bell:
+                self._woken()
+                continue
             served = self._served.get(change.folder.parent.name)
             if served is not None and change.folder == served.state.layout.request_lock:
-                self._runner.read(served)
+                self._read(served)
             else:
                 self._rescan()
+
+    def _woken(self) -> None:
+        """A worker rang the root's wake bell with its session id: look at that session now
+        (serving it first if it is new), then at every other, in case two rang at once."""
+        ring = read_counter(self.root.wake_bell)
+        if ring == self._wake_seen:
+            return
+        self._wake_seen = ring
+        name = ring[20:].strip().decode("ascii", "replace")
+        served = self._served.get(name)
+        if served is None and is_valid_session_id(name):
+            self._consider(name)
+            served = self._served.get(name)
+        if served is not None:
+            self._waiter.hurry(served.state.layout.request_lock)
+            self._read(served)
+        for other in list(self._served.values()):
+            if other is not served:
+                self._read(other)
+
+    def _read(self, served: ServedSession) -> None:
+        """Run what arrived in a session's log; a fault there is that session's alone."""
+        try:
+            self._runner.read(served)
+        except OSError as exc:
+            self._session_fault(served, exc)
+
+    def _session_fault(self, served: ServedSession, exc: OSError) -> None:
+        sid = served.state.layout.id
+        if exc.errno in MOUNT_ERRORS and not isinstance(exc, UnsafeFile):
+            log.warning("session %s: cannot read its files now (%s); trying again",
+                        sid, exc.strerror or exc)
+            return
+        self._break(served.state, f"{exc.strerror or exc}" if not isinstance(
+            exc, UnsafeFile) else str(exc))
+        self._drop_served(sid)
 
     def _spin(self) -> list[Change]:
         """Right after serving, look for the next request for a moment before sleeping.
@@ -248,16 +335,35 @@ class Host:
 
     def _tick(self) -> None:
         self._beat()
+        self._lease.renew()
         self._rescan()
+        now = time.monotonic()
+        slow_look = not self.polling or now >= self._slow_look
+        if slow_look:
+            self._slow_look = now + SLOW_LOOK
         for served in list(self._served.values()):
-            if served.state.check_heartbeat():
-                self._emit(HostEvent("status", served.state.layout.id))
-            self._runner.read(served)
-        self._publish_sessions()
+            if slow_look:
+                if served.state.check_heartbeat():
+                    self._emit(HostEvent("status", served.state.layout.id))
+                try:
+                    served.reader.check()
+                    served.journal.save_mirror()
+                except OSError as exc:
+                    self._session_fault(served, exc)
+                    continue
+            self._read(served)
+        self._retry_broken()
+        try:
+            self._publish_sessions()
+        except OSError as exc:
+            log.warning("cannot write host-sessions.json: %s", exc)
 
     def _beat(self) -> None:
         self._beats += 1
-        self._heartbeat.ring(self._beats)
+        try:
+            self._heartbeat.ring(self._beats)
+        except OSError as exc:
+            log.warning("cannot ring host.heartbeat: %s", exc)
 
     def _shutdown(self) -> None:
         for callback in self._stop_callbacks:
@@ -267,11 +373,18 @@ class Host:
                 log.exception("a stop callback failed")
         self._pool.shutdown(wait=True)
         for served in self._served.values():
-            served.close()
+            try:
+                served.close()
+            except OSError:
+                pass
+            release_folder(served.state.layout.folder)
         for channel in self._commands.values():
             channel.close()
         self._waiter.close()
-        self._lease.release()
+        try:
+            self._lease.release()
+        except OSError as exc:
+            log.warning("cannot release the lease: %s", exc)
         log.info("stopped serving %s", self.root.root)
 
     def _publish_sessions(self) -> None:
@@ -295,19 +408,41 @@ class Host:
             self._waiter.unwatch(folder)
         with self._lock:
             self._refused = {k: v for k, v in self._refused.items() if k in names}
-        trusted: Optional[set[str]] = None
-        for name in sorted(names - set(self._served) - set(self._refused)):
-            layout = self.root.session(name)
+            self._broken = {k: v for k, v in self._broken.items() if k in names}
+        for name in sorted(names - set(self._served) - set(self._refused) - set(self._broken)):
+            self._consider(name)
+
+    def _consider(self, name: str) -> None:
+        """Serve the folder ``name`` if its worker is ready and it may be served."""
+        layout = self.root.session(name)
+        try:
             if not _connected(layout):
                 self._watch_pending(layout)
                 if not _connected(layout):  # it may have become ready before the watch began
-                    continue
-            if layout.folder in self._pending:
-                self._pending.discard(layout.folder)
-                self._waiter.unwatch(layout.folder)
-            if trusted is None:
-                trusted = issued_tokens(self.root)
-            self._add(layout, trusted)
+                    return
+        except OSError:
+            return
+        if layout.folder in self._pending:
+            self._pending.discard(layout.folder)
+            self._waiter.unwatch(layout.folder)
+        self._add(layout, issued_tokens(self.root))
+
+    def _break(self, state: SessionState, reason: str) -> None:
+        """Stop serving a session whose files cannot be trusted; other sessions carry on."""
+        log.error("session %s is broken: %s", state.layout.id, reason)
+        state.broken_reason = reason
+        state._snapshot = None
+        with self._lock:
+            self._broken[state.layout.id] = (state, time.monotonic() + BROKEN_RETRY)
+        self._emit(HostEvent("status", state.layout.id))
+
+    def _retry_broken(self) -> None:
+        now = time.monotonic()
+        for name, (_state, retry_at) in list(self._broken.items()):
+            if retry_at <= now:
+                with self._lock:
+                    self._broken.pop(name, None)
+                self._consider(name)
 
     def _watch_pending(self, layout: SessionLayout) -> None:
         """Watch a folder whose worker is still setting up, to serve it the moment it is ready."""
@@ -337,12 +472,23 @@ class Host:
             with self._lock:
                 self._refused[layout.id] = SessionState(layout, refused_reason=reason)
             return
+        state: Optional[SessionState] = None
         try:
-            served = ServedSession(SessionState(layout, stale_after=self.stale_after),
-                                   self.max_request_bytes)
-            self._waiter.watch(layout.request_lock)
+            state = SessionState(layout, stale_after=self.stale_after)
+            served = ServedSession(state, self.max_request_bytes,
+                                   self.root.journal_mirror(layout.id))
+            self._waiter.watch(layout.request_lock,
+                               idle_interval=IDLE_POLL if self.polling else None)
+        except (JournalDamaged, UnsafeFile) as exc:
+            self._break(state or SessionState.unreadable(layout), str(exc))
+            release_folder(layout.folder)
+            return
         except OSError as exc:
-            log.error("cannot serve session %s: %s", layout.id, exc)
+            if exc.errno in MOUNT_ERRORS:
+                log.warning("session %s: cannot open its files now (%s)", layout.id, exc)
+                return
+            self._break(state or SessionState.unreadable(layout), exc.strerror or str(exc))
+            release_folder(layout.folder)
             return
         with self._lock:
             self._served[layout.id] = served
@@ -351,19 +497,27 @@ class Host:
                  info.get("language", "?"), info.get("pid"), info.get("machine"),
                  info.get("filesystem") or "?", info.get("strategy") or "?")
         self._emit(HostEvent("session_added", layout.id))
-        self._runner.read(served)
+        self._read(served)
 
-    def _forget(self, session_id: str) -> None:
+    def _drop_served(self, session_id: str) -> Optional[ServedSession]:
         with self._lock:
             served = self._served.pop(session_id, None)
             channel = self._commands.pop(session_id, None)
         if served is not None:
             self._waiter.unwatch(served.state.layout.request_lock)
-            served.close()
-            log.info("session %s: folder removed", session_id)
-            self._emit(HostEvent("session_removed", session_id))
+            try:
+                served.close()
+            except OSError:
+                pass
+            release_folder(served.state.layout.folder)
         if channel is not None:
             channel.close()
+        return served
+
+    def _forget(self, session_id: str) -> None:
+        if self._drop_served(session_id) is not None:
+            log.info("session %s: folder removed", session_id)
+            self._emit(HostEvent("session_removed", session_id))
 
     # -- reading and dispatching ---------------------------------------------------------
 

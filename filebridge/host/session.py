@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -11,12 +12,19 @@ from typing import Any, Optional
 
 from filebridge.wire.answers import Outbox, outbox_for
 from filebridge.wire.codec import loads
-from filebridge.wire.files import read_counter
+from filebridge.wire.files import (
+    atomic_write,
+    file_exists,
+    read_counter,
+    read_file,
+    remove_file,
+)
 from filebridge.wire.layout import SessionLayout
 
 __all__ = ["STALE_AFTER", "SessionInfo", "SessionState"]
 
 STALE_AFTER = 10.0
+MAX_SESSION_JSON = 1 << 20
 DETACHED_MARK = "detached"
 
 
@@ -26,7 +34,7 @@ class SessionInfo:
 
     id: str
     folder: Path
-    status: str  # alive | stale | detached | refused
+    status: str  # alive | stale | detached | refused | broken
     info: dict[str, Any] = field(default_factory=dict)
     refused_reason: str = ""
 
@@ -66,28 +74,55 @@ class SessionState:
         self.layout = layout
         self.stale_after = stale_after
         self.refused_reason = refused_reason
+        self.broken_reason = ""
         self.info = self._read_info()
-        self.detached = (layout.folder / DETACHED_MARK).exists()
+        self.detached = file_exists(layout.folder / DETACHED_MARK)
         self._beat = read_counter(layout.heartbeat)
         self._beat_seen = time.monotonic() - self._silence_before_discovery()
         self._snapshot: Optional[SessionInfo] = None
         self.lock = threading.Lock()
         self.backlog: deque[Any] = deque()
         self.busy = False
-        self.outbox = self._open_outbox()
+        self._outbox: Optional[Outbox] = None
+
+    @property
+    def outbox(self) -> Outbox:
+        """Where this session's answers are written, opened on first use."""
+        if self._outbox is None:
+            self._outbox = self._open_outbox()
+        return self._outbox
+
+    @classmethod
+    def unreadable(cls, layout: SessionLayout) -> SessionState:
+        """A state for a folder whose files could not even be opened (shown as broken)."""
+        state = cls.__new__(cls)
+        state.layout = layout
+        state.stale_after = STALE_AFTER
+        state.refused_reason = ""
+        state.broken_reason = ""
+        state.info = {}
+        state.detached = False
+        state._beat = b""
+        state._beat_seen = time.monotonic()
+        state._snapshot = None
+        state.lock = threading.Lock()
+        state.backlog = deque()
+        state.busy = False
+        state._outbox = None
+        return state
 
     def _silence_before_discovery(self) -> float:
         # The only time a file clock is trusted: a heartbeat untouched for minutes at discovery
         # is stale at once rather than after STALE_AFTER; small clock skews cannot matter.
         try:
-            age = time.time() - self.layout.heartbeat.stat().st_mtime
+            age = time.time() - os.stat(self.layout.heartbeat, follow_symlinks=False).st_mtime
         except OSError:
             return 0.0
         return self.stale_after + 1 if age > 6 * self.stale_after else 0.0
 
     def _read_info(self) -> dict[str, Any]:
         try:
-            info = loads(self.layout.session_json.read_bytes())
+            info = loads(read_file(self.layout.session_json, MAX_SESSION_JSON))
         except (OSError, ValueError):
             return {}
         return info if isinstance(info, dict) else {}
@@ -102,9 +137,9 @@ class SessionState:
         before = self.info.get("answers")
         self.info = self._read_info()
         self._snapshot = None
-        if self.info.get("answers") != before:
-            self.outbox.close()
-            self.outbox = self._open_outbox()
+        if self.info.get("answers") != before and self._outbox is not None:
+            self._outbox.close()
+            self._outbox = None
 
     def check_heartbeat(self) -> bool:
         """Look at the heartbeat; True when the status changed because of it."""
@@ -120,11 +155,13 @@ class SessionState:
         self._snapshot = None
         mark = self.layout.folder / DETACHED_MARK
         if detached:
-            mark.touch(mode=0o600)
+            atomic_write(mark, b"")
         else:
-            mark.unlink(missing_ok=True)
+            remove_file(mark)
 
     def status(self) -> str:
+        if self.broken_reason:
+            return "broken"
         if self.refused_reason:
             return "refused"
         if self.detached:
@@ -139,6 +176,6 @@ class SessionState:
         cached = self._snapshot
         if cached is None or cached.status != status:
             cached = SessionInfo(self.layout.id, self.layout.folder, status, dict(self.info),
-                                 self.refused_reason)
+                                 self.broken_reason or self.refused_reason)
             self._snapshot = cached
         return cached

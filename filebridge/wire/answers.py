@@ -14,7 +14,19 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Optional
 
-from filebridge.wire.files import Doorbell, SoleWriterLog, atomic_write
+from filebridge.wire.files import (
+    Doorbell,
+    SoleWriterLog,
+    atomic_write,
+    file_exists,
+    file_size,
+    fresh_reads,
+    open_file,
+    read_counter,
+    read_file,
+    read_from,
+    remove_file,
+)
 from filebridge.wire.messages import Answer, decode_answer
 from filebridge.wire.waiting import Waiter
 
@@ -40,7 +52,12 @@ class Inbox(ABC):
     def close(self) -> None: ...
 
 
+MAX_ANSWER_BYTES = 64 << 20
+
+
 class AnswerFiles(Inbox):
+    """Answers as files: looked up by name, which every filesystem shows at once."""
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
@@ -50,10 +67,10 @@ class AnswerFiles(Inbox):
     def take(self, request_id: str) -> Optional[Answer]:
         path = self.folder / f"{request_id}.json"
         try:
-            data = path.read_bytes()
+            data = read_file(path, MAX_ANSWER_BYTES)
         except FileNotFoundError:
             return None
-        path.unlink(missing_ok=True)
+        remove_file(path)
         return decode_answer(data)
 
 
@@ -61,7 +78,8 @@ class AnswerLog(Inbox):
     """Reads the answer log from where this process started, keeping answers it waits for.
 
     Every process reads the whole log once; answers for requests it did not send are skipped
-    by looking at their id, without parsing them.
+    by looking at their id, without parsing them. On a network filesystem each look reads the
+    doorbell afresh (it holds the log's size) and opens the log only when it grew.
     """
 
     def __init__(self, log: Path, bell: Path) -> None:
@@ -74,10 +92,11 @@ class AnswerLog(Inbox):
         self._waiting: set[str] = set()
         self._arrived: dict[str, Answer] = {}
         self._fd: Optional[int] = None
+        self._fresh = fresh_reads(log.parent)
 
     def _size(self) -> int:
         try:
-            return self.log.stat().st_size
+            return file_size(self.log)
         except OSError:
             return 0
 
@@ -102,12 +121,27 @@ class AnswerLog(Inbox):
                 self._waiting.discard(request_id)
             return answer
 
-    def _collect(self) -> None:
+    def _more(self) -> bytes:
+        if self._fresh:
+            try:
+                end = int(read_counter(self.bell))
+            except ValueError:
+                end = -1
+            if 0 <= end <= self._offset:
+                return b""
+            return read_from(self.log, self._offset, 1 << 22)
         if self._fd is None or self._pid != os.getpid():
-            self._fd = os.open(self.log, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            self._fd = open_file(self.log, os.O_RDONLY)
             self._pid = os.getpid()
+        try:
+            return os.pread(self._fd, 1 << 22, self._offset)
+        except OSError:
+            self.close()  # a dropped mount: the next look opens afresh
+            raise
+
+    def _collect(self) -> None:
         while True:
-            data = os.pread(self._fd, 1 << 22, self._offset)
+            data = self._more()
             if not data:
                 return
             self._offset += len(data)
@@ -122,7 +156,10 @@ class AnswerLog(Inbox):
 
     def close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():
-            os.close(self._fd)
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
         self._fd = None
 
 
@@ -149,7 +186,7 @@ class FileOutbox(Outbox):
         self._bell.ring()
 
     def delivered(self, request_id: str) -> bool:
-        return (self.folder / f"{request_id}.json").exists()
+        return file_exists(self.folder / f"{request_id}.json")
 
     def close(self) -> None:
         self._bell.close()
@@ -170,9 +207,8 @@ class LogOutbox(Outbox):
 
     def delivered(self, request_id: str) -> bool:
         try:
-            with open(self.log_path, "rb") as f:
-                f.seek(max(0, f.seek(0, os.SEEK_END) - self._TAIL))
-                return request_id.encode() in f.read()
+            tail = max(0, file_size(self.log_path) - self._TAIL)
+            return request_id.encode() in read_from(self.log_path, tail, self._TAIL)
         except OSError:
             return False
 

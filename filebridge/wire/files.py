@@ -1,21 +1,64 @@
-"""The file primitives: atomic replace, the append-only log, and the doorbell.
+"""The file primitives: every read and write of a session file goes through this module.
 
-Every write filebridge makes to a session folder goes through this module.
+Two rules shape it (docs/protocol.md, "What each side may trust"; docs/security.md):
+- A session folder is untrusted input. Below a folder registered with ``confine_to()`` (the
+  host registers ``<root>/sessions``), every path is opened component by component relative
+  to a descriptor of that folder, never following a symbolic link, and only regular files are
+  accepted (opened non-blocking, so a FIFO cannot hang the reader). Reads are size-capped.
+- On a network or FUSE filesystem, cached attributes and kept descriptors lie for 20-60 s;
+  a fresh open followed by a read does not. ``fresh_reads(path)`` says which kind a folder is;
+  readers of such folders open afresh at every look and force the size to be fetched.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
+import stat
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, TypeVar
 
-__all__ = ["AppendLog", "CounterReader", "Doorbell", "SoleWriterLog", "atomic_write",
-           "read_counter"]
+from filebridge.errors import UnsafeFile
+
+__all__ = [
+    "COUNTER_WIDTH",
+    "FILE_MODE",
+    "MOUNT_ERRORS",
+    "AppendLog",
+    "CounterReader",
+    "Doorbell",
+    "KeptFile",
+    "SoleWriterLog",
+    "atomic_write",
+    "confine_to",
+    "file_exists",
+    "file_size",
+    "fresh_reads",
+    "make_folder",
+    "open_file",
+    "read_counter",
+    "read_file",
+    "read_from",
+    "release_folder",
+    "remove_file",
+]
 
 FILE_MODE = 0o600
 COUNTER_WIDTH = 20
+# What a descriptor of a dropped (and perhaps remounted) network mount answers: the
+# descriptor is dead for good, but a fresh open may work again.
+MOUNT_ERRORS = frozenset({errno.ENOTCONN, errno.EIO, errno.ESTALE, errno.EBADF})
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_SAFE = _NOFOLLOW | _NONBLOCK | _CLOEXEC
+
+T = TypeVar("T")
 
 try:
     import fcntl
@@ -38,24 +81,278 @@ except ImportError:  # Windows
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
 
 
+# -- confinement ------------------------------------------------------------------------------
+
+class _Confinement:
+    """Trusted anchor folders and a kept descriptor of each folder directly below one."""
+
+    def __init__(self) -> None:
+        self.anchors: list[Path] = []
+        self.fds: dict[Path, int] = {}
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+
+    def anchor_of(self, folder: Path) -> Optional[Path]:
+        for anchor in self.anchors:
+            if folder != anchor and anchor in folder.parents:
+                return anchor
+        return None
+
+    def folder_fd(self, folder: Path) -> tuple[int, bool]:
+        """A descriptor of ``folder`` reached without following links; (fd, kept)."""
+        anchor = self.anchor_of(folder)
+        if anchor is None:
+            return os.open(folder, os.O_RDONLY | _DIRECTORY | _CLOEXEC), False
+        parts = folder.relative_to(anchor).parts
+        top = anchor / parts[0]
+        with self.lock:
+            if self.pid != os.getpid():
+                self.fds.clear()
+                self.pid = os.getpid()
+            fd = self.fds.get(top)
+            if fd is None:
+                base = os.open(anchor, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+                try:
+                    fd = _open_dir(parts[0], base)
+                finally:
+                    os.close(base)
+                self.fds[top] = fd
+        if len(parts) == 1:
+            return fd, True
+        current, kept = fd, True
+        for part in parts[1:]:
+            nxt = _open_dir(part, current)
+            if not kept:
+                os.close(current)
+            current, kept = nxt, False
+        return current, False
+
+    def drop(self, folder: Path) -> None:
+        with self.lock:
+            for top in [t for t in self.fds if t == folder or folder in t.parents
+                        or t in folder.parents]:
+                _close_quietly(self.fds.pop(top))
+
+
+_confined = _Confinement()
+
+
+def _open_dir(name: str, dir_fd: int) -> int:
+    try:
+        return os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise UnsafeFile(f"{name} is not a folder (a symbolic link or a file is in its "
+                             "place)", exc.errno) from None
+        raise
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def confine_to(anchor: Path) -> None:
+    """From now on, reach every path below ``anchor`` without following a symbolic link."""
+    anchor = Path(anchor)
+    with _confined.lock:
+        if anchor not in _confined.anchors:
+            _confined.anchors.append(anchor)
+
+
+def release_folder(folder: Path) -> None:
+    """Close the kept descriptors of ``folder`` (a session the host stopped serving)."""
+    _confined.drop(Path(folder))
+
+
+def _in_folder(path: Path, action: Callable[[str, Optional[int]], T]) -> T:
+    """Run ``action(name, dir_fd)`` for ``path``'s entry in its folder, again once with fresh
+    descriptors when a dropped mount killed the kept one."""
+    for attempt in (0, 1):
+        try:
+            fd, kept = _confined.folder_fd(path.parent)
+        except OSError as exc:
+            if attempt == 0 and exc.errno in MOUNT_ERRORS:
+                _confined.drop(path.parent)
+                continue
+            raise
+        try:
+            return action(path.name, fd)
+        except OSError as exc:
+            if attempt == 0 and exc.errno in MOUNT_ERRORS and kept:
+                _confined.drop(path.parent)
+                continue
+            raise
+        finally:
+            if not kept:
+                _close_quietly(fd)
+    raise AssertionError("unreachable")
+
+
+def open_file(path: Path, flags: int, mode: int = FILE_MODE) -> int:
+    """A descriptor of the regular file ``path``: never through a link, never a FIFO or device.
+
+    The descriptor is non-blocking, which changes nothing for a regular file.
+    """
+
+    def opener(name: str, dir_fd: Optional[int]) -> int:
+        try:
+            fd = os.open(name, flags | _SAFE, mode, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UnsafeFile(f"{path} is a symbolic link", exc.errno) from None
+            if exc.errno == errno.ENXIO:
+                raise UnsafeFile(f"{path} is not a regular file", exc.errno) from None
+            raise
+        kind = os.fstat(fd).st_mode
+        if not stat.S_ISREG(kind):
+            os.close(fd)
+            raise UnsafeFile(f"{path} is not a regular file ({_kind(kind)})", errno.EINVAL)
+        return fd
+
+    return _in_folder(Path(path), opener)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return name
+    return "not a file"
+
+
+def read_file(path: Path, limit: int) -> bytes:
+    """The whole of a small file; UnsafeFile when it holds more than ``limit`` bytes."""
+    fd = open_file(path, os.O_RDONLY)
+    try:
+        data = _read_up_to(fd, 0, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise UnsafeFile(f"{path} is over the {limit}-byte limit", errno.EFBIG)
+    return data
+
+
+def _read_up_to(fd: int, offset: int, count: int) -> bytes:
+    parts = []
+    while count > 0:
+        chunk = os.pread(fd, min(count, 1 << 20), offset)
+        if not chunk:
+            break
+        parts.append(chunk)
+        offset += len(chunk)
+        count -= len(chunk)
+    return b"".join(parts)
+
+
+def read_from(path: Path, offset: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``path`` from ``offset``, through a fresh descriptor whose size
+    was fetched from the server: the way to see another machine's appends on a mount."""
+    fd = open_file(path, os.O_RDONLY)
+    try:
+        refresh_size(fd)
+        return _read_up_to(fd, offset, limit)
+    finally:
+        os.close(fd)
+
+
+def file_size(path: Path) -> int:
+    """The size of ``path`` as the server knows it now (0 when missing)."""
+    try:
+        fd = open_file(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return 0
+    try:
+        refresh_size(fd)
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def file_exists(path: Path) -> bool:
+    """Whether ``path`` is a regular file (a link there does not count)."""
+
+    def look(name: str, dir_fd: Optional[int]) -> bool:
+        try:
+            return stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+        except FileNotFoundError:
+            return False
+
+    try:
+        return _in_folder(Path(path), look)
+    except OSError:
+        return False
+
+
+def read_counter(path: Path) -> bytes:
+    """A doorbell's or heartbeat's content by a fresh open and read (empty when unreadable)."""
+    try:
+        fd = open_file(path, os.O_RDONLY)
+    except OSError:
+        return b""
+    try:
+        return os.pread(fd, COUNTER_WIDTH, 0)
+    except OSError:
+        return b""
+    finally:
+        _close_quietly(fd)
+
+
 def atomic_write(path: Path, data: bytes, *, fsync: bool = False) -> None:
     """Replace ``path`` with ``data`` so that readers see the old or the new file, never a part.
 
-    The temporary name carries pid and thread so concurrent writers never share one.
+    The temporary file has an unguessable name and is created exclusively in the same folder,
+    so nothing planted there can redirect the write.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    try:
-        _write_all(fd, data)
-        if fsync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    def write(name: str, dir_fd: Optional[int]) -> None:
+        tmp = f".{name}.{secrets.token_hex(8)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _SAFE, FILE_MODE,
+                     dir_fd=dir_fd)
+        try:
+            try:
+                _write_all(fd, data)
+                if fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=dir_fd)
+            except OSError:
+                pass
+            raise
+
+    _in_folder(Path(path), write)
+
+
+def remove_file(path: Path) -> None:
+    """Remove the entry ``path`` (a link is removed, never followed); missing is fine."""
+
+    def unlink(name: str, dir_fd: Optional[int]) -> None:
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+
+    _in_folder(Path(path), unlink)
+
+
+def make_folder(path: Path) -> None:
+    """Create the private folder ``path`` in its (confined) parent; an existing folder is kept
+    as it is, and anything else in its place is refused."""
+
+    def mkdir(name: str, dir_fd: Optional[int]) -> None:
+        try:
+            os.mkdir(name, 0o700, dir_fd=dir_fd)
+        except FileExistsError:
+            _close_quietly(_open_dir(name, dir_fd if dir_fd is not None else -100))
+
+    _in_folder(Path(path), mkdir)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -65,36 +362,110 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-class _PerProcessFd:
-    """An fd opened lazily and again after fork, so that children never share file offsets."""
+# -- what a folder's readers may trust -------------------------------------------------------
+
+_fresh: dict[Path, bool] = {}
+
+
+def fresh_reads(folder: Path) -> bool:
+    """Whether readers of ``folder`` must open afresh at every look (network and FUSE
+    filesystems, or whenever polling was asked for with FILEBRIDGE_POLL / FILEBRIDGE_WAIT)."""
+    folder = Path(folder)
+    known = _fresh.get(folder)
+    if known is None:
+        forced = (os.environ.get("FILEBRIDGE_POLL") == "1"
+                  or os.environ.get("FILEBRIDGE_WAIT", "").strip().lower() == "polling")
+        from filebridge.wire.waiting.filesystems import is_remote  # waiting imports this module
+
+        known = _fresh[folder] = forced or is_remote(folder)
+    return known
+
+
+def set_fresh_reads(folder: Path, fresh: bool) -> None:
+    """Say outright how ``folder`` must be read (a host told to poll, tests)."""
+    _fresh[Path(folder)] = fresh
+
+
+_statx: Optional[Callable[[int], None]] = None
+
+
+def _load_statx() -> Callable[[int], None]:
+    """statx(AT_STATX_FORCE_SYNC): FUSE asks the server for the size instead of answering from
+    its attribute cache, so a read past the cached end sees another machine's appends."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = libc.statx
+        call.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint,
+                         ctypes.c_void_p]
+        buffer = ctypes.create_string_buffer(256)
+        empty_path_and_sync, size_only = 0x1000 | 0x2000, 0x200
+
+        def force(fd: int) -> None:
+            call(fd, b"", empty_path_and_sync, size_only, buffer)
+
+        return force
+    except (OSError, AttributeError, ImportError):
+        return lambda fd: None  # NFS revalidates at open (close-to-open): nothing more to do
+
+
+def refresh_size(fd: int) -> None:
+    global _statx
+    if _statx is None:
+        _statx = _load_statx()
+    _statx(fd)
+
+
+# -- kept descriptors --------------------------------------------------------------------------
+
+class KeptFile:
+    """A descriptor opened lazily, again after fork, and again after a dropped mount killed it."""
 
     def __init__(self, path: Path, flags: int) -> None:
-        self.path = path
+        self.path = Path(path)
         self._flags = flags
         self._fd: Optional[int] = None
         self._pid = 0
 
     def get(self) -> int:
         if self._fd is None or self._pid != os.getpid():
-            self._fd = os.open(self.path, self._flags | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+            self._fd = open_file(self.path, self._flags)
             self._pid = os.getpid()
         return self._fd
 
+    def run(self, action: Callable[[int], T]) -> T:
+        """``action(fd)``, once more on a new descriptor when the mount dropped the old one."""
+        try:
+            return action(self.get())
+        except OSError as exc:
+            if exc.errno not in MOUNT_ERRORS:
+                raise
+            self.close()
+            return action(self.get())
+
     def close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():
-            os.close(self._fd)
+            _close_quietly(self._fd)
         self._fd = None
 
 
 class AppendLog:
     """An append-only JSON Lines file that several processes and threads write at once.
 
-    A POSIX record lock (which NFS honours, unlike a bare O_APPEND) keeps lines whole; a thread
-    lock does the same between threads, since record locks belong to the process.
+    A POSIX record lock keeps lines whole between processes of one machine and across NFS (its
+    lock manager serialises clients, and unlocking sends the data); a thread lock does the same
+    between threads, since record locks belong to the process. Across an sshfs mount record
+    locks do not reach the other side, but an append of one SFTP write is atomic on the
+    server: writers keep lines under ``MAX_LINE`` (docs/protocol.md, "Large requests").
     """
 
+    MAX_LINE = 16 << 10
+
     def __init__(self, path: Path) -> None:
-        self._file = _PerProcessFd(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+        self.path = Path(path)
+        self._file = KeptFile(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+        self._fresh = fresh_reads(self.path.parent)
         self._threads = threading.Lock()
         self._our_end = -1
         if hasattr(os, "register_at_fork"):
@@ -106,19 +477,23 @@ class AppendLog:
     def append(self, line: bytes) -> int:
         """Append one complete line; return the size of the log after it."""
         with self._threads:
-            fd = self._file.get()
-            _lock(fd)
-            try:
-                size = os.fstat(fd).st_size
-                # A writer killed mid-line left a fragment: end it so it cannot swallow this line.
-                # Where the log still ends with our own last line, it ends with a newline.
-                if size and size != self._our_end and os.pread(fd, 1, size - 1) != b"\n":
-                    line = b"\n" + line
-                _write_all(fd, line)
-                self._our_end = size + len(line)
-                return self._our_end
-            finally:
-                _unlock(fd)
+            return self._file.run(lambda fd: self._append(fd, line))
+
+    def _append(self, fd: int, line: bytes) -> int:
+        _lock(fd)
+        try:
+            if self._fresh:
+                refresh_size(fd)
+            size = os.fstat(fd).st_size
+            # A writer killed mid-line left a fragment: end it so it cannot swallow this line.
+            # Where the log still ends with our own last line, it ends with a newline.
+            if size and size != self._our_end and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line
+            _write_all(fd, line)
+            self._our_end = size + len(line)
+            return self._our_end
+        finally:
+            _unlock(fd)
 
     def close(self) -> None:
         self._file.close()
@@ -127,69 +502,80 @@ class AppendLog:
 class SoleWriterLog:
     """An append-only log with one writer (the host's answer log): no lock per line.
 
-    A fragment left by a killed predecessor is ended once, at open.
+    A fragment left by a killed predecessor is ended once, at open. On a network filesystem the
+    descriptor is closed after every append, which is what makes the data visible to a reader
+    on another machine (close-to-open consistency).
     """
 
     def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT
-                           | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
-        size = os.fstat(self._fd).st_size
-        self._size = size
-        if size and os.pread(self._fd, 1, size - 1) != b"\n":
-            self.append(b"\n")
+        self.path = Path(path)
+        self._file = KeptFile(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+        self._fresh = fresh_reads(self.path.parent)
+        self._size = self._file.run(self._end_fragment)
+        if self._fresh:
+            self._file.close()
+
+    def _end_fragment(self, fd: int) -> int:
+        refresh_size(fd)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            _write_all(fd, b"\n")
+            size += 1
+        return size
 
     def append(self, line: bytes) -> int:
-        _write_all(self._fd, line)
+        self._file.run(lambda fd: _write_all(fd, line))
         self._size += len(line)
+        if self._fresh:
+            self._file.close()
         return self._size
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self._file.close()
 
 
 class Doorbell:
     """A wake-up signal: 20 digits overwritten in place.
 
     Rewriting in place costs about 2 us and never shows readers an empty file; truncate and
-    write costs about 150 us on ext4 (ANCHORS.md).
+    write costs about 150 us on ext4 (docs/decisions.md). On a network filesystem the
+    descriptor is closed after each ring so the new value reaches the server at once.
     """
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file = _PerProcessFd(path, os.O_RDWR | os.O_CREAT)
+        self.path = Path(path)
+        self._file = KeptFile(self.path, os.O_RDWR | os.O_CREAT)
+        self._fresh = fresh_reads(self.path.parent)
 
     def ring(self, value: Optional[int] = None) -> None:
         if value is None:
             value = time.time_ns()
-        os.pwrite(self._file.get(), b"%020d" % value, 0)
+        data = b"%020d" % value
+        self._file.run(lambda fd: os.pwrite(fd, data, 0))
+        if self._fresh:
+            self._file.close()
 
     def close(self) -> None:
         self._file.close()
 
 
 class CounterReader:
-    """Reads a doorbell or heartbeat through a kept descriptor: one pread per look."""
+    """Reads a doorbell or heartbeat: one pread per look on a kept descriptor where the
+    filesystem can be trusted, a fresh open and read elsewhere."""
 
     def __init__(self, path: Path) -> None:
-        self._file = _PerProcessFd(path, os.O_RDONLY)
+        self.path = Path(path)
+        self._file = KeptFile(self.path, os.O_RDONLY)
+        self._fresh = fresh_reads(self.path.parent)
 
     def read(self) -> bytes:
+        if self._fresh:
+            return read_counter(self.path)
         try:
-            return os.pread(self._file.get(), COUNTER_WIDTH, 0)
+            return self._file.run(lambda fd: os.pread(fd, COUNTER_WIDTH, 0))
         except OSError:
             self._file.close()
             return b""
 
     def close(self) -> None:
         self._file.close()
-
-
-def read_counter(path: Path) -> bytes:
-    """The doorbell's or heartbeat's current content (empty when missing)."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(COUNTER_WIDTH)
-    except OSError:
-        return b""

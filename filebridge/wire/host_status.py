@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from filebridge.wire.codec import loads
+from filebridge.wire.files import read_counter, read_file
 from filebridge.wire.layout import RootLayout
 
 __all__ = ["holder_is_running", "read_holder"]
@@ -15,15 +16,16 @@ __all__ = ["holder_is_running", "read_holder"]
 
 def read_holder(root: RootLayout) -> dict[str, Any]:
     try:
-        holder = loads(root.host_json.read_bytes())
+        holder = loads(read_file(root.host_json, 1 << 16))
     except (OSError, ValueError):
         return {}
     return holder if isinstance(holder, dict) else {}
 
 
-def holder_is_running(root: RootLayout) -> bool:
+def holder_is_running(root: RootLayout, watch: float = 1.5) -> bool:
     """Whether the host named in host.json still serves: by its pid on this machine, else by
-    a heartbeat touched in the last few seconds (a host killed outright leaves host.json)."""
+    its heartbeat changing within ``watch`` seconds (a host killed outright leaves host.json;
+    a file's mtime is not trusted, since network filesystems cache it)."""
     holder = read_holder(root)
     if not holder:
         return False
@@ -36,7 +38,10 @@ def holder_is_running(root: RootLayout) -> bool:
         except PermissionError:
             return True
         return True
-    try:
-        return time.time() - root.host_heartbeat.stat().st_mtime < 5.0
-    except OSError:
-        return False
+    first = read_counter(root.host_heartbeat)
+    deadline = time.monotonic() + watch
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if read_counter(root.host_heartbeat) != first:
+            return True
+    return False

@@ -51,6 +51,13 @@ class RootLayout:
         self.host_lease = self.root / "host.lease"
         self.host_heartbeat = self.root / "host.heartbeat"
         self.issued_tokens = self.root / "issued-tokens.json"
+        self.host_state = self.root / "host-state"
+        # Rung (with its session id) by a worker the host may be polling slowly: see
+        # docs/protocol.md, "Waking a host that polls".
+        self.wake_bell = self.sessions / "wake.lock"
+
+    def journal_mirror(self, session_id: str) -> Path:
+        return self.host_state / f"{session_id}.offset"
 
     def session(self, session_id: str) -> SessionLayout:
         return SessionLayout(self.sessions / session_id)

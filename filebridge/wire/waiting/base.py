@@ -36,13 +36,14 @@ class Waiter(ABC):
     name = "abstract"
 
     @abstractmethod
-    def watch(self, folder: Path, probe: Sequence[str] = (), *,
-              renames_only: bool = False) -> None:
+    def watch(self, folder: Path, probe: Sequence[str] = (), *, renames_only: bool = False,
+              idle_interval: Optional[float] = None) -> None:
         """Watch a folder or a file.
 
         For a folder, ``probe`` names files whose content signals a change there (strategies
         without events read them); ``renames_only`` reports only entries renamed into it, as
-        atomic writes arrive. A file is watched for writes to it.
+        atomic writes arrive. A file is watched for writes to it. ``idle_interval``: how
+        seldom a strategy without events may look once the file has been quiet a while.
         """
 
     @abstractmethod
@@ -61,6 +62,9 @@ class Waiter(ABC):
 
     def reset(self) -> None:
         """Something is expected soon: strategies that back off start fast again."""
+
+    def hurry(self, folder: Path) -> None:
+        """``folder`` (a watched path) is about to change: look at it soon and often."""
 
     _spin_useful = True
     _spin_skipped = 0

@@ -28,6 +28,7 @@ IN_IGNORED = 0x8000
 IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = 0o2000000
 IN_ONLYDIR = 0x01000000
+IN_DONT_FOLLOW = 0x02000000
 _SELF = IN_DELETE_SELF | IN_MOVE_SELF
 # A folder is watched for entries arriving, a file for writes; temporary files (dot names)
 # are never reported, so an atomic replace wakes a waiter once, at its rename.
@@ -83,13 +84,14 @@ class InotifyWaiter(Waiter):
         self._folders: dict[int, Path] = {}
         self._watches: dict[Path, int] = {}
 
-    def watch(self, folder: Path, probe: Sequence[str] = (), *,
-              renames_only: bool = False) -> None:
-        if not os.path.isdir(folder):
+    def watch(self, folder: Path, probe: Sequence[str] = (), *, renames_only: bool = False,
+              idle_interval: Optional[float] = None) -> None:
+        if not os.path.isdir(folder) or os.path.islink(folder):
             mask = _FILE_MASK
         else:
             mask = _RENAMES_MASK if renames_only else _FOLDER_MASK
-        wd = self._lib.inotify_add_watch(self._fd, os.fsencode(folder), mask)
+        # A link planted in a session folder must not make us watch what it points to.
+        wd = self._lib.inotify_add_watch(self._fd, os.fsencode(folder), mask | IN_DONT_FOLLOW)
         if wd < 0:
             err = ctypes.get_errno()
             hint = " (raise fs.inotify.max_user_watches)" if err == errno.ENOSPC else ""

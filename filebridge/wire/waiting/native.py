@@ -48,8 +48,8 @@ class NativeWaiter(Waiter):
         self._stop: Optional[threading.Event] = None
         self._thread: Optional[threading.Thread] = None
 
-    def watch(self, folder: Path, probe: Sequence[str] = (), *,
-              renames_only: bool = False) -> None:
+    def watch(self, folder: Path, probe: Sequence[str] = (), *, renames_only: bool = False,
+              idle_interval: Optional[float] = None) -> None:
         self._folders.add(folder)
         self._restart()
 

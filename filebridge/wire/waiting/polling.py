@@ -1,14 +1,21 @@
 """Polling with an adaptive back-off, for filesystems that deliver no change events.
 
-NFS, SMB, SSHFS and 9p report nothing to a watcher when another machine writes. Reading a few
-probe files costs microseconds, so we poll fast right after activity (latency about a millisecond)
-and back off to ``max_interval`` when quiet (about 1% of a core at most).
+NFS, SMB, SSHFS and 9p report nothing to a watcher when another machine writes, and they
+cache attributes and listings for 20-60 s. What they do not cache is a fresh open followed by
+a read, so that is the only look this strategy takes: each probe is a doorbell whose content
+is read afresh (docs/protocol.md, "What each side may trust"). Never ``stat``: a size or mtime
+seen through the attribute cache stays the same for the cache's lifetime.
+
+Each watched file has its own pace: right after it changed it is read every ``min_interval``,
+then less and less often up to ``max_interval`` (a call in progress is seen within about a
+millisecond), and after ``cool_after`` seconds without a change up to its idle interval, so a
+hundred idle sessions cost a few reads a second.
 """
 
 from __future__ import annotations
 
-import os
 import threading
+import time
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -17,62 +24,88 @@ from filebridge.wire.waiting.base import Change, Waiter
 
 __all__ = ["PollingWaiter"]
 
-Signature = tuple[bytes, int, int]
 
+class _Probe:
+    __slots__ = ("changed", "due", "files", "idle_interval", "interval", "signature")
 
-def _signature(path: Path) -> Signature:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return (b"", -1, -1)
-    return (read_counter(path), st.st_mtime_ns, st.st_size)
+    def __init__(self, files: list[Path], idle_interval: float) -> None:
+        self.files = files
+        self.idle_interval = idle_interval
+        self.signature = self.look()
+        self.interval = 0.0
+        self.due = 0.0
+        self.changed = time.monotonic()
+
+    def look(self) -> bytes:
+        return b"\0".join(read_counter(f) for f in self.files)
 
 
 class PollingWaiter(Waiter):
     name = "polling"
 
     def __init__(self, min_interval: float = 0.0002, max_interval: float = 0.02,
-                 growth: float = 1.3) -> None:
+                 growth: float = 1.3, cool_after: float = 1.0) -> None:
         self.min_interval = min_interval
         self.max_interval = max_interval
         self.growth = growth
-        self._interval = min_interval
-        self._probes: dict[Path, dict[str, Signature]] = {}
+        self.cool_after = cool_after
+        self._probes: dict[Path, _Probe] = {}
         self._woken = threading.Event()
 
-    def watch(self, folder: Path, probe: Sequence[str] = (), *,
-              renames_only: bool = False) -> None:
-        # A watched file is its own probe; a folder's probes are files in it.
-        names = probe if folder.is_dir() else (probe or ("",))
-        self._probes[folder] = {name: _signature(folder / name) for name in names}
+    def watch(self, folder: Path, probe: Sequence[str] = (), *, renames_only: bool = False,
+              idle_interval: Optional[float] = None) -> None:
+        # A watched file is its own probe; a folder's probes are files in it. A folder
+        # without probes (answer files arriving by rename) is looked into by its caller.
+        files = [folder / name for name in probe] if probe else [folder]
+        self._probes[folder] = _Probe(files, max(idle_interval or 0.0, self.max_interval))
 
     def unwatch(self, folder: Path) -> None:
         self._probes.pop(folder, None)
 
+    def hurry(self, folder: Path) -> None:
+        probe = self._probes.get(folder)
+        if probe is not None:
+            probe.interval = self.min_interval
+            probe.due = 0.0
+            probe.changed = time.monotonic()
+
     def reset(self) -> None:
-        self._interval = self.min_interval
+        now = time.monotonic()
+        for probe in self._probes.values():
+            probe.interval = self.min_interval
+            probe.due = 0.0
+            probe.changed = now
 
     def wait(self, timeout: Optional[float]) -> list[Change]:
-        pause = self._interval if timeout is None else min(self._interval, timeout)
+        now = time.monotonic()
+        due = min((p.due for p in self._probes.values()), default=now + self.max_interval)
+        pause = max(0.0, due - now)
+        if timeout is not None:
+            pause = min(pause, timeout)
         if self._woken.wait(pause):
             self._woken.clear()
-            self._interval = self.min_interval
             return []
-        changes = self._scan()
-        if changes:
-            self._interval = self.min_interval
-        else:
-            self._interval = min(self._interval * self.growth, self.max_interval)
-        return changes
+        return self._look()
 
-    def _scan(self) -> list[Change]:
+    def _look(self) -> list[Change]:
         changes = []
-        for folder, probes in list(self._probes.items()):
-            for name, before in probes.items():
-                now = _signature(folder / name)
-                if now != before:
-                    probes[name] = now
-                    changes.append(Change(folder, name or None))
+        now = time.monotonic()
+        for folder, probe in list(self._probes.items()):
+            if probe.due > now:
+                continue
+            signature = probe.look()
+            now = time.monotonic()
+            if signature != probe.signature:
+                probe.signature = signature
+                probe.interval = self.min_interval
+                probe.changed = now
+                changes.append(Change(folder, None))
+            else:
+                ceiling = (self.max_interval if now - probe.changed < self.cool_after
+                           else probe.idle_interval)
+                probe.interval = min(max(probe.interval, self.min_interval) * self.growth,
+                                     ceiling)
+            probe.due = now + probe.interval
         return changes
 
     def wake(self) -> None:
