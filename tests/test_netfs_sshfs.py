@@ -8,6 +8,7 @@ private loopback sshd; without sshfs or FUSE the tests are skipped with the reas
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -30,8 +31,6 @@ from netfs_support import (  # noqa: F401 - sshfs is a fixture
     worker_json,
 )
 
-from filebridge.errors import LeaseHeld
-from filebridge.host import Host
 from filebridge.testing.loopback_mount import SshfsMount
 from filebridge.ui.feature import install_viewers
 
@@ -145,15 +144,27 @@ def test_send_from_the_hosts_side_while_the_worker_writes(sides: Sides) -> None:
         assert isinstance(json.loads(line), dict), f"a torn line: {line[:80]!r}"
 
 
-def test_a_second_host_across_the_mount_does_not_take_the_root(sides: Sides) -> None:
-    with serving(sides):
-        other_side = Host(sides.worker_root)
+def test_a_second_host_across_the_mount_does_not_take_the_root(sides: Sides,
+                                                               tmp_path: Path) -> None:
+    """`filebridge serve` on the other side of the mount says who serves the root and exits;
+    the first host keeps serving."""
+    with serving(sides) as served:
+        log = tmp_path / "second.log"
+        with open(log, "w") as errors:
+            second = subprocess.Popen(
+                [sys.executable, "-m", "filebridge", "serve", "--root", str(sides.worker_root)],
+                env=python_env(), stderr=errors)
         try:
-            with pytest.raises(LeaseHeld):
-                other_side.start()
-        finally:
-            if other_side.running:
-                other_side.stop()
+            second.wait(30)
+        except subprocess.TimeoutExpired:
+            second.kill()
+            second.wait()
+            pytest.fail("a second host across the mount took the root:\n" + log.read_text())
+        told = log.read_text()
+        assert second.returncode == 1, told
+        assert "already served by" in told and f"pid {os.getpid()}" in told
+        time.sleep(1.5)  # the first host's lease renewal would notice a takeover
+        assert served.host.running, "the first host lost the root"
 
 
 @pytest.fixture(params=DIRECTIONS)
