@@ -16,7 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from netfs_checks import check_burst, check_calls, check_discovery, check_heartbeat_and_detach
+from netfs_checks import (
+    STALE_AFTER,
+    check_burst,
+    check_calls,
+    check_discovery,
+    check_heartbeat_and_detach,
+)
 from netfs_support import (  # noqa: F401 - sshfs is a fixture
     DIRECTIONS,
     InteractiveWorker,
@@ -177,7 +183,7 @@ def droppable(request: pytest.FixtureRequest) -> Iterator[tuple[Sides, SshfsMoun
 def test_host_and_worker_survive_a_dropped_and_remounted_mount(
         droppable: tuple[Sides, SshfsMount]) -> None:
     sides, mount = droppable
-    with serving(sides, stale_after=1.5) as served:
+    with serving(sides, stale_after=STALE_AFTER) as served:
         worker = InteractiveWorker(sides.worker_session("survivor"),
                                    FILEBRIDGE_HEARTBEAT_INTERVAL="0.2")
         try:
@@ -194,8 +200,8 @@ def test_host_and_worker_survive_a_dropped_and_remounted_mount(
             for n in range(3, 8):
                 assert worker.call("echo", n=n) == {"ok": True, "result": {"n": n}}
             wait_until(lambda: status_of(served.host, "survivor") == "alive",
-                       "the heartbeat to be seen again", timeout=3)
-            end = time.monotonic() + 3.0
+                       "the heartbeat to be seen again", timeout=STALE_AFTER + 2)
+            end = time.monotonic() + 2 * STALE_AFTER
             while time.monotonic() < end:
                 assert status_of(served.host, "survivor") == "alive", "the heartbeat died"
                 time.sleep(0.1)
