@@ -5,9 +5,9 @@ for each direction (host on the mount and workers on the real folder, or the oth
 with every peer a separate process: call p50/p99/max and how many calls took over 100 ms, a
 2,000-request burst from two processes (lost, duplicated, drain time), how long a new session
 waits for its first answer, and for 100 idle sessions the host's CPU and the sftp-server's
-read+write system calls per second (from /proc/PID/io syscr+syscw: each SFTP operation costs at
-least one read of the request and one write of the reply, so this bounds the operations from
-above). The baseline, measured in the same run on the same mount: a fresh open + read + close
+read+write system calls per second (from /proc/PID/io syscr+syscw: about two per SFTP operation,
+one read of the request and one write of the reply, plus one for an operation that reads or
+writes file data; requests that arrive together may share a read). The baseline, measured in the same run on the same mount: a fresh open + read + close
 of a small file through the mount.
 """
 
