@@ -7,8 +7,8 @@ with every peer a separate process: call p50/p99/max and how many calls took ove
 waits for its first answer, and for 100 idle sessions the host's CPU and the sftp-server's
 read+write system calls per second (from /proc/PID/io syscr+syscw: about two per SFTP operation,
 one read of the request and one write of the reply, plus one for an operation that reads or
-writes file data; requests that arrive together may share a read). The baseline, measured in the same run on the same mount: a fresh open + read + close
-of a small file through the mount.
+writes file data; requests that arrive together may share a read). The baseline, measured in
+the same run on the same mount: a fresh open + read + close of a small file through the mount.
 """
 
 from __future__ import annotations

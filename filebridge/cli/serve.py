@@ -72,6 +72,8 @@ def _serve(args: argparse.Namespace) -> int:
         pass
     finally:
         host.stop()
+    if host.failure is not None:
+        raise CommandFailed(str(host.failure), code=3)
     return 0
 
 

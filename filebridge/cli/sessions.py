@@ -13,9 +13,10 @@ from typing import Any
 import filebridge
 from filebridge.cli.output import CommandFailed, emit
 from filebridge.cli.template import render_template
+from filebridge.host.journal import decode_record, recover
 from filebridge.host.session import STALE_AFTER
 from filebridge.wire.codec import dumps, loads
-from filebridge.wire.files import atomic_write, read_counter
+from filebridge.wire.files import atomic_write, file_size, read_counter, read_file
 from filebridge.wire.host_status import holder_is_running, read_holder
 from filebridge.wire.layout import RootLayout, is_valid_session_id, make_private_dir, new_session_id
 from filebridge.wire.waiting import choose_strategy, filesystem_type
@@ -95,7 +96,7 @@ def _with_sides(sessions: list[dict[str, Any]], root: Path) -> list[dict[str, An
     host = host_side(root)
     for session in sessions:
         try:
-            info = loads((Path(session["folder"]) / "session.json").read_bytes())
+            info = loads(read_file(Path(session["folder"]) / "session.json", 1 << 16))
         except (OSError, ValueError, KeyError, TypeError):
             info = {}
         if not isinstance(info, dict):
@@ -139,6 +140,8 @@ def _observe_status(root: Path, watch_seconds: float) -> list[dict[str, Any]]:
             status = "detached"
         elif read_counter(folder / "heartbeat") not in (b"", before[folder]):
             status = "alive"
+        elif not (folder / "heartbeat").exists():
+            status = "waiting"  # made by new-session; its worker has not started yet
         else:
             status = "stale"
         sessions.append({"id": folder.name, "folder": str(folder), "status": status,
@@ -171,17 +174,50 @@ def _sessions(args: argparse.Namespace) -> int:
 
 def _prune(args: argparse.Namespace) -> int:
     root = Path(args.root).expanduser()
-    wanted = {"detached", "stale"} | ({"refused"} if args.refused else set())
+    layout = RootLayout(root)
+    wanted = {"detached", "stale"} | ({"refused", "broken"} if args.refused else set())
     sessions = observe_sessions(root, HEARTBEAT_INTERVAL + 0.5)
-    removed = []
-    for session in sessions:
-        if session["status"] in wanted:
-            if not args.dry_run:
-                shutil.rmtree(session["folder"], ignore_errors=True)
-            removed.append(session["id"])
+    candidates = [s for s in sessions if s["status"] in wanted]
+    # Whatever the host or a first look said, a heartbeat that moves now means a live worker.
+    beats = {s["id"]: read_counter(Path(s["folder"]) / "heartbeat") for s in candidates}
+    if candidates:
+        time.sleep(HEARTBEAT_INTERVAL + 0.5)
+    removed, kept = [], []
+    for session in candidates:
+        if read_counter(Path(session["folder"]) / "heartbeat") != beats[session["id"]]:
+            kept.append(session["id"])
+            continue
+        if not args.dry_run:
+            shutil.rmtree(session["folder"], ignore_errors=True)
+            layout.journal_mirror(session["id"]).unlink(missing_ok=True)
+        removed.append(session["id"])
     verb = "would remove" if args.dry_run else "removed"
-    emit({"removed": removed, "dry_run": args.dry_run}, args.json,
-         f"{verb} {len(removed)} session(s)" + (": " + ", ".join(removed) if removed else ""))
+    text = f"{verb} {len(removed)} session(s)" + (": " + ", ".join(removed) if removed else "")
+    if kept:
+        text += f"; kept {', '.join(kept)}: its heartbeat moved while prune looked"
+    emit({"removed": removed, "kept_alive": kept, "dry_run": args.dry_run}, args.json, text)
+    return 0
+
+
+def _recover(args: argparse.Namespace) -> int:
+    layout = RootLayout(Path(args.root).expanduser())
+    if not is_valid_session_id(args.session) or not layout.session(args.session).folder.is_dir():
+        raise CommandFailed(f"no session {args.session!r} under {layout.root}")
+    session = layout.session(args.session)
+    size = file_size(session.request_log)
+    mirror = layout.journal_mirror(args.session)
+    known = 0
+    try:
+        record = decode_record(read_file(mirror, 64))
+        known = record[1] if record else 0
+    except OSError:
+        pass
+    position = size if args.skip_unserved or known > size else known
+    recover(session.host_offset, mirror, position)
+    unserved = size - position
+    emit({"session": args.session, "position": position, "unserved_bytes": unserved},
+         args.json, f"session {args.session}: the host resumes at byte {position} of "
+         f"request.log ({unserved} bytes after it will be served)")
     return 0
 
 
@@ -213,7 +249,22 @@ def register(subparsers: Any) -> None:
                                   f"sessions (no heartbeat for {STALE_AFTER:g} s). Nothing is "
                                   "ever deleted without this command.")
     add_root_argument(prune)
-    prune.add_argument("--refused", action="store_true", help="also refused sessions")
+    prune.add_argument("--refused", action="store_true", help="also refused and broken sessions")
     prune.add_argument("--dry-run", action="store_true", help="only say what would go")
     prune.add_argument("--json", action="store_true", help="print the result as JSON")
     prune.set_defaults(func=_prune)
+
+    again = subparsers.add_parser(
+        "recover", help="say where the host resumes a broken session",
+        description="A session whose host.offset was damaged, deleted or put back shows as "
+        "broken and is not served, so that no request runs twice. This writes a fresh "
+        "position: where this host last knew it had served (its own copy), or with "
+        "--skip-unserved the end of request.log. The host serves the session again within "
+        "ten seconds.")
+    add_root_argument(again)
+    again.add_argument("session", help="the session id")
+    again.add_argument("--skip-unserved", action="store_true",
+                       help="resume at the end of request.log: requests not yet served are "
+                            "dropped")
+    again.add_argument("--json", action="store_true", help="print the result as JSON")
+    again.set_defaults(func=_recover)

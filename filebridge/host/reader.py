@@ -9,9 +9,14 @@ from typing import NamedTuple, Optional
 
 from filebridge.wire.files import file_size, fresh_reads, open_file, read_counter, read_from
 
-__all__ = ["LineReader", "LogLine"]
+__all__ = ["LineReader", "LogDamaged", "LogLine"]
+
+
+class LogDamaged(OSError):
+    """The log was truncated, replaced or deleted under the reader."""
 
 CHUNK = 1 << 20
+SIZE_LIMIT = 10**15  # a doorbell value above this is a clock reading, not a log size
 
 
 class LogLine(NamedTuple):
@@ -50,14 +55,14 @@ class LineReader:
         self._head = b""
         self._fresh = fresh_reads(path.parent)
 
-    def read(self, max_bytes: int = 64 << 20) -> list[LogLine]:
+    def read(self, max_bytes: int = 64 << 20, rung: bool = False) -> list[LogLine]:
         """The complete lines that arrived since the last call (at most about ``max_bytes``).
 
         Raises OSError when the log cannot be read (gone, unsafe, a dropped mount); the next
-        call tries afresh.
+        call tries afresh. ``rung``: the doorbell was just seen to change.
         """
         lines: list[LogLine] = []
-        if self._fresh and self.bell is not None:
+        if self._fresh and self.bell is not None and not rung:
             try:
                 if int(read_counter(self.bell)) <= self.position:
                     return lines
@@ -84,6 +89,18 @@ class LineReader:
             self.close()
             raise
 
+    def behind(self) -> bool:
+        """Whether the doorbell announces more than was read: on a network filesystem a fresh
+        read can still lag a moment behind the bell (a bell rung with a time, not a size,
+        says nothing)."""
+        if not self._fresh or self.bell is None:
+            return False
+        try:
+            announced = int(read_counter(self.bell))
+        except ValueError:
+            return False
+        return self.position < announced < SIZE_LIMIT
+
     def check(self) -> None:
         """Raise OSError saying so when the log is now shorter than what was read, or another
         file took its place: its requests can no longer be told apart from the ones served."""
@@ -94,12 +111,12 @@ class LineReader:
             try:
                 now = os.stat(self.path, follow_symlinks=False)
             except FileNotFoundError:
-                raise OSError(errno.ENOENT, "request.log was deleted") from None
+                raise LogDamaged(errno.ENOENT, "request.log was deleted") from None
             if (now.st_ino, now.st_dev) != (kept.st_ino, kept.st_dev):
-                raise OSError(errno.ESTALE, "request.log was replaced by another file")
+                raise LogDamaged(errno.EINVAL, "request.log was replaced by another file")
             size = kept.st_size
         if size < self.position:
-            raise OSError(errno.ESTALE, f"request.log is {size} bytes, shorter than the "
+            raise LogDamaged(errno.EINVAL, f"request.log is {size} bytes, shorter than the "
                           f"{self.position} already read: it was truncated or replaced")
 
     def _take(self, chunk: bytes, lines: list[LogLine]) -> None:

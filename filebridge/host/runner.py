@@ -13,7 +13,8 @@ from filebridge.host.journal import Journal
 from filebridge.host.pathmap import PathMap
 from filebridge.host.reader import LineReader, LogLine
 from filebridge.host.session import SessionState
-from filebridge.wire.files import file_size
+from filebridge.wire.codec import loads
+from filebridge.wire.files import file_size, read_file, remove_file
 from filebridge.wire.messages import Answer, BadRequest, Request, decode_request, salvage_id
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class RequestRunner:
         self.path_map = path_map
         self.on_request = on_request
 
-    def read(self, served: ServedSession) -> None:
+    def read(self, served: ServedSession, rung: bool = False) -> None:
         """Run every complete request that arrived in ``served``'s log since the last look.
 
         Raises OSError when the log cannot be read; the caller decides whether that is a
@@ -111,7 +112,7 @@ class RequestRunner:
                 if len(state.backlog) >= MAX_BACKLOG:
                     served.deferred = True  # the drain reads on once it has room
                     return
-            lines = served.reader.read(READ_SLICE)
+            lines = served.reader.read(READ_SLICE, rung)
         for line in lines:
             self._accept(served, line)
 
@@ -132,11 +133,26 @@ class RequestRunner:
             return
         try:
             request = decode_request(line.data)
+            if request.args_file:
+                request = self._args_from_file(served, request)
         except BadRequest as exc:
             served.log_bad("session %s: bad request at offset %d: %s", sid, line.start, exc)
             self._enqueue(served, None, line, exc)
             return
         self._enqueue(served, request, line, None)
+
+    def _args_from_file(self, served: ServedSession, request: Request) -> Request:
+        """A request whose args were too large for a line: they are in requests/<args_file>."""
+        path = served.state.layout.folder / "requests" / request.args_file
+        try:
+            args = loads(read_file(path, served.reader.max_line))
+        except (OSError, ValueError) as exc:
+            raise BadRequest(f"cannot read its args from requests/{request.args_file}: {exc}",
+                             request_id=request.id, wants_answer=request.answer) from None
+        if not isinstance(args, dict):
+            raise BadRequest(f"requests/{request.args_file} does not hold a JSON object",
+                             request_id=request.id, wants_answer=request.answer)
+        return request._replace(args=args)
 
     def _enqueue(self, served: ServedSession, request: Optional[Request], line: LogLine,
                  bad: Optional[BadRequest]) -> None:
@@ -242,7 +258,8 @@ class RequestRunner:
             except OSError as exc:
                 raise _Undelivered(("retry", (request, spec, line, bad), line.end)) from exc
         if spec is None:
-            if request.command not in served.unhandled:
+            if (request.command not in served.unhandled
+                    and len(served.unhandled) < MAX_UNHANDLED_NAMES):
                 served.unhandled.add(request.command)
                 log.warning("session %s: no handler for %r (logged once per session)",
                             served.state.layout.id, request.command)
@@ -258,6 +275,11 @@ class RequestRunner:
         if request.answer:
             self._answer(served, answer, line.end)
         self._finish(served, line.end)
+        if request.args_file:
+            try:
+                remove_file(served.state.layout.folder / "requests" / request.args_file)
+            except OSError:
+                pass
         self.on_request(served.state.layout.id, request, answer)
 
     def _finish(self, served: ServedSession, end: int) -> None:

@@ -16,6 +16,7 @@ from filebridge.host.dispatch import HandlerFunc, HandlerSpec
 from filebridge.host.journal import JournalDamaged
 from filebridge.host.lease import HostLease
 from filebridge.host.pathmap import PathMap
+from filebridge.host.reader import LogDamaged
 from filebridge.host.runner import RequestRunner, ServedSession
 from filebridge.host.safety import issued_tokens, why_refused
 from filebridge.host.session import STALE_AFTER, SessionInfo, SessionState
@@ -25,6 +26,7 @@ from filebridge.wire.codec import dumps
 from filebridge.wire.files import (
     MOUNT_ERRORS,
     Doorbell,
+    WakeBell,
     atomic_write,
     confine_to,
     file_exists,
@@ -101,6 +103,7 @@ class Host:
         self._broken: dict[str, tuple[SessionState, float]] = {}
         self._slow_look = 0.0
         self._wake_seen = b""
+        self._lagging: dict[str, float] = {}
         self.failure: Optional[BaseException] = None
         self._pending: set[Path] = set()
         self._commands: dict[str, Channel] = {}
@@ -236,9 +239,10 @@ class Host:
     def _startup(self, wait_for_lease: Optional[float]) -> None:
         self._lease.acquire(wait_for_lease)
         log.info("serving %s (waiting by %s)", self.root.root, self.strategy)
-        self._waiter.watch(self.root.sessions)
-        if self.polling:
+        if self.polling:  # a listing is no news where it is cached: workers ring instead
             self._waiter.watch(self.root.wake_bell, idle_interval=WAKE_POLL)
+        else:
+            self._waiter.watch(self.root.sessions)
         self._beat()
         self._rescan()
 
@@ -247,7 +251,10 @@ class Host:
         try:
             while not self._stopping.is_set():
                 try:
-                    changes = self._waiter.wait(max(0.0, next_tick - time.monotonic()))
+                    due = min([next_tick, *self._lagging.values()])
+                    changes = self._waiter.wait(max(0.0, due - time.monotonic()))
+                    if self._lagging:
+                        self._read_lagging()
                     while changes:
                         self._route(changes)
                         changes = self._spin()
@@ -274,14 +281,14 @@ class Host:
                 continue
             served = self._served.get(change.folder.parent.name)
             if served is not None and change.folder == served.state.layout.request_lock:
-                self._read(served)
+                self._read(served, rung=True)
             else:
                 self._rescan()
 
     def _woken(self) -> None:
         """A worker rang the root's wake bell with its session id: look at that session now
         (serving it first if it is new), then at every other, in case two rang at once."""
-        ring = read_counter(self.root.wake_bell)
+        ring = read_counter(self.root.wake_bell, WakeBell.WIDTH)
         if ring == self._wake_seen:
             return
         self._wake_seen = ring
@@ -292,26 +299,44 @@ class Host:
             served = self._served.get(name)
         if served is not None:
             self._waiter.hurry(served.state.layout.request_lock)
-            self._read(served)
+            self._read(served, rung=True)
         for other in list(self._served.values()):
             if other is not served:
                 self._read(other)
 
-    def _read(self, served: ServedSession) -> None:
+    def _read(self, served: ServedSession, rung: bool = False) -> None:
         """Run what arrived in a session's log; a fault there is that session's alone."""
+        sid = served.state.layout.id
         try:
-            self._runner.read(served)
+            self._runner.read(served, rung)
+            if served.reader.behind():
+                self._lagging.setdefault(sid, time.monotonic() + 0.002)
+            else:
+                self._lagging.pop(sid, None)
         except OSError as exc:
             self._session_fault(served, exc)
 
+    def _read_lagging(self) -> None:
+        """Read again the logs whose doorbell announced more than a read returned."""
+        now = time.monotonic()
+        for sid, due in list(self._lagging.items()):
+            served = self._served.get(sid)
+            if served is None:
+                self._lagging.pop(sid, None)
+            elif due <= now:
+                self._lagging[sid] = now + 0.002
+                self._read(served)
+
     def _session_fault(self, served: ServedSession, exc: OSError) -> None:
         sid = served.state.layout.id
-        if exc.errno in MOUNT_ERRORS and not isinstance(exc, UnsafeFile):
+        if exc.errno in MOUNT_ERRORS and not isinstance(exc, (UnsafeFile, LogDamaged)):
             log.warning("session %s: cannot read its files now (%s); trying again",
                         sid, exc.strerror or exc)
             return
-        self._break(served.state, f"{exc.strerror or exc}" if not isinstance(
-            exc, UnsafeFile) else str(exc))
+        reason = str(exc) if isinstance(exc, UnsafeFile) else (exc.strerror or str(exc))
+        if isinstance(exc, LogDamaged):
+            reason += "; run `filebridge recover` to resume"
+        self._break(served.state, reason)
         self._drop_served(sid)
 
     def _spin(self) -> list[Change]:

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from filebridge.errors import ProtocolError, WriteFailed
 from filebridge.wire.answers import Inbox
-from filebridge.wire.files import AppendLog, Doorbell
+from filebridge.wire.files import AppendLog, Doorbell, WakeBell, atomic_write, make_folder
 from filebridge.wire.messages import Answer, Request, new_request
 from filebridge.wire.waiting import PollingWaiter, Waiter, make_waiter
 
@@ -24,13 +24,23 @@ __all__ = ["Channel", "open_waiter"]
 log = logging.getLogger("filebridge")
 
 
+# A writer that posted nothing for this long rings the root's wake bell too: a host that polls
+# may by now look at this session's doorbell only every few seconds.
+COLD_AFTER = 0.02
+
+
 class Channel:
-    def __init__(self, log_path: Path, bell_path: Path, inbox: Inbox, strategy: str) -> None:
+    """``wake``: the root's wake bell and this session's id, for the worker -> host direction."""
+
+    def __init__(self, log_path: Path, bell_path: Path, inbox: Inbox, strategy: str,
+                 wake: Optional[tuple[Path, str]] = None) -> None:
         self.inbox = inbox
         self.strategy = strategy
         self.log_path = log_path
         self._log = AppendLog(log_path)
         self._bell = Doorbell(bell_path)
+        self._wake = WakeBell(*wake) if wake else None
+        self._posted = 0.0
         self._waiters = threading.local()
 
     def post(self, command: str, args: dict[str, Any], *, answer: bool = False) -> Request:
@@ -39,10 +49,21 @@ class Channel:
     def _post(self, request: Request) -> Request:
         try:
             line = request.encode()
+            if len(line) > AppendLog.MAX_LINE:
+                request, args = request.with_args_in_file()
+                line = request.encode()
         except TypeError as exc:
             raise ProtocolError(f"arguments of {request.command!r} are not JSON: {exc}") from None
         try:
+            if request.args_file:
+                folder = self.log_path.parent / "requests"
+                make_folder(folder)
+                atomic_write(folder / request.args_file, args)
             self._bell.ring(self._log.append(line))
+            now = time.monotonic()
+            if self._wake is not None and now - self._posted > COLD_AFTER:
+                self._wake.ring()
+            self._posted = now
         except OSError as exc:
             raise WriteFailed(f"{request.command!r} was not sent: cannot write to "
                               f"{self.log_path.parent}: {exc.strerror or exc}",
@@ -85,6 +106,8 @@ class Channel:
     def close(self) -> None:
         self._log.close()
         self._bell.close()
+        if self._wake is not None:
+            self._wake.close()
         self.inbox.close()
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "Doorbell",
     "KeptFile",
     "SoleWriterLog",
+    "WakeBell",
     "atomic_write",
     "confine_to",
     "file_exists",
@@ -287,14 +288,14 @@ def file_exists(path: Path) -> bool:
         return False
 
 
-def read_counter(path: Path) -> bytes:
+def read_counter(path: Path, width: int = COUNTER_WIDTH) -> bytes:
     """A doorbell's or heartbeat's content by a fresh open and read (empty when unreadable)."""
     try:
         fd = open_file(path, os.O_RDONLY)
     except OSError:
         return b""
     try:
-        return os.pread(fd, COUNTER_WIDTH, 0)
+        return os.pread(fd, width, 0)
     except OSError:
         return b""
     finally:
@@ -378,6 +379,24 @@ def fresh_reads(folder: Path) -> bool:
         from filebridge.wire.waiting.filesystems import is_remote  # waiting imports this module
 
         known = _fresh[folder] = forced or is_remote(folder)
+    return known
+
+
+# Filesystems whose clients keep written data until close, fsync or unlock (close-to-open
+# consistency): a writer there closes its descriptor to publish. FUSE filesystems such as sshfs
+# send each write to their server at once.
+_CLOSE_TO_PUBLISH = ("nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "afs", "ceph")
+_publish_by_close: dict[Path, bool] = {}
+
+
+def publish_by_close(folder: Path) -> bool:
+    """Whether a writer in ``folder`` must close its descriptor for others to see its write."""
+    folder = Path(folder)
+    known = _publish_by_close.get(folder)
+    if known is None:
+        from filebridge.wire.waiting.filesystems import filesystem_type
+
+        known = _publish_by_close[folder] = filesystem_type(folder) in _CLOSE_TO_PUBLISH
     return known
 
 
@@ -475,7 +494,8 @@ class AppendLog:
         self._threads = threading.Lock()
 
     def append(self, line: bytes) -> int:
-        """Append one complete line; return the size of the log after it."""
+        """Append one complete line; return the size of the log after it (where sizes are
+        dear, on a network filesystem, a number that differs from the last one)."""
         with self._threads:
             return self._file.run(lambda fd: self._append(fd, line))
 
@@ -483,7 +503,10 @@ class AppendLog:
         _lock(fd)
         try:
             if self._fresh:
-                refresh_size(fd)
+                # Sizes are dear to learn here (a round trip): a leading newline ends whatever
+                # fragment a killed writer left, and readers skip the blank line it may make.
+                _write_all(fd, b"\n" + line)
+                return time.time_ns()
             size = os.fstat(fd).st_size
             # A writer killed mid-line left a fragment: end it so it cannot swallow this line.
             # Where the log still ends with our own last line, it ends with a newline.
@@ -510,9 +533,9 @@ class SoleWriterLog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._file = KeptFile(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
-        self._fresh = fresh_reads(self.path.parent)
+        self._publish = publish_by_close(self.path.parent)
         self._size = self._file.run(self._end_fragment)
-        if self._fresh:
+        if self._publish:
             self._file.close()
 
     def _end_fragment(self, fd: int) -> int:
@@ -526,7 +549,7 @@ class SoleWriterLog:
     def append(self, line: bytes) -> int:
         self._file.run(lambda fd: _write_all(fd, line))
         self._size += len(line)
-        if self._fresh:
+        if self._publish:
             self._file.close()
         return self._size
 
@@ -545,14 +568,39 @@ class Doorbell:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._file = KeptFile(self.path, os.O_RDWR | os.O_CREAT)
-        self._fresh = fresh_reads(self.path.parent)
+        self._publish = publish_by_close(self.path.parent)
 
     def ring(self, value: Optional[int] = None) -> None:
         if value is None:
             value = time.time_ns()
         data = b"%020d" % value
         self._file.run(lambda fd: os.pwrite(fd, data, 0))
-        if self._fresh:
+        if self._publish:
+            self._file.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class WakeBell:
+    """The root's wake bell: 20 digits and the ringing session's id, overwritten in place.
+
+    Many workers ring it; a host that polls reads it often and so learns which of many idle
+    sessions to look at now (docs/protocol.md, "Waking a host that polls").
+    """
+
+    WIDTH = COUNTER_WIDTH + 64
+
+    def __init__(self, path: Path, session_id: str) -> None:
+        self.path = Path(path)
+        self._id = session_id.encode("ascii", "replace")[:64].ljust(64)
+        self._file = KeptFile(self.path, os.O_RDWR | os.O_CREAT)
+        self._publish = publish_by_close(self.path.parent)
+
+    def ring(self) -> None:
+        data = b"%020d" % time.time_ns() + self._id
+        self._file.run(lambda fd: os.pwrite(fd, data, 0))
+        if self._publish:
             self._file.close()
 
     def close(self) -> None:

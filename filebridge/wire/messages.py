@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ARGS_FILE = re.compile(r"[A-Za-z0-9_-]{1,64}\.json")
 _NUMBERS = (int, float)
 _ID_IN_TEXT = re.compile(rb'"id"\s*:\s*"([A-Za-z0-9_-]{1,64})"')
 
@@ -39,12 +40,20 @@ class Request(NamedTuple):
     answer: bool
     args: dict[str, Any]
     v: int = PROTOCOL_VERSION
+    args_file: str = ""  # args too large for a line travel in requests/<args_file>
 
     def encode(self) -> bytes:
         """The request as one JSON line, newline included."""
-        return dumps({"v": self.v, "id": self.id, "seq": self.seq, "time": self.time,
-                      "pid": self.pid, "command": self.command, "answer": self.answer,
-                      "args": self.args}) + b"\n"
+        body = {"v": self.v, "id": self.id, "seq": self.seq, "time": self.time,
+                "pid": self.pid, "command": self.command, "answer": self.answer,
+                "args": self.args}
+        if self.args_file:
+            body["args_file"] = self.args_file
+        return dumps(body) + b"\n"
+
+    def with_args_in_file(self) -> tuple[Request, bytes]:
+        """This request's line without its args, and the args to write to ``args_file``."""
+        return self._replace(args={}, args_file=f"{self.id}.json"), dumps(self.args)
 
 
 class _Sequence:
@@ -121,7 +130,12 @@ def decode_request(line: bytes) -> Request:
             or type(seq) is not int or type(pid) is not int or type(when) not in _NUMBERS
             or type(data.get("answer", False)) is not bool):
         raise BadRequest(_what_is_wrong(data), request_id=rid, wants_answer=wants)
-    return Request(rid, seq, float(data["time"]), pid, command, wants, args)
+    args_file = data.get("args_file", "")
+    if args_file and (type(args_file) is not str or not ARGS_FILE.fullmatch(args_file)):
+        raise BadRequest("'args_file' must name a file of requests/ ([A-Za-z0-9_-].json)",
+                         request_id=rid, wants_answer=wants)
+    return Request(rid, seq, float(data["time"]), pid, command, wants, args,
+                   args_file=args_file)
 
 
 def _what_is_wrong(data: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 from filebridge.errors import RemoteError
 from filebridge.wire.answers import FileOutbox
 from filebridge.wire.channel import open_waiter
-from filebridge.wire.files import Doorbell
+from filebridge.wire.files import Doorbell, file_size, read_from
 from filebridge.wire.layout import SessionLayout
 from filebridge.wire.messages import Answer, BadRequest, Request, decode_request
 
@@ -44,7 +44,7 @@ class BackgroundService:
 
     def _end_of_commands(self) -> int:
         try:
-            return self.layout.command_log.stat().st_size
+            return file_size(self.layout.command_log)
         except OSError:
             return 0
 
@@ -62,13 +62,22 @@ class BackgroundService:
         self._waiter.close()
 
     def beat(self) -> None:
+        """Ring the heartbeat; a folder that cannot be written now (a dropped mount, a full
+        disk) is tried again at the next beat, and the thread lives on."""
         self._beats += 1
-        self._heartbeat.ring(self._beats)
+        try:
+            self._heartbeat.ring(self._beats)
+        except OSError as exc:
+            if self._beats % 30 == 1:
+                log.warning("filebridge: cannot ring the heartbeat: %s", exc)
 
     def _run(self) -> None:
         next_beat = time.monotonic() + HEARTBEAT_INTERVAL
         while not self._stop.is_set():
-            self._waiter.wait(max(0.0, next_beat - time.monotonic()))
+            try:
+                self._waiter.wait(max(0.0, next_beat - time.monotonic()))
+            except OSError:
+                time.sleep(0.1)
             if self._stop.is_set():
                 return
             if time.monotonic() >= next_beat:
@@ -81,9 +90,7 @@ class BackgroundService:
 
     def serve_pending(self) -> None:
         try:
-            with open(self.layout.command_log, "rb") as f:
-                f.seek(self._offset)
-                data = f.read()
+            data = read_from(self.layout.command_log, self._offset, 16 << 20)
         except OSError:
             return
         if not data:

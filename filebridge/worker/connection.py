@@ -10,7 +10,7 @@ from typing import Any, Optional
 from filebridge.errors import CallTimeout, NotConnected
 from filebridge.wire.answers import AnswerLog
 from filebridge.wire.channel import Channel
-from filebridge.wire.files import CounterReader, read_counter
+from filebridge.wire.files import CounterReader, read_counter, set_fresh_reads
 from filebridge.wire.host_status import holder_is_running, read_holder
 from filebridge.wire.layout import SessionLayout, default_root, new_session_id
 from filebridge.wire.messages import Request
@@ -32,7 +32,8 @@ class Connection:
         self.strategy = strategy
         self.info = prepare_session(layout, identity or python_identity(), strategy)
         self._requests = Channel(layout.request_log, layout.request_lock,
-                                 AnswerLog(layout.response_log, layout.response_lock), strategy)
+                                 AnswerLog(layout.response_log, layout.response_lock), strategy,
+                                 wake=(layout.root.wake_bell, layout.id))
         self._handlers: dict[str, CommandHandler] = {"ping": ping}
         self._host_heartbeat = CounterReader(layout.root.host_heartbeat)
         self._service = BackgroundService(layout, strategy, self._handlers)
@@ -122,8 +123,11 @@ def open_connection(session_dir: Optional[str | Path] = None, *,
     else:
         layout = SessionLayout(default_root() / "sessions" / new_session_id())
     layout.folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    connection = Connection(layout, strategy=choose_strategy(layout.folder.parent, force_poll),
-                            identity=identity)
+    strategy = choose_strategy(layout.folder.parent, force_poll)
+    if strategy == "polling":  # no events to trust: no cached attributes either
+        for folder in (layout.folder, layout.folder.parent, layout.root.root):
+            set_fresh_reads(folder, True)
+    connection = Connection(layout, strategy=strategy, identity=identity)
     connection.start()
     atexit.register(connection.close)
     return connection

@@ -1,0 +1,382 @@
+"""A session folder is untrusted input: whatever a worker puts there, the host never writes,
+reads or hangs outside it, never dies, and keeps serving every other session.
+
+Each case builds a hostile session next to a healthy one served by the same real host, lets the
+host meet it, then checks that nothing outside the hostile folder changed and that the healthy
+session's calls kept working.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from filebridge.host import Host
+from filebridge.worker.connection import Connection, open_connection
+
+PROTOCOL_FILES = ["session.json", "request.log", "request.lock", "response.log", "response.lock",
+                  "command.log", "command.lock", "command_response.lock", "heartbeat",
+                  "host.offset", "detached", "workspace.json", "workspace.lock", "plot.png",
+                  "plot.lock", "modules.json"]
+PROTOCOL_FOLDERS = ["responses", "command_responses", "requests", "host-views"]
+
+
+@pytest.fixture
+def victim(tmp_path: Path) -> Path:
+    """A folder outside the root with files an attacker would like to reach."""
+    folder = tmp_path / "victim"
+    folder.mkdir()
+    for name in ["rc", *PROTOCOL_FILES]:
+        (folder / name).write_bytes(b"precious\n")
+    for name in PROTOCOL_FOLDERS:
+        (folder / name).mkdir()
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every entry below ``folder``: mode, mtime and content."""
+    seen = {}
+    for path in sorted(folder.rglob("*")):
+        st = path.lstat()
+        data = path.read_bytes() if stat.S_ISREG(st.st_mode) else b""
+        seen[str(path.relative_to(folder))] = (st.st_mode, st.st_mtime_ns, data)
+    return seen
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Host, Connection]]:
+    host = Host(tmp_path / "root", stale_after=60)
+    host.start()
+    healthy = open_connection(host.root.sessions / "healthy")
+    try:
+        host.wait_for_session("healthy", timeout=10)
+        yield host, healthy
+    finally:
+        healthy.close()
+        host.stop()
+
+
+def hostile_session(host: Host, name: str) -> Path:
+    """A session folder with every file a worker makes, as a worker would make it."""
+    folder = host.root.sessions / name
+    folder.mkdir(mode=0o700)
+    for sub in ("responses", "command_responses"):
+        (folder / sub).mkdir(mode=0o700)
+    for log in ("request.log", "response.log", "command.log"):
+        (folder / log).write_bytes(b"")
+    for bell in ("request.lock", "response.lock", "command.lock", "command_response.lock",
+                 "heartbeat"):
+        (folder / bell).write_bytes(b"0" * 20)
+    for path in folder.rglob("*"):
+        path.chmod(0o700 if path.is_dir() else 0o600)
+    return folder
+
+
+def post(folder: Path, line: bytes) -> None:
+    """Append and ring as a worker does (never through a link the test planted itself)."""
+    with open(folder / "request.log", "ab") as f:
+        f.write(line)
+    if not (folder / "request.lock").is_symlink():
+        with open(folder / "request.lock", "r+b") as f:
+            f.write(b"%020d" % time.time_ns())
+
+
+def request(rid: str, command: str = "echo", **args: object) -> bytes:
+    import json
+
+    return json.dumps({"v": 1, "id": rid, "seq": 1, "time": time.time(), "pid": 1,
+                       "command": command, "answer": True, "args": args}).encode() + b"\n"
+
+
+def ready(folder: Path) -> None:
+    (folder / "session.json").write_bytes(b'{"id": "%s", "answers": "log"}' % folder.name.encode())
+    (folder / "session.json").chmod(0o600)
+
+
+def healthy_calls_work(healthy: Connection, count: int = 5) -> None:
+    for i in range(count):
+        assert healthy.call("echo", timeout=10, n=i) == {"n": i}
+
+
+def settle(host: Host) -> None:
+    """Give the host a tick or two to meet what was planted."""
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert host.running
+
+
+@pytest.mark.parametrize("name", PROTOCOL_FILES + PROTOCOL_FOLDERS)
+def test_a_link_planted_for_any_protocol_name_is_never_followed(
+        served: tuple[Host, Connection], victim: Path, name: str) -> None:
+    host, healthy = served
+    before = snapshot(victim)
+    folder = hostile_session(host, f"links-{name.replace('.', '-')}")
+    target = folder / name
+    if target.is_dir():
+        target.rmdir()
+    else:
+        target.unlink(missing_ok=True)
+    target.symlink_to(victim / name)
+    if name != "session.json":
+        ready(folder)
+    if name != "request.log":
+        post(folder, request("a1b2c3d4"))
+    settle(host)
+    healthy_calls_work(healthy)
+    # A detach makes the host write the `detached` mark; an answer goes to response.log.
+    if name != "request.log":
+        post(folder, request("e5f6a7b8", "detach"))
+        settle(host)
+    assert snapshot(victim) == before
+    info = {s.id: s for s in host.sessions()}.get(folder.name)
+    if info is not None and info.status in ("broken", "refused"):
+        assert info.refused_reason, "a broken or refused session says why"
+
+
+def test_the_session_folder_itself_replaced_by_a_link_is_refused(
+        served: tuple[Host, Connection], victim: Path) -> None:
+    host, healthy = served
+    before = snapshot(victim)
+    outside = hostile_session(host, "real-one")
+    ready(outside)
+    (host.root.sessions / "linked").symlink_to(victim)
+    settle(host)
+    healthy_calls_work(healthy)
+    assert snapshot(victim) == before
+    assert "linked" not in {s.id for s in host.sessions() if s.status == "alive"}
+
+
+@pytest.mark.parametrize("name", ["request.log", "request.lock", "session.json", "response.log",
+                                  "heartbeat", "host.offset"])
+def test_a_fifo_in_place_of_a_session_file_never_hangs_the_host(
+        served: tuple[Host, Connection], name: str) -> None:
+    host, healthy = served
+    folder = hostile_session(host, f"fifo-{name.replace('.', '-')}")
+    (folder / name).unlink(missing_ok=True)
+    os.mkfifo(folder / name, 0o600)
+    if name != "session.json":
+        ready(folder)
+    if name not in ("request.log", "request.lock"):
+        post(folder, request("0a0b0c0d"))
+    settle(host)
+    healthy_calls_work(healthy)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs root")
+def test_a_device_in_place_of_the_log_is_refused_not_read(
+        served: tuple[Host, Connection]) -> None:
+    host, healthy = served
+    folder = hostile_session(host, "device")
+    (folder / "request.log").unlink()
+    os.mknod(folder / "request.log", 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero
+    ready(folder)
+    post_bell = folder / "request.lock"
+    post_bell.write_bytes(b"%020d" % 99)
+    settle(host)
+    healthy_calls_work(healthy)
+    info = host.session("device")
+    assert info.status == "broken"
+    assert "not a regular file" in info.refused_reason
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 2 << 20  # KiB: under 2 GiB
+
+
+def test_a_huge_session_json_is_not_read_whole(served: tuple[Host, Connection]) -> None:
+    host, healthy = served
+    folder = hostile_session(host, "huge")
+    with open(folder / "session.json", "wb") as f:
+        f.truncate(1 << 30)  # sparse: a gigabyte that costs no disk
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    settle(host)
+    healthy_calls_work(healthy)
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown < 200 << 10  # KiB
+    info = host.session("huge")
+    assert info.info == {}
+
+
+def test_malformed_lines_and_oversized_requests_get_answers_and_the_host_lives(
+        served: tuple[Host, Connection]) -> None:
+    host, healthy = served
+    folder = hostile_session(host, "garbage")
+    ready(folder)
+    post(folder, b"\x00\xff not json at all\n" * 1000 + request("ffff0001"))
+    post(folder, b'{"v":1,"id":"ffff0002","answer":true,"command":"echo","args":"x' +
+         b"y" * (20 << 20) + b'"}\n')
+    deadline = time.monotonic() + 20
+    log = folder / "response.log"
+    while time.monotonic() < deadline and b"ffff0002" not in log.read_bytes():
+        time.sleep(0.1)
+    answers = log.read_bytes()
+    assert b'"id":"ffff0001","ok":true' in answers
+    assert b'"id":"ffff0002","ok":false' in answers and b"too_large" in answers
+    healthy_calls_work(healthy)
+
+
+def test_a_damaged_journal_is_never_replayed_and_recover_resumes(
+        served: tuple[Host, Connection], tmp_path: Path) -> None:
+    host, _healthy = served
+    folder = hostile_session(host, "journal")
+    ready(folder)
+    post(folder, request("00000001", "count"))
+    runs: list[str] = []
+    host.register("count", lambda call: runs.append(call.request.id))
+    deadline = time.monotonic() + 10
+    while not runs and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runs == ["00000001"]
+    settle(host)  # the host copies its position to its own folder each few seconds
+    time.sleep(5)
+    (folder / "host.offset").write_bytes(b"garbage that is not a record")
+    # The host meets the damage when it next opens the session: make it forget and find it.
+    host.stop()
+    again = Host(host.root.root, stale_after=60)
+    again.start()
+    try:
+        again.register("count", lambda call: runs.append(call.request.id))
+        settle(again)
+        info = again.session("journal")
+        assert info.status == "broken"
+        assert "filebridge recover" in info.refused_reason
+        assert runs == ["00000001"], "nothing ran twice"
+        subprocess.run([sys.executable, "-m", "filebridge", "recover", "journal",
+                        "--root", str(host.root.root)], check=True, capture_output=True)
+        post(folder, request("00000002", "count"))
+        deadline = time.monotonic() + 20
+        while runs != ["00000001", "00000002"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert runs == ["00000001", "00000002"]
+    finally:
+        again.stop()
+
+
+def test_a_truncated_log_breaks_only_its_session(served: tuple[Host, Connection]) -> None:
+    host, healthy = served
+    folder = hostile_session(host, "truncated")
+    ready(folder)
+    post(folder, request("0000aaaa"))
+    deadline = time.monotonic() + 10
+    while b"0000aaaa" not in (folder / "response.log").read_bytes():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with open(folder / "request.log", "r+b") as f:
+        f.truncate(3)
+    deadline = time.monotonic() + 10
+    while host.session("truncated").status != "broken":
+        assert time.monotonic() < deadline, "a truncated log is reported"
+        time.sleep(0.1)
+    assert "truncated" in host.session("truncated").refused_reason
+    healthy_calls_work(healthy)
+
+
+def test_a_deleted_lease_does_not_let_a_second_host_serve(tmp_path: Path) -> None:
+    first = Host(tmp_path / "root")
+    first.start()
+    try:
+        (tmp_path / "root" / "host.lease").unlink()
+        (tmp_path / "root" / "host.json").unlink()
+        time.sleep(1.5)  # the first host renews its record
+        second = subprocess.run([sys.executable, "-m", "filebridge", "serve", "--root",
+                                 str(tmp_path / "root")], capture_output=True, text=True,
+                                timeout=60)
+        assert second.returncode != 0
+        assert "already served by pid" in second.stderr
+        assert first.running
+    finally:
+        first.stop()
+
+
+def test_prune_keeps_a_live_session_whatever_the_host_last_said(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    env = {**os.environ, "FILEBRIDGE_HEARTBEAT_INTERVAL": "0.5"}
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import time, filebridge.worker as fb; "
+         f"fb.connect({str(root / 'sessions' / 'live')!r}); time.sleep(60)"], env=env)
+    try:
+        deadline = time.monotonic() + 10
+        while not (root / "sessions" / "live" / "session.json").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # An old status file claims the session is stale: prune must look for itself.
+        (root / "host-sessions.json").write_text(
+            '[{"id": "live", "folder": "%s", "status": "stale"}]' % (root / "sessions" / "live"))
+        done = subprocess.run([sys.executable, "-m", "filebridge", "prune", "--root", str(root),
+                               "--json"], capture_output=True, text=True, env=env, check=True)
+        assert '"removed": []' in done.stdout.replace(" ", "").replace('"removed":[]',
+                                                                         '"removed": []')
+        assert (root / "sessions" / "live").is_dir()
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs: a disk that can really fill up."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mountpoint = tmp_path / "small"
+    mountpoint.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs",
+                    str(mountpoint)], check=True)
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_full_disk_delays_answers_and_loses_none(small_disk: Path) -> None:
+    import threading
+
+    host = Host(small_disk / "root", stale_after=60)
+    release = threading.Event()
+    host.register("slow", lambda call: (release.wait(30), {"n": call.args["n"],
+                                                            "pad": "x" * 65536})[1])
+    host.start()
+    worker = open_connection(small_disk / "root" / "sessions" / "full")
+    results: dict[int, object] = {}
+
+    def ask(n: int) -> None:
+        results[n] = worker.call("slow", timeout=60, n=n)
+
+    try:
+        host.wait_for_session("full", timeout=10)
+        callers = [threading.Thread(target=ask, args=(n,)) for n in range(5)]
+        for caller in callers:
+            caller.start()
+        time.sleep(1.0)  # every request is in the log, the first one is running
+        filler = fill(small_disk)
+        release.set()
+        time.sleep(2.0)  # answers cannot be written: the host keeps them and retries
+        assert results == {}
+        assert host.running
+        filler.unlink()
+        for caller in callers:
+            caller.join(30)
+        assert sorted(results) == [0, 1, 2, 3, 4]
+        assert all(results[n] == {"n": n, "pad": "x" * 65536} for n in range(5))
+        assert worker.call("echo", timeout=10, after="space") == {"after": "space"}
+    finally:
+        release.set()
+        worker.close()
+        host.stop()
