@@ -86,7 +86,8 @@ def check_discovery(sides: Sides) -> None:
         for name in ("first", "second", "third"):
             got = worker_json(FIRST_CALL, sides.worker_session(name))
             assert got == {"first": True}, name
-            assert status_of(served.host, name) in ("alive", "detached")
+            shown = status_of(served.host, name)
+            assert shown in ("alive", "detached"), f"{name} answered but shows {shown!r}"
 
 
 def check_heartbeat_and_detach(sides: Sides) -> None:
