@@ -168,7 +168,7 @@ def test_a_second_host_across_the_mount_does_not_take_the_root(sides: Sides,
             second.wait()
             pytest.fail("a second host across the mount took the root:\n" + log.read_text())
         told = log.read_text()
-        assert second.returncode == 1, told
+        assert second.returncode != 0, told
         assert "already served by" in told and f"pid {os.getpid()}" in told
         time.sleep(1.5)  # the first host's lease renewal would notice a takeover
         assert served.host.running, "the first host lost the root"
