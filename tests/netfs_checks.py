@@ -104,7 +104,8 @@ def check_heartbeat_and_detach(sides: Sides) -> None:
             wait_until(lambda: status_of(host, "beating") == "alive", "the session alive")
             end = time.monotonic() + STALE_AFTER + 2
             while time.monotonic() < end:
-                assert status_of(host, "beating") == "alive", "a beating session went stale"
+                shown = status_of(host, "beating")
+                assert shown == "alive", f"a beating session shows {shown or 'nothing'!r}"
                 time.sleep(0.1)
             run_worker("import filebridge.worker as fb; fb.connect(); fb.disconnect()",
                        sides.worker_session("polite"), **beating)

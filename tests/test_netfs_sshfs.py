@@ -204,7 +204,8 @@ def test_host_and_worker_survive_a_dropped_and_remounted_mount(
                        "the heartbeat to be seen again", timeout=STALE_AFTER + 2)
             end = time.monotonic() + STALE_AFTER + 2
             while time.monotonic() < end:
-                assert status_of(served.host, "survivor") == "alive", "the heartbeat died"
+                shown = status_of(served.host, "survivor")
+                assert shown == "alive", f"after the remount the session shows {shown!r}"
                 time.sleep(0.1)
             assert served.host.running and worker.alive()
         finally:
