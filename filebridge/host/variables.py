@@ -28,7 +28,7 @@ from filebridge.errors import CallTimeout, FilebridgeError
 from filebridge.wire.answers import AnswerFiles
 from filebridge.wire.channel import Channel, open_waiter
 from filebridge.wire.codec import loads
-from filebridge.wire.files import read_counter
+from filebridge.wire.files import read_counter, read_file
 from filebridge.wire.layout import RootLayout, SessionLayout, is_valid_session_id
 from filebridge.wire.waiting import choose_strategy
 
@@ -59,10 +59,13 @@ class NoSnapshot(FilebridgeError):
     """The session has not published its variables (or the file is unreadable)."""
 
 
+MAX_SNAPSHOT_BYTES = 256 << 20
+
+
 def read_snapshot(layout: SessionLayout) -> dict[str, Any]:
     """The session's latest snapshot, as the worker wrote it."""
     try:
-        data = layout.workspace_json.read_bytes()
+        data = read_file(layout.workspace_json, MAX_SNAPSHOT_BYTES)
     except FileNotFoundError:
         raise NoSnapshot(f"session {layout.id} has published no variables yet (its worker has "
                          "not enabled filebridge.worker.variables)") from None

@@ -13,6 +13,8 @@ import hashlib
 import logging
 import marshal
 import os
+import secrets
+import stat
 import sys
 from importlib.util import MAGIC_NUMBER
 from pathlib import Path
@@ -34,6 +36,33 @@ def cache_folder(root: Path) -> Optional[Path]:
     base = Path(chosen).expanduser() if chosen else root / "import-cache"
     tag = sys.implementation.cache_tag or sys.implementation.name
     return base / tag
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _read_own_file(path: str) -> Optional[bytes]:
+    """An entry's bytes, only when this user wrote it and nobody else can have changed it.
+
+    The cache is shared by every session under a root, and a root may serve workers of other
+    users: code they wrote must never run here, so an entry owned by another user, writable by
+    others, or reached through a link is ignored (and written again by this process).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        own = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+        if not stat.S_ISREG(st.st_mode) or not own or st.st_mode & 0o022:
+            return None
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 class CodeCache:
@@ -63,12 +92,8 @@ class CodeCache:
         path = self._path(content_hash, origin)
         if path is None:
             return None
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError:
-            return None
-        if not data.startswith(ENTRY_HEADER):
+        data = _read_own_file(path)
+        if data is None or not data.startswith(ENTRY_HEADER):
             return None
         try:
             source, code = marshal.loads(data[len(ENTRY_HEADER):])
@@ -82,12 +107,13 @@ class CodeCache:
         path = self._path(content_hash, origin)
         if path is None or self.folder is None:
             return
-        temporary = f"{path}.{os.getpid()}.tmp"
+        temporary = f"{path}.{secrets.token_hex(8)}.tmp"
         try:
             if not self._ready:
                 os.makedirs(self.folder, mode=0o700, exist_ok=True)
                 self._ready = True
-            with open(temporary, "wb") as handle:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as handle:
                 handle.write(ENTRY_HEADER + marshal.dumps((source, code)))
             os.replace(temporary, path)
         except OSError as exc:
