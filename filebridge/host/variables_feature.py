@@ -36,7 +36,15 @@ def provider_for(host: Host, timeout: float = DEFAULT_TIMEOUT) -> VariablesProvi
         provider = _providers.get(host)
         if provider is None:
             provider = _providers[host] = VariablesProvider.for_host(host, timeout=timeout)
+            host.on_stop(lambda: _stop(host))
         return provider
+
+
+def _stop(host: Host) -> None:
+    with _lock:
+        provider = _providers.pop(host, None)
+    if provider is not None:
+        provider.close()
 
 
 def _log_change(change: VariablesChanged) -> None:
