@@ -10,6 +10,7 @@ import filebridge
 from filebridge.cli import (
     bench,
     demo,
+    doctor,
     editor_config,
     notebook,
     send,
@@ -25,7 +26,7 @@ from filebridge.errors import FilebridgeError
 __all__ = ["build_parser", "main"]
 
 COMMANDS = (serve, sessions, send, template, vars, viewers, editor_config, notebook, demo,
-            bench)
+            doctor, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

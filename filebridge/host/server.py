@@ -553,8 +553,9 @@ class Host:
         with self._lock:
             self._served[layout.id] = served
         info = served.state.info
-        log.info("session %s: %s pid %s on %s", layout.id, info.get("language", "?"),
-                 info.get("pid"), info.get("machine"))
+        log.info("session %s: %s pid %s on %s (worker on %s, waiting by %s)", layout.id,
+                 info.get("language", "?"), info.get("pid"), info.get("machine"),
+                 info.get("filesystem") or "?", info.get("strategy") or "?")
         self._emit(HostEvent("session_added", layout.id))
         self._read(served)
 

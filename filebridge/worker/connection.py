@@ -36,7 +36,7 @@ class Connection:
                  identity: Optional[dict[str, Any]] = None) -> None:
         self.layout = layout
         self.strategy = strategy
-        self.info = prepare_session(layout, identity or python_identity())
+        self.info = prepare_session(layout, identity or python_identity(), strategy)
         self._requests = Channel(layout.request_log, layout.request_lock,
                                  AnswerLog(layout.response_log, layout.response_lock), strategy,
                                  wake=(layout.root.wake_bell, layout.id))
