@@ -499,9 +499,33 @@ local({
                         "filebridge_bad_arguments"))
     }
     if (state$pid != Sys.getpid()) own_process()
+    last <- state$posted_at
     request <- encode_request(command, args, answer)
     append_request(request$line)
+    if (is.null(last) || state$posted_at - last > 0.02) ring_wake()
     request$id
+  }
+
+  # A host on a network mount looks at a quiet session's doorbell only every few seconds, and
+  # at the root's wake bell often: after 20 ms of silence a request rings it too, with this
+  # session's id (docs/protocol.md, "Waking a host that polls").
+  ring_wake <- function() {
+    path <- file.path(dirname(state$paths$folder), "wake.lock")
+    stamp <- sprintf("%020.0f", as.numeric(Sys.time()) * 1e9)
+    bytes <- charToRaw(paste0(stamp, formatC(basename(state$paths$folder), width = -64)))
+    tryCatch({
+      con <- file(path, open = if (file.exists(path)) "r+b" else "w+b")
+      on.exit(close(con))
+      writeBin(bytes, con)
+    }, error = function(e) NULL)
+  }
+
+  # A new session is announced on a line of sessions/started.log before its first request:
+  # a host that polls finds it there, since listings of folders lag on network mounts.
+  announce_session <- function() {
+    line <- paste0(basename(state$paths$folder), "\n")
+    tryCatch(cat(line, file = file.path(dirname(state$paths$folder), "started.log"),
+                 append = TRUE), error = function(e) NULL)
   }
 
   # The command is `.command`: a formal before `...` takes any argument whose name is a prefix
@@ -1876,6 +1900,7 @@ local({
     state$connected <- TRUE
     start_heartbeat()
     info <- state$info
+    announce_session()
     post("attach", list(language = "r", versions = info$versions, cwd = info$cwd,
                         machine = info$machine, tempdir = info$tempdir, pid = info$pid,
                         interactive = info$interactive), FALSE)
