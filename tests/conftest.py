@@ -11,6 +11,9 @@ from viewers_support import CHROMIUM, CHROMIUM_ARGS
 
 from filebridge.host import Host
 
+# The plugin's entry point loads it where filebridge is installed; this loads it from a checkout.
+pytest_plugins = ["filebridge.testing.pytest_plugin"]
+
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
