@@ -11,6 +11,7 @@ from filebridge.cli import (
     bench,
     demo,
     editor_config,
+    events,
     notebook,
     send,
     serve,
@@ -24,8 +25,8 @@ from filebridge.errors import FilebridgeError
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (serve, sessions, send, template, vars, viewers, editor_config, notebook, demo,
-            bench)
+COMMANDS = (serve, events, sessions, send, template, vars, viewers, editor_config, notebook,
+            demo, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

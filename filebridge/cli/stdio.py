@@ -1,0 +1,57 @@
+"""``filebridge serve --stdio``: the host for one editor, speaking JSON-RPC on stdin/stdout."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from types import FrameType
+from typing import BinaryIO, Optional
+
+from filebridge.cli.output import CommandFailed
+from filebridge.errors import LeaseHeld
+
+__all__ = ["protocol_streams", "serve_stdio"]
+
+
+def protocol_streams() -> tuple[BinaryIO, BinaryIO]:
+    """Standard input and a private copy of standard output for the protocol; file
+    descriptor 1 then points at standard error, so a stray print cannot corrupt a message."""
+    writer = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    return sys.stdin.buffer, writer
+
+
+def serve_stdio(args: argparse.Namespace) -> int:
+    from filebridge.cli.serve import build_host, configure_logging
+    from filebridge.editor.server import StdioServer
+    from filebridge.host.variables_feature import provider_for
+    from filebridge.ui.feature import viewers_of
+
+    configure_logging("warning" if args.log_level == "info" else args.log_level)
+    reader, writer = protocol_streams()
+    host = build_host(args)
+    viewers = viewers_of(host)
+    server = StdioServer(host, reader, writer, framing=args.framing,
+                         store=viewers.store if viewers else None,
+                         variables=provider_for(host))
+
+    def stop(_signum: int, _frame: Optional[FrameType]) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    wait = None if args.wait_for_lease == "forever" else float(args.wait_for_lease or 0)
+    try:
+        host.start(wait_for_lease=wait)
+    except LeaseHeld as exc:
+        raise CommandFailed(f"{exc}; stop it first or pass --wait-for-lease") from None
+    try:
+        code = server.run()
+    except KeyboardInterrupt:  # run() stopped the host on its way out
+        code = 0
+    if host.failure is not None:
+        raise CommandFailed(str(host.failure), code=3)
+    return code

@@ -1,0 +1,237 @@
+"""`filebridge serve --stdio` driven by the reference editor client, every message checked
+against the protocol's JSON Schemas; and `filebridge events --json`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+from editor_client import SCHEMAS, EditorClient, RpcFailure, check, clean_env
+
+from filebridge.testing.workers import PythonWorker
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids of live processes whose command line contains ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "root"
+
+
+@pytest.fixture
+def editor(root: Path) -> Iterator[EditorClient]:
+    client = EditorClient(root)
+    try:
+        yield client
+    finally:
+        client.kill()
+
+
+def test_an_editor_opens_a_data_view_page_and_shuts_down_leaving_no_process(
+        editor: EditorClient, root: Path) -> None:
+    caps = editor.request("initialize", {"client": {"name": "reference", "version": "1"}})
+    assert caps["root"] == str(root)
+    assert "view/tablePage" in caps["methods"] and caps["protocolVersion"] == 1
+    assert editor.request("subscribe", {}) == {"topics": ["sessions", "variables", "views"]}
+
+    worker = PythonWorker(root / "sessions" / "py1")
+    try:
+        added = editor.wait_notification("session/added")
+        assert added["session"]["id"] == "py1" and added["session"]["language"] == "python"
+        editor.wait_notification("session/attached")
+        worker.run("import filebridge.worker.viewers as v\n"
+                   "v.dataview([{'city': c, 'n': i} for i, c in enumerate('abcdefghij')], 'towns')")
+        opened = editor.wait_notification("view/opened")
+        assert opened["view"]["kind"] == "table" and opened["view"]["title"] == "towns"
+        view_id = opened["view"]["id"]
+
+        first = editor.request("view/tablePage", {"session": "py1", "view": view_id})
+        fields = {column["name"]: column["field"] for column in first["columns"]}
+        assert first["total"] == 10 and first["rows"][0][-2:] == ["a", 0]
+        page = editor.request("view/tablePage", {"session": "py1", "view": view_id, "start": 2,
+                                                 "count": 3, "sort": f"{fields['n']}:desc"})
+        assert [row[-1] for row in page["rows"]] == [7, 6, 5]
+        filtered = editor.request("view/tablePage", {"session": "py1", "view": view_id,
+                                                     "columnFilters": {fields["city"]: "c"}})
+        assert [row[-2:] for row in filtered["rows"]] == [["c", 2]]
+        with pytest.raises(RpcFailure) as unsortable:
+            editor.request("view/tablePage", {"session": "py1", "view": view_id, "sort": "zz"})
+        assert unsortable.value.code == -32602
+        session = editor.request("session/get", {"session": "py1"})
+        assert [v["id"] for v in session["views"]] == [view_id]
+        assert editor.request("sessions/list")["sessions"][0]["status"] == "alive"
+        pong = editor.request("session/command", {"session": "py1", "command": "ping"})
+        assert pong["result"]["pid"] == worker.pid
+        assert editor.request("view/close", {"session": "py1", "view": view_id}) == {"closed": True}
+        assert editor.wait_notification("view/closed")["view"] == view_id
+    finally:
+        worker.stop()
+    assert editor.wait_notification("session/detached")["session"]["status"] == "detached"
+    assert editor.invalid == []
+
+    pid = editor.process.pid
+    assert editor.shutdown() == 0
+    assert processes_mentioning(str(root)) == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_content_length_framing_and_out_of_order_answers(root: Path) -> None:
+    client = EditorClient(root, framing="content-length")
+    try:
+        assert client.request("initialize")["framing"] == "content-length"
+        worker = PythonWorker(root / "sessions" / "slow1")
+        try:
+            worker.run("import time\n"
+                       "fb.on_command('nap', lambda args: time.sleep(args['s']) or 'rested')")
+            slow = client.start("session/command", {"session": "slow1", "command": "nap",
+                                                    "args": {"s": 1.5}})
+            quick = client.start("sessions/list", {})
+            assert client.answer(quick, 5)["result"]["sessions"][0]["id"] == "slow1"
+            assert client.answer(slow, 10)["result"] == {"result": "rested"}
+            failed = client.answer(client.start("session/command", {
+                "session": "slow1", "command": "nap", "args": {"s": 3}, "timeout": 0.2}))
+            assert failed["error"]["code"] == -32002
+            assert "did not answer 'nap'" in failed["error"]["message"]
+        finally:
+            worker.stop()
+        assert client.invalid == []
+        assert client.shutdown() == 0
+    finally:
+        client.kill()
+
+
+def test_bad_messages_get_json_rpc_errors_and_the_server_carries_on(editor: EditorClient) -> None:
+    with pytest.raises(RpcFailure) as early:
+        editor.request("sessions/list")
+    assert early.value.code == -32004
+    editor.request("initialize")
+    assert editor.process.stdin is not None
+    editor.process.stdin.write(b"{not json\n")
+    editor.process.stdin.flush()
+    parse_error = editor.answer(None)
+    assert parse_error["error"]["code"] == -32700
+    editor.send({"jsonrpc": "1.0", "id": 99, "method": "x"})
+    assert editor.answer(99)["error"]["code"] == -32600
+    for method, params, code in (("no/such", {}, -32601),
+                                 ("session/get", {"session": 5}, -32602),
+                                 ("view/tablePage", {"session": "a", "view": "b", "start": -1},
+                                  -32602),
+                                 ("subscribe", {"topics": ["weather"]}, -32602),
+                                 ("session/get", {"session": "nobody"}, -32001),
+                                 ("plot/get", {"session": "nobody"}, -32001)):
+        with pytest.raises(RpcFailure) as failed:
+            editor.request(method, params, check_params=False)
+        assert failed.value.code == code, (method, failed.value)
+    editor.send([{"jsonrpc": "2.0", "id": "a", "method": "sessions/list"},
+                 {"jsonrpc": "2.0", "id": "b", "method": "no/such"}])
+    assert editor.answer("a")["result"] == {"sessions": []}
+    assert editor.answer("b")["error"]["code"] == -32601
+    assert editor.invalid == []
+    # The editor closing its pipe without shutdown stops the server too, with code 1.
+    assert editor.process.stdin is not None
+    editor.process.stdin.close()
+    assert editor.process.wait(30) == 1
+
+
+def test_variables_changes_and_inspection(editor: EditorClient, root: Path) -> None:
+    editor.request("initialize")
+    editor.request("subscribe", {"topics": ["variables"]})
+    worker = PythonWorker(root / "sessions" / "vars1")
+    try:
+        worker.run("from filebridge.worker.variables import publish_variables\n"
+                   "cfg = {'servers': ['a', 'b'], 'port': 80}\nn = 3\n"
+                   "publish_variables(globals())")
+        change = editor.wait_notification("variables/changed")
+        assert change["session"] == "vars1" and "cfg" in change["assigned"]
+        listed = editor.request("variables/list", {"session": "vars1", "sort": "name"})
+        names = [entry["display_name"] for entry in listed["children"]]
+        assert "cfg" in names and "n" in names
+        cfg = listed["children"][names.index("cfg")]
+        inner = editor.request("variables/inspect", {"session": "vars1",
+                                                     "path": [cfg["access_key"]]})
+        assert sorted(c["display_name"] for c in inner["children"]) == ["'port'", "'servers'"]
+    finally:
+        worker.stop()
+    assert editor.invalid == []
+    assert "session/added" not in editor.methods_seen()  # only the topic subscribed to
+    assert editor.shutdown() == 0
+
+
+def test_notebook_open_and_status(editor: EditorClient, tmp_path: Path) -> None:
+    editor.request("initialize")
+    source = tmp_path / "work" / "etl.py"
+    source.parent.mkdir()
+    source.write_text("# Databricks notebook source\nprint(1)\n\n# COMMAND ----------\n\nx = 2\n")
+    params = {"source": str(source), "notebookSession": "editortest"}
+    opened = editor.request("notebook/open", params)
+    assert opened["kind"] == "opened" and opened["shadow"].endswith("etl.ipynb")
+    cells = json.loads(Path(opened["shadow"]).read_text())["cells"]
+    assert [c["source"] for c in cells] == [["print(1)"], ["x = 2"]]
+    status = editor.request("notebook/status", {"notebookSession": "editortest"})
+    assert [(n["source"], n["status"]) for n in status["notebooks"]] == [(str(source), "synced")]
+    with pytest.raises(RpcFailure) as missing:
+        editor.request("notebook/open", {"source": str(tmp_path / "nope.py"),
+                                         "notebookSession": "editortest"})
+    assert missing.value.code == -32003
+    assert editor.invalid == []
+    assert editor.shutdown() == 0
+
+
+def test_events_json_streams_the_same_notifications(root: Path) -> None:
+    events = subprocess.Popen([sys.executable, "-m", "filebridge", "events", "--json",
+                               "--root", str(root), "--topics", "sessions,views,requests"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=clean_env())
+    try:
+        assert events.stdout is not None
+        worker = PythonWorker(root / "sessions" / "ev1")
+        worker.run("fb.call('echo', x=1)")
+        worker.stop()
+        seen: list[dict[str, object]] = []
+        while not any(line["method"] == "session/detached" for line in seen):
+            line = events.stdout.readline()
+            assert line, events.stderr.read() if events.stderr else ""
+            seen.append(json.loads(line))
+        for line in seen:
+            assert set(line) == {"method", "params"}
+            check("notifications", str(line["method"]), "params", line["params"])
+        methods = [line["method"] for line in seen]
+        assert methods[:2] == ["session/added", "session/attached"]
+        commands = [line["params"]["command"] for line in seen  # type: ignore[index]
+                    if line["method"] == "request/done"]
+        assert commands[:2] == ["attach", "echo"]
+        events.send_signal(signal.SIGTERM)
+        assert events.wait(30) == 0
+    finally:
+        if events.poll() is None:
+            events.kill()
+            events.wait()
+
+
+def test_the_schemas_are_valid_json_schemas() -> None:
+    for schema in SCHEMAS.values():
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    with pytest.raises(jsonschema.ValidationError):
+        check("requests", "view/tablePage", "params", {"session": "a"})
