@@ -13,6 +13,7 @@ from filebridge.cli import (
     editor_config,
     events,
     notebook,
+    recording,
     send,
     serve,
     sessions,
@@ -26,7 +27,7 @@ from filebridge.errors import FilebridgeError
 __all__ = ["build_parser", "main"]
 
 COMMANDS = (serve, events, sessions, send, template, vars, viewers, editor_config, notebook,
-            demo, bench)
+            recording, demo, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

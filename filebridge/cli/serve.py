@@ -26,6 +26,7 @@ FEATURES: tuple[str, ...] = (
     "filebridge.ui.feature",
     "filebridge.host.variables_feature",
     "filebridge.host.vscode_r",
+    "filebridge.testing.record_feature",
 )
 
 

@@ -158,6 +158,12 @@ class SessionLog:
         """Any condition, failing with this session's log attached."""
         return self.host_log.wait(ready, timeout, what, self.describe)
 
+    def save(self, path: Any) -> Any:
+        """Write what this session asked as a recording file (``filebridge replay`` plays it)."""
+        from filebridge.testing.recording import from_session_log
+
+        return from_session_log(self).save(path)
+
     def describe(self) -> str:
         """The request log, one line a request, for failure messages and test reports."""
         entries = self.requests()
