@@ -11,6 +11,7 @@ Registered by the ``pytest11`` entry point when filebridge is installed (disable
   ``fb_worker_factory(kind, **options)`` for more or for ``features=True``.
 - ``fb_session``: a ``SessionLog`` of an in-process worker connection (``.connection``), the
   cheapest session there is.
+- ``fb_faults``: ``filebridge.testing.faults``, cleared after the test.
 - Every worker has ``.log``: ``requests(command=...)``, ``wait_for_request``, ``wait_until``.
   A failing test's report gets the request log of each session it used.
 """
@@ -172,6 +173,17 @@ class InProcessSession(SessionLog):
     """A session whose worker is a connection inside the test process."""
 
     connection: Connection
+
+
+@pytest.fixture
+def fb_faults() -> Iterator[Any]:
+    """``filebridge.testing.faults``, disarmed in this process when the test ends."""
+    from filebridge.testing import faults
+
+    try:
+        yield faults
+    finally:
+        faults.clear()
 
 
 @pytest.fixture
