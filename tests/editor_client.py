@@ -52,7 +52,7 @@ def clean_env() -> dict[str, str]:
 
 class EditorClient:
     def __init__(self, root: Path, *, framing: str = "lines", extra: tuple[str, ...] = (),
-                 validate: bool = True) -> None:
+                 validate: bool = True, env: Optional[dict[str, str]] = None) -> None:
         self.framing = framing
         self.validate = validate
         self.stderr_path = root.parent / f"editor-{time.monotonic_ns()}.stderr"
@@ -60,7 +60,8 @@ class EditorClient:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "filebridge", "serve", "--stdio", "--root", str(root),
              "--framing", framing, *extra],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=clean_env())
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            env={**clean_env(), **(env or {})})
         self.notifications: list[dict[str, Any]] = []
         self.invalid: list[str] = []
         self._answers: dict[Any, dict[str, Any]] = {}

@@ -179,7 +179,17 @@ def test_variables_changes_and_inspection(editor: EditorClient, root: Path) -> N
     assert editor.shutdown() == 0
 
 
-def test_notebook_open_and_status(editor: EditorClient, tmp_path: Path) -> None:
+def test_notebook_open_and_status(root: Path, tmp_path: Path) -> None:
+    # Shadow notebooks keep their state in the temporary folder: this test's own.
+    (tmp_path / "tmp").mkdir()
+    editor = EditorClient(root, env={"TMPDIR": str(tmp_path / "tmp")})
+    try:
+        _notebook_open_and_status(editor, tmp_path)
+    finally:
+        editor.kill()
+
+
+def _notebook_open_and_status(editor: EditorClient, tmp_path: Path) -> None:
     editor.request("initialize")
     source = tmp_path / "work" / "etl.py"
     source.parent.mkdir()
@@ -235,3 +245,18 @@ def test_the_schemas_are_valid_json_schemas() -> None:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     with pytest.raises(jsonschema.ValidationError):
         check("requests", "view/tablePage", "params", {"session": "a"})
+
+
+def test_an_editor_is_told_when_another_host_takes_the_root(editor: EditorClient,
+                                                            root: Path) -> None:
+    editor.request("initialize")
+    holder = json.loads((root / "host.json").read_text())
+    holder["nonce"] = "another-host"
+    (root / "host.json").write_text(json.dumps(holder))
+    stopped = editor.wait_notification("host/stopped")
+    assert "was taken over" in stopped["reason"]
+    assert editor.invalid == []
+    assert editor.request("shutdown") is None
+    editor.notify("exit")
+    assert editor.process.wait(30) == 3
+    assert "was taken over" in editor.stderr()

@@ -48,6 +48,7 @@ def serve_stdio(args: argparse.Namespace) -> int:
         host.start(wait_for_lease=wait)
     except LeaseHeld as exc:
         raise CommandFailed(f"{exc}; stop it first or pass --wait-for-lease") from None
+    server.watch_host()
     try:
         code = server.run()
     except KeyboardInterrupt:  # run() stopped the host on its way out

@@ -130,6 +130,17 @@ class StdioServer:
 
     # -- the read loop -------------------------------------------------------------------
 
+    def watch_host(self, interval: float = 0.5) -> None:
+        """Tell the editor if the host stops by itself (another host took the root)."""
+        def watch() -> None:
+            while self.host.running:
+                self.host.join(interval)
+            if not self._shut_down and self._exit_code is None:
+                reason = str(self.host.failure or "the host stopped")
+                self.outbox.notify("host/stopped", {"reason": reason})
+
+        threading.Thread(target=watch, name="filebridge-editor-host-watch", daemon=True).start()
+
     def run(self) -> int:
         """Read and serve messages; the exit code (0 after shutdown then exit, else 1)."""
         try:
