@@ -63,6 +63,7 @@ def test_a_torn_write_fails_the_send_and_the_next_request_goes_through(
     fragments = [line for line in log.split(b"\n")
                  if line.strip(b" \0") and not line.rstrip().endswith(b"}")]
     assert len(fragments) == 1 and fragments[0].startswith(b'{"v":1,"id":')
+    fb_python_worker.log.wait_for_request("echo")  # logged once the host has finished it
     assert [e.args for e in fb_python_worker.log.requests(command="echo")] == [{"whole": True}]
     assert fb_host.session(fb_python_worker.session_id).status == "alive"
 
@@ -85,6 +86,7 @@ def test_a_full_disk_fails_writes_until_it_has_room_again(fb_python_worker: Work
     assert first.startswith("28 'echo' was not sent") and "No space left" in first
     assert second.startswith("28 'echo' was not sent")
     assert third == "{'n': 2}"
+    fb_python_worker.log.wait_for_request("echo")
     assert [e.args for e in fb_python_worker.log.requests(command="echo")] == [{"n": 2}]
 
 

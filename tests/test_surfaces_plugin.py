@@ -42,6 +42,7 @@ def test_a_wait_that_times_out_carries_the_request_log(fb_python_worker: Worker)
 
 def test_session_fixture_is_an_in_process_connection(fb_session: InProcessSession) -> None:
     assert fb_session.connection.call("echo", n=1) == {"n": 1}
+    fb_session.wait_for_request("echo")
     assert [e.result for e in fb_session.requests(command="echo")] == [{"n": 1}]
     missing = fb_session.requests(command="echo", where=lambda e: e.args.get("n") == 2)
     assert missing == []
@@ -68,6 +69,8 @@ def test_host_with_serve_options_and_several_workers(fb_worker_factory: WorkerFa
     first, second = fb_worker_factory("python"), fb_worker_factory("python")
     first.run("fb.call('echo', who=1)")
     second.run("fb.call('echo', who=2)")
+    first.log.wait_for_request("echo")
+    second.log.wait_for_request("echo")
     assert [e.args for e in first.log.requests(command="echo")] == [{"who": 1}]
     assert [e.args for e in second.log.requests(command="echo")] == [{"who": 2}]
     first.stop()

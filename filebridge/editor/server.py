@@ -161,7 +161,7 @@ class StdioServer:
 
     def _finish(self) -> None:
         self.relay.topics.clear()
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         if not self._shut_down:
             self.host.stop()
         self.outbox.close()

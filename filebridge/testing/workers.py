@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import IO, Any, Optional
@@ -159,14 +160,18 @@ class _LineWorker(Worker):
         super().__init__(session)
         began = time.perf_counter()
         session.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._stderr_path = session.parent / f".{session.name}.{self.kind}.stderr"
-        self._stderr = open(self._stderr_path, "w+b")  # noqa: SIM115 - lives with the process
+        fd, name = tempfile.mkstemp(prefix=f"filebridge-{self.kind}-worker-", suffix=".stderr")
+        self._stderr_path = Path(name)
+        self._stderr = os.fdopen(fd, "w+b")
         self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=self._stderr, env=env, text=True, bufsize=1)
-        first = self._reply(START_TIMEOUT)
-        if "ready" not in first:
+        try:
+            first = self._reply(START_TIMEOUT)
+            if "ready" not in first:
+                raise WorkerFailed(f"the {self.kind} worker did not start: {first}")
+        except BaseException:
             self.stop()
-            raise WorkerFailed(f"the {self.kind} worker did not start: {first}")
+            raise
         self.started_in = time.perf_counter() - began
 
     @property
@@ -215,6 +220,8 @@ class _LineWorker(Worker):
 
     def stop(self) -> None:
         """Close stdin (the worker detaches and exits), then kill it if it lingers."""
+        if self._stderr.closed:
+            return
         if self.process.poll() is None:
             try:
                 if self.process.stdin:
