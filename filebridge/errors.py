@@ -11,6 +11,8 @@ from typing import Any
 __all__ = [
     "CallTimeout",
     "FilebridgeError",
+    "HandlerFailed",
+    "Interrupted",
     "LeaseHeld",
     "LeaseLost",
     "NoHandler",
@@ -20,10 +22,15 @@ __all__ = [
     "NotebookFormatError",
     "NotebookReadOnly",
     "ProtocolError",
+    "Refused",
     "RemoteError",
     "RemoteImportError",
+    "RemoteTimeout",
+    "RequestRejected",
+    "RequestTooLarge",
     "SourceConfigError",
     "UnsafeFile",
+    "UnsupportedVersion",
     "WriteFailed",
 ]
 
@@ -61,7 +68,49 @@ class RemoteError(FilebridgeError):
 
 
 class NoHandler(RemoteError):
-    """The other side has no handler registered for the command."""
+    """The other side has no handler registered for the command (``no_handler``)."""
+
+
+class RequestRejected(RemoteError):
+    """The request was not valid: not JSON, wrong types, unreadable args (``bad_request``)."""
+
+
+class UnsupportedVersion(RemoteError):
+    """The other side speaks another protocol version (``unsupported_version``)."""
+
+
+class HandlerFailed(RemoteError):
+    """The handler raised; ``details`` holds its traceback (``handler_error``)."""
+
+
+class Interrupted(RemoteError):
+    """The host stopped while handling the request, which may have partly run and was not run
+    again (``interrupted``)."""
+
+
+class RequestTooLarge(RemoteError):
+    """The request was over the host's size limit (``too_large``)."""
+
+
+class Refused(RemoteError):
+    """The handler would not do it: a path outside what is served, a name not allowed
+    (``refused``)."""
+
+
+class RemoteTimeout(RemoteError):
+    """The other side gave up on something it waited for while answering (``timeout``)."""
+
+
+_BY_CODE: dict[str, type[RemoteError]] = {
+    "no_handler": NoHandler,
+    "bad_request": RequestRejected,
+    "unsupported_version": UnsupportedVersion,
+    "handler_error": HandlerFailed,
+    "interrupted": Interrupted,
+    "too_large": RequestTooLarge,
+    "refused": Refused,
+    "timeout": RemoteTimeout,
+}
 
 
 class WriteFailed(FilebridgeError):
@@ -98,10 +147,9 @@ class LeaseHeld(FilebridgeError):
 
 
 def error_from_answer(code: str, message: str, details: Any = None) -> RemoteError:
-    """The exception a caller sees for an error answer."""
-    if code == "no_handler":
-        return NoHandler(code, message, details)
-    return RemoteError(code, message, details)
+    """The exception a caller sees for an error answer: one class per code of
+    docs/protocol.md, RemoteError for codes a feature defines."""
+    return _BY_CODE.get(code, RemoteError)(code, message, details)
 
 
 class NotebookError(FilebridgeError):

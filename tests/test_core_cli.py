@@ -37,7 +37,7 @@ def served(tmp_path: Path):
 
 def _subcommands() -> list[str]:
     parser = build_parser()
-    actions = [a for a in parser._actions if a.dest == "command"]
+    actions = [a for a in parser._actions if a.dest == "subcommand"]
     return sorted(actions[0].choices)  # type: ignore[arg-type]
 
 
@@ -68,8 +68,9 @@ def test_a_worker_with_nothing_installed_is_served(served, tmp_path: Path) -> No
                    "the session to be listed alive")
         failed = fb("send", "no_such", "--root", str(root), "--session", "plain", "--wait",
                     check=False)
-        assert failed.returncode == 2
+        assert failed.returncode == 5  # an error answer, not argparse's usage error
         assert failed.stderr.strip().count("\n") == 0
+        assert failed.stderr.startswith("filebridge send: ")
         assert "no handler for 'no_such'" in failed.stderr
     finally:
         worker.stdin.close()  # type: ignore[union-attr]
@@ -84,18 +85,36 @@ def test_a_worker_with_nothing_installed_is_served(served, tmp_path: Path) -> No
 def test_a_second_serve_says_who_holds_the_root(served) -> None:
     root, server = served
     second = fb("serve", "--root", str(root), check=False)
-    assert second.returncode == 1
+    assert second.returncode == 3
     assert f"already served by pid {server.pid}" in second.stderr
     assert second.stderr.strip().count("\n") == 0
 
 
-def test_send_without_a_host_times_out_with_exit_3(tmp_path: Path) -> None:
+def test_send_without_a_host_times_out_with_exit_4(tmp_path: Path) -> None:
     root = tmp_path / "root"
     fb("new-session", "--root", str(root), "--id", "alone")
     (root / "sessions" / "alone" / "request.lock").write_bytes(b"0" * 20)
     done = fb("send", "echo", "--root", str(root), "--session", "alone", "--wait",
               "--timeout", "0.5", check=False)
-    assert done.returncode == 3 and "no answer to 'echo' within 0.5 s" in done.stderr
+    assert done.returncode == 4 and "no answer to 'echo' within 0.5 s" in done.stderr
+
+
+def test_everyday_mistakes_end_with_one_line_naming_the_command(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    cases = [
+        (["serve", "--root", str(blocker / "root")], 6),
+        (["sessions", "--root", str(tmp_path / "missing")], 1),
+        (["prune", "--root", str(tmp_path / "missing")], 1),
+        (["template", "python", "--session", str(tmp_path / "typo")], 1),
+        (["send", "echo", "--root", str(tmp_path / "missing"), "--session", "x"], 1),
+    ]
+    for argv, code in cases:
+        done = fb(*argv, check=False)
+        assert done.returncode == code, (argv, done.stderr)
+        assert done.stderr.startswith(f"filebridge {argv[0]}: "), (argv, done.stderr)
+        assert done.stderr.strip().count("\n") == 0, (argv, done.stderr)
+    assert not (tmp_path / "typo").exists(), "a mistyped session folder is not created"
 
 
 def test_failures_are_one_line_with_a_non_zero_exit(tmp_path: Path) -> None:
@@ -140,6 +159,7 @@ def test_a_wheel_carries_the_session_templates(tmp_path: Path) -> None:
     installed = tmp_path / "installed"
     shutil.unpack_archive(wheel, installed, format="zip")
     env = {**python_env(), "PYTHONPATH": str(installed)}
+    (tmp_path / "s").mkdir()
     done = subprocess.run(
         [*FILEBRIDGE, "template", "r", "--session", str(tmp_path / "s")], cwd=tmp_path,
         capture_output=True, text=True, env=env, timeout=60)

@@ -380,3 +380,33 @@ def test_a_full_disk_delays_answers_and_loses_none(small_disk: Path) -> None:
         release.set()
         worker.close()
         host.stop()
+
+
+def test_a_handler_past_its_deadline_is_answered_and_the_session_carries_on(
+        tmp_path: Path) -> None:
+    import threading
+
+    from filebridge.errors import RemoteTimeout
+
+    host = Host(tmp_path / "root", handler_deadline=1.0)
+    never = threading.Event()
+    host.register("stuck", lambda call: never.wait(60))
+    host.start()
+    worker = open_connection(tmp_path / "root" / "sessions" / "slow")
+    other = open_connection(tmp_path / "root" / "sessions" / "other")
+    try:
+        for _ in range(2):
+            started = time.monotonic()
+            with pytest.raises(RemoteTimeout, match="did not finish within 1 s"):
+                worker.call("stuck", timeout=30)
+            assert time.monotonic() - started < 10
+            assert worker.call("echo", timeout=10, after="deadline") == {"after": "deadline"}
+        # Two handlers of this session still hold threads: a third is not even started.
+        with pytest.raises(RemoteTimeout, match="not run: 2 handlers"):
+            worker.call("stuck", timeout=10)
+        assert other.call("echo", timeout=10, n=1) == {"n": 1}
+    finally:
+        never.set()
+        worker.close()
+        other.close()
+        host.stop()

@@ -260,3 +260,16 @@ def test_an_editor_is_told_when_another_host_takes_the_root(editor: EditorClient
     editor.notify("exit")
     assert editor.process.wait(30) == 3
     assert "was taken over" in editor.stderr()
+
+
+def test_a_root_already_served_is_refused_with_the_lease_exit_code(root: Path) -> None:
+    from filebridge.host import Host
+
+    with Host(root):
+        client = EditorClient(root)
+        try:
+            assert client.process.wait(30) == 3
+            message = client.stderr().strip().splitlines()[-1]
+            assert message.startswith("filebridge serve:") and "--wait-for-lease" in message
+        finally:
+            client.kill()

@@ -9,7 +9,7 @@ import threading
 from types import FrameType
 from typing import Any, Optional
 
-from filebridge.cli.output import CommandFailed
+from filebridge.cli.output import EXIT_LEASE, CommandFailed
 from filebridge.errors import LeaseHeld
 from filebridge.wire.codec import dumps
 
@@ -83,7 +83,8 @@ def _events(args: argparse.Namespace) -> int:
     try:
         host.start(wait_for_lease=wait)
     except LeaseHeld as exc:
-        raise CommandFailed(f"{exc}; stop it first or pass --wait-for-lease") from None
+        raise CommandFailed(f"{exc}; stop it first or pass --wait-for-lease",
+                            code=EXIT_LEASE) from None
     try:
         while host.running:
             host.join(0.5)
@@ -93,5 +94,5 @@ def _events(args: argparse.Namespace) -> int:
         relay.topics.clear()
         host.stop()
     if host.failure is not None:
-        raise CommandFailed(str(host.failure), code=3)
+        raise CommandFailed(str(host.failure), code=EXIT_LEASE)
     return 0

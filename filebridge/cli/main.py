@@ -21,7 +21,7 @@ from filebridge.cli import (
     vars,
     viewers,
 )
-from filebridge.cli.output import CommandFailed
+from filebridge.cli.output import EXIT_FAILED, EXIT_FILES, CommandFailed
 from filebridge.errors import FilebridgeError
 
 __all__ = ["build_parser", "main"]
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Connect running interpreter sessions to this machine through a shared "
                     "folder. Every command has --help.")
     parser.add_argument("--version", action="version", version=filebridge.__version__)
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="subcommand", metavar="COMMAND")
     for command in COMMANDS:
         command.register(subparsers)
     return parser
@@ -48,14 +48,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    name = f"filebridge {args.subcommand}"
     try:
         return int(args.func(args))
     except CommandFailed as exc:
-        print(f"filebridge {args.command}: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return exc.code
     except FilebridgeError as exc:
-        print(f"filebridge {args.command}: {exc}", file=sys.stderr)
-        return 1
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{name}: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FILES
     except KeyboardInterrupt:
         return 130
 

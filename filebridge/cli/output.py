@@ -9,10 +9,19 @@ from typing import Any
 __all__ = ["CommandFailed", "emit"]
 
 
+# Exit codes of every command (docs/architecture.md, "The command line"); 2 is argparse's
+# own, for a usage mistake.
+EXIT_FAILED = 1  # the command could not do what was asked; the line says why
+EXIT_LEASE = 3  # another host serves the root, or took it over
+EXIT_NO_ANSWER = 4  # no answer came in time
+EXIT_ERROR_ANSWER = 5  # the other side answered with an error
+EXIT_FILES = 6  # a file or folder could not be used (missing, unreadable, full disk)
+
+
 class CommandFailed(Exception):
     """Ends a command with its message on stderr and a non-zero exit."""
 
-    def __init__(self, message: str, code: int = 1) -> None:
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
         super().__init__(message)
         self.code = code
 

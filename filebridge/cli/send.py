@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from filebridge.cli.output import CommandFailed, emit
+from filebridge.cli.output import EXIT_ERROR_ANSWER, EXIT_NO_ANSWER, CommandFailed, emit
 from filebridge.cli.sessions import add_root_argument
 from filebridge.errors import CallTimeout, RemoteError
 from filebridge.wire.layout import RootLayout, SessionLayout
@@ -55,19 +55,21 @@ def _send(args: argparse.Namespace) -> int:
         try:
             request, answer, _waited = channel.call(args.command, fields, args.timeout)
         except RemoteError as exc:
-            raise CommandFailed(str(exc)) from None
+            raise CommandFailed(str(exc), code=EXIT_ERROR_ANSWER) from None
         if answer is None:
             raise CommandFailed(f"no answer to {args.command!r} within {args.timeout:g} s "
-                                "(is `filebridge serve` running on this root?)", code=3)
+                                "(is `filebridge serve` running on this root?)",
+                                code=EXIT_NO_ANSWER)
         if not answer.ok:
             emit({"id": request.id, "ok": False, "error": {"code": answer.error_code,
                   "message": answer.error_message}}, args.json)
-            raise CommandFailed(f"{answer.error_message} [{answer.error_code}]", code=2)
+            raise CommandFailed(f"{answer.error_message} [{answer.error_code}]",
+                                code=EXIT_ERROR_ANSWER)
         emit({"id": request.id, "ok": True, "result": answer.result}, args.json,
              json.dumps(answer.result, indent=1, default=str))
         return 0
     except CallTimeout as exc:
-        raise CommandFailed(str(exc), code=3) from None
+        raise CommandFailed(str(exc), code=EXIT_NO_ANSWER) from None
     finally:
         channel.close()
 

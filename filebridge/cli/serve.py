@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any, Optional
 
-from filebridge.cli.output import CommandFailed
+from filebridge.cli.output import EXIT_LEASE, CommandFailed
 from filebridge.cli.request_log import RequestLogger
 from filebridge.cli.sessions import add_root_argument
 from filebridge.errors import LeaseHeld
@@ -69,7 +69,8 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         host.start(wait_for_lease=wait)
     except LeaseHeld as exc:
-        raise CommandFailed(f"{exc}; stop it first or pass --wait-for-lease") from None
+        raise CommandFailed(f"{exc}; stop it first or pass --wait-for-lease",
+                            code=EXIT_LEASE) from None
     try:
         while host.running:
             host.join(0.5)
@@ -78,7 +79,7 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         host.stop()
     if host.failure is not None:
-        raise CommandFailed(str(host.failure), code=3)
+        raise CommandFailed(str(host.failure), code=EXIT_LEASE)
     return 0
 
 

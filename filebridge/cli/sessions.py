@@ -128,14 +128,22 @@ def _format(sessions: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def existing_root(args: argparse.Namespace) -> Path:
+    """The --root a command reads, which must already exist."""
+    root = Path(args.root).expanduser()
+    if not (root / "sessions").is_dir():
+        raise CommandFailed(f"no filebridge root at {root} (no sessions/ folder in it)")
+    return root
+
+
 def _sessions(args: argparse.Namespace) -> int:
-    sessions = observe_sessions(Path(args.root).expanduser(), HEARTBEAT_INTERVAL + 0.5)
+    sessions = observe_sessions(existing_root(args), HEARTBEAT_INTERVAL + 0.5)
     emit(sessions, args.json, _format(sessions))
     return 0
 
 
 def _prune(args: argparse.Namespace) -> int:
-    root = Path(args.root).expanduser()
+    root = existing_root(args)
     layout = RootLayout(root)
     wanted = {"detached", "stale"} | ({"refused", "broken"} if args.refused else set())
     sessions = observe_sessions(root, HEARTBEAT_INTERVAL + 0.5)

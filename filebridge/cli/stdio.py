@@ -9,7 +9,7 @@ import sys
 from types import FrameType
 from typing import BinaryIO, Optional
 
-from filebridge.cli.output import CommandFailed
+from filebridge.cli.output import EXIT_LEASE, CommandFailed
 from filebridge.errors import LeaseHeld
 
 __all__ = ["protocol_streams", "serve_stdio"]
@@ -47,12 +47,13 @@ def serve_stdio(args: argparse.Namespace) -> int:
     try:
         host.start(wait_for_lease=wait)
     except LeaseHeld as exc:
-        raise CommandFailed(f"{exc}; stop it first or pass --wait-for-lease") from None
+        raise CommandFailed(f"{exc}; stop it first or pass --wait-for-lease",
+                            code=EXIT_LEASE) from None
     server.watch_host()
     try:
         code = server.run()
     except KeyboardInterrupt:  # run() stopped the host on its way out
         code = 0
     if host.failure is not None:
-        raise CommandFailed(str(host.failure), code=3)
+        raise CommandFailed(str(host.failure), code=EXIT_LEASE)
     return code

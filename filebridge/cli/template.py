@@ -52,7 +52,11 @@ def _template(args: argparse.Namespace) -> int:
     if args.source_name:
         values["source_name"] = args.source_name[0]
         values["source_names"] = repr(list(args.source_name))
-    snippet = render_template(args.kind, Path(args.session), **values)
+    session = Path(args.session).expanduser()
+    if not session.is_dir():
+        raise CommandFailed(f"no session folder {session} (make one with `filebridge "
+                            "new-session`)")
+    snippet = render_template(args.kind, session, **values)
     emit({"kind": args.kind, "session": args.session, "snippet": snippet}, args.json, snippet)
     return 0
 

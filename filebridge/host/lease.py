@@ -25,7 +25,7 @@ from filelock import FileLock, Timeout
 from filebridge.errors import LeaseHeld, LeaseLost
 from filebridge.wire.codec import dumps
 from filebridge.wire.files import atomic_write, fresh_reads, remove_file
-from filebridge.wire.host_status import read_holder
+from filebridge.wire.host_status import pid_alive, read_holder
 from filebridge.wire.layout import RootLayout
 
 __all__ = ["EXPIRE_AFTER", "HostLease", "describe"]
@@ -42,18 +42,6 @@ def describe(holder: dict[str, Any]) -> str:
         return "another host (it has not written host.json yet)"
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.get("since", 0)))
     return f"pid {holder.get('pid')} on {holder.get('machine')}, serving since {since}"
-
-
-def _pid_alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class HostLease:
@@ -105,7 +93,7 @@ class HostLease:
         if not holder or holder.get("nonce") == self.nonce:
             return None
         if holder.get("machine") == self.machine:
-            return holder if holder.get("pid") != os.getpid() and _pid_alive(
+            return holder if holder.get("pid") != os.getpid() and pid_alive(
                 holder.get("pid")) else None
         watched_until = time.monotonic() + EXPIRE_AFTER
         while time.monotonic() < watched_until:

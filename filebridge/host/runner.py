@@ -34,6 +34,21 @@ MAX_UNHANDLED_NAMES = 64
 # Bad lines of one session logged in full per minute; the rest are counted.
 BAD_LINES_LOGGED = 10
 RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+# Handlers of one session the host gave up on (past their deadline) that still hold a thread:
+# beyond this many, the session's requests are answered at once instead of run.
+MAX_ABANDONED = 2
+
+
+class _Running:
+    """The request a session's handler is running now."""
+
+    __slots__ = ("abandoned", "end", "request", "started")
+
+    def __init__(self, request: Request, end: int) -> None:
+        self.request = request
+        self.end = end
+        self.started = time.monotonic()
+        self.abandoned = False
 
 
 class ServedSession:
@@ -50,6 +65,9 @@ class ServedSession:
         # A request between DONE and CLAIMED was running when the last host died.
         self.in_flight_end = self.journal.claimed if self.journal.claimed > self.journal.done else 0
         self.unhandled: set[str] = set()
+        self.running: Optional[_Running] = None
+        self.drain_generation = 0
+        self.abandoned = 0
         self._bad_window = 0.0
         self._bad_count = 0
 
@@ -183,7 +201,10 @@ class RequestRunner:
 
     def _drain(self, served: ServedSession) -> None:
         state = served.state
+        generation = served.drain_generation
         while True:
+            if generation != served.drain_generation:
+                return  # the host gave up on this thread's handler; another drain carries on
             with state.lock:
                 if not state.backlog:
                     if not served.deferred:
@@ -206,6 +227,31 @@ class RequestRunner:
                     state.backlog.appendleft(_Stuck(stuck.args[0]))
             except Exception:
                 log.exception("session %s: failed to handle a request", state.layout.id)
+
+    def enforce_deadline(self, served: ServedSession, deadline: float) -> None:
+        """Give up on a handler running longer than ``deadline`` seconds: answer its request
+        with ``timeout`` and let the session's next requests run on another thread."""
+        running = served.running
+        if running is None or time.monotonic() - running.started < deadline:
+            return
+        running.abandoned = True
+        served.running = None
+        served.abandoned += 1
+        served.drain_generation += 1
+        request = running.request
+        log.error("session %s: the handler for %r has run over %g s; the host gave up on it",
+                  served.state.layout.id, request.command, deadline)
+        answer = Answer(request.id, False, error_code="timeout", error_message=(
+            f"the handler for {request.command!r} did not finish within {deadline:g} s"))
+        try:
+            if request.answer:
+                self._answer(served, answer, running.end)
+            self._finish(served, running.end)
+        except _Undelivered as stuck:
+            with served.state.lock:
+                served.state.backlog.appendleft(_Stuck(stuck.args[0]))
+        threading.Thread(target=self._drain, args=(served,), daemon=True,
+                         name="filebridge-handler-after-deadline").start()
 
     def _read_on(self, served: ServedSession) -> None:
         try:
@@ -267,10 +313,26 @@ class RequestRunner:
                             served.state.layout.id, request.command)
             answer = Answer(request.id, False, error_code="no_handler",
                             error_message=f"no handler for {request.command!r} on this host")
+        elif served.abandoned >= MAX_ABANDONED and not spec.inline:
+            answer = Answer(request.id, False, error_code="timeout", error_message=(
+                f"not run: {served.abandoned} handlers of this session are past their "
+                "deadline and still running"))
         else:
             call = Call(request, self.path_map.args(request.args), served.state.snapshot(),
                         self.host)
-            answer = run_handler(spec, call)
+            running = _Running(request, line.end)
+            if not spec.inline:
+                served.running = running
+            try:
+                answer = run_handler(spec, call)
+            finally:
+                if served.running is running:
+                    served.running = None
+            if running.abandoned:
+                served.abandoned -= 1
+                log.warning("session %s: %r finished after the host gave up on it; its result "
+                            "was dropped", served.state.layout.id, request.command)
+                return
             if not answer.ok:
                 log.error("session %s: %s -> %s", served.state.layout.id, request.command,
                           answer.error_message)

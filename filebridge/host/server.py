@@ -53,10 +53,11 @@ TICK = 1.0  # heartbeats, rescans and a safety read of every log, whatever the w
 # Where reads go to a server (polling), looking at every session's files each tick would cost
 # several network round trips per session per second: idle sessions are looked at this
 # seldom, and a worker wakes the host through the root's wake bell instead.
-SLOW_LOOK = 5.0
-IDLE_POLL = 2.0  # an idle session's doorbell, when polling
+SLOW_LOOK = 10.0
+IDLE_POLL = 5.0  # an idle session's doorbell, when polling
 WAKE_POLL = 0.04  # the root's wake bell, when polling
 BROKEN_RETRY = 10.0
+HANDLER_DEADLINE = 120.0
 # A look that takes longer than this means another process ran on the host's core meanwhile.
 SHARED_CORE_SIGN = 20e-6
 
@@ -83,8 +84,12 @@ class Host:
                  path_map: Iterable[tuple[str, str]] = (),
                  max_request_bytes: int = MAX_REQUEST_BYTES,
                  stale_after: float = STALE_AFTER,
-                 handler_threads: int = 32) -> None:
-        """``stale_after``: seconds without a heartbeat change before a session shows stale."""
+                 handler_threads: int = 32,
+                 handler_deadline: float = HANDLER_DEADLINE) -> None:
+        """``stale_after``: seconds without a heartbeat change before a session shows stale.
+        ``handler_deadline``: seconds a handler may run before the host answers its request
+        with ``timeout`` and runs the session's next requests on another thread."""
+        self.handler_deadline = handler_deadline
         self.root = RootLayout(Path(root).expanduser())
         make_private_dir(self.root.root)
         make_private_dir(self.root.sessions)
@@ -367,15 +372,17 @@ class Host:
         if slow_look:
             self._slow_look = now + SLOW_LOOK
         for served in list(self._served.values()):
-            if slow_look:
-                if served.state.check_heartbeat():
-                    self._emit(HostEvent("status", served.state.layout.id))
-                try:
-                    served.reader.check()
-                    served.journal.save_mirror()
-                except OSError as exc:
-                    self._session_fault(served, exc)
-                    continue
+            self._runner.enforce_deadline(served, self.handler_deadline)
+            if not slow_look:
+                continue
+            if served.state.check_heartbeat():
+                self._emit(HostEvent("status", served.state.layout.id))
+            try:
+                served.reader.check()
+                served.journal.save_mirror()
+            except OSError as exc:
+                self._session_fault(served, exc)
+                continue
             self._read(served)
         self._retry_broken()
         try:

@@ -11,7 +11,7 @@ from filebridge.wire.codec import loads
 from filebridge.wire.files import read_counter, read_file
 from filebridge.wire.layout import RootLayout
 
-__all__ = ["holder_is_running", "read_holder"]
+__all__ = ["holder_is_running", "pid_alive", "read_holder"]
 
 
 def read_holder(root: RootLayout) -> dict[str, Any]:
@@ -22,6 +22,19 @@ def read_holder(root: RootLayout) -> dict[str, Any]:
     return holder if isinstance(holder, dict) else {}
 
 
+def pid_alive(pid: object) -> bool:
+    """Whether a process of this machine has the id ``pid``."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def holder_is_running(root: RootLayout, watch: float = 1.5) -> bool:
     """Whether the host named in host.json still serves: by its pid on this machine, else by
     its heartbeat changing within ``watch`` seconds (a host killed outright leaves host.json;
@@ -29,15 +42,8 @@ def holder_is_running(root: RootLayout, watch: float = 1.5) -> bool:
     holder = read_holder(root)
     if not holder:
         return False
-    pid = holder.get("pid")
-    if holder.get("machine") == socket.gethostname() and isinstance(pid, int):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+    if holder.get("machine") == socket.gethostname():
+        return pid_alive(holder.get("pid"))
     first = read_counter(root.host_heartbeat)
     deadline = time.monotonic() + watch
     while time.monotonic() < deadline:

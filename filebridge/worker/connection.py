@@ -10,11 +10,17 @@ from typing import Any, Optional
 from filebridge.errors import CallTimeout, NotConnected
 from filebridge.wire.answers import AnswerLog
 from filebridge.wire.channel import Channel
-from filebridge.wire.files import CounterReader, read_counter, set_fresh_reads
+from filebridge.wire.files import (
+    CounterReader,
+    file_size,
+    read_counter,
+    read_from,
+    set_fresh_reads,
+)
 from filebridge.wire.host_status import holder_is_running, read_holder
 from filebridge.wire.layout import SessionLayout, default_root, new_session_id
 from filebridge.wire.messages import Request
-from filebridge.wire.waiting import choose_strategy
+from filebridge.wire.waiting import choose_strategy, filesystem_type
 from filebridge.worker.background import BackgroundService, CommandHandler, ping
 from filebridge.worker.session_files import prepare_session, python_identity
 
@@ -95,10 +101,25 @@ class Connection:
 
     def _timeout(self, command: str, request: Request, waited: float,
                  host_beat: bytes) -> CallTimeout:
+        if self._answer_was_written(request.id):
+            kind = filesystem_type(self.layout.folder) or "this filesystem"
+            message = (f"no answer to {command!r} (request {request.id}) seen within "
+                       f"{waited:.3g} s, though the host wrote it: {kind} hid the host's write "
+                       "from this worker; set FILEBRIDGE_POLL=1 so it reads afresh")
+            return CallTimeout(message, command=command, waited=waited, host_alive=True)
         alive, why = self._host_status(host_beat)
         message = (f"no answer to {command!r} (request {request.id}) within {waited:.3g} s: "
                    f"{why}")
         return CallTimeout(message, command=command, waited=waited, host_alive=alive)
+
+    def _answer_was_written(self, request_id: str) -> bool:
+        """Whether the answer is in response.log after all, read afresh from the server."""
+        try:
+            size = file_size(self.layout.response_log)
+            tail = read_from(self.layout.response_log, max(0, size - (1 << 20)), 1 << 20)
+        except OSError:
+            return False
+        return f'"id":"{request_id}"'.encode() in tail
 
     def _host_status(self, beat_before: bytes) -> tuple[bool, str]:
         root = self.layout.root

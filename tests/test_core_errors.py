@@ -1,0 +1,51 @@
+"""Every error answer reaches the caller as the exception class of its code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import filebridge.errors as errors
+from filebridge.errors import FilebridgeError, RemoteError
+from filebridge.host import Call, Host
+from filebridge.worker.connection import open_connection
+
+
+def test_each_answer_code_is_raised_as_its_own_class(tmp_path: Path) -> None:
+    host = Host(tmp_path / "root")
+
+    def refuse(call: Call) -> None:
+        raise RemoteError("refused", "not below a served folder")
+
+    def fail(call: Call) -> None:
+        raise ValueError("boom")
+
+    host.register("refuse", refuse)
+    host.register("fail", fail)
+    host.start()
+    worker = open_connection(tmp_path / "root" / "sessions" / "s")
+    try:
+        with pytest.raises(errors.Refused, match="not below a served folder"):
+            worker.call("refuse", timeout=10)
+        with pytest.raises(errors.HandlerFailed, match="ValueError: boom") as failed:
+            worker.call("fail", timeout=10)
+        assert "Traceback" in str(failed.value.details)
+        with pytest.raises(errors.NoHandler):
+            worker.call("nothing_answers_this", timeout=10)
+    finally:
+        worker.close()
+        host.stop()
+
+
+def test_the_hierarchy_is_whole_and_exported() -> None:
+    for code, cls in errors._BY_CODE.items():
+        made = errors.error_from_answer(code, "m")
+        assert type(made) is cls and isinstance(made, RemoteError)
+    assert type(errors.error_from_answer("a_feature_code", "m")) is RemoteError
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), FilebridgeError), name
+    public = {n for n, v in vars(errors).items()
+              if isinstance(v, type) and issubclass(v, Exception) and not n.startswith("_")
+              and v.__module__ == errors.__name__}
+    assert public == set(errors.__all__)
