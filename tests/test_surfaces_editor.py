@@ -81,6 +81,8 @@ def test_an_editor_opens_a_data_view_page_and_shuts_down_leaving_no_process(
         session = editor.request("session/get", {"session": "py1"})
         assert [v["id"] for v in session["views"]] == [view_id]
         assert editor.request("sessions/list")["sessions"][0]["status"] == "alive"
+        log = editor.request("requests/log", {"session": "py1", "limit": 2})["requests"]
+        assert [entry["command"] for entry in log] == ["dataview", "attach"]
         pong = editor.request("session/command", {"session": "py1", "command": "ping"})
         assert pong["result"]["pid"] == worker.pid
         assert editor.request("view/close", {"session": "py1", "view": view_id}) == {"closed": True}

@@ -120,6 +120,10 @@ class Methods:
     def __init__(self, host: Host, store: Optional[ViewerStore],
                  variables: Optional[VariablesProvider],
                  notebook_temp: Optional[Path] = None) -> None:
+        from filebridge.ui.activity import Activity
+
+        self.activity = Activity()  # the page's request log, kept the same way here
+        host.subscribe(self.activity.on_host_event)
         self.host = host
         self.store = store
         self.variables = variables
@@ -128,6 +132,7 @@ class Methods:
             "sessions/list": self.sessions_list,
             "session/get": self.session_get,
             "session/command": self.session_command,
+            "requests/log": self.requests_log,
             "view/tablePage": self.table_page,
             "view/content": self.view_content,
             "view/close": self.view_close,
@@ -175,6 +180,10 @@ class Methods:
                                    timeout=params.seconds("timeout", 10.0),
                                    **params.mapping("args"))
         return {"result": result}
+
+    def requests_log(self, params: Params) -> dict[str, Any]:
+        session_id = params.text("session", "") or None
+        return {"requests": self.activity.requests(session_id, params.number("limit", 200, 1))}
 
     # -- views and plots -----------------------------------------------------------------
 
