@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 from benchmarks._stats import percentile, print_report
+
+__all__ = ["main", "run"]
 from filebridge.editor.framing import frame, read_message
 from filebridge.host import Host
-from filebridge.testing.workers import KINDS, missing, start_worker, worker_env
+from filebridge.testing.workers import KINDS, missing, start_worker
 from filebridge.wire.codec import dumps, loads
 from filebridge.worker.connection import open_connection
 
@@ -187,5 +189,3 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-__all__ = ["main", "run", "worker_env"]

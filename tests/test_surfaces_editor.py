@@ -275,3 +275,29 @@ def test_a_root_already_served_is_refused_with_the_lease_exit_code(root: Path) -
             assert message.startswith("filebridge serve:") and "--wait-for-lease" in message
         finally:
             client.kill()
+
+
+def test_events_speaks_plain_lines_and_refuses_an_unknown_topic(root: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "filebridge", "events", "--root", str(root),
+                           "--topics", "sessions,weather"], capture_output=True, text=True,
+                          env=clean_env(), timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == ("filebridge events: no topic 'weather'; there are: sessions, views, "
+                           "variables, requests\n")
+    events = subprocess.Popen([sys.executable, "-m", "filebridge", "events", "--root", str(root)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=clean_env())
+    try:
+        worker = PythonWorker(root / "sessions" / "plain1")
+        worker.stop()
+        assert events.stdout is not None
+        lines = [events.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith('session/added plain1 status="alive"')
+        assert lines[1].startswith("session/attached plain1")
+        assert lines[2].startswith('session/detached plain1 status="detached"')
+        events.send_signal(signal.SIGTERM)
+        assert events.wait(30) == 0
+    finally:
+        if events.poll() is None:
+            events.kill()
+            events.wait()
