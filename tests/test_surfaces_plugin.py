@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from filebridge.host import Host
-from filebridge.testing.pytest_plugin import InProcessSession, WorkerFactory
+from filebridge.testing.pytest_plugin import HostFactory, InProcessSession, WorkerFactory
 from filebridge.testing.session_log import WaitTimeout
 from filebridge.testing.workers import Worker, WorkerFailed
 
@@ -76,3 +76,21 @@ def test_host_with_serve_options_and_several_workers(fb_worker_factory: WorkerFa
     first.stop()
     first.log.wait_for_request("detach")
     first.log.wait_for_status("detached")
+
+
+@pytest.mark.filebridge_serve("--ui")
+def test_serve_options_reach_the_host_and_its_page_stops_with_it(
+        fb_host: Host, fb_host_factory: HostFactory) -> None:
+    from urllib.request import urlopen
+
+    from filebridge.ui.feature import viewers_of
+
+    viewers = viewers_of(fb_host)
+    assert viewers is not None and viewers.ui is not None
+    with urlopen(viewers.ui.url, timeout=10) as page:
+        assert page.status == 200
+    polling = fb_host_factory("--poll")
+    assert polling.polling  # --poll forces polling whatever the filesystem
+    fb_host_factory.stop_all()
+    with pytest.raises(OSError):
+        urlopen(viewers.ui.url, timeout=5)
