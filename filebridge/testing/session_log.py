@@ -54,11 +54,13 @@ class LoggedRequest:
         if len(args) > 200:
             args = args[:197] + "..."
         if self.answer is None:
-            outcome = "(no answer wanted)"
+            outcome = "(no answer)"
         elif self.answer.ok:
             outcome = f"-> {self.answer.result!r}"[:200]
         else:
             outcome = f"-> error {self.answer.error_code}: {self.answer.error_message}"[:200]
+        if not self.request.answer:
+            outcome += " (not wanted)"
         return f"{self.request.command}({args}) {outcome}"
 
 
