@@ -1,8 +1,7 @@
 """R sessions set up with vscode-R 2.8's legacy session-watcher files, served by the adapter.
 
-The R side here is written from the documented legacy format (docs/r.md): one request at a time
-overwritten into the watcher folder's request.log, a "%.6f" timestamp in request.lock, and the
-session's own files in <tempdir>/vscode-R/.
+The R side is tests/legacy_vscode_r.R, which behaves on the wire as the released session code
+did: `time` to the second, locks read with readLines(), 0.1 s looks and a 5 s limit.
 """
 
 from __future__ import annotations
@@ -10,11 +9,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from r_support import Recorder, needs_r
+from r_support import Recorder, needs_r, r_string
 
 from filebridge.host import Call, Host
 from filebridge.host.vscode_r import LegacyWatcher, legacy_variables
@@ -22,54 +22,28 @@ from filebridge.host.vscode_r import LegacyWatcher, legacy_variables
 pytestmark = needs_r
 
 
+LEGACY_CLIENT = Path(__file__).with_name("legacy_vscode_r.R")
+
 LEGACY_SESSION = r'''
-watcher <- Sys.getenv("VSCODE_WATCHER_DIR")
-dir_session <- file.path(tempdir(), "vscode-R")
-dir.create(dir_session, showWarnings = FALSE)
-response_lock <- file.path(dir_session, "response.lock")
-writeLines("", response_lock)
-invisible(file.create(file.path(dir_session, "response.log")))
-request <- function(command, ...) {
-  obj <- list(time = as.numeric(Sys.time()), pid = Sys.getpid(), wd = getwd(),
-              command = command, ...)
-  jsonlite::write_json(obj, file.path(watcher, "request.log"), auto_unbox = TRUE,
-                       force = TRUE, digits = NA)
-  cat(sprintf("%.6f", Sys.time()), file = file.path(watcher, "request.lock"))
-  Sys.sleep(0.3)  # the slot holds one request: give the watcher time to read it
-}
-request_response <- function(command, ...) {
-  seen <- readLines(response_lock, warn = FALSE)
-  request(command, ..., sd = dir_session)
-  started <- Sys.time()
-  repeat {
-    now_lock <- readLines(response_lock, warn = FALSE)
-    if (length(now_lock) && !identical(now_lock, seen)) break
-    if (difftime(Sys.time(), started, units = "secs") > 5)
-      stop("Did not receive a response within 5 seconds")
-    Sys.sleep(0.1)
-  }
-  jsonlite::parse_json(readLines(file.path(dir_session, "response.log"), warn = FALSE)[[1]])
-}
-request("attach", version = paste(R.version$major, R.version$minor, sep = "."),
-        tempdir = tempdir(), info = list(command = "R", version = R.version.string,
-                                         start_time = as.numeric(Sys.time())))
-jsonlite::write_json(list(globalenv = list(
-  x = list(class = "numeric", type = "double", length = 3L, str = " num [1:3] 1 2 3"),
-  df = list(class = "data.frame", type = "list", length = 2L,
-            str = "'data.frame':\t3 obs. of  2 variables:", names = c("a", "b"), dim = c(3L, 2L))
-)), file.path(dir_session, "workspace.json"), auto_unbox = TRUE)
-cat(sprintf("%.6f", Sys.time()), file = file.path(dir_session, "workspace.lock"))
-png(file.path(dir_session, "plot.png")); plot(1:3); invisible(dev.off())
-cat(sprintf("%.6f", Sys.time()), file = file.path(dir_session, "plot.lock"))
-table_file <- file.path(dir_session, "df.json")
-writeLines('{"columns":[{"headerName":"(row)","field":"x0","type":"textColumn"}],"data":[]}',
-           table_file)
-request("dataview", source = "table", type = "json", title = "df", file = table_file,
-        viewer = "Active")
-answer <- request_response("rstudioapi", action = "get_project_path", args = list())
+options(warn = 2)
+legacy$attach()
+x <- c(1, 2, 3)
+df <- data.frame(a = 1:3, b = c("u", "v", "w"))
+legacy$publish_workspace(c("x", "df"))
+legacy$publish_plot()
+legacy$view(df)
+answer <- legacy$rstudioapi("get_project_path")
 cat(jsonlite::toJSON(answer, auto_unbox = TRUE), "\n", sep = "")
-request("detach")
+legacy$detach()
 '''
+
+
+def legacy_script(code: str) -> str:
+    return f"source({r_string(LEGACY_CLIENT)})\n{code}\n"
+
+
+def legacy_env(watcher: LegacyWatcher) -> dict[str, str]:
+    return {**os.environ, "VSCODE_WATCHER_DIR": str(watcher.watcher_dir)}
 
 
 @pytest.fixture
@@ -83,9 +57,8 @@ def watcher(host: Host, tmp_path: Path) -> Iterator[LegacyWatcher]:
 
 
 def run_legacy_session(watcher: LegacyWatcher) -> str:
-    env = {**os.environ, "VSCODE_WATCHER_DIR": str(watcher.watcher_dir)}
-    done = subprocess.run(["Rscript", "--vanilla", "-e", LEGACY_SESSION], env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(["Rscript", "--vanilla", "-e", legacy_script(LEGACY_SESSION)],
+                          env=legacy_env(watcher), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -105,7 +78,7 @@ def test_legacy_session_appears_as_an_ordinary_session_with_its_views_variables_
     assert info.info["legacy"]["dialect"] == "vscode-r"
     dataview = recorder.received("dataview")[0].args
     assert dataview["title"] == "df" and dataview["source"] == "table"
-    assert Path(dataview["file"]).name == "df.json"
+    assert Path(dataview["file"]).suffix == ".json"
     assert (info.folder / "plot.png").read_bytes()[:4] == b"\x89PNG"
     assert recorder.received("plot")[0].args["number"] == 1
     snapshot = json.loads((info.folder / "workspace.json").read_bytes())
@@ -114,12 +87,10 @@ def test_legacy_session_appears_as_an_ordinary_session_with_its_views_variables_
     assert by_name["x"]["display_type"] == "numeric [3]"
 
 
-def test_legacy_rstudioapi_action_nobody_handles_gets_a_prompt_clear_error(
-        host: Host, watcher: LegacyWatcher) -> None:
+def test_legacy_project_path_without_an_editor_is_the_working_directory(
+        host: Host, watcher: LegacyWatcher, tmp_path: Path) -> None:
     out = run_legacy_session(watcher)
-    error = json.loads(out)["error"]
-    assert error["code"] == "unsupported"
-    assert "cannot perform rstudioapi action 'get_project_path'" in error["message"]
+    assert json.loads(out) == {"path": os.getcwd()}
 
 
 def test_legacy_workspace_entries_become_variables_with_the_python_fields() -> None:
@@ -142,3 +113,186 @@ def test_rstudioapi_handler_sees_the_session_it_came_from(host: Host, recorder: 
     run_legacy_session(watcher)
     assert seen[0].session.id == watcher.sessions()[0]
     assert seen[0].request.pid == seen[0].session.pid
+
+
+def test_legacy_identical_calls_within_a_second_are_all_answered_without_warnings(
+        host: Host, watcher: LegacyWatcher) -> None:
+    script = legacy_script(r'''
+options(warn = 2)
+legacy$attach()
+paths <- vapply(1:100, function(i) legacy$rstudioapi("get_project_path")$path, "")
+cat(length(unique(paths)), paths[[1]], "\n")
+''')
+    done = subprocess.run(["Rscript", "--vanilla", "-e", script], env=legacy_env(watcher),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", os.getcwd()]
+
+
+def test_legacy_action_needing_an_editor_stops_r_with_a_message_naming_it(
+        host: Host, watcher: LegacyWatcher) -> None:
+    script = legacy_script(r'''
+legacy$attach()
+tryCatch(legacy$rstudioapi("active_editor_context"),
+         error = function(e) cat(conditionMessage(e), "\n"))
+''')
+    done = subprocess.run(["Rscript", "--vanilla", "-e", script], env=legacy_env(watcher),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert '"active_editor_context" not available in filebridge' in done.stdout
+
+
+def _start_r(watcher_dir: Path, code: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "VSCODE_WATCHER_DIR": str(watcher_dir)}
+    return subprocess.Popen(["Rscript", "--vanilla", "-e", legacy_script(code)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+WAIT_FOR = r'''
+wait_for <- function(name) {
+  began <- Sys.time()
+  while (!file.exists(file.path(Sys.getenv("VSCODE_WATCHER_DIR"), name))) {
+    if (Sys.time() - began > 30) stop("nobody wrote ", name)
+    Sys.sleep(0.05)
+  }
+}
+'''
+
+
+def test_r_started_before_the_adapter_is_served_without_an_attach(
+        host: Host, recorder: Recorder, tmp_path: Path) -> None:
+    recorder.record("dataview", {"shown": True})
+    watcher_dir = tmp_path / "watcher"
+    watcher_dir.mkdir()
+    r = _start_r(watcher_dir, WAIT_FOR + r'''
+legacy$attach()
+df <- data.frame(a = 1:2)
+legacy$publish_workspace("df")
+cat("ready\n"); flush(stdout())
+wait_for("go")
+legacy$view(df)
+wait_for("done")
+''')
+    assert r.stdout is not None
+    assert r.stdout.readline() == "ready\n"
+    adapter = LegacyWatcher(host, watcher_dir)
+    adapter.start()
+    try:
+        (watcher_dir / "go").touch()
+        recorder.wait_for(lambda: bool(recorder.received("dataview")))
+        (session_id,) = adapter.sessions()
+        assert recorder.received("dataview")[0].session.id == session_id
+        assert host.session(session_id).pid == r.pid
+    finally:
+        (watcher_dir / "done").touch()
+        adapter.stop()
+        r.communicate(timeout=30)
+
+
+def test_a_restarted_adapter_takes_over_the_legacy_sessions_it_served(
+        host: Host, recorder: Recorder, tmp_path: Path) -> None:
+    recorder.record("dataview", {"shown": True})
+    watcher_dir = tmp_path / "watcher"
+    watcher_dir.mkdir()
+    first = LegacyWatcher(host, watcher_dir)
+    first.start()
+    r = _start_r(watcher_dir, WAIT_FOR + r'''
+legacy$attach()
+cat("ready\n"); flush(stdout())
+wait_for("go")
+legacy$send("webview", file = "nothing.html", title = "a")  # a newer request in the slot
+wait_for("go2")
+legacy$view(data.frame(a = 1:2))
+wait_for("done")
+''')
+    second = None
+    try:
+        assert r.stdout is not None and r.stdout.readline() == "ready\n"
+        recorder.wait_for(lambda: len(first.sessions()) == 1)
+        served = first.sessions()
+        first.stop()
+        (watcher_dir / "go").touch()
+        time.sleep(0.5)
+        second = LegacyWatcher(host, watcher_dir)
+        second.start()
+        assert second.sessions() == served
+        (watcher_dir / "go2").touch()
+        recorder.wait_for(lambda: bool(recorder.received("dataview")))
+        assert recorder.received("dataview")[0].session.id == served[0]
+    finally:
+        (watcher_dir / "done").touch()
+        if second is not None:
+            second.stop()
+        r.communicate(timeout=30)
+
+
+def test_legacy_help_request_is_rendered_with_its_linked_pages_and_style(
+        host: Host, recorder: Recorder, watcher: LegacyWatcher) -> None:
+    recorder.record("help", {"shown": True})
+    script = legacy_script('legacy$attach()\nlegacy$help_page("lm", "stats")\n')
+    done = subprocess.run(["Rscript", "--vanilla", "-e", script], env=legacy_env(watcher),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    recorder.wait_for(lambda: bool(recorder.received("help")), timeout=60)
+    args = recorder.received("help")[0].args
+    page = Path(args["file"])
+    assert args["topic"] == "lm" and args["package"] == "stats"
+    html = page.read_text()
+    assert "Fitting Linear Models" in html and 'href="R.css"' in html
+    assert (page.parent / "R.css").is_file()
+    assert 'href="../../stats/html/glm.html"' in html
+    deadline = time.monotonic() + 60
+    while not (page.parent / "glm.html").is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (page.parent / "glm.html").is_file()
+    assert "cdn" not in html.lower()
+
+
+def test_legacy_variables_expand_from_workspace_json(
+        host: Host, watcher: LegacyWatcher) -> None:
+    run_legacy_session(watcher)
+    (session_id,) = watcher.sessions()
+    # the session ended; a new one keeps the mirror open for the host's question
+    script = legacy_script(r'''
+legacy$attach()
+df <- data.frame(a = 1:3, b = c("u", "v", "w"))
+legacy$publish_workspace("df")
+Sys.sleep(20)
+''')
+    r = subprocess.Popen(["Rscript", "--vanilla", "-e", script], env=legacy_env(watcher),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ids = [s for s in watcher.sessions() if s != session_id]
+            if ids and (host.root.session(ids[0]).workspace_json).exists():
+                break
+            time.sleep(0.1)
+        page = host.command(ids[0], "inspect", timeout=10, path=["df"], start=0, count=10)
+        assert page["children_kind"] == "named"
+        assert [c["display_name"] for c in page["children"]] == ["a", "b"]
+        assert page["children"][1]["evaluate_name"] == "df$b"
+    finally:
+        r.kill()
+        r.communicate()
+
+
+def test_a_session_adopted_before_its_folder_is_known_finds_it_from_a_later_request(
+        host: Host, recorder: Recorder, watcher: LegacyWatcher) -> None:
+    recorder.record("help", {"shown": True})
+    script = legacy_script(r'''
+legacy$help_page("mean", "base")   # no attach, and nothing that names R's folder
+Sys.sleep(1)
+legacy$rstudioapi("get_project_path")   # names it: sd
+x <- 1:3
+legacy$publish_workspace("x")
+Sys.sleep(1)
+''')
+    done = subprocess.run(["Rscript", "--vanilla", "-e", script], env=legacy_env(watcher),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (session_id,) = watcher.sessions()
+    snapshot = json.loads((host.root.session(session_id).workspace_json).read_bytes())
+    assert [v["display_name"] for v in snapshot["variables"]] == ["x"]
+    recorder.wait_for(lambda: bool(recorder.received("help")), timeout=60)
+    assert recorder.received("help")[0].args["topic"] == "mean"

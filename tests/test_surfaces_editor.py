@@ -3,6 +3,7 @@ against the protocol's JSON Schemas; and `filebridge events --json`."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -16,6 +17,17 @@ import pytest
 from editor_client import SCHEMAS, EditorClient, RpcFailure, check, clean_env
 
 from filebridge.testing.workers import PythonWorker
+
+# Worker code that makes ``png``, a 3x2 grey PNG, without an imaging library.
+TINY_PNG = """
+import struct, zlib
+def chunk(kind, data):
+    body = kind + data
+    return struct.pack('>I', len(data)) + body + struct.pack('>I', zlib.crc32(body))
+png = (b'\\x89PNG\\r\\n\\x1a\\n'
+       + chunk(b'IHDR', struct.pack('>IIBBBBB', 3, 2, 8, 0, 0, 0, 0))
+       + chunk(b'IDAT', zlib.compress(b'\\0\\0\\0\\0' * 2)) + chunk(b'IEND', b''))
+"""
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -87,6 +99,25 @@ def test_an_editor_opens_a_data_view_page_and_shuts_down_leaving_no_process(
         assert pong["result"]["pid"] == worker.pid
         assert editor.request("view/close", {"session": "py1", "view": view_id}) == {"closed": True}
         assert editor.wait_notification("view/closed")["view"] == view_id
+
+        worker.run(TINY_PNG +
+                   "v.plot(png)\n"
+                   "v.webview(html='<h1>hello</h1>', title='greeting')\n"
+                   "v.dataview({'servers': ['a', 'b'], 'port': 80}, 'cfg')")
+        plot = editor.wait_notification("plot/added")["plot"]
+        assert (plot["number"], plot["width"], plot["height"]) == (1, 3, 2)
+        png = base64.b64decode(editor.request("plot/get", {"session": "py1"})["png"])
+        assert png.startswith(b"\x89PNG") and len(png) == plot["bytes"]
+        page = editor.wait_notification("view/opened", lambda p: p["view"]["kind"] == "webview")
+        served = editor.request("view/file", {"session": "py1", "view": page["view"]["id"]})
+        assert base64.b64decode(served["data"]) == b"<h1>hello</h1>"
+        with pytest.raises(RpcFailure) as outside:
+            editor.request("view/file", {"session": "py1", "view": page["view"]["id"],
+                                         "path": ["..", "session.json"]})
+        assert outside.value.code == -32003 and outside.value.data["code"] == "refused"
+        tree = editor.wait_notification("view/opened", lambda p: p["view"]["kind"] == "tree")
+        content = editor.request("view/content", {"session": "py1", "view": tree["view"]["id"]})
+        assert json.loads(content["text"]) == {"servers": ["a", "b"], "port": 80}
     finally:
         worker.stop()
     assert editor.wait_notification("session/detached")["session"]["status"] == "detached"

@@ -47,7 +47,7 @@ def record_a_session(fb_host_factory: HostFactory, tmp_path: Path) -> tuple[Path
     page = tmp_path / "report.html"
     page.write_text("<h1>report</h1>")
     recordings = tmp_path / "recordings"
-    host = fb_host_factory("--record", str(recordings))
+    host = fb_host_factory("--record", str(recordings), "--view-folder", str(tmp_path))
     factory = WorkerFactory(host, fb_host_factory.log(host), lambda log: None)
     worker = factory("python", session_id="orig")
     try:
@@ -76,7 +76,7 @@ def test_a_live_recording_replays_against_a_fresh_host_with_the_same_answers(
     assert recording.requests[6].t - recording.requests[5].t >= 0.4
     assert all(r.answered_after is not None for r in recording.requests)
 
-    fresh = fb_host_factory()
+    fresh = fb_host_factory("--view-folder", str(tmp_path))
     report = replay(recording, fresh.root.root, session_id="again", speed=0)
     assert report.differences == []
     assert (report.requests, report.compared, report.same, report.unanswered) == (6, 6, 6, 0)
@@ -99,7 +99,7 @@ def test_record_and_replay_commands(fb_host_factory: HostFactory, tmp_path: Path
     assert done.returncode == 0, done.stderr
     # From the folder, only the answers the worker asked for are there.
     assert "recorded 8 request(s) of session orig (4 with their answer)" in done.stdout
-    fresh = fb_host_factory()
+    fresh = fb_host_factory("--view-folder", str(tmp_path))
     done = cli("replay", str(exported), "--root", str(fresh.root.root), "--speed", "0",
                "--session", "cli1", "--json")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -60,3 +60,31 @@ def test_demo_step_sends_a_plot_a_webview_and_a_data_view(tmp_path: Path) -> Non
                for line in said)
     assert any("100000 rows; sorted by x descending the page starts Inf" in line
                for line in said), said
+
+
+def test_views_and_table_commands_refuse_what_a_tampered_session_points_at(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "meta.json").write_text(json.dumps({
+        "columns": [{"name": "s", "field": "s", "type": "string"}], "rows": 1,
+        "chunks": [{"file": "rows-00000.jsonl", "start": 0, "rows": 1}]}))
+    (outside / "rows-00000.jsonl").write_text('{"s": "host secret"}\n')
+    sessions = tmp_path / "root" / "sessions"
+    for name, folder in (("abs", str(outside)), ("root", "/")):
+        (sessions / name / "host-views").mkdir(parents=True)
+        (sessions / name / "host-views" / "index.json").write_text(json.dumps({"views": [
+            {"id": f"t{name}", "session_id": name, "kind": "table", "title": "t",
+             "created": 0, "command": "dataview", "request_id": "r", "folder": folder}]}))
+    zero = sessions / "zero" / "host-views"
+    zero.mkdir(parents=True)
+    (zero / "index.json").symlink_to("/dev/zero")
+    root = str(tmp_path / "root")
+    for view, session in (("tabs", "abs"), ("troot", "root")):
+        with pytest.raises(CommandFailed, match="outside the session folder"):
+            cli("table", view, "--root", root, "--session", session)
+    assert "host secret" not in capsys.readouterr().out
+    with pytest.raises(CommandFailed, match="view list refused"):
+        cli("views", "--root", root, "--session", "zero")
+    assert cli("views", "--root", root, "--session", "abs", "--json") == 0
+    assert [v["id"] for v in json.loads(capsys.readouterr().out)] == ["tabs"]

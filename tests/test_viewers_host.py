@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from viewers_support import api, http_get, run_worker, running_host, wait_for
+from viewers_support import api, http_get, page_origin, run_worker, running_host, wait_for
 
 from filebridge.host.tables import PageRequest, TableReader
 
@@ -74,13 +74,14 @@ def test_vscode_r_table_payload_is_accepted_unchanged(tmp_path: Path) -> None:
                  {"x0": "Datsun", "x1": "NA", "x2": "2024-01-03"},
                  {"x0": "Hornet", "x1": "Inf", "x2": "NA"}],
     }
-    (tmp_path / "table.json").write_text(json.dumps(payload))
     with running_host(tmp_path / "root", ui=False) as (_host, viewers):
         run_worker(tmp_path / "root", "r1", f"""
 import filebridge.worker as fb
-fb.connect()
+conn = fb.connect()
+(conn.session_dir / "table.json").write_text({json.dumps(payload)!r})
 print(fb.call("dataview", source="table", type="json", title="mtcars",
-              file={str(tmp_path / 'table.json')!r}, viewer=True))
+              file=str(conn.session_dir / "table.json"), file_in_session="table.json",
+              viewer=True))
 """)
         (view,) = viewers.store.views("r1")
         page = viewers.store.table("r1", view.id).page(PageRequest(sort=(("x1", True),)))
@@ -96,13 +97,15 @@ def test_bad_viewer_requests_get_clear_errors_and_the_host_keeps_serving(tmp_pat
         done = run_worker(tmp_path / "root", "bad", f"""
 import filebridge.worker as fb
 from filebridge.errors import RemoteError
-fb.connect()
-for args in [dict(command="webview", file="/no/such/page.html"),
+conn = fb.connect()
+(conn.session_dir / "not-a-png.png").write_text("<p>hi</p>")
+for args in [dict(command="webview", file_in_session="no/such/page.html"),
              dict(command="webview", file={str(outside)!r}, dir={str(tmp_path / 'root')!r}),
              dict(command="webview", file_in_session="../../x.html"),
              dict(command="dataview", source="table", type="filebridge.table", dir="/nope"),
              dict(command="browser", url="javascript:alert(1)"),
-             dict(command="plot", file={str(outside)!r})]:
+             dict(command="plot", file={str(outside)!r}),
+             dict(command="plot", file_in_session="not-a-png.png")]:
     command = args.pop("command")
     try:
         fb.call(command, timeout=20, **args)
@@ -112,8 +115,8 @@ for args in [dict(command="webview", file="/no/such/page.html"),
 print(fb.call("echo", timeout=20, still="here"))
 """)
         assert viewers.store.views("bad") == []
-    assert done.stdout.split("\n")[:6] == ["not_found", "refused", "refused", "not_found",
-                                         "refused", "bad_request"]
+    assert done.stdout.split("\n")[:7] == ["not_found", "refused", "refused", "refused",
+                                         "refused", "refused", "bad_request"]
     assert "'still': 'here'" in done.stdout
 
 
@@ -136,7 +139,8 @@ viewers.plot(open(__import__("matplotlib").get_data_path() + "/images/matplotlib
         assert status == 200 and body.startswith(b"\x89PNG")
         table = state["views"][1]["id"]
         status, _, _ = http_get(
-            f"{viewers.ui.url}api/sessions/keep/views/{table}/close", data=b"")  # type: ignore[union-attr]
+            f"{viewers.ui.url}api/sessions/keep/views/{table}/close", data=b"",  # type: ignore[union-attr]
+            headers=page_origin(viewers))
         assert status == 200
         assert [v["title"] for v in api(viewers, "api/sessions/keep")["views"]] == ["example"]
 
@@ -158,13 +162,16 @@ viewers.webview({str(site / 'index.html')!r}, title="site")
         base = f"http://127.0.0.1:{viewers.ui.port}"
         assert http_get(f"{base}/")[0] == 403
         assert http_get(f"{base}/wrong-token/api/state")[0] == 403
-        status, headers, body = http_get(f"{viewers.ui.url}view/web/{view.id}/css/look.css")
+        folder_url = viewers.ui.view_url("web", view.id).rsplit("/", 1)[0]
+        assert not folder_url.startswith(base) and viewers.ui.token not in folder_url
+        status, headers, body = http_get(f"{folder_url}/css/look.css")
         assert status == 200 and b"rgb(1, 2, 3)" in body
         assert "sandbox" in headers["Content-Security-Policy"]
         assert headers["Referrer-Policy"] == "no-referrer"
         for escape in ("../secret.txt", "escape.txt", "%2e%2e/secret.txt"):
-            status, _, body = http_get(f"{viewers.ui.url}view/web/{view.id}/{escape}")
+            status, _, body = http_get(f"{folder_url}/{escape}")
             assert status in (403, 404) and b"do not serve" not in body
+        assert http_get(f"{viewers.ui.url}view/web/{view.id}/css/look.css")[0] == 404
         status, headers, _ = http_get(viewers.ui.url)
         assert status == 200 and "script-src 'self'" in headers["Content-Security-Policy"]
 

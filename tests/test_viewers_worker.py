@@ -149,8 +149,12 @@ viewers.webview(html="<p>inline</p>", title="inline")
 """)
     assert done.stdout.split() == ["FileNotFoundError", "ValueError"]
     first, inline = requests_of(tmp_path, "web", "webview")
-    assert first["args"]["file"] == str(site / "index.html")
-    assert first["args"]["dir"] == str(site) and "dir_in_session" not in first["args"]
+    # a page outside the session folder is copied in with its folder (the host reads nothing
+    # outside the session folder unless told to)
+    copy = first["args"]["dir_in_session"]
+    assert copy.startswith("views/") and first["args"]["file_in_session"] == copy + "/index.html"
+    assert (tmp_path / "sessions" / "web" / copy / "index.html").read_text() == \
+        (site / "index.html").read_text()
     assert inline["args"]["file_in_session"].endswith("/index.html")
 
 
@@ -186,7 +190,8 @@ assert webbrowser.open({page.as_uri()!r})
     (browser,) = requests_of(tmp_path, "wb", "browser")
     assert browser["args"]["url"] == "https://example.org/docs"
     (webview,) = requests_of(tmp_path, "wb", "webview")
-    assert webview["args"]["file"] == str(page)
+    copied = tmp_path / "sessions" / "wb" / webview["args"]["file_in_session"]
+    assert copied.name == "page.html" and copied.read_text() == "<p>x</p>"
 
 
 @pytest.mark.parametrize("url", ["javascript:alert(1)", "ftp://x/y"])

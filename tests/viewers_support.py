@@ -68,13 +68,21 @@ def running_host(root: Path, ui: bool = True) -> Iterator[tuple[Host, Viewers]]:
         host.stop()
 
 
-def http_get(url: str, data: Optional[bytes] = None) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+def http_get(url: str, data: Optional[bytes] = None,
+             headers: Optional[dict[str, str]] = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
+                                     headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
+
+
+def page_origin(viewers: Viewers) -> dict[str, str]:
+    """The Origin header the page's own scripts send (needed for a POST)."""
+    assert viewers.ui is not None
+    return {"Origin": f"http://127.0.0.1:{viewers.ui.port}"}
 
 
 def api(viewers: Viewers, path: str, **params: Any) -> Any:

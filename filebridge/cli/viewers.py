@@ -1,7 +1,9 @@
 """``filebridge views`` and ``filebridge table``: what sessions asked to show, from the shell.
 
 Both read the session folders directly (the host keeps its view list in
-``<session>/host-views/index.json``), so they work with or without a running host.
+``<session>/host-views/index.json``), so they work with or without a running host. What a
+session folder holds is the worker's: files are read only inside that folder, without
+following symlinks out, size-capped.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from filebridge.cli.output import CommandFailed, emit
 from filebridge.cli.sessions import add_root_argument
 from filebridge.errors import RemoteError
 from filebridge.host.tables import PageRequest, TableReader, display_text, parse_sort
-from filebridge.host.viewers import HOST_FOLDER
+from filebridge.host.view_files import AllowedFolders
+from filebridge.host.viewers import HOST_FOLDER, MAX_INDEX_BYTES
 from filebridge.wire.codec import loads
 from filebridge.wire.layout import RootLayout, is_valid_session_id
 
@@ -23,14 +26,21 @@ __all__ = ["register"]
 
 
 def _saved_views(root: RootLayout, session: str) -> list[dict[str, Any]]:
+    folder = root.session(session).folder
     try:
-        saved = loads((root.session(session).folder / HOST_FOLDER / "index.json").read_bytes())
-    except OSError:
-        return []
+        saved = loads(AllowedFolders([], session=folder).read(
+            folder / HOST_FOLDER / "index.json", MAX_INDEX_BYTES))
+    except RemoteError as exc:
+        if exc.code == "not_found":
+            return []
+        raise CommandFailed(f"session {session}: view list refused: {exc.remote_message}") \
+            from None
     except ValueError as exc:
         raise CommandFailed(f"session {session}: unreadable view list: {exc}") from None
     views = saved.get("views", []) if isinstance(saved, dict) else []
-    return [v for v in views if isinstance(v, dict)]
+    return [v for v in views if isinstance(v, dict) and isinstance(v.get("id"), str)
+            and isinstance(v.get("kind"), str) and isinstance(v.get("title"), str)
+            and isinstance(v.get("created", 0), (int, float))]
 
 
 def _sessions(root: RootLayout, only: str | None) -> list[str]:
@@ -62,7 +72,7 @@ def _table(args: argparse.Namespace) -> int:
                for view in _saved_views(root, session) if view.get("id") == args.view]
     if not matches:
         raise CommandFailed(f"no view {args.view!r} (list them with `filebridge views`)")
-    _, view = matches[-1]
+    session, view = matches[-1]
     if view.get("kind") != "table":
         raise CommandFailed(f"view {args.view!r} is a {view.get('kind')}, not a table")
     filters = []
@@ -72,7 +82,9 @@ def _table(args: argparse.Namespace) -> int:
             raise CommandFailed(f"--where takes FIELD=QUERY, got {text!r}")
         filters.append((field, query))
     try:
-        page = TableReader(Path(view["folder"])).page(PageRequest(
+        folder = root.session(session).folder
+        page = TableReader(Path(str(view.get("folder", ""))),
+                           AllowedFolders([], session=folder)).page(PageRequest(
             start=args.start, count=args.count, sort=parse_sort(args.sort or ""),
             filter=args.filter or "", column_filters=tuple(filters)))
     except RemoteError as exc:

@@ -6,6 +6,7 @@ They call what the web page's API calls: the host (sessions, commands), the view
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -135,6 +136,7 @@ class Methods:
             "requests/log": self.requests_log,
             "view/tablePage": self.table_page,
             "view/content": self.view_content,
+            "view/file": self.view_file,
             "view/close": self.view_close,
             "plot/get": self.plot_get,
             "variables/list": self.variables_list,
@@ -202,20 +204,21 @@ class Methods:
 
     def view_content(self, params: Params) -> dict[str, Any]:
         session_id, view_id = params.text("session"), params.text("view")
-        view = self._viewers(session_id).view(session_id, view_id)
+        store = self._viewers(session_id)
+        view = store.view(session_id, view_id)
         if view.kind == "text" and not view.page:
             return {"kind": "text", "text": str(view.details.get("text", ""))}
-        if view.kind not in ("tree", "text", "webview", "help"):
+        if view.kind not in ("tree", "text"):
             raise RemoteError("bad_request", f"view {view_id!r} ({view.kind}) has no content "
-                                             "to fetch")
-        path = Path(view.folder) / view.page
-        if view.kind in ("webview", "help"):
-            return {"kind": view.kind, "path": str(path)}
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise RemoteError("not_found", f"cannot read {path}: {exc}") from None
-        return {"kind": view.kind, "text": text}
+                                             "to fetch; a page's files come by view/file")
+        data = store.content(session_id, view_id)
+        return {"kind": view.kind, "text": data.decode("utf-8", errors="replace")}
+
+    def view_file(self, params: Params) -> dict[str, Any]:
+        session_id, view_id = params.text("session"), params.text("view")
+        name, data = self._viewers(session_id).view_file(session_id, view_id,
+                                                         params.keys("path"))
+        return {"name": name, "data": base64.b64encode(data).decode("ascii")}
 
     def view_close(self, params: Params) -> dict[str, Any]:
         session_id, view_id = params.text("session"), params.text("view")
@@ -223,8 +226,8 @@ class Methods:
 
     def plot_get(self, params: Params) -> dict[str, Any]:
         session_id = params.text("session")
-        path = self._viewers(session_id).plot_file(session_id, params.number("number", 1, 1))
-        return {"path": str(path)}
+        data = self._viewers(session_id).plot_bytes(session_id, params.number("number", 1, 1))
+        return {"png": base64.b64encode(data).decode("ascii")}
 
     # -- variables -----------------------------------------------------------------------
 

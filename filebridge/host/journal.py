@@ -14,7 +14,7 @@ import zlib
 from pathlib import Path
 from typing import Optional
 
-from filebridge.wire.files import KeptFile, atomic_write, read_file
+from filebridge.wire.files import KeptFile, atomic_write, fresh_reads, read_file
 
 __all__ = ["Journal", "JournalDamaged", "decode_record", "encode_record", "recover"]
 
@@ -69,6 +69,8 @@ class Journal:
         self._file = KeptFile(path, os.O_RDWR | os.O_CREAT)
         self.claimed, self.done = self._start(log_size)
         self._mirrored = self.done
+        self._unwritten = False
+        self.lazy = fresh_reads(path.parent)
 
     def _start(self, log_size: int) -> tuple[int, int]:
         raw = self._file.run(lambda fd: os.pread(fd, _WIDTH + 1, 0))
@@ -105,15 +107,27 @@ class Journal:
         self.claimed = end
         self._write(encode_record(end, self.done))
 
-    def finish(self, end: int) -> None:
+    def finish(self, end: int, *, lazily: bool = False) -> None:
+        """DONE moves to ``end``. ``lazily``: the request was idempotent, so losing this
+        record to a crash only runs it again; it is written with the next claim or ``flush``
+        (a write saved on every call where each write is a network round trip)."""
         self.done = self.claimed = max(end, self.done)
+        if lazily:
+            self._unwritten = True
+            return
         self._write(encode_record(self.done, self.done))
+
+    def flush(self) -> None:
+        if self._unwritten:
+            self._write(encode_record(self.done, self.done))
 
     def _write(self, record: bytes) -> None:
         self._file.run(lambda fd: os.pwrite(fd, record, 0))
+        self._unwritten = False
 
     def save_mirror(self) -> None:
         """Copy the position to the host's own folder (each tick, and when it stops)."""
+        self.flush()
         if self.done != self._mirrored:
             atomic_write(self.mirror, encode_record(self.done, self.done))
             self._mirrored = self.done

@@ -119,8 +119,9 @@ class RequestRunner:
         self.path_map = path_map
         self.on_request = on_request
 
-    def read(self, served: ServedSession, rung: bool = False) -> None:
-        """Run every complete request that arrived in ``served``'s log since the last look.
+    def read(self, served: ServedSession, rung: bool = False) -> int:
+        """Run every complete request that arrived in ``served``'s log since the last look;
+        return how many lines there were.
 
         Raises OSError when the log cannot be read; the caller decides whether that is a
         passing fault (a dropped mount) or breaks the session.
@@ -130,10 +131,11 @@ class RequestRunner:
             with state.lock:
                 if len(state.backlog) >= MAX_BACKLOG:
                     served.deferred = True  # the drain reads on once it has room
-                    return
+                    return 0
             lines = served.reader.read(READ_SLICE, rung)
         for line in lines:
             self._accept(served, line)
+        return len(lines)
 
     def _accept(self, served: ServedSession, line: LogLine) -> None:
         sid = served.state.layout.id
@@ -340,7 +342,7 @@ class RequestRunner:
         if request.answer:
             self._answer(served, answer, line.end)
         if faults.ARMED: faults.at_host_point("answered", request.command)  # noqa: E701
-        self._finish(served, line.end)
+        self._finish(served, line.end, lazily=spec is not None and spec.idempotent)
         if request.args_file:
             try:
                 remove_file(served.state.layout.folder / "requests" / request.args_file)
@@ -348,9 +350,9 @@ class RequestRunner:
                 pass
         self.on_request(served.state.layout.id, request, answer)
 
-    def _finish(self, served: ServedSession, end: int) -> None:
+    def _finish(self, served: ServedSession, end: int, lazily: bool = False) -> None:
         try:
-            served.journal.finish(end)
+            served.journal.finish(end, lazily=lazily and served.journal.lazy)
         except OSError as exc:
             log.error("session %s: cannot record progress: %s", served.state.layout.id, exc)
             raise _Undelivered(("journal", None, end)) from exc

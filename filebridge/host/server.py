@@ -313,8 +313,7 @@ class Host:
         """Run what arrived in a session's log; a fault there is that session's alone."""
         sid = served.state.layout.id
         try:
-            self._runner.read(served, rung)
-            if served.reader.behind():
+            if not self._runner.read(served, rung) and served.reader.behind():
                 self._lagging.setdefault(sid, time.monotonic() + 0.002)
             else:
                 self._lagging.pop(sid, None)
@@ -373,6 +372,11 @@ class Host:
             self._slow_look = now + SLOW_LOOK
         for served in list(self._served.values()):
             self._runner.enforce_deadline(served, self.handler_deadline)
+            try:
+                served.journal.flush()
+            except OSError as exc:
+                log.warning("session %s: cannot record progress now: %s",
+                            served.state.layout.id, exc)
             if not slow_look:
                 continue
             if served.state.check_heartbeat():
@@ -433,8 +437,13 @@ class Host:
             names = {entry.name for entry in os.scandir(self.root.sessions) if entry.is_dir()}
         except OSError:
             return
-        for gone in set(self._served) - names:
-            self._forget(gone)
+        for missing in set(self._served) - names:
+            # A listing is cached on network filesystems (20 s on sshfs): a session it does
+            # not show yet may be one a worker rang about; only a failed lookup means gone.
+            if not os.path.lexists(self.root.sessions / missing / "session.json"):
+                self._forget(missing)
+            else:
+                names.add(missing)
         for folder in [f for f in self._pending if f.name not in names]:
             self._pending.discard(folder)
             self._waiter.unwatch(folder)

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from filebridge.errors import RemoteError
+from filebridge.host.view_files import write_inside
 from filebridge.wire.codec import dumps, loads
-from filebridge.wire.files import atomic_write
-from filebridge.wire.layout import make_private_dir
 
 __all__ = ["CHUNK_ROWS", "import_vscode_r_table"]
 
@@ -31,12 +30,15 @@ def _column(spec: Any, n: int) -> dict[str, Any]:
             "dtype": str(spec.get("headerTooltip", value_type or ""))}
 
 
-def import_vscode_r_table(payload_file: Path, target: Path, title: str) -> dict[str, Any]:
-    """Convert ``payload_file`` into a table folder at ``target``; return its meta."""
+def import_vscode_r_table(data: bytes, session_folder: Path, target: tuple[str, ...],
+                          title: str) -> dict[str, Any]:
+    """Convert the payload ``data`` into a table folder at ``session_folder/target...``.
+
+    The folder is written without following symlinks (the session folder is the worker's).
+    Returns the table's meta.
+    """
     try:
-        payload = loads(payload_file.read_bytes())
-    except OSError as exc:
-        raise RemoteError("not_found", f"cannot read the table file: {exc}") from None
+        payload = loads(data)
     except ValueError as exc:
         raise RemoteError("bad_request", f"the table file is not JSON: {exc}") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("columns"), list) \
@@ -44,16 +46,22 @@ def import_vscode_r_table(payload_file: Path, target: Path, title: str) -> dict[
         raise RemoteError("bad_request", "a table payload has 'columns' and 'data' lists")
     columns = [_column(spec, n) for n, spec in enumerate(payload["columns"])]
     data = payload["data"]
-    make_private_dir(target)
     chunks = []
     for number, start in enumerate(range(0, len(data), CHUNK_ROWS)):
         rows = data[start:start + CHUNK_ROWS]
         name = f"rows-{number:05d}.jsonl"
         body = b"".join(dumps(row if isinstance(row, dict) else {}) + b"\n" for row in rows)
-        atomic_write(target / name, body)
+        _write(session_folder, (*target, name), body)
         chunks.append({"file": name, "start": start, "rows": len(rows)})
     meta = {"format": "filebridge.table", "version": 1, "title": title, "columns": columns,
             "rows": len(data), "total_rows": len(data), "chunks": chunks, "complete": True,
             "imported_from": "vscode-R"}
-    atomic_write(target / "meta.json", dumps(meta))
+    _write(session_folder, (*target, "meta.json"), dumps(meta))
     return meta
+
+
+def _write(folder: Path, parts: tuple[str, ...], data: bytes) -> None:
+    try:
+        write_inside(folder, parts, data)
+    except OSError as exc:
+        raise RemoteError("refused", f"cannot write the table: {exc}") from None

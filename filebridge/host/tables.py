@@ -4,6 +4,9 @@ A table is a folder with ``meta.json`` and JSON Lines chunks (filebridge/worker/
 docs/protocol-viewers.md). A page reads only its own lines: each chunk's line offsets are
 found once and kept for a few chunks. Sorting and filtering scan the chunks one at a time and
 keep only the resulting row order (4 bytes a row) and, while sorting, the sort column's keys.
+
+The folder is the worker's: every file is opened through ``AllowedFolders`` (no symlink out,
+regular files only, size-capped) and nothing ``meta.json`` says is trusted.
 """
 
 from __future__ import annotations
@@ -19,11 +22,16 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from filebridge.errors import RemoteError
+from filebridge.host.view_files import AllowedFolders, read_capped
 from filebridge.wire.codec import loads
 
-__all__ = ["MAX_PAGE", "PageRequest", "TableReader", "cell_matches", "parse_sort"]
+__all__ = ["MAX_CHUNK_BYTES", "MAX_META_BYTES", "MAX_PAGE", "PageRequest", "TableReader",
+           "cell_matches", "parse_sort"]
 
 MAX_PAGE = 1000
+MAX_META_BYTES = 16 << 20
+MAX_CHUNK_BYTES = 256 << 20
+MAX_CHUNKS = 100_000
 _OFFSET_CACHE = 8
 _ORDER_CACHE = 4
 NA_TEXT = "NA"
@@ -116,8 +124,9 @@ class _Chunk:
 class TableReader:
     """One table folder; safe to use from several threads."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, allowed: Optional[AllowedFolders] = None) -> None:
         self.folder = folder
+        self.allowed = allowed if allowed is not None else AllowedFolders([folder])
         self._lock = threading.RLock()
         self._meta: dict[str, Any] = {}
         self._meta_stamp: tuple[int, int] = (-1, -1)
@@ -128,30 +137,41 @@ class TableReader:
 
     def meta(self) -> dict[str, Any]:
         path = self.folder / "meta.json"
-        with self._lock:
-            try:
-                stat = path.stat()
-            except OSError:
-                raise RemoteError("not_found", f"the table's meta.json is gone: {path}") from None
+        with self._lock, self.allowed.open(path, MAX_META_BYTES, within=self.folder) as (fd, size):
+            stat = os.fstat(fd)
             stamp = (stat.st_mtime_ns, stat.st_size)
             if stamp != self._meta_stamp:
                 try:
-                    meta = loads(path.read_bytes())
-                except (OSError, ValueError) as exc:
+                    meta = loads(read_capped(fd, size, MAX_META_BYTES, path))
+                except ValueError as exc:
                     raise RemoteError("bad_request", f"unreadable meta.json: {exc}") from None
-                if not isinstance(meta, dict) or not isinstance(meta.get("columns"), list):
+                if not isinstance(meta, dict) or not isinstance(meta.get("columns"), list) \
+                        or not all(isinstance(c, dict) for c in meta["columns"]):
                     raise RemoteError("bad_request", "meta.json has no column list")
                 self._meta, self._meta_stamp = meta, stamp
             return self._meta
 
     def _chunks(self, meta: dict[str, Any]) -> list[_Chunk]:
         chunks = []
-        for entry in meta.get("chunks", []):
-            name = str(entry.get("file", ""))
-            if "/" in name or name.startswith("."):
+        listed = meta.get("chunks", [])
+        if not isinstance(listed, list) or len(listed) > MAX_CHUNKS:
+            raise RemoteError("bad_request", "meta.json's chunk list is not a short list")
+        for entry in listed:
+            name = str(entry.get("file", "")) if isinstance(entry, dict) else ""
+            if not name or "/" in name or "\\" in name or name.startswith("."):
                 raise RemoteError("refused", f"chunk name {name!r} leaves the table folder")
-            chunks.append(_Chunk(self.folder / name, int(entry["start"]), int(entry["rows"])))
+            try:
+                start, rows = int(entry["start"]), int(entry["rows"])
+            except (KeyError, TypeError, ValueError):
+                raise RemoteError("bad_request", f"chunk {name!r} has no whole start and "
+                                                 "rows") from None
+            if start < 0 or rows < 0:
+                raise RemoteError("bad_request", f"chunk {name!r} has a negative start or rows")
+            chunks.append(_Chunk(self.folder / name, start, rows))
         return chunks
+
+    def _read_chunk(self, chunk: _Chunk) -> bytes:
+        return self.allowed.read(chunk.path, MAX_CHUNK_BYTES, within=self.folder)
 
     def available_rows(self, meta: dict[str, Any]) -> int:
         return sum(chunk.rows for chunk in self._chunks(meta))
@@ -165,7 +185,7 @@ class TableReader:
             if cached is not None:
                 self._offsets.move_to_end(key)
                 return cached
-        data = chunk.path.read_bytes()
+        data = self._read_chunk(chunk)
         offsets = array("Q", [0])
         position = data.find(b"\n")
         while position != -1:
@@ -195,18 +215,20 @@ class TableReader:
                 run_end += 1
             offsets = self._chunk_offsets(chunk)
             count = run_end - run_start
+            if local + count >= len(offsets):
+                raise RemoteError("bad_request", f"{chunk.path.name} has fewer lines than "
+                                                 "meta.json says")
             first, last = offsets[local], offsets[local + count]
-            with open(chunk.path, "rb") as f:
-                data = os.pread(f.fileno(), last - first, first)
+            with self.allowed.open(chunk.path, MAX_CHUNK_BYTES, within=self.folder) as (fd, _):
+                data = os.pread(fd, last - first, first)
             for line in data.split(b"\n")[:count]:
-                out.append(loads(line))
+                out.append(_record(line))
             run_start = run_end
         return out
 
     def _scan(self, chunks: list[_Chunk]) -> Iterator[tuple[int, bytes]]:
         for chunk in chunks:
-            with open(chunk.path, "rb") as f:
-                data = f.read()
+            data = self._read_chunk(chunk)
             for n, line in enumerate(data.split(b"\n")[:chunk.rows]):
                 yield chunk.start + n, line
 
@@ -237,7 +259,7 @@ class TableReader:
         for row, line in self._scan(chunks):
             if needle and needle not in line.lower():
                 continue  # cheap reject before parsing; matches are checked on cells below
-            record = loads(line) if (matches or sort_fields) else None
+            record = _record(line) if (matches or sort_fields) else None
             if matches is not None and record is not None and not matches(record):
                 continue
             rows.append(row)
@@ -301,6 +323,15 @@ class TableReader:
             "rows_total": meta.get("rows", available),
             "complete": bool(meta.get("complete", True)),
         }
+
+
+def _record(line: bytes) -> dict[str, Any]:
+    """A row line as a dict; a broken line (the worker wrote it) counts as an empty row."""
+    try:
+        record = loads(line)
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def _sorted(positions: list[int], values: list[Any], kind: str,

@@ -13,16 +13,23 @@ Integrations that show views their own way register their own handlers for these
 Views live in memory and in ``<session>/host-views/index.json`` (so a restarted host still
 lists them); plots are copied into ``<session>/host-views/plots/``. Pruning the session
 folder removes both.
+
+Every file a view reads goes through ``filebridge.host.view_files``: only inside the session
+folder or the folders the user let the host serve, never through a symlink leading out, never a
+FIFO or a device, and never more than the size limits below. The worker can edit
+``index.json``, so what it says is checked again whenever a file is read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Optional
 
@@ -30,18 +37,29 @@ from filebridge.errors import RemoteError
 from filebridge.host.dispatch import Call
 from filebridge.host.server import Host, HostEvent
 from filebridge.host.table_import import import_vscode_r_table
-from filebridge.host.tables import TableReader
+from filebridge.host.tables import MAX_META_BYTES, TableReader
+from filebridge.host.view_files import AllowedFolders, remove_inside, write_inside
 from filebridge.wire.codec import dumps, loads
-from filebridge.wire.files import atomic_write
-from filebridge.wire.layout import is_valid_session_id, make_private_dir
+from filebridge.wire.layout import is_valid_session_id
 
-__all__ = ["PLOT_HISTORY", "PlotRecord", "View", "ViewerStore", "install_viewer_handlers"]
+__all__ = ["MAX_VIEWS", "PLOT_HISTORY", "PlotRecord", "View", "ViewerStore",
+           "install_viewer_handlers"]
 
 log = logging.getLogger("filebridge.viewers")
 
 PLOT_HISTORY = 50
+MAX_VIEWS = 200  # per session; the oldest view goes when a new one would pass it
+OPEN_TABLES = 4  # table readers (with their caches) kept per session
 HOST_FOLDER = "host-views"
 VIEW_KINDS = ("webview", "browser", "help", "table", "tree", "text", "httpgd")
+MAX_INDEX_BYTES = 8 << 20
+MAX_PLOT_BYTES = 64 << 20
+MAX_CONTENT_BYTES = 32 << 20  # a text or tree view's file
+MAX_ASSET_BYTES = 128 << 20  # one file of a webview or help page
+MAX_IMPORT_BYTES = 256 << 20  # vscode-R's table payload, parsed whole
+MAX_TITLE = 300
+MAX_URL = 8192
+_PLOT_FILE = re.compile(r"[0-9]{6}\.png")
 
 
 @dataclass
@@ -77,12 +95,64 @@ class PlotRecord:
         return asdict(self)
 
 
+def _short(value: Any, limit: int) -> str:
+    text = value if isinstance(value, str) else ""
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+def _small_details(details: Any) -> dict[str, Any]:
+    """Only short scalar details are kept (a worker chooses them)."""
+    if not isinstance(details, dict):
+        return {}
+    kept: dict[str, Any] = {}
+    for key, value in list(details.items())[:8]:
+        if isinstance(value, str):
+            kept[str(key)[:40]] = _short(value, 2000)
+        elif value is None or isinstance(value, (bool, int, float)):
+            kept[str(key)[:40]] = value
+    return kept
+
+
+def _view_from_saved(raw: Any, session_id: str) -> Optional[View]:
+    if not isinstance(raw, dict) or set(raw) - {f.name for f in fields(View)}:
+        return None
+    try:
+        view = View(**raw)
+    except TypeError:
+        return None
+    text_fields = (view.id, view.session_id, view.kind, view.title, view.command,
+                   view.request_id, view.folder, view.page, view.url)
+    if not all(isinstance(v, str) for v in text_fields) or view.session_id != session_id \
+            or view.kind not in VIEW_KINDS or not is_valid_session_id(view.id) \
+            or not isinstance(view.created, (int, float)):
+        return None
+    view.title = _short(view.title, MAX_TITLE)
+    view.url = _short(view.url, MAX_URL)
+    view.details = _small_details(view.details)
+    return view
+
+
+def _plot_from_saved(raw: Any) -> Optional[PlotRecord]:
+    if not isinstance(raw, dict):
+        return None
+    try:
+        record = PlotRecord(**raw)
+    except TypeError:
+        return None
+    if not isinstance(record.file, str) or not _PLOT_FILE.fullmatch(record.file) \
+            or not all(isinstance(v, int) and not isinstance(v, bool)
+                       for v in (record.number, record.width, record.height, record.bytes)):
+        return None
+    return record
+
+
 class _SessionViews:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, allowed: AllowedFolders) -> None:
         self.folder = folder
+        self.allowed = allowed
         self.views: OrderedDict[str, View] = OrderedDict()
         self.plots: list[PlotRecord] = []
-        self.tables: dict[str, TableReader] = {}
+        self.tables: OrderedDict[str, TableReader] = OrderedDict()
         self.last_plot_digest = ""
 
     @property
@@ -91,12 +161,27 @@ class _SessionViews:
 
 
 class ViewerStore:
-    """Views and plots per session. Thread-safe: handlers and the web page share it."""
+    """Views and plots per session. Thread-safe: handlers and the web page share it.
 
-    def __init__(self) -> None:
+    ``folders``: the host folders, besides each session's own folder, that views may read
+    (the local side of ``--map``, ``--source`` and ``--view-folder`` folders).
+    """
+
+    def __init__(self, folders: Iterable[Path | str] = ()) -> None:
         self._sessions: dict[str, _SessionViews] = {}
         self._lock = threading.RLock()
         self._subscribers: list[Callable[[str], None]] = []
+        self._folders: list[Path] = [Path(f) for f in folders]
+
+    def add_folders(self, folders: Iterable[Path | str]) -> None:
+        """Let views of every session read ``folders`` too (from sessions attached later)."""
+        with self._lock:
+            self._folders.extend(Path(f) for f in folders)
+
+    def allowed(self, session_folder: Path) -> AllowedFolders:
+        """What a view of the session in ``session_folder`` may read."""
+        with self._lock:
+            return AllowedFolders(self._folders, session=session_folder)
 
     def subscribe(self, callback: Callable[[str], None]) -> None:
         """``callback(session_id)`` after every change to a session's views or plots."""
@@ -116,36 +201,38 @@ class ViewerStore:
         with self._lock:
             entry = self._sessions.get(session_id)
             if entry is None:
-                entry = _SessionViews(folder)
+                entry = _SessionViews(folder, self.allowed(folder))
                 self._load(entry, session_id)
                 self._sessions[session_id] = entry
             return entry
 
     def _load(self, entry: _SessionViews, session_id: str) -> None:
+        own = AllowedFolders([], session=entry.folder)
         try:
-            saved = loads((entry.store_folder / "index.json").read_bytes())
-        except (OSError, ValueError):
+            saved = loads(own.read(entry.store_folder / "index.json", MAX_INDEX_BYTES))
+        except (RemoteError, ValueError) as exc:
+            if not (isinstance(exc, RemoteError) and exc.code == "not_found"):
+                log.warning("session %s: saved views ignored: %s", session_id, exc)
             return
-        for raw in saved.get("views", []):
-            try:
-                view = View(**raw)
-            except TypeError:
-                continue
-            if view.session_id == session_id:
+        if not isinstance(saved, dict):
+            return
+        views = saved.get("views")
+        for raw in (views if isinstance(views, list) else [])[-MAX_VIEWS:]:
+            view = _view_from_saved(raw, session_id)
+            if view is not None:
                 entry.views[view.id] = view
-        for raw in saved.get("plots", []):
-            try:
-                entry.plots.append(PlotRecord(**raw))
-            except TypeError:
-                continue
+        plots = saved.get("plots")
+        for raw in (plots if isinstance(plots, list) else [])[-PLOT_HISTORY:]:
+            record = _plot_from_saved(raw)
+            if record is not None:
+                entry.plots.append(record)
 
     def _save(self, entry: _SessionViews) -> None:
         try:
-            make_private_dir(entry.store_folder)
-            atomic_write(entry.store_folder / "index.json", dumps({
+            write_inside(entry.folder, (HOST_FOLDER, "index.json"), dumps({
                 "views": [v.as_json() for v in entry.views.values()],
                 "plots": [p.as_json() for p in entry.plots]}))
-        except OSError as exc:
+        except (OSError, RemoteError) as exc:
             log.warning("cannot save the views of %s: %s", entry.folder, exc)
 
     def forget(self, session_id: str) -> None:
@@ -168,10 +255,16 @@ class ViewerStore:
 
     def add(self, folder: Path, view: View) -> View:
         entry = self.attach_folder(view.session_id, folder)
+        view.title = _short(view.title, MAX_TITLE)
+        view.url = _short(view.url, MAX_URL)
+        view.details = _small_details(view.details)
         with self._lock:
             entry.views.pop(view.id, None)
             entry.tables.pop(view.id, None)
             entry.views[view.id] = view
+            while len(entry.views) > MAX_VIEWS:
+                oldest, _ = entry.views.popitem(last=False)
+                entry.tables.pop(oldest, None)
             self._save(entry)
         self._changed(view.session_id)
         return view
@@ -207,8 +300,33 @@ class ViewerStore:
             entry = self._entry(session_id)
             reader = entry.tables.get(view_id)
             if reader is None:
-                reader = entry.tables[view_id] = TableReader(Path(view.folder))
+                reader = entry.tables[view_id] = TableReader(Path(view.folder), entry.allowed)
+                while len(entry.tables) > OPEN_TABLES:
+                    entry.tables.popitem(last=False)
+            else:
+                entry.tables.move_to_end(view_id)
             return reader
+
+    def content(self, session_id: str, view_id: str) -> bytes:
+        """The file a tree or text view shows."""
+        view = self.view(session_id, view_id)
+        entry = self._entry(session_id)
+        return entry.allowed.read(Path(view.folder) / view.page, MAX_CONTENT_BYTES,
+                                  within=view.folder)
+
+    def view_file(self, session_id: str, view_id: str, parts: list[str]) -> tuple[str, bytes]:
+        """``(name, bytes)`` of a webview's or help page's file (its page for no ``parts``)."""
+        view = self.view(session_id, view_id)
+        if view.kind not in ("webview", "help") or not view.folder:
+            raise RemoteError("bad_request", "only webviews and help pages are served as files")
+        if any(p in ("", ".", "..") or "/" in p or "\\" in p or "\0" in p for p in parts):
+            raise RemoteError("refused", "no '.', '..' or empty segments in view paths")
+        relative = parts or PurePosixPath(view.page).parts
+        if not relative or any(p in ("", ".", "..") for p in relative):
+            raise RemoteError("refused", "this view names no page")
+        entry = self._entry(session_id)
+        path = Path(view.folder).joinpath(*relative)
+        return relative[-1], entry.allowed.read(path, MAX_ASSET_BYTES, within=view.folder)
 
     # -- plots ---------------------------------------------------------------------------
 
@@ -221,16 +339,17 @@ class ViewerStore:
             if digest == entry.last_plot_digest and entry.plots:
                 return None
             number = entry.plots[-1].number + 1 if entry.plots else 1
-            plots = entry.store_folder / "plots"
-            make_private_dir(plots)
-            name = f"{number:06d}.png"
-            atomic_write(plots / name, data)
+            name = f"{number % 1_000_000:06d}.png"
+            try:
+                write_inside(entry.folder, (HOST_FOLDER, "plots", name), data)
+            except OSError as exc:
+                raise RemoteError("refused", f"plot: cannot keep the plot: {exc}") from None
             record = PlotRecord(number, time.time(), width, height, len(data), name)
             entry.plots.append(record)
             entry.last_plot_digest = digest
             while len(entry.plots) > PLOT_HISTORY:
                 old = entry.plots.pop(0)
-                (plots / old.file).unlink(missing_ok=True)
+                remove_inside(entry.folder, (HOST_FOLDER, "plots", old.file))
             self._save(entry)
         self._changed(session_id)
         return record
@@ -240,13 +359,21 @@ class ViewerStore:
             entry = self._sessions.get(session_id)
             return list(entry.plots) if entry else []
 
-    def plot_file(self, session_id: str, number: int) -> Path:
+    def plot_bytes(self, session_id: str, number: int) -> bytes:
+        """The PNG of a kept plot, read from the session's own ``host-views/plots``."""
         entry = self._entry(session_id)
         with self._lock:
-            for record in entry.plots:
-                if record.number == number:
-                    return entry.store_folder / "plots" / record.file
-        raise RemoteError("not_found", f"no plot {number} in session {session_id!r}")
+            found = [r for r in entry.plots if r.number == number]
+        if not found:
+            raise RemoteError("not_found", f"no plot {number} in session {session_id!r}")
+        own = AllowedFolders([], session=entry.folder)
+        data = own.read(entry.store_folder / "plots" / found[0].file, MAX_PLOT_BYTES)
+        if not data.startswith(PNG_SIGNATURE):
+            raise RemoteError("refused", f"plot {number} is no longer a PNG image")
+        return data
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 # -- handlers --------------------------------------------------------------------------------
@@ -291,18 +418,15 @@ def _new_view(call: Call, kind: str, title: str, **fields: Any) -> View:
                 **fields)
 
 
-def _served_page(call: Call, default_title: str) -> View:
+def _served_page(call: Call, allowed: AllowedFolders, default_title: str) -> View:
     """webview and help: a page and the folder its assets may come from."""
     page = _local_path(call, "file")
     assert page is not None
     folder = _local_path(call, "dir", required=False) or page.parent
-    try:
-        real_page, real_folder = page.resolve(strict=True), folder.resolve(strict=True)
-    except OSError:
-        raise RemoteError("not_found", f"{call.command}: no such file on this side: {page} "
-                          "(is a --map needed?)") from None
-    if real_folder not in real_page.parents:
-        raise RemoteError("refused", f"{call.command}: {page} is not inside {folder}")
+    real_folder = allowed.check_folder(folder)
+    with allowed.open(page, MAX_ASSET_BYTES, within=real_folder):
+        pass  # the page exists, is a regular file inside the folder, and is not too large
+    real_page = Path(allowed.locate(page)[1])
     kind = "help" if call.command == "help" else "webview"
     return _new_view(call, kind, _text(call.args, "title") or default_title,
                      folder=str(real_folder),
@@ -310,29 +434,41 @@ def _served_page(call: Call, default_title: str) -> View:
                      details={"topic": call.args.get("topic")} if kind == "help" else {})
 
 
+def _png_size(data: bytes, shown: Path) -> tuple[int, int]:
+    if not data.startswith(PNG_SIGNATURE) or len(data) < 24:
+        raise RemoteError("bad_request", f"plot: {shown} is not a PNG image")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 def install_viewer_handlers(host: Host, store: ViewerStore) -> None:
     """Register the viewer commands on ``host``; later registrations replace them."""
+    store.add_folders(local for _, local in host.path_map.pairs)
+
+    def allowed(call: Call) -> AllowedFolders:
+        return store.allowed(call.layout.folder)
 
     def keep(call: Call, view: View) -> dict[str, Any]:
         store.add(call.layout.folder, view)
         return {"view": view.id}
 
     def webview(call: Call) -> dict[str, Any]:
-        return keep(call, _served_page(call, "page"))
+        return keep(call, _served_page(call, allowed(call), "page"))
 
     def help_page(call: Call) -> dict[str, Any]:
         if "file" not in call.args and "file_in_session" not in call.args:
             # vscode-R sends a path on R's own help server, which this side cannot reach
-            path = _text(call.args, "requestPath")
+            path = _short(_text(call.args, "requestPath"), 1000)
             return keep(call, _new_view(call, "text", f"Help: {path}",
                                         details={"text": f"R help page {path} (served by R's "
                                                          "help server on the worker)"}))
-        return keep(call, _served_page(call, "Help"))
+        return keep(call, _served_page(call, allowed(call), "Help"))
 
     def browser(call: Call) -> dict[str, Any]:
         url = _text(call.args, "url")
         if not url.startswith(("http://", "https://")):
-            raise RemoteError("refused", f"browser shows http and https URLs, not {url!r}")
+            raise RemoteError("refused", f"browser shows http and https URLs, not {url[:200]!r}")
+        if len(url) > MAX_URL:
+            raise RemoteError("bad_request", f"browser: the URL is longer than {MAX_URL}")
         kind = "httpgd" if call.command == "httpgd" else "browser"
         return keep(call, _new_view(call, kind, _text(call.args, "title") or url, url=url,
                                     details={"viewer": call.args.get("viewer", True)}))
@@ -341,40 +477,40 @@ def install_viewer_handlers(host: Host, store: ViewerStore) -> None:
         source = _text(call.args, "source", "table")
         kind_of_file = _text(call.args, "type", "")
         title = _text(call.args, "title") or "data"
+        where = allowed(call)
         if source == "table" and kind_of_file == "filebridge.table":
             folder = _local_path(call, "dir")
             assert folder is not None
-            if not (folder / "meta.json").is_file():
-                raise RemoteError("not_found", f"dataview: no table at {folder} "
-                                  "(is a --map needed?)")
-            return keep(call, _new_view(call, "table", title, folder=str(folder),
-                                        details={"rows": call.args.get("rows")}))
+            real_folder = where.check_folder(folder)
+            with where.open(real_folder / "meta.json", MAX_META_BYTES, within=real_folder):
+                pass  # a table is there
+            rows = call.args.get("rows")
+            return keep(call, _new_view(call, "table", title, folder=str(real_folder),
+                                        details={"rows": rows if isinstance(rows, int)
+                                                 else None}))
         payload = _local_path(call, "file")
         assert payload is not None
-        if not payload.is_file():
-            raise RemoteError("not_found", f"dataview: no such file on this side: {payload}")
         if source == "table":
             view_id = _view_id(call)
-            target = call.layout.folder / HOST_FOLDER / "tables" / view_id
-            meta = import_vscode_r_table(payload, target, title)
-            return keep(call, _new_view(call, "table", title, folder=str(target),
+            data = where.read(payload, MAX_IMPORT_BYTES)
+            parts = (HOST_FOLDER, "tables", view_id)
+            meta = import_vscode_r_table(data, call.layout.folder, parts, title)
+            return keep(call, _new_view(call, "table", title,
+                                        folder=str(call.layout.folder.joinpath(*parts)),
                                         details={"rows": meta["rows"]}))
         kind = "tree" if source == "list" else "text"
-        return keep(call, _new_view(call, kind, title, folder=str(payload.parent),
-                                    page=payload.name,
+        _, real = where.locate(payload)
+        with where.open(real, MAX_CONTENT_BYTES):
+            pass  # a regular file, not too large
+        return keep(call, _new_view(call, kind, title, folder=str(real.parent),
+                                    page=real.name,
                                     details={"language": call.args.get("language") or
                                              ("r" if kind_of_file == "R" else "")}))
 
     def plot(call: Call) -> dict[str, Any]:
         image = _local_path(call, "file", required=False) or call.layout.plot_png
-        try:
-            data = image.read_bytes()
-        except OSError as exc:
-            raise RemoteError("not_found", f"plot: cannot read {image}: {exc}") from None
-        if not data.startswith(b"\x89PNG\r\n\x1a\n") or len(data) < 24:
-            raise RemoteError("bad_request", f"plot: {image} is not a PNG image")
-        width = int.from_bytes(data[16:20], "big")
-        height = int.from_bytes(data[20:24], "big")
+        data = allowed(call).read(image, MAX_PLOT_BYTES)
+        width, height = _png_size(data, image)
         record = store.add_plot(call.session.id, call.layout.folder, data, width, height)
         return {"plot": record.number if record else None}
 

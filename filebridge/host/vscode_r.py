@@ -6,7 +6,9 @@ files in ``<R tempdir>/vscode-R/``. This adapter gives each such session a norma
 session folder (a *mirror*) and translates into it: each legacy request becomes a request line
 in the mirror's ``request.log``, the legacy ``workspace.json`` becomes a variables snapshot and
 ``plot.png`` a published plot. The rest of the host sees an ordinary session. ``rstudioapi``
-calls are answered back through the legacy ``response.log`` + ``response.lock``.
+calls are answered back through the legacy ``response.log`` + ``response.lock``, help pages
+are rendered by R on this machine, and the variables pane's ``inspect`` is answered from the
+legacy ``workspace.json``.
 
 The format is documented in docs/r.md, built from vscode-R's documented behaviour.
 """
@@ -28,10 +30,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from filebridge import PROTOCOL_VERSION
+from filebridge.errors import RemoteError
+from filebridge.host.vscode_r_answers import (
+    builtin_rstudioapi,
+    legacy_children,
+    not_available_body,
+)
+from filebridge.host.vscode_r_help import render_help
+from filebridge.wire.answers import FileOutbox
 from filebridge.wire.codec import dumps, loads
 from filebridge.wire.files import AppendLog, Doorbell, atomic_write
-from filebridge.wire.layout import SessionLayout, make_private_dir
-from filebridge.wire.messages import Request, decode_answer
+from filebridge.wire.layout import SessionLayout, is_valid_session_id, make_private_dir
+from filebridge.wire.messages import Answer, BadRequest, Request, decode_answer, decode_request
 from filebridge.wire.waiting import choose_strategy, make_waiter
 
 if TYPE_CHECKING:
@@ -68,6 +78,10 @@ class _Mirror:
     log: AppendLog
     bell: Doorbell
     heartbeat: Doorbell
+    outbox: FileOutbox
+    cwd: Optional[str] = None
+    commands_read: int = 0
+    commands_pending: bytes = b""
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     workspace_seen: bytes = b""
     plot_seen: bytes = b""
@@ -86,13 +100,30 @@ class _Mirror:
         self.bell.ring(size)
         return request
 
+    @property
+    def files_known(self) -> bool:
+        """Whether R's own folder is known (a session adopted without an attach may not be)."""
+        return str(self.legacy_dir) not in ("", ".")
+
     def beat(self) -> None:
         self.beats += 1
         self.heartbeat.ring(self.beats)
 
     def close(self) -> None:
-        for closable in (self.log, self.bell, self.heartbeat):
+        for closable in (self.log, self.bell, self.heartbeat, self.outbox):
             closable.close()
+
+    def new_commands(self) -> list[bytes]:
+        """Host -> worker request lines appended to the mirror's command.log since last time."""
+        try:
+            with open(self.layout.command_log, "rb") as f:
+                f.seek(self.commands_read)
+                data = f.read()
+        except OSError:
+            return []
+        self.commands_read += len(data)
+        *lines, self.commands_pending = (self.commands_pending + data).split(b"\n")
+        return [line for line in lines if line.strip()]
 
 
 def _read_text_counter(path: Path) -> bytes:
@@ -100,6 +131,45 @@ def _read_text_counter(path: Path) -> bytes:
         return path.read_bytes()[:64]
     except OSError:
         return b""
+
+
+def _lock_value(content: bytes) -> Optional[float]:
+    """A lock's number read as the extension read it (``parseFloat``: the leading number)."""
+    text = content.decode("ascii", "replace").strip()
+    end = 0
+    while end < len(text) and (text[end].isdigit() or text[end] in ".+-eE"):
+        end += 1
+    while end:
+        try:
+            return float(text[:end])
+        except ValueError:
+            end -= 1
+    return None
+
+
+def _process_start(pid: int) -> str:
+    """The pid's start time in clock ticks (Linux), so that a reused pid is another session."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _tempdir_from(args: dict[str, Any]) -> str:
+    """R's temporary folder as far as a request other than ``attach`` shows it."""
+    sd = args.get("sd")
+    if isinstance(sd, str) and sd.rstrip("/").endswith("/vscode-R"):
+        return sd.rstrip("/")[: -len("/vscode-R")]
+    for key in ("file", "url"):
+        value = args.get(key)
+        if not isinstance(value, str):
+            continue
+        path = Path(value[7:] if value.startswith("file://") else value)
+        for folder in path.parents:
+            if folder.name.startswith("Rtmp") and (folder / "vscode-R").is_dir():
+                return str(folder)
+    return ""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -124,8 +194,9 @@ class LegacyWatcher:
         make_private_dir(self.watcher_dir)
         self._waiter = make_waiter(choose_strategy(self.watcher_dir, force_poll))
         self._mirrors: dict[str, _Mirror] = {}
-        self._lock_seen = _read_text_counter(self.request_lock)
-        self._last_request: bytes = b""
+        self._lock_seen = _lock_value(_read_text_counter(self.request_lock))
+        self._response_stamps: dict[Path, int] = {}
+        self._stamps_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
@@ -137,6 +208,7 @@ class LegacyWatcher:
         _touch(self.request_lock, b"")
         self._waiter.watch(self.watcher_dir, probe=["request.lock"])
         self._waiter.watch(self.request_lock)
+        self._adopt_on_disk()
         self._thread = threading.Thread(target=self._run, name="filebridge-vscode-r",
                                         daemon=True)
         self._thread.start()
@@ -171,13 +243,16 @@ class LegacyWatcher:
                 log.exception("legacy vscode-R adapter failed; going on")
 
     def poll(self) -> None:
-        """Handle a new legacy request and new workspace or plot files, if any."""
-        lock = _read_text_counter(self.request_lock)
-        if lock and lock != self._lock_seen:
+        """Handle a new legacy request, new workspace or plot files and host requests."""
+        # As the extension did: a request is new when the lock's number is; the request itself
+        # may repeat the last one byte for byte (R stamps ``time`` to the second).
+        lock = _lock_value(_read_text_counter(self.request_lock))
+        if lock is not None and lock != self._lock_seen:
             self._lock_seen = lock
             self._take_request()
         for mirror in list(self._mirrors.values()):
             self._sync_files(mirror)
+            self._serve_commands(mirror)
 
     def _tick(self) -> None:
         # Legacy sessions have no heartbeat: beat for them while their pid lives. A pid is
@@ -185,7 +260,8 @@ class LegacyWatcher:
         for mirror in list(self._mirrors.values()):
             if mirror.detached:
                 continue
-            if _pid_alive(mirror.pid) and mirror.legacy_dir.exists():
+            if _pid_alive(mirror.pid) and (not mirror.files_known
+                                           or mirror.legacy_dir.exists()):
                 mirror.beat()
 
     # -- requests --------------------------------------------------------------------------
@@ -195,9 +271,8 @@ class LegacyWatcher:
             raw = self.request_log.read_bytes()
         except OSError:
             return
-        if not raw.strip() or raw == self._last_request:
+        if not raw.strip():
             return
-        self._last_request = raw
         try:
             request = loads(raw.strip().splitlines()[0])
         except (ValueError, IndexError) as exc:
@@ -221,21 +296,75 @@ class LegacyWatcher:
             self._attach(pid, request, args, sent)
             return
         mirror = self._mirror_of(pid)
-        if mirror is None:
-            log.warning("legacy vscode-R %r from pid %d, which never attached", command, pid)
-            if command == "rstudioapi":
-                self._answer_legacy(args, None, ("no_session", "this R session did not "
-                                                 "attach to filebridge"))
+        if mirror is None and command == "detach":
             return
+        if mirror is None:
+            # R attached before this adapter ran (or before the host restarted): the extension
+            # served such requests without an attach, and so does the adapter.
+            mirror = self._adopt(pid, _tempdir_from(args), request.get("wd"))
+        if isinstance(request.get("wd"), str):
+            mirror.cwd = request["wd"]
+        if not mirror.files_known and _tempdir_from(args):
+            mirror.legacy_dir = Path(self.host.map_path(_tempdir_from(args))) / "vscode-R"
         if command == "rstudioapi":
             threading.Thread(target=self._rstudioapi, args=(mirror, args, sent),
                              name="filebridge-rstudioapi", daemon=True).start()
+            return
+        if command == "help" and "requestPath" in args and "file" not in args:
+            threading.Thread(target=self._help, args=(mirror, args, sent),
+                             name="filebridge-legacy-help", daemon=True).start()
             return
         if command == "detach":
             mirror.detached = True
             mirror.post("detach", {}, sent=sent)
             return
         mirror.post(command, args, sent=sent)
+
+    def _adopt(self, pid: int, tempdir: str, wd: Any) -> _Mirror:
+        log.info("legacy vscode-R session pid %d adopted without an attach", pid)
+        return self._attach(pid, {"wd": wd}, {"tempdir": tempdir}, None)
+
+    def _adopt_on_disk(self) -> None:
+        """Take over the legacy sessions that were served before this adapter started."""
+        try:
+            folders = sorted(self.host.root.sessions.glob("vscode-r-*"))
+        except OSError:
+            folders = []
+        for folder in folders:
+            try:
+                info = loads((folder / "session.json").read_bytes())
+            except (OSError, ValueError):
+                continue
+            legacy = info.get("legacy") if isinstance(info, dict) else None
+            pid = info.get("pid") if isinstance(info, dict) else None
+            if (not isinstance(legacy, dict) or legacy.get("dialect") != "vscode-r"
+                    or not isinstance(pid, int) or not is_valid_session_id(folder.name)):
+                continue
+            session_dir = str(legacy.get("session_dir") or "")
+            if not _pid_alive(pid) or (session_dir not in ("", ".")
+                                       and not Path(session_dir).is_dir()):
+                continue
+            if info.get("process_start") not in (None, _process_start(pid)):
+                continue
+            self._open_mirror(folder.name, pid, Path(session_dir),
+                              info.get("cwd") if isinstance(info.get("cwd"), str) else None)
+            log.info("legacy vscode-R session pid %d taken over as %s", pid, folder.name)
+        # The last request in the slot shows a session that may never have been mirrored.
+        try:
+            raw = self.request_log.read_bytes()
+            last = loads(raw.strip().splitlines()[0]) if raw.strip() else None
+        except (OSError, ValueError, IndexError):
+            last = None
+        if not isinstance(last, dict) or not isinstance(last.get("pid"), int):
+            return
+        pid = last["pid"]
+        if not _pid_alive(pid) or self._mirror_of(pid) is not None:
+            return
+        args = {k: v for k, v in last.items() if k not in ENVELOPE}
+        if last.get("command") == "attach":
+            self._attach(pid, last, args, None)
+        elif last.get("command") != "detach":
+            self._adopt(pid, _tempdir_from(args), last.get("wd"))
 
     def _mirror_of(self, pid: int) -> Optional[_Mirror]:
         found = [m for m in self._mirrors.values() if m.pid == pid and not m.detached]
@@ -244,8 +373,9 @@ class LegacyWatcher:
     def _attach(self, pid: int, request: dict[str, Any], args: dict[str, Any],
                 sent: Optional[float]) -> _Mirror:
         tempdir = str(args.get("tempdir") or "")
-        legacy_dir = Path(self.host.map_path(tempdir)) / "vscode-R" if tempdir else Path()
-        digest = hashlib.sha256(f"{pid}:{tempdir}".encode()).hexdigest()[:6]
+        legacy_dir = Path(self.host.map_path(tempdir)) / "vscode-R" if tempdir else Path("")
+        started = _process_start(pid)
+        digest = hashlib.sha256(f"{pid}:{started or tempdir}".encode()).hexdigest()[:6]
         session_id = f"vscode-r-{pid}-{digest}"
         layout = self.host.root.session(session_id)
         given = args.get("info")
@@ -256,29 +386,93 @@ class LegacyWatcher:
             "machine": socket.gethostname(), "language": "r",
             "versions": {"r": version} if version else {},
             "started": _start_time(info, request), "token": secrets.token_hex(16),
-            "cwd": request.get("wd"), "tempdir": tempdir,
+            "cwd": request.get("wd"), "tempdir": tempdir, "process_start": started or None,
             "legacy": {"dialect": "vscode-r", "session_dir": str(legacy_dir),
                        "watcher_dir": str(self.watcher_dir)},
         })
-        old = self._mirrors.pop(session_id, None)
-        if old is not None:
-            old.close()
-        mirror = _Mirror(pid=pid, legacy_dir=legacy_dir, layout=layout,
-                         log=AppendLog(layout.request_log), bell=Doorbell(layout.request_lock),
-                         heartbeat=Doorbell(layout.heartbeat))
-        self._mirrors[session_id] = mirror
-        mirror.beat()
-        self._watch_legacy_files(mirror)
+        mirror = self._open_mirror(session_id, pid, legacy_dir,
+                                   request.get("wd") if isinstance(request.get("wd"), str)
+                                   else None)
         attach_args = {"language": "r", "versions": {"r": version} if version else {},
                        "cwd": request.get("wd"), "tempdir": tempdir, "legacy": args}
         mirror.post("attach", attach_args, sent=sent)
         log.info("legacy vscode-R session pid %d attached as %s", pid, session_id)
         return mirror
 
+    def _open_mirror(self, session_id: str, pid: int, legacy_dir: Path,
+                     cwd: Optional[str]) -> _Mirror:
+        layout = self.host.root.session(session_id)
+        old = self._mirrors.pop(session_id, None)
+        if old is not None:
+            old.close()
+        mirror = _Mirror(pid=pid, legacy_dir=legacy_dir, layout=layout,
+                         log=AppendLog(layout.request_log), bell=Doorbell(layout.request_lock),
+                         heartbeat=Doorbell(layout.heartbeat),
+                         outbox=FileOutbox(layout.command_responses,
+                                           layout.command_response_lock), cwd=cwd)
+        try:
+            mirror.commands_read = layout.command_log.stat().st_size
+        except OSError:
+            pass
+        self._mirrors[session_id] = mirror
+        mirror.beat()
+        self._waiter.watch(layout.command_lock)
+        self._watch_legacy_files(mirror)
+        return mirror
+
+    # -- host -> worker requests: answered here, since legacy R answers none -----------------
+
+    def _serve_commands(self, mirror: _Mirror) -> None:
+        for line in mirror.new_commands():
+            try:
+                request = decode_request(line)
+            except BadRequest as exc:
+                if exc.request_id:
+                    mirror.outbox.deliver(Answer(exc.request_id, False, error_code=exc.code,
+                                                 error_message=str(exc)))
+                continue
+            mirror.outbox.deliver(self._command_answer(mirror, request))
+
+    def _command_answer(self, mirror: _Mirror, request: Request) -> Answer:
+        try:
+            if request.command == "ping":
+                return Answer(request.id, True, result={"pid": mirror.pid, "time": time.time()})
+            if request.command == "inspect":
+                workspace = None
+                if mirror.files_known:
+                    try:
+                        workspace = loads((mirror.legacy_dir / "workspace.json").read_bytes())
+                    except (OSError, ValueError):
+                        pass
+                return Answer(request.id, True, result=legacy_children(workspace, request.args))
+            raise RemoteError("no_handler", f"a legacy vscode-R session cannot answer "
+                              f"{request.command!r}")
+        except RemoteError as exc:
+            return Answer(request.id, False, error_code=exc.code,
+                          error_message=exc.remote_message)
+
+    # -- help: rendered by R on this machine -------------------------------------------------
+
+    def _help(self, mirror: _Mirror, args: dict[str, Any], sent: Optional[float]) -> None:
+        request_path = str(args.get("requestPath"))
+        folder = mirror.layout.folder / "views" / "legacy-help"
+        try:
+            page = render_help(request_path, folder)
+        except RemoteError as exc:
+            log.warning("legacy help %r: %s", request_path, exc.remote_message)
+            mirror.post("help", args, sent=sent)  # the viewer says what it cannot show
+            return
+        file = folder / str(page["page"])
+        mirror.post("help", {"file": str(file), "dir": str(folder),
+                             "file_in_session": file.relative_to(mirror.layout.folder).as_posix(),
+                             "title": page.get("title"), "topic": page.get("topic"),
+                             "package": page.get("package"), "requestPath": request_path,
+                             "viewer": args.get("viewer")}, sent=sent)
+
     # -- rstudioapi: a synchronous call answered through response.log ----------------------
 
     def _rstudioapi(self, mirror: _Mirror, args: dict[str, Any], sent: Optional[float]) -> None:
-        action = args.get("action")
+        action = str(args.get("action"))
         forwarded = {"action": action, "args": args.get("args")}
         request = mirror.post("rstudioapi", forwarded, answer=True, sent=sent)
         answer_file = mirror.layout.response_file(request.id)
@@ -289,9 +483,8 @@ class LegacyWatcher:
         finally:
             waiter.close()
         if not arrived:
-            self._answer_legacy(args, None, ("timeout", f"filebridge got no answer to "
-                                             f"rstudioapi action {action!r} within "
-                                             f"{RSTUDIOAPI_TIMEOUT:g} s"))
+            self._answer_legacy(args, None, f"got no answer in filebridge within "
+                                            f"{RSTUDIOAPI_TIMEOUT:g} s")
             return
         try:
             answer = decode_answer(answer_file.read_bytes())
@@ -300,31 +493,41 @@ class LegacyWatcher:
         if answer.ok:
             self._answer_legacy(args, answer.result, None)
         elif answer.error_code == "no_handler":
-            self._answer_legacy(args, None, (
-                "unsupported", f"filebridge cannot perform rstudioapi action {action!r}: no "
-                "integration registered an 'rstudioapi' handler on this host"))
+            builtin = builtin_rstudioapi(action, args.get("args"), mirror.cwd)
+            if builtin is not None:
+                self._answer_legacy(args, builtin, None)
+            else:
+                self._answer_legacy(args, None, "not available in filebridge: it needs an "
+                                                "editor, and no editor integration is connected")
         else:
-            self._answer_legacy(args, None, (answer.error_code, answer.error_message))
+            self._answer_legacy(args, None, f"failed in filebridge: {answer.error_message}")
 
-    def _answer_legacy(self, args: dict[str, Any], result: Any,
-                       error: Optional[tuple[str, str]]) -> None:
+    def _answer_legacy(self, args: dict[str, Any], result: Any, error: Optional[str]) -> None:
         sd = args.get("sd")
         if not isinstance(sd, str) or not sd:
             log.error("legacy rstudioapi request names no session folder (sd)")
             return
         folder = Path(self.host.map_path(sd))
-        body = result if error is None else {"error": {"code": error[0], "message": error[1]}}
-        if error is not None:
-            log.warning("rstudioapi %r: %s", args.get("action"), error[1])
-        # The legacy reader takes the first line of response.log, then watches the lock for a
-        # new timestamp; so the answer goes first, whole, and the lock after it.
-        atomic_write(folder / "response.log", dumps(body) + b"\n")
-        atomic_write(folder / "response.lock", b"%.6f" % time.time())
+        action = str(args.get("action"))
+        if error is None:
+            body = dumps(result)
+        else:
+            log.warning("rstudioapi %r %s", action, error)
+            body = not_available_body(action, error)
+        # As the extension wrote them: the answer (JSON, no newline), then the lock, the time
+        # in milliseconds and a newline (R reads it with readLines(), which warns without one).
+        # R waits for the lock's text to change, so two answers within a millisecond must not
+        # carry the same number.
+        with self._stamps_lock:
+            stamp = max(int(time.time() * 1000), self._response_stamps.get(folder, 0) + 1)
+            self._response_stamps[folder] = stamp
+        atomic_write(folder / "response.log", body)
+        atomic_write(folder / "response.lock", b"%d\n" % stamp)
 
     # -- workspace and plot files ----------------------------------------------------------
 
     def _watch_legacy_files(self, mirror: _Mirror) -> None:
-        if not mirror.legacy_dir.is_dir():
+        if not mirror.files_known or not mirror.legacy_dir.is_dir():
             return
         if not mirror.watched:
             self._waiter.watch(mirror.legacy_dir, probe=["workspace.lock", "plot.lock"])
@@ -335,7 +538,7 @@ class LegacyWatcher:
                 mirror.watched.add(name)
 
     def _sync_files(self, mirror: _Mirror) -> None:
-        if not mirror.legacy_dir.is_dir():
+        if not mirror.files_known or not mirror.legacy_dir.is_dir():
             return
         if len(mirror.watched) < 3:
             self._watch_legacy_files(mirror)

@@ -15,16 +15,17 @@ Every path below is relative to ``/<token>/``:
 | `api/log?session=<sid>` | the request log, newest first |
 | `api/panels/<name>/<route>` | a panel's route |
 | `plot/<sid>/<n>.png` | a plot |
-| `view/<sid>/<vid>/<path>` | a webview or help page and its assets, sandboxed |
+
+Webviews and help pages are not served here: each has a capability URL on the views origin
+(the ``frame`` field of a view in ``api/sessions/<sid>``), see ``filebridge.ui.server``.
 """
 
 from __future__ import annotations
 
-import mimetypes
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import quote
 
 from filebridge.errors import FilebridgeError, RemoteError
 from filebridge.host import Host
@@ -32,18 +33,13 @@ from filebridge.host.tables import PageRequest, parse_sort
 from filebridge.host.viewers import View, ViewerStore
 from filebridge.ui import panels as panel_registry
 from filebridge.ui.activity import Activity
+from filebridge.ui.capabilities import ViewCapabilities
 from filebridge.wire.codec import dumps
 
 __all__ = ["Api", "Response"]
 
-# Sandboxed without allow-same-origin: the page's scripts run in an opaque origin and cannot
-# reach the API (which shares the token in its URL); connect-src 'none' stops blind requests.
-VIEW_POLICY = ("sandbox allow-scripts allow-popups allow-forms allow-modals; "
-               "default-src 'self' 'unsafe-inline' 'unsafe-eval' data: blob:; "
-               "connect-src 'none'; form-action 'none'; base-uri 'self'; "
-               "frame-ancestors 'self'")
 LONG_POLL_MAX = 30.0
-ERROR_STATUS = {"not_found": 404, "refused": 403, "bad_request": 400}
+ERROR_STATUS = {"not_found": 404, "refused": 403, "bad_request": 400, "too_large": 413}
 
 
 @dataclass
@@ -73,18 +69,14 @@ def _int(query: dict[str, str], key: str, default: int) -> int:
         raise RemoteError("bad_request", f"{key} must be a whole number") from None
 
 
-def _file_response(path: Path, headers: dict[str, str]) -> Response:
-    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
-        kind += "; charset=utf-8"
-    return Response(200, kind, path.read_bytes(), headers)
-
-
 class Api:
-    def __init__(self, host: Host, store: ViewerStore, activity: Activity) -> None:
+    def __init__(self, host: Host, store: ViewerStore, activity: Activity,
+                 capabilities: ViewCapabilities, view_base: str) -> None:
         self.host = host
         self.store = store
         self.activity = activity
+        self.capabilities = capabilities
+        self.view_base = view_base
         self._panel_routes: dict[str, dict[str, panel_registry.PanelRoute]] = {}
 
     def handle(self, method: str, segments: list[str], query: dict[str, str],
@@ -112,9 +104,7 @@ class Api:
         if head == "plot" and len(rest) == 2 and rest[1].endswith(".png"):
             number = int(rest[1][:-4]) if rest[1][:-4].isdigit() else -1
             self._session_views(rest[0])
-            return _file_response(self.store.plot_file(rest[0], number), {})
-        if head == "view" and len(rest) >= 3:
-            return self._view_file(rest[0], rest[1], rest[2:])
+            return Response(200, "image/png", self.store.plot_bytes(rest[0], number))
         if head == "api" and rest:
             return self._api(method, rest, query, body)
         return Response.error(404, "not found")
@@ -163,8 +153,16 @@ class Api:
         info = self.host.session(session_id)
         self._session_views(session_id)
         return {"session": info.as_json(),
-                "views": [v.as_json() for v in self.store.views(session_id)],
+                "views": [self._view_json(v) for v in self.store.views(session_id)],
                 "plots": [p.as_json() for p in self.store.plots(session_id)]}
+
+    def _view_json(self, view: View) -> dict[str, Any]:
+        """A view for the page; webviews and help pages get their capability address."""
+        found = view.as_json()
+        if view.kind in ("webview", "help") and view.folder:
+            capability = self.capabilities.grant(view.session_id, view.id)
+            found["frame"] = f"{self.view_base}/{capability}/{quote(view.page)}"
+        return found
 
     def _table_page(self, session_id: str, view_id: str,
                     query: dict[str, str]) -> dict[str, Any]:
@@ -184,29 +182,8 @@ class Api:
                             str(view.details.get("text", "")).encode())
         if view.kind not in ("tree", "text"):
             raise RemoteError("bad_request", f"view {view_id!r} has no content to fetch")
-        path = Path(view.folder) / view.page
         kind = "application/json" if view.kind == "tree" else "text/plain; charset=utf-8"
-        try:
-            return Response(200, kind, path.read_bytes())
-        except OSError as exc:
-            raise RemoteError("not_found", f"cannot read {path}: {exc}") from None
-
-    def _view_file(self, session_id: str, view_id: str, parts: list[str]) -> Response:
-        self._session_views(session_id)
-        view: View = self.store.view(session_id, view_id)
-        if view.kind not in ("webview", "help") or not view.folder:
-            raise RemoteError("bad_request", "only webviews and help pages are served as files")
-        base = Path(view.folder).resolve()
-        if any(p in ("", ".", "..") for p in parts[:-1]) or parts[-1] in (".", ".."):
-            raise RemoteError("refused", "no '.' or '..' in view paths")
-        wanted = base.joinpath(*parts) if parts[-1] else base / view.page
-        try:
-            real = wanted.resolve(strict=True)
-        except OSError:
-            raise RemoteError("not_found", f"no file {'/'.join(parts)} in this view") from None
-        if base not in real.parents or not real.is_file():
-            raise RemoteError("refused", "only files inside the view's folder are served")
-        return _file_response(real, {"Content-Security-Policy": VIEW_POLICY})
+        return Response(200, kind, self.store.content(session_id, view_id))
 
     # -- panels --------------------------------------------------------------------------
 

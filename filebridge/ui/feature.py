@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from filebridge.host import Host
+from filebridge.host.source_rules import parse_source
 from filebridge.host.viewers import ViewerStore, install_viewer_handlers
 from filebridge.ui.server import UIServer
 
@@ -32,12 +35,21 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                        help="port of the web page (default: any free port)")
     group.add_argument("--open", action="store_true",
                        help="open the system browser on the web page (implies --ui)")
+    group.add_argument("--view-folder", action="append", default=[], metavar="DIR",
+                       help="let webviews and data views of every session read files under "
+                            "DIR (besides each session's folder, --map and --source "
+                            "folders); repeatable")
 
 
 def install_viewers(host: Host, *, ui: bool = False, port: int = 0,
-                    open_browser: bool = False) -> Viewers:
-    """Register the viewer handlers on ``host`` and, when asked, start the web page."""
-    store = ViewerStore()
+                    open_browser: bool = False,
+                    folders: Iterable[Path | str] = ()) -> Viewers:
+    """Register the viewer handlers on ``host`` and, when asked, start the web page.
+
+    Views read from each session's own folder, the local side of the host's path map and
+    ``folders``; nothing else.
+    """
+    store = ViewerStore(folders)
     install_viewer_handlers(host, store)
     viewers = Viewers(store)
     if ui or open_browser:
@@ -49,10 +61,16 @@ def install_viewers(host: Host, *, ui: bool = False, port: int = 0,
     return viewers
 
 
+def _served_folders(args: argparse.Namespace) -> list[Path]:
+    sources = [parse_source(text).folder for text in getattr(args, "source", None) or []]
+    return [*sources, *(Path(d).expanduser() for d in getattr(args, "view_folder", None) or [])]
+
+
 def install(host: Host, args: argparse.Namespace) -> None:
     viewers = install_viewers(host, ui=bool(getattr(args, "ui", False)),
                               port=int(getattr(args, "port", 0) or 0),
-                              open_browser=bool(getattr(args, "open", False)))
+                              open_browser=bool(getattr(args, "open", False)),
+                              folders=_served_folders(args))
     if viewers.ui is not None:
         print(f"filebridge: web page at {viewers.ui.url}", file=sys.stderr, flush=True)
 

@@ -290,17 +290,58 @@ def file_exists(path: Path) -> bool:
 
 
 def read_counter(path: Path, width: int = COUNTER_WIDTH) -> bytes:
-    """A doorbell's or heartbeat's content by a fresh open and read (empty when unreadable)."""
+    """A doorbell's or heartbeat's content by a fresh open and read (empty when unreadable).
+
+    Where reads must be fresh, the read bypasses the page cache (``O_DIRECT``): a FUSE client
+    may keep a file's pages across opens while its cached attributes say nothing changed,
+    and a doorbell rewritten in place never changes size.
+    """
+    direct = _DIRECT if fresh_reads(Path(path).parent) else 0
     try:
-        fd = open_file(path, os.O_RDONLY)
-    except OSError:
-        return b""
+        fd = open_file(path, os.O_RDONLY | direct)
+    except OSError as exc:
+        if not direct or exc.errno != errno.EINVAL:
+            return b""
+        direct = 0  # this filesystem has no direct reads (tmpfs): its page cache is the file
+        try:
+            fd = open_file(path, os.O_RDONLY)
+        except OSError:
+            return b""
     try:
+        if direct:
+            return _direct_buffer.read(fd, width)
         return os.pread(fd, width, 0)
     except OSError:
         return b""
     finally:
         _close_quietly(fd)
+
+
+_DIRECT = getattr(os, "O_DIRECT", 0)
+
+
+class _DirectBuffer:
+    """A page-aligned buffer per thread: direct reads need an aligned destination."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def read(self, fd: int, width: int) -> bytes:
+        buffer = getattr(self._local, "buffer", None)
+        if buffer is None:
+            import mmap
+
+            buffer = self._local.buffer = mmap.mmap(-1, 4096)
+        try:
+            count = os.preadv(fd, [buffer], 0)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            return os.pread(fd, width, 0)
+        return bytes(buffer[:min(count, width)])
+
+
+_direct_buffer = _DirectBuffer()
 
 
 def atomic_write(path: Path, data: bytes, *, fsync: bool = False) -> None:

@@ -21,6 +21,7 @@ import json
 import os
 import pydoc
 import secrets
+import shutil
 import struct
 import sys
 import webbrowser
@@ -43,6 +44,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TREE_ITEMS = 1000
 TREE_DEPTH = 20
 TREE_NODES = 100_000
+# A page outside the session folder is copied in with its folder, up to these sizes (the host
+# reads nothing outside the session folder unless the user mapped or served it).
+COPY_FILES = 1000
+COPY_BYTES = 64 << 20
 
 
 def _connection() -> Connection:
@@ -72,9 +77,56 @@ def _location(conn: Connection, key: str, path: Path) -> dict[str, Any]:
     return fields
 
 
+def _folder_files(base: Path, skip: Path) -> Optional[list[Path]]:
+    """The regular files under ``base`` but not under ``skip`` (the sessions), or None when
+    there are more than the copy limits."""
+    found: list[Path] = []
+    total = 0
+    for folder, dirs, files in os.walk(base):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and (Path(folder) / d).resolve() != skip)
+        for name in sorted(files):
+            path = Path(folder) / name
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue
+            if not path.is_file() or (path.is_symlink()
+                                      and base not in path.resolve().parents):
+                continue  # a link out of the folder is not part of the page
+            found.append(path)
+            total += size
+            if len(found) > COPY_FILES or total > COPY_BYTES:
+                return None
+    return found
+
+
+def _copy_into_session(conn: Connection, page: Path, base: Path) -> tuple[str, Path, Path]:
+    """Copy a page (and its folder, when small enough) under ``<session>/views/<id>/``."""
+    view_id, target = _new_view(conn)
+    files = _folder_files(base, conn.session_dir.resolve().parent)
+    if files is None:
+        print(f"filebridge: webview: {base} holds more than {COPY_FILES} files or "
+              f"{COPY_BYTES >> 20} MB; only the page was copied (pass folder= a smaller "
+              "folder for its assets)", file=sys.stderr)
+        files = [page]
+    for source in files:
+        destination = target / source.relative_to(base)
+        make_private_dir(destination.parent)
+        try:
+            shutil.copyfile(source, destination)
+        except OSError:
+            if source == page:
+                raise
+    return view_id, target / page.relative_to(base), target
+
+
 def webview(path: Optional[str | os.PathLike[str]] = None, title: Optional[str] = None, *,
             folder: Optional[str | os.PathLike[str]] = None, html: Optional[str] = None) -> str:
     """Show an HTML page; the host serves it and the files under ``folder`` (its own folder).
+
+    A page outside the session folder is copied into it first, with its folder when that
+    holds at most COPY_FILES files and COPY_BYTES bytes (else the page alone).
 
     Pass ``html=`` instead of a path for a page held in memory (e.g. ``fig.to_html()``).
     Returns the view id.
@@ -94,7 +146,10 @@ def webview(path: Optional[str | os.PathLike[str]] = None, title: Optional[str] 
         base = Path(folder).expanduser().resolve() if folder is not None else page.parent
         if base not in page.parents:
             raise ValueError(f"webview: {page} is not inside the folder {base}")
-        view_id = secrets.token_hex(8)
+        if _relative(conn, base) is None:
+            view_id, page, base = _copy_into_session(conn, page, base)
+        else:
+            view_id = secrets.token_hex(8)
     conn.send("webview", view=view_id, title=title or page.name, viewer=True,
               **_location(conn, "file", page), **_location(conn, "dir", base))
     return view_id

@@ -24,6 +24,20 @@ local({
 
   fb <- new.env()
   state <- new.env()
+  # the folder this file was sourced from: help_pages.R is beside it (the template's files)
+  state$worker_dir <- local({
+    found <- NULL
+    for (i in rev(seq_len(sys.nframe()))) {
+      frame <- sys.frame(i)
+      if (exists("ofile", envir = frame, inherits = FALSE)) {
+        found <- get("ofile", envir = frame, inherits = FALSE)
+        break
+      }
+    }
+    if (is.character(found) && length(found) == 1L && file.exists(found)) {
+      dirname(normalizePath(found))
+    }
+  })
   state$connected <- FALSE
   state$handlers <- list()
   state$pid <- -1L  # the process whose requests are numbered and whose files are open (none yet)
@@ -333,6 +347,18 @@ local({
     expected <- paste0("\"a\\\"\\\\\\n\\u0001", "\u00e9", c("</", "<\\/"), "\"")
     escaped <- if (!is.null(native)) tryCatch(.Call(native, probe), error = function(e) NULL)
     if (is.character(escaped) && length(escaped) == 1L && escaped %in% expected) native
+  })
+
+  # Numbers with 15 significant digits: jsonlite's formatter (about twice as fast as sprintf),
+  # where this jsonlite has it and it writes a probe exactly as sprintf("%.15g") does.
+  number_text <- local({
+    fallback <- function(x) sprintf("%.15g", x)
+    native <- tryCatch(get("num_to_char", envir = asNamespace("jsonlite")),
+                       error = function(e) NULL)
+    probe <- c(0.1, 1 / 3, 1e5, 1e20, 123456789012345, -0.5, 1e-300, 2^53, 0, -2.5e-7)
+    fast <- function(x) native(x, digits = 15, na_as_string = FALSE, use_signif = TRUE)
+    written <- if (is.function(native)) tryCatch(fast(probe), error = function(e) NULL)
+    if (identical(written, fallback(probe))) fast else fallback
   })
 
   # jsonlite's parser in C without parse_json()'s layers of R (about 9 us a line less), where
@@ -770,70 +796,155 @@ local({
     paste0("\"", out, "\"")
   }
 
+  # ---- tables: the chunked format the Python worker writes (docs/protocol-viewers.md) --------
+  # <views>/<id>/meta.json lists the columns and the chunks written so far; each chunk is JSON
+  # Lines, one object a row keyed "r" (the row label) and "c0", "c1"... The first rows go out
+  # at once and the host is told; the rest are written by a forked child (parallel's
+  # mcfork), so R is blocked only for the first chunk. Cells are encoded a column at a
+  # time (numbers by number_text(): as.character() of doubles searches for the shortest form
+  # and took about 40 us a number) and joined with one paste0().
+
+  TABLE_FIRST_ROWS <- 1000L
+  TABLE_CHUNK_ROWS <- 50000L
+
+  table_kind <- function(col) {
+    if (inherits(col, c("Date", "POSIXt"))) return("date")
+    if (is.logical(col)) return("bool")
+    if (is.numeric(col) && !is.object(col)) return("number")
+    "string"
+  }
+
   # NA is null; Inf, -Inf and NaN are the strings "Inf", "-Inf", "NaN" (JSON has no such
   # numbers), so a missing value and a non-finite one stay distinguishable.
-  json_numbers <- function(x) {
-    out <- formatC(x, digits = 15, format = "g")
-    out <- sub("^ +", "", out)
-    out[is.nan(x)] <- "\"NaN\""
-    out[is.na(x) & !is.nan(x)] <- "null"
-    out[!is.na(x) & x == Inf] <- "\"Inf\""
-    out[!is.na(x) & x == -Inf] <- "\"-Inf\""
+  number_cells <- function(x) {
+    out <- number_text(x)
+    odd <- which(!is.finite(x))
+    if (length(odd)) {
+      v <- x[odd]
+      out[odd] <- ifelse(is.nan(v), "\"NaN\"", ifelse(is.na(v), "null",
+                                                        ifelse(v > 0, "\"Inf\"", "\"-Inf\"")))
+    }
     out
   }
 
-  column_cells <- function(col) {
-    if (inherits(col, "Date")) {
-      return(list(type = "dateColumn", cells = json_strings(format(col, "%Y-%m-%d"))))
-    }
-    if (inherits(col, "POSIXt")) {
-      return(list(type = "dateColumn", cells = json_strings(format(col, "%Y-%m-%d %H:%M:%S"))))
-    }
-    if (is.factor(col)) {
-      return(list(type = "textColumn", cells = json_strings(as.character(col))))
-    }
+  table_cells <- function(col) {
+    if (inherits(col, "Date")) return(json_strings(format(col, "%Y-%m-%d")))
+    if (inherits(col, "POSIXt")) return(json_strings(format(col, "%Y-%m-%d %H:%M:%S")))
+    if (is.factor(col)) return(json_strings(levels(col)[col]))
     if (is.logical(col)) {
-      cells <- ifelse(is.na(col), "null", ifelse(col, "true", "false"))
-      return(list(type = "textColumn", cells = cells))
+      out <- c("false", "true")[col + 1L]
+      out[is.na(col)] <- "null"
+      return(out)
     }
-    if (is.numeric(col) && !is.object(col)) {
-      return(list(type = "numericColumn", cells = json_numbers(as.numeric(col))))
+    if (is.integer(col) && !is.object(col)) {
+      out <- as.character(col)
+      out[is.na(col)] <- "null"
+      return(out)
     }
-    if (is.character(col)) return(list(type = "textColumn", cells = json_strings(col)))
-    text <- tryCatch(format(col), error = function(e) rep("<unprintable>", NROW(col)))
+    if (is.double(col) && !is.object(col)) return(number_cells(col))
+    if (is.character(col)) return(json_strings(col))
     if (is.list(col) && !is.data.frame(col)) {
-      text <- vapply(col, function(v) paste(format(v), collapse = ", "), "")
+      return(json_strings(vapply(col, function(v) paste(format(v), collapse = ", "), "")))
     }
-    list(type = "textColumn", cells = json_strings(text))
+    json_strings(tryCatch(format(col), error = function(e) rep("<unprintable>", NROW(col))))
   }
 
-  # vscode-R's table payload: columns (headerName, headerTooltip, field, type) and row-wise
-  # data, a "(row)" column first. Built by hand: one vectorised paste per column.
-  table_payload <- function(x, row_limit) {
+  as_view_table <- function(x) {
     if (is.matrix(x)) x <- as.data.frame(x, stringsAsFactors = FALSE)
     if (!is.data.frame(x)) x <- data.frame(x = x, stringsAsFactors = FALSE)
-    total <- nrow(x)
-    shown <- if (is.numeric(row_limit) && row_limit > 0 && total > row_limit) row_limit else total
-    if (shown < total) x <- x[seq_len(shown), , drop = FALSE]
-    row_names <- rownames(x)
-    if (is.null(row_names)) row_names <- as.character(seq_len(shown))
-    names_x <- names(x)
-    if (is.null(names_x)) names_x <- paste0("V", seq_along(x))
-    columns <- list(list(headerName = "(row)", headerTooltip = "row name", field = "x0",
-                         type = "textColumn"))
-    cells <- list(paste0("{\"x0\":", json_strings(row_names)))
-    for (j in seq_along(x)) {
-      converted <- column_cells(x[[j]])
-      field <- paste0("x", j)
-      columns[[j + 1]] <- list(headerName = names_x[[j]],
-                               headerTooltip = paste(class(x[[j]]), collapse = ", "),
-                               field = field, type = converted$type)
-      cells[[j + 1]] <- paste0(",\"", field, "\":", converted$cells)
+    x
+  }
+
+  write_text_file <- function(path, text) {
+    tmp <- file.path(dirname(path), sprintf(".%s.%d.tmp", basename(path), Sys.getpid()))
+    with_private_umask({
+      con <- file(tmp, open = "wb")
+      tryCatch(writeLines(text, con, sep = "", useBytes = TRUE), finally = close(con))
+    })
+    if (!file.rename(tmp, path)) {
+      unlink(tmp)
+      stop("filebridge: cannot replace ", path)
     }
-    rows <- if (shown) paste0(do.call(paste0, cells), "}") else character(0)
-    list(json = paste0("{\"columns\":", to_json(columns), ",\"data\":[",
-                       paste(rows, collapse = ","), "]}"),
-         shown = shown, total = total)
+  }
+
+  write_table_chunk <- function(folder, number, x, named_rows, rows) {
+    parts <- vector("list", 2L * length(x) + 3L)
+    parts[[1L]] <- "{\"r\":"
+    parts[[2L]] <- if (named_rows) json_strings(attr(x, "row.names")[rows]) else
+      as.character(rows)
+    for (j in seq_along(x)) {
+      parts[[2L * j + 1L]] <- sprintf(",\"c%d\":", j - 1L)
+      parts[[2L * j + 2L]] <- table_cells(x[[j]][rows])
+    }
+    parts[[length(parts)]] <- "}\n"
+    name <- sprintf("rows-%05d.jsonl", number)
+    write_text_file(file.path(folder, name), do.call(paste0, c(parts, list(collapse = ""))))
+    list(file = name, start = rows[[1L]] - 1L, rows = length(rows))
+  }
+
+  write_table_meta <- function(folder, meta) {
+    write_text_file(file.path(folder, "meta.json"), to_json(meta))
+  }
+
+  # Runs job() in a forked grandchild: parallel kills its own children when R exits (an
+  # Rscript may end right after View()), and the grandchild is not one. FALSE where R cannot
+  # fork (Windows) or parallel's internals are not as expected: the caller then runs job().
+  in_background <- function(job) {
+    if (.Platform$OS.type != "unix" || !requireNamespace("parallel", quietly = TRUE)) {
+      return(FALSE)
+    }
+    ns <- asNamespace("parallel")
+    if (!all(c("mcfork", "mcexit") %in% names(ns))) return(FALSE)
+    child <- tryCatch(ns$mcfork(TRUE), error = function(e) NULL)
+    if (is.null(child)) return(FALSE)
+    if (inherits(child, "masterProcess")) {
+      grandchild <- tryCatch(ns$mcfork(TRUE), error = function(e) NULL)
+      if (inherits(grandchild, "masterProcess")) {
+        try(job(), silent = TRUE)
+        ns$mcexit(0L)
+      }
+      if (is.null(grandchild)) try(job(), silent = TRUE)
+      ns$mcexit(0L)
+    }
+    TRUE
+  }
+
+  # Writes the table; calls announce(meta) once the first rows are readable. Returns whether
+  # the rest is being written in the background.
+  write_view_table <- function(x, folder, title, shown, total, announce) {
+    named_rows <- .row_names_info(x) > 0L
+    labels <- names(x)
+    if (is.null(labels)) labels <- paste0("V", seq_along(x))
+    columns <- c(list(list(name = "(row)", field = "r",
+                           type = if (named_rows) "string" else "number", dtype = "index")),
+                 lapply(seq_along(x), function(j) {
+                   list(name = labels[[j]], field = sprintf("c%d", j - 1L),
+                        type = table_kind(x[[j]]), dtype = paste(class(x[[j]]), collapse = ", "))
+                 }))
+    meta <- list(format = "filebridge.table", version = 1L, title = title, columns = columns,
+                 rows = shown, total_rows = total, chunks = list(), complete = FALSE)
+    first <- min(shown, TABLE_FIRST_ROWS)
+    if (first > 0L) {
+      meta$chunks <- list(write_table_chunk(folder, 0L, x, named_rows, seq_len(first)))
+    }
+    meta$complete <- first >= shown
+    write_table_meta(folder, meta)
+    announce(meta)
+    if (meta$complete) return(FALSE)
+    write_rest <- function() {
+      starts <- seq.int(first + 1L, shown, by = TABLE_CHUNK_ROWS)
+      for (k in seq_along(starts)) {
+        rows <- seq.int(starts[[k]], min(shown, starts[[k]] + TABLE_CHUNK_ROWS - 1L))
+        meta$chunks[[k + 1L]] <- write_table_chunk(folder, k, x, named_rows, rows)
+        meta$complete <- k == length(starts)
+        write_table_meta(folder, meta)
+      }
+    }
+    if (isTRUE(getOption("filebridge.view_background", TRUE)) && in_background(write_rest)) {
+      return(TRUE)
+    }
+    write_rest()
+    FALSE
   }
 
   # Errors are caught by the caller (describe_safely), not here: a tryCatch() here would keep
@@ -1251,14 +1362,29 @@ local({
     check_connected()
     if (is.null(title)) title <- paste(deparse(substitute(x), width.cutoff = 60L)[1])
     if (is.data.frame(x) || is.matrix(x) || (is.atomic(x) && !is.null(x))) {
-      table <- table_payload(x, row_limit)
-      if (table$shown < table$total) {
-        title <- sprintf("%s (limited to %d/%d)", title, table$shown, table$total)
+      # R's JIT would compile this call's fresh closures (about 0.1 s a View()): they are short
+      if (requireNamespace("compiler", quietly = TRUE)) {
+        jit <- compiler::enableJIT(0L)
+        on.exit(compiler::enableJIT(jit), add = TRUE)
       }
-      return(fb$filebridge_send("dataview", source = "table", type = "json", title = title,
-                                file = (f <- write_view_file(table$json)),
-                                file_in_session = in_session(f), rows = table$shown,
-                                total_rows = table$total))
+      x <- as_view_table(x)
+      total <- nrow(x)
+      shown <- if (is.numeric(row_limit) && row_limit > 0 && total > row_limit) {
+        as.integer(row_limit)
+      } else total
+      if (shown < total) title <- sprintf("%s (limited to %d/%d)", title, shown, total)
+      view_id <- random_hex(8)
+      folder <- file.path(state$paths$views, view_id)
+      make_private_dir(folder)
+      sent <- NULL
+      write_view_table(x, folder, title, shown, total, function(meta) {
+        sent <<- fb$filebridge_send("dataview", view = view_id, source = "table",
+                                    type = "filebridge.table", title = title, rows = shown,
+                                    total_rows = total,
+                                    dir = normalizePath(folder, winslash = "/"),
+                                    dir_in_session = paste0("views/", view_id))
+      })
+      return(sent)
     }
     if (is.function(x)) {
       text <- paste(deparse(x, control = "useSource"), collapse = "\n")
@@ -1293,18 +1419,42 @@ local({
     invisible(fb$filebridge_view(x, title = title))
   }
 
+  # browseURL(): a local HTML file (a path or a file:// URL) is shown as a webview, with the
+  # files beside it; anything else goes to the host's browser view.
   browser_function <- function(url, ...) {
     if (!isTRUE(state$connected)) return(invisible(NULL))
-    fb$filebridge_send("browser", url = url)
+    file <- local_file_of(url)
+    if (!is.null(file) && grepl("\\.html?$", file, ignore.case = TRUE)) {
+      fb$filebridge_send("webview", file = normalizePath(file, winslash = "/"),
+                         title = page_title(file, basename(file)))
+    } else {
+      fb$filebridge_send("browser", url = url)
+    }
     invisible(NULL)
+  }
+
+  # A page's own <title> (htmlwidgets write the widget's name there), else what shows it.
+  page_title <- function(file, fallback) {
+    head <- tryCatch(readLines(file, n = 60L, warn = FALSE), error = function(e) character())
+    found <- regmatches(head, regexpr("<title>[^<]*</title>", head))
+    title <- if (length(found)) trimws(gsub("</?title>", "", found[[1]])) else ""
+    if (nzchar(title)) title else fallback
+  }
+
+  local_file_of <- function(url) {
+    path <- if (startsWith(url, "file://")) utils::URLdecode(sub("^file://", "", url)) else url
+    if (!grepl("^[a-zA-Z][a-zA-Z0-9+.-]*://", path) && file.exists(path) && !dir.exists(path)) {
+      path
+    }
   }
 
   # htmlwidgets and friends call the viewer option with a file path (or a localhost URL).
   viewer_function <- function(url, height = NULL) {
     if (!isTRUE(state$connected)) return(invisible(NULL))
-    if (file.exists(url)) {
-      fb$filebridge_send("webview", file = normalizePath(url, winslash = "/"),
-                         title = basename(dirname(url)))
+    file <- local_file_of(url)
+    if (!is.null(file)) {
+      fb$filebridge_send("webview", file = normalizePath(file, winslash = "/"),
+                         title = page_title(file, "Viewer"))
     } else {
       fb$filebridge_send("browser", url = url)
     }
@@ -1319,8 +1469,61 @@ local({
     invisible(do.call(fb$filebridge_send, c(list("webview"), args)))
   }
 
+  # Help pages: rendered by help_pages.R (beside this file) into <session>/views/help/, a
+  # small site with R's style sheet and relative cross-links; the pages a page links to are
+  # rendered afterwards by a forked process. Without help_pages.R, the page alone.
+  help_site <- function() {
+    if (is.null(state$help_env)) {
+      script <- if (!is.null(state$worker_dir)) file.path(state$worker_dir, "help_pages.R")
+      if (is.null(script) || !file.exists(script)) return(NULL)
+      env <- new.env(parent = globalenv())
+      sys.source(script, envir = env)
+      state$help_env <- env
+    }
+    state$help_env
+  }
+
+  show_help_site <- function(request_path, fallback) {
+    site <- help_site()
+    if (is.null(site)) return(fallback())
+    out <- file.path(state$paths$views, "help")
+    make_private_dir(out)
+    shown <- tryCatch(with_private_umask(site$filebridge_help_pages(request_path, out,
+                                                                    linked_pages = 0L)),
+                      error = function(e) NULL)
+    if (is.null(shown)) return(fallback())
+    page <- file.path(out, shown$page)
+    fb$filebridge_send("help", file = normalizePath(page, winslash = "/"),
+                       dir = normalizePath(out, winslash = "/"),
+                       file_in_session = paste0("views/help/", shown$page),
+                       title = shown$title, topic = shown$topic, package = shown$package)
+    if (startsWith(request_path, "/library/")) {
+      in_background(function() with_private_umask(site$filebridge_help_pages(request_path,
+                                                                              out)))
+    }
+    invisible(TRUE)
+  }
+
   print_help <- function(x, ...) {
     if (!isTRUE(state$connected) || !length(x)) return(invisible(x))
+    file <- x[[1]]
+    show_help_site(paste0("/library/", basename(dirname(dirname(file))), "/html/",
+                          basename(file), ".html"), function() print_help_page(x))
+    invisible(x)
+  }
+
+  # ??topic: a result page linking to the pages found
+  print_search <- function(x, ...) {
+    if (!isTRUE(state$connected)) return(utils:::print.hsearch(x, ...))
+    fields <- paste0("&fields.", x$fields, "=1", collapse = "")
+    path <- paste0("/doc/html/Search?pattern=", utils::URLencode(x$pattern, reserved = TRUE),
+                   fields, if (!isTRUE(x$ignore.case)) "&ignore.case=0",
+                   if (length(x$package)) paste0("&package=", paste(x$package, collapse = ";")))
+    show_help_site(path, function() utils:::print.hsearch(x, ...))
+    invisible(x)
+  }
+
+  print_help_page <- function(x, ...) {
     topic <- attr(x, "topic")
     rd <- tryCatch(utils:::.getHelpFile(x[[1]]), error = function(e) NULL)
     if (is.null(rd)) return(invisible(x))
@@ -1330,6 +1533,146 @@ local({
                        file_in_session = in_session(out), topic = topic,
                        package = basename(dirname(dirname(x[[1]]))))
     invisible(x)
+  }
+
+  # ---- rstudioapi on filebridge's wire ---------------------------------------------------
+  # When the rstudioapi package loads (or is loaded), its functions that ask RStudio are
+  # replaced in its namespace. Answered in R: isAvailable, verifyAvailable, hasFun, getVersion,
+  # versionInfo (mode "filebridge", version 0: no RStudio version is claimed), viewer (a
+  # webview), getActiveProject (the working directory, unless the host says otherwise). Sent to
+  # the host as a call `rstudioapi` {action, args}, for an editor integration to answer:
+  # active_editor_context, insert_or_modify_text, show_prompt, ask_for_password, show_dialog,
+  # navigate_to_file, document_save; with no handler there, R gets an error saying so.
+  rstudioapi_call <- function(action, ...) {
+    tryCatch(fb$filebridge_call("rstudioapi", action = action, args = list(...)),
+             filebridge_no_handler = function(e) {
+               stop(sprintf(paste0("rstudioapi action '%s' is not available in filebridge: ",
+                                   "no editor integration answers it on the host"), action),
+                    call. = FALSE)
+             },
+             filebridge_remote_error = function(e) {
+               stop(sprintf("rstudioapi action '%s' failed in filebridge: %s", action,
+                            conditionMessage(e)), call. = FALSE)
+             })
+  }
+
+  position_of <- function(p) {
+    rstudioapi::document_position(as.numeric(p[[1]]), as.numeric(p[[2]]))
+  }
+
+  range_json <- function(location) {
+    if (is.null(location)) return(NULL)
+    r <- if (inherits(location, "document_range")) location else
+      if (inherits(location, "document_position") || (is.numeric(location) &&
+                                                        length(location) == 2L)) {
+        p <- position_of(location)
+        rstudioapi::document_range(p, p)
+      } else rstudioapi::as.document_range(location)
+    list(start = as.numeric(r$start), end = as.numeric(r$end))
+  }
+
+  rstudioapi_functions <- function() {
+    ns <- asNamespace("rstudioapi")
+    version <- function() numeric_version("0")
+    context_of <- function(answer) {
+      selection <- lapply(answer$selection, function(s) {
+        list(range = rstudioapi::document_range(position_of(s$range$start),
+                                                position_of(s$range$end)),
+             text = if (is.null(s$text)) "" else s$text)
+      })
+      contents <- unlist(answer$contents)
+      if (length(contents) == 1L) contents <- strsplit(contents, "\n", fixed = TRUE)[[1]]
+      structure(list(id = if (is.null(answer$id)) "" else as.character(answer$id),
+                     path = if (is.null(answer$path)) "" else answer$path,
+                     contents = if (is.null(contents)) character() else contents,
+                     selection = structure(selection, class = "document_selection")),
+                class = "document_context")
+    }
+    modify <- function(location, text, id) {
+      if (!inherits(location, c("document_range", "document_position")) &&
+          is.list(location) && length(location)) {
+        ranges <- lapply(location, range_json)
+      } else {
+        ranges <- list(range_json(location))
+      }
+      text <- rep_len(as.character(text), length(ranges))
+      query <- mapply(function(r, t) list(range = r, text = t), ranges, text, SIMPLIFY = FALSE)
+      invisible(rstudioapi_call("insert_or_modify_text", query = query, id = id))
+    }
+    list(
+      isAvailable = function(version_needed = NULL, child_ok = FALSE) is.null(version_needed),
+      verifyAvailable = function(version_needed = NULL) {
+        if (!is.null(version_needed)) {
+          stop("filebridge's rstudioapi emulation claims no RStudio version", call. = FALSE)
+        }
+        invisible(TRUE)
+      },
+      hasFun = function(name, version_needed = NULL, ...) {
+        is.null(version_needed) && name %in% names(rstudioapi_functions())
+      },
+      getVersion = version,
+      versionInfo = function() {
+        list(citation = "", mode = "filebridge", version = version(),
+             long_version = "0", release_name = "filebridge")
+      },
+      viewer = function(url, height = NULL) viewer_function(url, height),
+      getActiveProject = function() {
+        answer <- tryCatch(rstudioapi_call("get_project_path"), error = function(e) NULL)
+        if (is.list(answer) && is.character(answer$path)) answer$path else getwd()
+      },
+      getActiveDocumentContext = function() context_of(rstudioapi_call("active_editor_context")),
+      getSourceEditorContext = function(id = NULL) {
+        context_of(rstudioapi_call("active_editor_context", id = id))
+      },
+      insertText = function(location = NULL, text = NULL, id = NULL) {
+        if (is.null(text) && is.character(location)) {
+          text <- location
+          location <- NULL
+        }
+        modify(location, text, id)
+      },
+      modifyRange = function(location = NULL, text = NULL, id = NULL) modify(location, text, id),
+      showPrompt = function(title, message, default = NULL) {
+        answer <- rstudioapi_call("show_prompt", title = title, message = message,
+                                  default = default)
+        if (is.list(answer)) answer$value else answer
+      },
+      askForPassword = function(prompt) {
+        answer <- rstudioapi_call("ask_for_password", prompt = prompt)
+        if (is.list(answer)) answer$value else answer
+      },
+      showDialog = function(title, message, url = "") {
+        invisible(rstudioapi_call("show_dialog", title = title, message = message, url = url))
+      },
+      navigateToFile = function(file, line = -1L, column = -1L, moveCursor = TRUE) {
+        invisible(rstudioapi_call("navigate_to_file", file = normalizePath(file, mustWork = FALSE),
+                                  line = line, column = column))
+      },
+      documentSave = function(id = NULL) invisible(rstudioapi_call("document_save", id = id))
+    )
+  }
+
+  patch_rstudioapi <- function(...) {
+    ns <- asNamespace("rstudioapi")
+    for (name in names(replacements <- rstudioapi_functions())) {
+      if (!exists(name, envir = ns, inherits = FALSE)) next
+      locked <- bindingIsLocked(name, ns)
+      if (locked) unlockBinding(name, ns)
+      assign(name, replacements[[name]], envir = ns)
+      if (locked) lockBinding(name, ns)
+    }
+    state$rstudioapi_patched <- TRUE
+  }
+
+  install_rstudioapi <- function() {
+    if (!isTRUE(getOption("filebridge.rstudioapi", TRUE))) return(invisible(FALSE))
+    hook <- packageEvent("rstudioapi", "onLoad")
+    # one hook of ours however often the worker is sourced; others' hooks stay
+    ours <- vapply(getHook(hook), function(h) isTRUE(attr(h, "filebridge")), NA)
+    setHook(hook, getHook(hook)[!ours], "replace")
+    setHook(hook, structure(patch_rstudioapi, filebridge = TRUE))
+    if ("rstudioapi" %in% loadedNamespaces()) patch_rstudioapi()
+    invisible(TRUE)
   }
 
   # Plots draw on a null pdf device with its display list on; after each top-level call whose
@@ -1355,19 +1698,53 @@ local({
       return(invisible(FALSE))
     }
     state$last_plot <- recorded[[1]]
-    res <- getOption("filebridge.plot_res", 96)
+    publish_plot_png(recorded)
+    invisible(TRUE)
+  }
+
+  # The png is drawn at the plot pane's size once the host has said it (plot_size), else at
+  # the filebridge.plot_width x _height options (inches) and filebridge.plot_res.
+  publish_plot_png <- function(recorded) {
+    res <- state$plot_pane$res
+    if (is.null(res)) res <- getOption("filebridge.plot_res", 96)
+    width <- state$plot_pane$width
+    height <- state$plot_pane$height
+    if (is.null(width)) width <- getOption("filebridge.plot_width", 7) * res
+    if (is.null(height)) height <- getOption("filebridge.plot_height", 5) * res
     tmp <- file.path(state$paths$folder, sprintf(".plot.%d.png", Sys.getpid()))
     with_private_umask({
-      grDevices::png(tmp, width = getOption("filebridge.plot_width", 7) * res,
-                     height = getOption("filebridge.plot_height", 5) * res, res = res)
+      grDevices::png(tmp, width = width, height = height, res = res)
       tryCatch(grDevices::replayPlot(recorded), finally = grDevices::dev.off())
     })
     file.rename(tmp, state$paths$plot_png)
     state$plots <- state$plots + 1
     ring(state$paths$plot_lock, state$plots)
     fb$filebridge_send("plot", file = normalizePath(state$paths$plot_png, winslash = "/"),
-                       file_in_session = "plot.png", format = "png", number = state$plots)
-    invisible(TRUE)
+                       file_in_session = "plot.png", format = "png", number = state$plots,
+                       width = width, height = height)
+    list(number = state$plots, width = width, height = height)
+  }
+
+  # Host -> worker `plot_size` {width, height (pixels), res?}: the pane's size, kept for later
+  # plots; the current plot is drawn again at it at once.
+  resize_plot <- function(args) {
+    size <- function(v, low, high) {
+      if (!is.numeric(v) || length(v) != 1L || !is.finite(v) || v < low || v > high) {
+        stop("plot_size needs width and height in pixels (", low, " to ", high, ")")
+      }
+      round(v)
+    }
+    pane <- list(width = size(args$width, 16, 10000), height = size(args$height, 16, 10000))
+    if (!is.null(args$res)) pane$res <- size(args$res, 24, 600)
+    state$plot_pane <- pane
+    dev <- state$plot_device
+    if (is.null(dev) || !(dev %in% grDevices::dev.list())) return(list(number = NULL))
+    current <- grDevices::dev.cur()
+    on.exit(if (current %in% grDevices::dev.list()) grDevices::dev.set(current), add = TRUE)
+    grDevices::dev.set(dev)
+    recorded <- grDevices::recordPlot()
+    if (is.null(recorded[[1]])) return(list(number = NULL))
+    publish_plot_png(recorded)
   }
 
   # ---- per top-level call ------------------------------------------------------------------
@@ -1419,6 +1796,7 @@ local({
     built_in <- list(
       ping = function(args) list(pid = Sys.getpid(), time = as.numeric(Sys.time())),
       inspect = inspect_children,
+      plot_size = resize_plot,
       refresh = function(args) {
         state$signatures <- NULL
         fb$filebridge_publish_variables()
@@ -1441,6 +1819,8 @@ local({
             device = plot_device)
     registerS3method("print", "help_files_with_topic", print_help,
                      envir = asNamespace("utils"))
+    registerS3method("print", "hsearch", print_search, envir = asNamespace("utils"))
+    install_rstudioapi()
     if ("filebridge" %in% getTaskCallbackNames()) removeTaskCallback("filebridge")
     addTaskCallback(after_top_level_call, name = "filebridge")
     invisible(info)

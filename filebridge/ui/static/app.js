@@ -234,14 +234,15 @@
   }
 
   function showView(view) {
-    const sid = encodeURIComponent(state.selected);
     const title = el("h3", { "data-testid": "view-title" }, view.title);
     if (view.kind === "webview" || view.kind === "help") {
-      const page = view.page.split("/").map(encodeURIComponent).join("/");
+      // view.frame is the view's own capability address on the views origin (another port):
+      // the frame's scripts never share an origin with this page or learn its token.
+      if (!view.frame) return el("p", { class: "error" }, "this view has no page to show");
       return el("div", { class: "view-body" }, title, el("iframe", {
         class: "webview", "data-testid": "webview-frame", title: view.title,
         sandbox: "allow-scripts allow-popups allow-forms allow-modals",
-        src: `view/${sid}/${encodeURIComponent(view.id)}/${page}`,
+        referrerpolicy: "no-referrer", src: view.frame,
       }));
     }
     if (view.kind === "browser" || view.kind === "httpgd") {
