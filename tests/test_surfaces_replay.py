@@ -134,7 +134,13 @@ def test_bad_recordings_are_refused_with_one_line(tmp_path: Path) -> None:
             ("newer.fbrec", '{"format": "filebridge-recording", "version": 9}\n',
              "recording version 9 is not supported"),
             ("broken.fbrec", '{"format": "filebridge-recording", "version": 1}\n'
-                             '{"t": 0, "id": "x"}\n{"t": 1}\n', "needs t, id and command")):
+                             '{"t": 0, "id": "x"}\n{"t": 1}\n', "needs t, id and command"),
+            ("escape.fbrec", '{"format": "filebridge-recording", "version": 1}\n'
+                             '{"t": 0, "id": "x", "command": "echo", '
+                             '"files": {"request.log": "eA=="}}\n', "files must map"),
+            ("climb.fbrec", '{"format": "filebridge-recording", "version": 1}\n'
+                            '{"t": 0, "id": "x", "command": "echo", '
+                            '"files": {"views/../../x": "eA=="}}\n', "files must map")):
         path = tmp_path / name
         path.write_text(content)
         done = cli("replay", str(path), "--root", str(tmp_path / "root"))

@@ -167,9 +167,16 @@ class Recording:
         return recording
 
 
+# Folders of a session that belong to the protocol or the host: a recording never writes there.
+RESERVED = frozenset({"responses", "command_responses", "requests", "bootstrap", "host-views"})
+
+
 def _inside(relative: str) -> bool:
+    """A path a recording may carry: inside a folder of the session folder that is not the
+    protocol's own (a recording is untrusted input: it must not rewrite session files)."""
     parts = PurePosixPath(relative).parts
-    return bool(parts) and not relative.startswith("/") and ".." not in parts
+    return (len(parts) >= 2 and not relative.startswith("/") and ".." not in parts
+            and "." not in parts and parts[0] not in RESERVED and "\0" not in relative)
 
 
 def session_files(folder: Optional[Path], args: dict[str, Any]) -> dict[str, str]:
@@ -186,6 +193,8 @@ def session_files(folder: Optional[Path], args: dict[str, Any]) -> dict[str, str
         paths = sorted(base.rglob("*")) if base.is_dir() else [base]
         for path in paths:
             if path.is_symlink() or not path.is_file():
+                continue
+            if not _inside(path.relative_to(folder).as_posix()):
                 continue
             size = path.stat().st_size
             if size > budget:
