@@ -332,3 +332,41 @@ def test_events_speaks_plain_lines_and_refuses_an_unknown_topic(root: Path) -> N
         if events.poll() is None:
             events.kill()
             events.wait()
+
+
+def test_a_session_whose_heartbeat_stops_is_notified_stale_then_alive(tmp_path: Path) -> None:
+    """The relay `serve --stdio` uses, on a host that calls a session stale after 1.5 s; the
+    worker's heartbeat rings are dropped by an injected fault, then let through again."""
+    import threading
+
+    from filebridge.editor.events import EventRelay
+    from filebridge.host import Host
+    from filebridge.testing.faults import env
+
+    seen: list[tuple[str, dict[str, object]]] = []
+    changed = threading.Condition()
+
+    def sink(method: str, params: dict[str, object]) -> None:
+        check("notifications", method, "params", params)
+        with changed:
+            seen.append((method, params))
+            changed.notify_all()
+
+    def wait_for(method: str, timeout: float = 30) -> dict[str, object]:
+        with changed:
+            assert changed.wait_for(lambda: any(m == method for m, _ in seen), timeout), seen
+            return next(p for m, p in seen if m == method)
+
+    with Host(tmp_path / "root", stale_after=1.5) as host:
+        relay = EventRelay(host, sink)
+        relay.subscribe(["sessions"])
+        worker = PythonWorker(host.root.sessions / "quiet1",
+                              env=env("drop_doorbell:heartbeat*all"))
+        try:
+            assert wait_for("session/stale")["session"]["status"] == "stale"  # type: ignore[index]
+            worker.run("from filebridge.testing import faults\nfaults.clear()")
+            alive = wait_for("session/status")
+            assert alive["session"]["status"] == "alive"  # type: ignore[index]
+        finally:
+            worker.stop()
+        assert wait_for("session/detached")

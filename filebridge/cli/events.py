@@ -73,7 +73,7 @@ def _events(args: argparse.Namespace) -> int:
     viewers = viewers_of(host)
     relay = EventRelay(host, print_event, store=viewers.store if viewers else None,
                        variables=provider_for(host))
-    relay.topics.update(topics)
+    relay.subscribe(topics)
 
     def stop(_signum: int, _frame: Optional[FrameType]) -> None:
         host.stop()
@@ -91,7 +91,7 @@ def _events(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        relay.topics.clear()
+        relay.close()
         host.stop()
     if host.failure is not None:
         raise CommandFailed(str(host.failure), code=EXIT_LEASE)

@@ -28,6 +28,8 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "requests": ("request/done",),
 }
 DEFAULT_TOPICS = ("sessions", "views", "variables")
+# A session turns stale by the clock, with no event: its status is looked at this often.
+STATUS_LOOK = 0.5
 
 
 class EventRelay:
@@ -41,8 +43,13 @@ class EventRelay:
         self._store = store
         self._views: dict[str, set[str]] = {}
         self._last_plot: dict[str, int] = {}
+        self._status: dict[str, str] = {}  # the status each session was last notified with
+        self._said: dict[str, str] = {}  # and the notification that said it
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._looker: Optional[threading.Thread] = None
         host.subscribe(self._on_host)
+        host.on_stop(self.close)
         if store is not None:
             store.subscribe(self._on_views)
         if variables is not None:
@@ -53,6 +60,42 @@ class EventRelay:
             return self.host.session(session_id).as_json()
         except FilebridgeError:
             return {"id": session_id, "status": "removed"}
+
+    def subscribe(self, topics: list[str] | set[str]) -> None:
+        self.topics.update(topics)
+        if "sessions" in self.topics and self._looker is None:
+            self._looker = threading.Thread(target=self._look_at_statuses, daemon=True,
+                                            name="filebridge-editor-status")
+            self._looker.start()
+
+    def close(self) -> None:
+        self.topics.clear()
+        self._stop.set()
+
+    def _look_at_statuses(self) -> None:
+        while not self._stop.wait(STATUS_LOOK):
+            if "sessions" not in self.topics:
+                continue
+            for info in self.host.sessions():
+                self._status_is(info.id, info.as_json())
+
+    def _status_is(self, session_id: str, session: dict[str, Any],
+                   method: Optional[str] = None) -> None:
+        """Notify ``method`` (else what the status change means) unless already notified."""
+        status = str(session.get("status"))
+        with self._lock:
+            before = self._status.get(session_id)
+            if method is None:
+                if status == before:
+                    return
+                method = {"stale": "session/stale", "detached": "session/detached"}.get(
+                    status, "session/attached" if before == "detached" and status == "alive"
+                    else "session/status")
+            elif status == before and self._said.get(session_id) == method:
+                return  # the status look said it first
+            self._status[session_id] = status
+            self._said[session_id] = method
+        self.sink(method, {"session": session})
 
     def _send(self, topic: str, method: str, params: dict[str, Any]) -> None:
         if topic in self.topics:
@@ -75,17 +118,19 @@ class EventRelay:
         if "sessions" not in self.topics:
             return
         session = self._session(event.session_id)
+        sid = event.session_id
         if kind == "session_added":
-            self.sink("session/added", {"session": session})
+            self._status_is(sid, session, "session/added")
         elif kind in ("attached", "detached"):
-            self.sink(f"session/{kind}", {"session": session})
+            self._status_is(sid, session, f"session/{kind}")
         elif kind == "status":
-            stale = session.get("status") == "stale"
-            self.sink("session/stale" if stale else "session/status", {"session": session})
+            self._status_is(sid, session)
         elif kind == "session_removed":
             with self._lock:
-                self._views.pop(event.session_id, None)
-                self._last_plot.pop(event.session_id, None)
+                self._views.pop(sid, None)
+                self._last_plot.pop(sid, None)
+                self._status.pop(sid, None)
+                self._said.pop(sid, None)
             self.sink("session/removed", {"session": session})
 
     def _on_views(self, session_id: str) -> None:

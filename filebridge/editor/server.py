@@ -160,7 +160,7 @@ class StdioServer:
                                                                     else 1)
 
     def _finish(self) -> None:
-        self.relay.topics.clear()
+        self.relay.close()
         self._pool.shutdown(wait=True, cancel_futures=True)
         if not self._shut_down:
             self.host.stop()
@@ -234,7 +234,7 @@ class StdioServer:
             return {"topics": self._subscribe(Params(method, params), False)}
         if method == "shutdown":
             self._shut_down = True
-            self.relay.topics.clear()
+            self.relay.close()
             self.host.stop()
             return None
         return self.methods.call(method, params)
@@ -246,7 +246,7 @@ class StdioServer:
             raise RpcError("invalid_params", f"no topic {unknown[0]!r}; there are: "
                                              f"{', '.join(TOPICS)}")
         if on:
-            self.relay.topics.update(wanted)
+            self.relay.subscribe(wanted)
         else:
             self.relay.topics.difference_update(wanted)
         return sorted(self.relay.topics)
