@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import filebridge
 from filebridge.host import Call
 from filebridge.testing.pytest_plugin import HostFactory, InProcessSession, WorkerFactory
@@ -148,3 +150,29 @@ def test_bad_recordings_are_refused_with_one_line(tmp_path: Path) -> None:
         assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
     done = cli("record", "nosuch", "--root", str(tmp_path / "root"), "-o", "x")
     assert done.returncode == 1 and "no session folder" in done.stderr
+
+
+def test_an_r_session_recorded_live_replays_with_the_same_answers(
+        fb_host_factory: HostFactory, tmp_path: Path) -> None:
+    from filebridge.testing.workers import missing
+
+    if missing("r"):
+        pytest.skip(str(missing("r")))
+    recordings = tmp_path / "recordings"
+    host = fb_host_factory("--record", str(recordings))
+    factory = WorkerFactory(host, fb_host_factory.log(host), lambda log: None)
+    try:
+        worker = factory("r", session_id="r1")
+        worker.run('filebridge_call("echo", x = 1L, v = c(1.5, 2), s = "caf\\u00e9")\n'
+                   'r <- tryCatch(filebridge_call("nope"), error = function(e) "refused")\n'
+                   'filebridge_call("echo", l = list(k = "v"))')
+        worker.log.wait_for_request("echo", count=2)
+    finally:
+        factory.stop_all()
+    recording = Recording.load(recordings / "r1.fbrec")
+    assert recording.info["language"] == "r"
+    assert [r.command for r in recording.requests][:4] == ["attach", "echo", "nope", "echo"]
+    fresh = fb_host_factory()
+    report = replay(recording, fresh.root.root, speed=0)
+    assert report.differences == []
+    assert report.compared >= 3 and report.fidelity == 1.0
