@@ -1,9 +1,18 @@
-"""Benchmark: a 1 MB Databricks notebook to .ipynb and back, against jupytext in the same run.
+"""Benchmark: Databricks notebooks converted, opened as shadows and saved back.
 
-jupytext's ``py:percent`` is the baseline because it is what people use today to edit notebooks
-as text. Both sides do the same job on the same cells: text -> .ipynb text, and .ipynb text ->
-text. jupytext's ipynb writer also validates against the schema (nbformat does that on every
-write); the ``*_parse_only_ms`` keys time jupytext without the ipynb side, for a fairer read.
+1. Conversion: a 1 MB notebook to .ipynb and back, against jupytext in the same run. jupytext's
+   ``py:percent`` is the baseline because it is what people use today to edit notebooks as
+   text. Both sides do the same job on the same cells. jupytext's ipynb writer also validates
+   against the schema; the ``*_parse_only_ms`` keys time its text side alone, for a fairer read.
+2. Save-to-source latency with 1, 100 and 1,000 open shadows: a real watcher thread, a shadow
+   saved by rename, the time until the ``saved`` event (the source is written by then). The
+   same-run baseline is one sync of every shadow, which is what each event cost before events
+   were routed to their own shadow.
+3. Opening a 10 MB notebook as a shadow with progress events, against converting it alone.
+4. When jupyter_server is installed (``--no-jupyter`` skips it): a Jupyter Server running
+   ``DatabricksContentsManager`` opens and saves the 1 MB ``.py`` notebook through its contents
+   API (what JupyterLab does on open and Ctrl+S), against the same server opening and saving
+   the same notebook as ``.ipynb``.
 
 Run: ``python benchmarks/bench_notebooks.py [--json] [--full]`` (``filebridge bench notebooks``).
 """
@@ -11,13 +20,29 @@ Run: ``python benchmarks/bench_notebooks.py [--json] [--full]`` (``filebridge be
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
+import queue
 import random
+import statistics
 import sys
+import tempfile
+import threading
 import time
+from pathlib import Path
 from typing import Any, Callable, Optional
 
-from filebridge.notebooks import dumps_ipynb, loads_ipynb, to_ipynb, to_source
+import filebridge
+from filebridge.notebooks import (
+    ShadowSession,
+    SyncEvent,
+    dumps_ipynb,
+    loads_ipynb,
+    to_ipynb,
+    to_source,
+    watch_session,
+)
 
 __all__ = ["generate_notebook", "main", "run"]
 
@@ -107,6 +132,167 @@ def run(full: bool = False, size_bytes: int = _TARGET_BYTES) -> dict[str, Any]:
     return results
 
 
+_SMALL_NOTEBOOK = (
+    "# Databricks notebook source\n# MAGIC %md\n# MAGIC # Notebook {n}\n\n"
+    "# COMMAND ----------\n\ndf = spark.table('t_{n}')\n\n# COMMAND ----------\n\n"
+    "# MAGIC %sql\n# MAGIC SELECT {n}\n"
+)
+
+
+def save_latency(shadows: int, saves: int = 15) -> dict[str, Any]:
+    """p50 / p90 of save-to-source with ``shadows`` open, and the sync-everything baseline."""
+    with tempfile.TemporaryDirectory() as tmp:
+        workspace = Path(tmp) / "workspace"
+        workspace.mkdir()
+        session = ShadowSession("bench", temp_dir=Path(tmp) / "tmp")
+        paths = []
+        for n in range(shadows):
+            folder = workspace / f"team_{n % 20}"
+            folder.mkdir(exist_ok=True)
+            source = folder / f"notebook_{n}.py"
+            source.write_text(_SMALL_NOTEBOOK.format(n=n))
+            paths.append((source, Path(session.open(source, workspace=workspace).shadow)))
+        saved: queue.Queue[float] = queue.Queue()
+        stop = threading.Event()
+
+        def on_event(event: SyncEvent) -> None:
+            if event.kind == "saved":
+                saved.put(time.perf_counter())
+
+        watcher = threading.Thread(
+            target=watch_session, args=(session, on_event),
+            kwargs={"stop_event": stop, "recheck_ms": 60_000}, daemon=True,
+        )
+        watcher.start()
+        time.sleep(1.0)  # let the watcher register its folders
+        latencies = []
+        try:
+            for i in range(saves):
+                source, shadow = paths[(i * 7919) % shadows]
+                notebook = json.loads(shadow.read_text())
+                notebook["cells"][1]["source"] = [f"df = spark.table('edited_{i}')"]
+                temporary = shadow.with_name(shadow.name + ".tmp~")
+                temporary.write_text(json.dumps(notebook, indent=1))
+                start = time.perf_counter()
+                os.replace(temporary, shadow)
+                latencies.append((saved.get(timeout=30) - start) * 1000)
+                if f"edited_{i}" not in source.read_text():
+                    raise RuntimeError("the save did not reach the source")
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            watcher.join(10)
+        baseline = _best_ms(session.sync, 3)
+    latencies.sort()
+    return {
+        "shadows": shadows,
+        "saves": saves,
+        "save_p50_ms": statistics.median(latencies),
+        "save_p90_ms": latencies[int(0.9 * (len(latencies) - 1))],
+        "sync_all_ms": baseline,
+    }
+
+
+def open_large(size_bytes: int = 10_000_000) -> dict[str, Any]:
+    """Open a large notebook as a shadow with progress events, against converting it alone."""
+    source_text = generate_notebook(size_bytes, seed=11)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "large.py"
+        source.write_text(source_text)
+        convert_ms = _best_ms(lambda: dumps_ipynb(to_ipynb(source_text, "python")), 1)
+        fractions: list[float] = []
+        session = ShadowSession("bench-large", temp_dir=Path(tmp) / "tmp")
+        start = time.perf_counter()
+        event = session.open(source, workspace=tmp,
+                             progress=lambda e: fractions.append(e.progress or 0.0))
+        open_ms = (time.perf_counter() - start) * 1000
+        if loads_ipynb(Path(event.shadow).read_bytes())["nbformat"] != 4:
+            raise RuntimeError("the large shadow is not a notebook")
+    return {
+        "large_bytes": len(source_text.encode()),
+        "large_open_ms": open_ms,
+        "large_convert_only_ms": convert_ms,
+        "large_progress_events": len(fractions),
+        "large_progress_last": fractions[-1] if fractions else 0.0,
+    }
+
+
+def jupyter_round_trip(size_bytes: int = _TARGET_BYTES, repeats: int = 3) -> dict[str, Any]:
+    """Open + save through a real Jupyter Server: the .py notebook against the same .ipynb."""
+    import socket
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    token = "bench"
+    source_text = generate_notebook(size_bytes)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "work"
+        root.mkdir()
+        (root / "big.py").write_text(source_text)
+        (root / "big.ipynb").write_text(dumps_ipynb(to_ipynb(source_text, "python")))
+        config = Path(tmp) / "config"
+        config.mkdir()
+        (config / "jupyter_server_config.json").write_text(json.dumps(
+            {"ServerApp": {"jpserver_extensions": {"jupyterlab_jupytext": False}}}))
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        # The server imports this very filebridge, installed or not.
+        package_root = str(Path(filebridge.__file__).resolve().parents[1])
+        python_path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": python_path, "JUPYTER_CONFIG_DIR": str(config),
+               "JUPYTER_DATA_DIR": str(Path(tmp) / "data"),
+               "JUPYTER_RUNTIME_DIR": str(Path(tmp) / "runtime")}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1",
+             f"--port={port}", "--allow-root", f"--IdentityProvider.token={token}",
+             f"--ServerApp.root_dir={root}", "--ServerApp.contents_manager_class="
+             "filebridge.notebooks.jupyter.DatabricksContentsManager"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+        def call(method: str, path: str, body: Any = None) -> Any:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/contents/{path}", method=method,
+                data=None if body is None else json.dumps(body).encode(),
+                headers={"Authorization": f"token {token}"},
+            )
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                return json.loads(answer.read())
+
+        def round_trip(name: str) -> None:
+            model = call("GET", f"{name}?type=notebook&content=1")
+            call("PUT", name, {"type": "notebook", "format": "json",
+                               "content": model["content"]})
+
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    call("GET", "")
+                    break
+                except (urllib.error.URLError, ConnectionError):
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("Jupyter Server did not start") from None
+                    time.sleep(0.3)
+            ours = _best_ms(lambda: round_trip("big.py"), repeats)
+            if (root / "big.py").read_text() != source_text:
+                raise RuntimeError("the Jupyter save of the .py notebook is not exact")
+            baseline = _best_ms(lambda: round_trip("big.ipynb"), repeats)
+        finally:
+            server.terminate()
+            server.wait(30)
+    return {"jupyter_py_round_trip_ms": ours, "jupyter_ipynb_round_trip_ms": baseline}
+
+
+def run_shadows(counts: tuple[int, ...] = (1, 100, 1000), large_bytes: int = 10_000_000,
+                saves: int = 15) -> dict[str, Any]:
+    """Save-back latency at each shadow count, and the large-notebook open."""
+    rows = [save_latency(count, saves) for count in counts]
+    return {"save_latency": rows, **open_large(large_bytes)}
+
+
 def _table(results: dict[str, Any]) -> str:
     rows = [
         ("source -> .ipynb", results["to_ipynb_ms"], results["jupytext_to_ipynb_ms"],
@@ -124,13 +310,45 @@ def _table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _shadow_table(results: dict[str, Any]) -> str:
+    lines = [f"{'open shadows':<14}{'save p50':>10}{'save p90':>10}"
+             f"{'baseline: sync all':>20}{'ratio':>8}"]
+    for row in results["save_latency"]:
+        lines.append(f"{row['shadows']:<14}{row['save_p50_ms']:>8.1f}ms{row['save_p90_ms']:>8.1f}ms"
+                     f"{row['sync_all_ms']:>18.1f}ms"
+                     f"{row['sync_all_ms'] / row['save_p50_ms']:>7.1f}x")
+    lines.append(
+        f"open {results['large_bytes'] / 1e6:.1f} MB as a shadow: {results['large_open_ms']:.0f}ms"
+        f" with {results['large_progress_events']} progress events (converting alone: "
+        f"{results['large_convert_only_ms']:.0f}ms, ratio "
+        f"{results['large_open_ms'] / results['large_convert_only_ms']:.2f})"
+    )
+    return "\n".join(lines)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--full", action="store_true", help="more repeats")
+    parser.add_argument("--small", action="store_true",
+                        help="10 and 50 shadows and a 2 MB notebook (a quick check)")
+    parser.add_argument("--no-jupyter", action="store_true",
+                        help="skip opening and saving through a real Jupyter Server")
     args = parser.parse_args(argv)
     results = run(full=args.full)
-    print(json.dumps(results, indent=2) if args.json else _table(results))
+    shadows = (run_shadows((10, 50), 2_000_000, saves=5) if args.small
+               else run_shadows(saves=30 if args.full else 15))
+    with_jupyter = not args.no_jupyter and importlib.util.find_spec("jupyter_server") is not None
+    jupyter = jupyter_round_trip() if with_jupyter else {}
+    if args.json:
+        print(json.dumps({**results, **shadows, **jupyter}, indent=2))
+        return 0
+    print(_table(results))
+    print(_shadow_table(shadows))
+    if jupyter:
+        ours, theirs = jupyter["jupyter_py_round_trip_ms"], jupyter["jupyter_ipynb_round_trip_ms"]
+        print(f"Jupyter Server open + save of the 1 MB notebook: .py {ours:.0f}ms, same "
+              f"notebook as .ipynb {theirs:.0f}ms (ratio {ours / theirs:.2f})")
     return 0
 
 

@@ -8,6 +8,11 @@
   plain ``repr`` of the two costs.
 - ``page_ms``: one page of 100 children of a 10^6-element list, asked of a real worker process
   through its command channel, against a ``ping`` round trip on the same channel.
+- ``hang_cell_ms``: a "cell" (on the main thread, as IPython runs one) that creates an object
+  whose ``__repr__`` never returns, followed by the pane's post-execution hook with a viewer
+  subscribed, against the same cell without the pane.
+- ``slow_snapshots``: 100 values whose ``__repr__`` takes 10 ms: how many snapshots until
+  every one is described, and the most one snapshot cost, against the snapshot budget.
 """
 
 from __future__ import annotations
@@ -145,8 +150,70 @@ def measure_page(samples: int) -> dict[str, float]:
             "round_trip_ms": ping_ms, "page_extra_ms": max(0.0, page_ms - ping_ms)}
 
 
+class NeverReturns:
+    def __repr__(self) -> str:
+        while True:
+            time.sleep(0.5)
+
+
+class TenMilliseconds:
+    def __repr__(self) -> str:
+        time.sleep(0.01)
+        return "slow"
+
+
+def measure_hang(repeat: int) -> dict[str, float]:
+    from filebridge.wire.layout import SessionLayout
+    from filebridge.worker.variables.limits import CELL_BUDGET_S
+    from filebridge.worker.variables.publisher import Publisher
+    from filebridge.worker.variables.snapshot import Snapshotter
+
+    with tempfile.TemporaryDirectory() as tmp:
+        layout = SessionLayout(Path(tmp) / "sessions" / "bench")
+        layout.folder.mkdir(parents=True)
+        namespace: dict[str, Any] = {"x": 1}
+        without, with_pane = [], []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            namespace["stuck"] = NeverReturns()
+            without.append((time.perf_counter() - started) * 1000)
+            # A new publisher each time: nothing remembered about earlier objects or types.
+            publisher = Publisher(layout, lambda: namespace, Snapshotter(), min_interval=0)
+            publisher.viewers.subscribe("bench", 60)
+            started = time.perf_counter()
+            namespace["stuck"] = NeverReturns()
+            publisher.after_execution()
+            with_pane.append((time.perf_counter() - started) * 1000)
+            publisher.snapshotter.lock.acquire()  # the helper's rest of the snapshot is done
+            publisher.snapshotter.lock.release()
+            publisher.close()
+    return {"hang_cell_ms": max(with_pane), "hang_cell_without_pane_ms": max(without),
+            "hang_cell_extra_ms": max(with_pane) - max(without),
+            "pane_cell_budget_ms": CELL_BUDGET_S * 1000}
+
+
+def measure_slow_values() -> dict[str, float]:
+    from filebridge.worker.variables.snapshot import Snapshotter
+
+    namespace = {f"slow{i:03d}": TenMilliseconds() for i in range(100)}
+    snapshotter = Snapshotter()
+    costs = []
+    count = 0
+    while count < 10:
+        count += 1
+        snapshot = snapshotter.build(namespace)
+        costs.append(snapshot["elapsed_ms"])
+        if not snapshot["unevaluated"] and all(
+                v["display_value"] == "slow" for v in snapshot["variables"]):
+            break
+    return {"slow_snapshots": count, "slow_snapshot_max_ms": max(costs),
+            "snapshot_budget_ms": snapshotter.budget * 1000}
+
+
 def run(full: bool = False) -> dict[str, Any]:
     result: dict[str, Any] = {}
+    result.update(measure_hang(repeat=5 if full else 3))
+    result.update(measure_slow_values())
     result.update(measure_snapshots(repeat=15 if full else 7))
     result.update(measure_page(samples=1000 if full else 150))
     result["snapshot_vs_naive"] = result["snapshot_10k_ms"] / result["naive_10k_ms"]
@@ -163,6 +230,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     result = run(full=args.full)
     rows = [
+        ("cell creating a never-returning repr, with the pane (ms)", result["hang_cell_ms"]),
+        ("  baseline: the same cell without the pane (ms)",
+         result["hang_cell_without_pane_ms"]),
+        ("  extra (ms); the pane's stated cell budget (ms)",
+         f"{result['hang_cell_extra_ms']:.1f}; {result['pane_cell_budget_ms']:.0f}"),
+        ("100 values with a 10 ms repr: snapshots until all described",
+         result["slow_snapshots"]),
+        ("  most one snapshot cost (ms)", result["slow_snapshot_max_ms"]),
+        ("  baseline: the snapshot budget (ms)", result["snapshot_budget_ms"]),
+        ("  ratio", f"{result['slow_snapshot_max_ms'] / result['snapshot_budget_ms']:.2f}x"),
         ("snapshot of 10,000 variables (ms)", result["snapshot_10k_ms"]),
         ("  again, nothing changed (ms)", result["snapshot_10k_unchanged_ms"]),
         ("  baseline: repr every value into JSON (ms)", result["naive_10k_ms"]),

@@ -109,3 +109,42 @@ def test_jsonc_set_inserts_into_an_empty_or_commented_object() -> None:
     assert json.loads(blank_comments(text)) == {"k": ["x"], "a": 1}
     url = '{"u": "http://x//y", "v": [1,]}'
     assert json.loads(blank_comments(url)) == {"u": "http://x//y", "v": [1]}
+
+
+def test_a_root_with_excluded_modules_gets_links_to_exactly_the_served_files(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    workspace = tmp_path / "ws"
+    source = package(tmp_path / "shared" / "proj")
+    (source / "core.py").write_text("")
+    (source / "secret_keys.py").write_text("")
+    package(source / "sub")
+    (source / "sub" / "leaf.py").write_text("")
+    (source / "dist").mkdir()
+    (source / "dist" / "out.py").write_text("")
+    settings = workspace / ".vscode" / "settings.json"
+    got = run(["--source", str(source), "--exclude", "secret_*", "--settings", str(settings)],
+              capsys)
+    mirror = workspace / ".filebridge-paths" / "proj"
+    assert got["extra_paths"] == [".filebridge-paths"]
+    assert got["mirrors"] == {str(mirror): ["__init__.py", "core.py", "sub/__init__.py",
+                                            "sub/leaf.py"]}
+    assert (mirror / "sub" / "leaf.py").resolve() == (source / "sub" / "leaf.py").resolve()
+    assert not (mirror / "secret_keys.py").exists() and not (mirror / "dist").exists()
+    # Run again after adding a module: the tree is made again, with the new file.
+    (source / "added.py").write_text("")
+    run(["--source", str(source), "--exclude", "secret_*", "--settings", str(settings)], capsys)
+    assert (mirror / "added.py").is_symlink()
+
+
+def test_a_single_file_root_is_linked_under_its_module_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    workspace = tmp_path / "ws"
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "helpers.py").write_text("")
+    (tools / "other.py").write_text("")
+    got = run(["--source", f"{tools / 'helpers.py'}=h", "--settings",
+               str(workspace / ".vscode" / "settings.json")], capsys)
+    link = workspace / ".filebridge-paths" / "h.py"
+    assert got["links"] == {str(link): str(tools / "helpers.py")}
+    assert link.resolve() == (tools / "helpers.py").resolve()

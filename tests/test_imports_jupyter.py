@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from imports_support import REPO, Bridge, bridge_fixture, wait_for
+from imports_support import REPO, Bridge, bridge_fixture
 
 from filebridge.cli.template import render_template
-from filebridge.wire.codec import loads
 
 jupyter_client = pytest.importorskip(
     "jupyter_client", reason="jupyter_client is not installed (pip install -e '.[test]')")
@@ -73,13 +72,29 @@ def test_kernel_imports_through_the_template_and_sees_an_edit_on_the_next_run(
     assert (value, path) == ("3", str(bridge.project / "rel" / "a.py"))
     assert worker_file.startswith(str(session / "bootstrap"))
 
-    (bridge.project / "rel" / "b.py").write_text("B = 20\n")
-    index = session / "modules.json"
-    wait_for(lambda: loads(index.read_bytes())["modules"]["proj.rel.b"]["hash"]
-             == bridge.service.provider.find("proj.rel.b")["hash"],
-             "the host to publish the edit")
-    status, out, error = kernel.run("import proj.rel.a\nprint(proj.rel.a.A)")
-    assert (status, out.strip()) == ("ok", "21"), error
+    # Save and run at once, as a user does: no waiting for the host's watcher.
+    for value in range(20, 26):
+        (bridge.project / "rel" / "b.py").write_text(f"B = {value}\n")
+        status, out, error = kernel.run("import proj.rel.a\nprint(proj.rel.a.A)")
+        assert (status, out.strip()) == ("ok", str(value + 1)), error
+
+
+def test_kernel_keeps_module_state_across_an_edit_of_another_module(
+        bridge: Bridge, kernel: Kernel) -> None:
+    snippet = render_template("python", bridge.root / "sessions" / "kernel3",
+                              source_names=repr(["proj"]), source_name="proj")
+    assert kernel.run(snippet)[0] == "ok"
+    status, _out, error = kernel.run("import proj.core, proj.rel.b\nproj.rel.b.SEEN = ['x']")
+    assert status == "ok", error
+    (bridge.project / "core.py").write_text("def greet(name):\n    return f'hi {name}'\n")
+    status, out, error = kernel.run("print(proj.core.greet('k'), proj.rel.b.SEEN)")
+    assert (status, out.strip()) == ("ok", "hi k ['x']"), error
+    (bridge.project / "broken.py").write_text("def broken(:\n")
+    status, _out, error = kernel.run("import proj.broken")
+    assert status == "error" and "SyntaxError" in error
+    (bridge.project / "broken.py").write_text("OK = 1\n")
+    status, out, error = kernel.run("import proj.broken\nprint(proj.broken.OK)")
+    assert (status, out.strip()) == ("ok", "1"), error
 
 
 def test_kernel_traceback_shows_lines_of_the_served_module(bridge: Bridge,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,13 +139,15 @@ def test_unchanged_package_in_a_fresh_sys_modules_sends_no_request(bridge: Bridg
             del sys.modules[name]
         import proj.rel.a, proj.circ.x
         second = remote.stats()
-        print(json.dumps([first["requests"], second["requests"] - first["requests"],
+        print(json.dumps([first["syncs"], first["batches"], first["requests"],
+                          second["requests"] - first["requests"],
                           second["cache_hits"] - first["cache_hits"], proj.rel.a.A]))
     """)
-    first_requests, second_requests, hits, value = got
-    assert first_requests >= 6
+    syncs, batches, first_requests, second_requests, hits, value = got
+    # A cold import: one look at what changed, one request for the whole package.
+    assert (syncs, batches, first_requests) == (1, 1, 2)
     assert second_requests == 0
-    assert hits == first_requests
+    assert hits >= 6  # proj, proj.core, proj.rel, proj.rel.a, proj.rel.b, proj.circ, ...
     assert value == 3
 
 
@@ -254,37 +257,67 @@ host.serve_forever()
 """
 
 
-def test_killed_host_ends_in_an_import_error_that_says_what_happened(tmp_path: Path) -> None:
+def _run(code: str, root: Path, session: Path, cwd: Path) -> list[object]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEBRIDGE_")}
+    env.update(FILEBRIDGE_ROOT=str(root), FILEBRIDGE_SESSION=str(session),
+               PYTHONPATH=str(REPO), PYTHONDONTWRITEBYTECODE="1")
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result: list[object] = loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_killed_host_fails_fast_and_cached_modules_keep_importing(tmp_path: Path) -> None:
     project = write_project(tmp_path)
     root = tmp_path / "root"
+    session = root / "sessions" / "w1"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     host = subprocess.Popen([sys.executable, "-c", HOST_PROCESS, str(root), str(project)],
                             env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert host.stdout is not None and host.stdout.readline().strip() == "ready"
+        before = _run("""
+            import json, filebridge.worker as fb, filebridge.worker.imports as remote
+            fb.connect(); fb.call("echo", timeout=30)
+            remote.install(["proj"])
+            import proj.core
+            print(json.dumps([proj.core.greet("a")]))
+        """, root, session, tmp_path)
     finally:
         host.kill()
         host.wait()
-    bridge = Bridge.__new__(Bridge)
-    bridge.root, bridge.base, bridge._sessions = root, tmp_path, 0
-    done = bridge.run_worker("""
-        import filebridge.worker as fb
-        import filebridge.worker.imports as remote
+    assert before == ["hello a"]
+    after = _run("""
+        import json, filebridge.worker as fb, filebridge.worker.imports as remote
         fb.connect()
         remote.install(["proj"])
+        import proj.core                      # compiled by the first process: no request
+        greeting = proj.core.greet("b")
         try:
-            import proj.core
+            import proj.raises                # never compiled here: must ask, and cannot
         except ImportError as exc:
-            print(json.dumps([type(exc).__name__, isinstance(exc, TimeoutError), exc.name,
-                              str(exc)]))
-    """, prelude="import json, sys\n", FILEBRIDGE_IMPORT_TIMEOUT="1")
-    kind, is_timeout, name, message = loads(done.stdout.strip().splitlines()[-1])
-    # Importing proj.core imports proj first: that is the module that could not be had.
-    assert (kind, is_timeout, name) == ("RemoteImportError", False, "proj")
-    assert "could not import 'proj'" in message
-    assert "within 1.0 s" in message
-    assert "the host did not look alive" in message
-    assert "FILEBRIDGE_IMPORT_TIMEOUT" in message
+            error = [type(exc).__name__, isinstance(exc, TimeoutError), exc.name, str(exc)]
+        print(json.dumps([greeting, error, remote.stats()["requests"]]))
+    """, root, session, tmp_path)
+    greeting, (kind, is_timeout, name, message), requests = after  # type: ignore[misc]
+    assert greeting == "hello b"
+    assert (kind, is_timeout, name) == ("RemoteImportError", False, "proj.raises")
+    assert "could not import 'proj.raises'" in message
+    assert "the host did not look alive, so nothing was asked" in message
+    assert "is gone; start one with `filebridge serve`" in message
+    # No request was sent at all: the error did not wait for any timeout.
+    assert requests == 0
+    # The template line in a new session: it asks nothing of a dead host, so it does not wait.
+    started = _run("""
+        import json, sys, filebridge.worker as fb, filebridge.worker.imports as remote
+        conn = fb.start(sys.argv[1], sources=None)
+        asked = [line for line in conn.layout.request_log.read_text().splitlines()
+                 if '"module_' in line]
+        print(json.dumps([remote.installed() is None, asked]))
+    """.replace("sys.argv[1]", repr(str(root / "sessions" / "w2"))), root, root / "sessions" / "w2",
+        tmp_path)
+    assert started == [True, []]
 
 
 def test_uninstall_restores_meta_path_and_path_hooks(bridge: Bridge) -> None:

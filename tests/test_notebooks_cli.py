@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import queue
@@ -73,7 +74,8 @@ def test_open_status_reload_across_invocations(tmp_path: Path, env: dict[str, st
     opened = notebook_cli("open", "nb.py", "--json", env=env, cwd=tmp_path)
     assert opened.returncode == 0, opened.stderr
     shadow = Path(json.loads(opened.stdout)["shadow"])
-    assert shadow.is_relative_to(Path(env["TMPDIR"]) / "databricks-notebooks-cli-test")
+    namespace = Path(env["TMPDIR"]) / f"databricks-notebooks-{getpass.getuser()}"
+    assert shadow.is_relative_to(namespace / "cli-test")
     nbformat.validate(nbformat.read(shadow, as_version=4))
 
     again = notebook_cli("open", "nb.py", env=env, cwd=tmp_path)
@@ -203,3 +205,45 @@ def test_the_main_cli_exposes_the_notebook_command(tmp_path: Path, env: dict[str
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["nbformat"] == 4
+
+
+def test_convert_prints_each_warning_once(tmp_path: Path, env: dict[str, str]) -> None:
+    notebook = {"cells": [{"cell_type": "raw", "id": "r1", "metadata": {}, "source": "raw text"}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "nb.ipynb").write_text(json.dumps(notebook))
+    done = notebook_cli("convert", "nb.ipynb", "out.py", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "raw cell" in lines[0], done.stderr
+
+
+def large_source(size: int = 1_500_000) -> str:
+    cell = "# MAGIC %md\n# MAGIC Some words about this step.\n\n# COMMAND ----------\n\nx = 1\n"
+    return "# Databricks notebook source\n" + "\n# COMMAND ----------\n\n".join(
+        [cell] * (size // len(cell) + 1))
+
+
+def test_large_files_show_progress_on_the_command_line_and_as_events(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    (tmp_path / "big.py").write_text(large_source())
+    done = notebook_cli("convert", "big.py", "big.ipynb", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    shown = [line for line in done.stderr.splitlines() if line.startswith("converting big.py")]
+    assert len(shown) >= 5 and shown[-1].endswith("100%"), done.stderr
+    back = notebook_cli("convert", "big.ipynb", "back.py", env=env, cwd=tmp_path)
+    assert back.returncode == 0 and "converting big.ipynb" in back.stderr
+    assert (tmp_path / "back.py").read_text() == (tmp_path / "big.py").read_text()
+    quiet = notebook_cli("convert", "big.py", "q.ipynb", "--quiet", env=env, cwd=tmp_path)
+    assert quiet.stderr == ""
+
+    opened = notebook_cli("open", "big.py", "--json", env=env, cwd=tmp_path)
+    assert opened.returncode == 0, opened.stderr
+    events = [json.loads(line) for line in opened.stdout.splitlines()]
+    progress = [event["progress"] for event in events if event["kind"] == "progress"]
+    assert len(progress) >= 5 and progress == sorted(progress) and progress[-1] == 1.0
+    assert events[-1]["kind"] == "opened"
+
+    (tmp_path / "small.py").write_text(SOURCE)
+    small = notebook_cli("convert", "small.py", "small.ipynb", env=env, cwd=tmp_path)
+    assert small.stderr == ""

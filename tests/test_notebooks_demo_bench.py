@@ -39,3 +39,21 @@ def test_benchmark_reports_both_directions_and_the_jupytext_baseline() -> None:
     for key in ("to_ipynb_ms", "to_source_ms", "jupytext_to_ipynb_ms", "jupytext_to_source_ms",
                 "to_ipynb_ratio", "to_source_ratio"):
         assert results[key] > 0
+
+
+def test_benchmark_measures_save_latency_and_a_large_open_with_progress() -> None:
+    bench = load_benchmark()
+    results = bench.run_shadows((1, 3), large_bytes=1_200_000, saves=2)
+    assert [row["shadows"] for row in results["save_latency"]] == [1, 3]
+    for row in results["save_latency"]:
+        assert row["save_p50_ms"] > 0 and row["sync_all_ms"] > 0
+    assert results["large_bytes"] > 1_000_000  # over the progress threshold
+    assert results["large_progress_events"] >= 5 and results["large_progress_last"] == 1.0
+    assert "open shadows" in bench._shadow_table(results)
+
+
+def test_benchmark_opens_and_saves_through_a_real_jupyter_server() -> None:
+    bench = load_benchmark()
+    results = bench.jupyter_round_trip(50_000, repeats=1)
+    assert results["jupyter_py_round_trip_ms"] > 0
+    assert results["jupyter_ipynb_round_trip_ms"] > 0

@@ -30,6 +30,8 @@ LINE_TEMPLATES = [
     "{c} MAGIC %pip install x==1", "{c} MAGIC %run ./setup", "{c} MAGIC%md", "{c} MAGIC text",
     "{c} DBTITLE 1,Load", "{c} DBTITLE 0,", "{c} DBTITLE 2,no", "{c} DBTITLE 1", "x = 1",
     "%sql", "%md", "%%sql", "print('héllo ✓')", "{c} a comment", "\ufeff",
+    "{c} MAGIC  %md", "{c} MAGIC  %sql", "{c} MAGIC %%writefile conf.yaml", "{c} MAGIC %%sh",
+    "{c} MAGIC %%", "{c} MAGIC %", "{c} MAGIC  ", "{c}  MAGIC %md",
 ]
 
 languages = st.sampled_from(sorted(COMMENTS))
@@ -88,7 +90,8 @@ def test_arbitrary_text_round_trips(text: str, language: str) -> None:
 
 cell_lines = st.one_of(
     st.sampled_from(["", "x = 1", "%sql", "SELECT 1", "# COMMAND ----------", "# MAGIC x",
-                     "# DBTITLE 1,t", "%md", "  indented", "%pip install y"]),
+                     "# DBTITLE 1,t", "%md", "  indented", "%pip install y", "%%writefile f",
+                     "# MAGIC %md", "# MAGIC  %md", "# MAGIC", " "]),
     free_text.filter(lambda s: "\n" not in s and "\r" not in s),
 )
 new_cells = st.lists(

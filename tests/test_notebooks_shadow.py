@@ -14,6 +14,7 @@ import pytest
 
 from filebridge.errors import NotebookError
 from filebridge.notebooks import ShadowSession
+from filebridge.notebooks.shadow import sessions_folder
 
 SOURCE = (
     "# Databricks notebook source\n# MAGIC %md\n# MAGIC # Report\n\n# COMMAND ----------\n\n"
@@ -67,7 +68,7 @@ def test_shadow_path_follows_the_scheme_and_keeps_py_and_sql_apart(
     py_shadow = open_shadow(session, workspace)
     sql_shadow = Path(session.open(workspace / "jobs" / "report.sql", workspace=workspace).shadow)
     digest = hashlib.sha256(os.path.realpath(workspace).encode()).hexdigest()[:8]
-    session_folder = tmp_path / "tmp" / "databricks-notebooks-tester"
+    session_folder = sessions_folder(tmp_path / "tmp") / "tester"
     assert py_shadow == session_folder / digest / "jobs" / "report.py" / "report.ipynb"
     assert sql_shadow == session_folder / digest / "jobs" / "report.sql" / "report.ipynb"
     assert stat.S_IMODE(session_folder.stat().st_mode) == 0o700
@@ -89,7 +90,7 @@ def test_opening_twice_in_one_session_reuses_the_shadow(
     session: ShadowSession, workspace: Path
 ) -> None:
     first = session.open(workspace / "jobs" / "report.py", workspace=workspace)
-    again = ShadowSession("tester", temp_dir=session.folder.parent).open(
+    again = ShadowSession("tester", temp_dir=session.temp_dir).open(
         workspace / "jobs" / "report.py", workspace=workspace
     )
     assert (first.kind, again.kind) == ("opened", "reused")
@@ -109,7 +110,7 @@ def test_a_source_outside_the_workspace_is_refused(
 def test_a_session_folder_owned_by_someone_else_is_refused(tmp_path: Path) -> None:
     if not hasattr(os, "getuid") or os.getuid() != 0:
         pytest.skip("needs root to create a folder owned by another user")
-    folder = tmp_path / "tmp" / "databricks-notebooks-victim"
+    folder = sessions_folder(tmp_path / "tmp") / "victim"
     folder.mkdir(parents=True)
     os.chown(folder, 54321, -1)
     source = tmp_path / "a.py"

@@ -114,7 +114,14 @@ def test_browse_url_of_a_local_page_and_a_widget_are_webviews_with_their_titles(
     recorder.wait_for(lambda: len(recorder.received("webview")) == 2
                       and len(recorder.received("browser")) == 1)
     report, shown_widget = (c.args for c in recorder.received("webview"))
-    assert Path(report["file"]) == page.resolve() and report["title"] == "Quarterly report"
+    # Pages outside the session folder are copied into it: the host serves nothing else.
+    views = session_dir(host) / "views"
+    for shown, original in ((report, page), (shown_widget, widget)):
+        copied = Path(shown["file"])
+        assert views in copied.parents and copied.name == original.name
+        assert copied.read_bytes() == original.read_bytes()
+        assert shown["file_in_session"] == str(copied.relative_to(session_dir(host)))
+    assert report["title"] == "Quarterly report"
     assert shown_widget["title"] == "leaflet"
     assert recorder.received("browser")[0].args["url"] == "https://example.org/"
 

@@ -237,7 +237,11 @@ def test_r_viewer_option_sends_a_webview_and_browse_url_a_browser(host: Host,
     run_r(f'filebridge_connect()\ngetOption("viewer")({r_string(page)})\n'
           'utils::browseURL("https://example.org/docs")', session=session_dir(host))
     recorder.wait_for(lambda: recorder.received("webview") and recorder.received("browser"))
-    assert recorder.received("webview")[0].args["file"] == str(page)
+    shown = recorder.received("webview")[0].args
+    copied = Path(shown["file"])  # copied under the session's views/, with its folder
+    assert session_dir(host) / "views" in copied.parents
+    assert copied.read_bytes() == page.read_bytes()
+    assert shown["dir_in_session"] == str(copied.parent.relative_to(session_dir(host)))
     assert recorder.received("browser")[0].args["url"] == "https://example.org/docs"
 
 

@@ -410,3 +410,24 @@ def test_a_handler_past_its_deadline_is_answered_and_the_session_carries_on(
         worker.close()
         other.close()
         host.stop()
+
+
+def test_a_compiled_module_another_user_left_in_the_shared_cache_never_runs(
+        tmp_path: Path) -> None:
+    from filebridge.worker.imports.codecache import CodeCache
+
+    cache = CodeCache(tmp_path / "import-cache" / "tag")
+    code = compile("x = 1", "/proj/mod.py", "exec")
+    cache.store("hash", "/proj/mod.py", "x = 1", code)
+    assert cache.load("hash", "/proj/mod.py") == ("x = 1", code)
+    entry = Path(cache.path_of("hash", "/proj/mod.py") or "")
+    entry.chmod(0o666)
+    assert cache.load("hash", "/proj/mod.py") is None, "writable by others: not trusted"
+    entry.chmod(0o600)
+    if os.geteuid() == 0:
+        os.chown(entry, 65534, 65534)
+        assert cache.load("hash", "/proj/mod.py") is None, "another user's entry: not trusted"
+    entry.unlink()
+    entry.symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere").write_bytes(b"anything")
+    assert cache.load("hash", "/proj/mod.py") is None, "a link: not followed"

@@ -107,3 +107,64 @@ def test_tree_expands_pages_sorts_filters_views_and_follows_new_snapshots(
             if worker.stdin is not None:
                 worker.stdin.close()
             worker.wait(timeout=10)
+
+
+SLOW_WORKER = """
+import sys, time
+import filebridge.worker.variables as fv
+class Sluggish:
+    delay = 0.5
+    def __repr__(self):
+        time.sleep(Sluggish.delay)
+        return "finally described"
+sluggish = Sluggish()
+quick = 1
+fv.enable(hook=True)
+print("ready", flush=True)
+for line in sys.stdin:
+    exec(line)
+    fv.service().publisher.after_execution()
+    print("done", flush=True)
+"""
+
+
+def test_a_value_over_the_limit_gets_a_try_again_button_and_the_open_page_subscribes(
+        tmp_path: Path, browser: object) -> None:
+    root = tmp_path / "root"
+    session = root / "sessions" / "slow1"
+    with running_host(root) as (host, viewers):
+        install(host, argparse.Namespace(variables_timeout=20.0))
+        assert viewers.ui is not None
+        worker = subprocess.Popen([sys.executable, "-c", SLOW_WORKER], text=True,
+                                  env=worker_env(session), stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+        try:
+            assert worker.stdout is not None and worker.stdin is not None
+            assert worker.stdout.readline().strip() == "ready"
+            page = browser.new_page(viewport={"width": 1400, "height": 900})  # type: ignore[attr-defined]
+            page.goto(viewers.ui.url)
+            page.locator("[data-testid=session][data-session=slow1]").click()
+            page.get_by_test_id("tab-panel:variables").click()
+            row = page.locator("[data-testid=variables-row][data-name=sluggish]")
+            row.wait_for()
+            assert "not described: took over" in row.inner_text()
+            # Only a subscribed pane makes the worker snapshot after an execution.
+            worker.stdin.write("added = 2\n")
+            worker.stdin.flush()
+            assert worker.stdout.readline().strip() == "done"
+            page.locator("[data-testid=variables-row][data-name=added]").wait_for(
+                timeout=30_000)
+            worker.stdin.write("Sluggish.delay = 0\n")
+            worker.stdin.flush()
+            assert worker.stdout.readline().strip() == "done"
+            assert "not described" in page.locator(
+                "[data-testid=variables-row][data-name=sluggish]").inner_text()
+            page.locator("[data-testid=variables-row][data-name=sluggish]").get_by_test_id(
+                "variables-retry").click()
+            page.locator("[data-testid=variables-row][data-name=sluggish]").filter(
+                has_text="finally described").wait_for(timeout=30_000)
+            page.screenshot(path=str(tmp_path / "variables-retry.png"))
+        finally:
+            if worker.stdin is not None:
+                worker.stdin.close()
+            worker.wait(timeout=10)

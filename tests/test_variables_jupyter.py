@@ -71,6 +71,7 @@ def provider(served: tuple[Host, Path], kernel: Kernel) -> Iterator[VariablesPro
     host, _root = served
     wait_for(lambda: any(s.id == "kernel1" for s in host.sessions()), 30, "the host to see it")
     variables = VariablesProvider.for_host(host, timeout=30)
+    variables.watch("kernel1")
     try:
         yield variables
     finally:
@@ -164,3 +165,41 @@ def test_children_are_served_while_the_kernel_runs_a_cell(
     page = provider.inspect("kernel1", ["items"], start=10, count=5)
     assert [c["display_value"] for c in page["children"]] == ["10", "11", "12", "13", "14"]
     kernel.client.get_shell_msg(timeout=30)
+
+
+HANG = ("import threading, time\n"
+        "class Hang:\n"
+        "    def __repr__(self):\n"
+        "        while True:\n"
+        "            time.sleep(0.5)\n"
+        "class Blocked:\n"
+        "    def __repr__(self):\n"
+        "        threading.Event().wait()\n"
+        "        return 'never'\n")
+
+
+def test_a_repr_that_never_returns_is_interrupted_and_not_run_again(
+        kernel: Kernel, provider: VariablesProvider) -> None:
+    kernel.run(HANG + "hang = Hang()\nblocked = Blocked()\nplain = 7")
+    snap = snapshot_with(kernel.session, lambda s: "plain" in by_name(s)
+                         and by_name(s)["plain"]["display_value"] == "7")
+    for name in ("hang", "blocked"):
+        entry = by_name(snap)[name]
+        assert entry["not_described"] == "over_limit", entry
+        assert entry["display_value"].startswith("not described: took over ")
+    kernel.run("counter = 1")
+    again = snapshot_with(kernel.session, lambda s: "counter" in by_name(s))
+    assert by_name(again)["hang"]["not_described"] == "over_limit"
+    answer = provider.retry("kernel1", ["hang"])
+    assert "hang" in answer["still_over_limit"]
+
+
+def test_children_whose_repr_hangs_are_answered_within_the_request_limit(
+        kernel: Kernel, provider: VariablesProvider) -> None:
+    kernel.run(HANG + "holder = {'fine': 1, 'stuck': Hang()}")
+    snapshot_with(kernel.session, lambda s: "holder" in by_name(s))
+    page = provider.inspect("kernel1", ["holder"])
+    shown = {c["display_name"]: c for c in page["children"]}
+    assert shown["'fine'"]["display_value"] == "1"
+    assert shown["'stuck'"]["not_described"] == "over_limit"
+    kernel.run("assert holder['fine'] == 1")

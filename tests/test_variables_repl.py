@@ -36,6 +36,9 @@ def test_each_statement_at_the_prompt_publishes(repl: tuple[subprocess.Popen[str
                                                 ) -> None:
     proc, session = repl
     send(proc, "import filebridge.worker.variables as fv; _ = fv.enable()")
+    snapshot_with(session, lambda s: True)  # enable() writes a first one
+    viewer = VariablesProvider.direct(session.parent.parent, timeout=30)
+    viewer.watch("repl1")
     send(proc, "x = 41")
     first = snapshot_with(session, lambda s: "x" in by_name(s))
     assert by_name(first)["x"]["display_value"] == "41"
@@ -45,6 +48,12 @@ def test_each_statement_at_the_prompt_publishes(repl: tuple[subprocess.Popen[str
                           and by_name(s)["x"]["display_value"] == "42")
     assert later["version"] > first["version"]
     assert "fv" not in by_name(later)
+    viewer.close()
+    send(proc, "unseen = 1")
+    send(proc, "print('done', flush=True)")
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "done"
+    assert "unseen" not in by_name(snapshot_with(session, lambda s: True)), \
+        "no viewer subscribed: no snapshot"
 
 
 def test_manual_mode_publishes_only_when_asked(repl: tuple[subprocess.Popen[str], Path],
@@ -67,3 +76,28 @@ def test_manual_mode_publishes_only_when_asked(repl: tuple[subprocess.Popen[str]
     finally:
         provider.close()
     assert {"early", "late", "marker"} <= {v["display_name"] for v in refreshed["children"]}
+
+
+def test_reading_through_a_hosts_provider_makes_it_a_viewer(
+        repl: tuple[subprocess.Popen[str], Path]) -> None:
+    from filebridge.host import Host
+
+    proc, session = repl
+    send(proc, "import filebridge.worker.variables as fv; _ = fv.enable()")
+    snapshot_with(session, lambda s: True)
+    send(proc, "before = 1")
+    send(proc, "print('assigned', flush=True)")
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "assigned"
+    assert "before" not in by_name(snapshot_with(session, lambda s: True)), "nobody looks"
+    host = Host(session.parent.parent)
+    host.start()
+    provider = VariablesProvider.for_host(host, timeout=30)
+    try:
+        listed = provider.list("repl1")  # subscribes first: the snapshot is current
+        assert "before" in {v["display_name"] for v in listed["children"]}
+        assert provider.watching("repl1")
+        send(proc, "after = 2")
+        snapshot_with(session, lambda s: "after" in by_name(s))
+    finally:
+        provider.close()
+        host.stop()

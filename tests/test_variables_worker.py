@@ -14,7 +14,7 @@ import pytest
 
 from filebridge.errors import RemoteError
 from filebridge.wire.layout import SessionLayout
-from filebridge.worker.variables import register, unregister
+from filebridge.worker.variables import register, register_method, unregister
 from filebridge.worker.variables.commands import VariableCommands
 from filebridge.worker.variables.describe import describe
 from filebridge.worker.variables.limits import NESTED_CHARS, TOP_LEVEL_CHARS
@@ -230,6 +230,37 @@ def test_register_refuses_unknown_methods() -> None:
         register("pkg.Thing", display_valeu=lambda x, w: "")
 
 
+class Matrix:
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+
+
+def test_ark_generic_names_register_one_method_at_a_time_and_others_are_refused(
+        commands: VariableCommands, workspace: dict[str, Any]) -> None:
+    try:
+        register_method("positron_variable_display_value", Matrix,
+                        lambda m, width: f"Matrix of {m.rows}")
+        register_method("ark_positron_variable_kind", Matrix, lambda m: "table")
+        register_method("get_children", Matrix,
+                        lambda m: [(f"row{i}", [i] * 2) for i in range(m.rows)])
+        register_method("positron_variable_get_child_at", Matrix,
+                        lambda m, index, name: [index] * 2)
+        entry = top(Matrix(3), "m")
+        assert (entry["display_value"], entry["kind"]) == ("Matrix of 3", "table")
+        assert entry["named_children"] == 3
+        workspace["m"] = Matrix(3)
+        page = commands.inspect({"path": ["m"]})
+        assert [c["display_name"] for c in page["children"]] == ["row0", "row1", "row2"]
+        child = commands.inspect({"path": ["m", page["children"][2]["access_key"]]})
+        assert [c["display_value"] for c in child["children"]] == ["2", "2"]
+        with pytest.raises(TypeError, match="unknown display method"):
+            register_method("positron_variable_summary", Matrix, lambda m: "")
+        with pytest.raises(TypeError, match="must be callable"):
+            register_method("kind", Matrix, "table")  # type: ignore[arg-type]
+    finally:
+        unregister(Matrix)
+
+
 def test_versions_and_deltas_name_what_changed(tmp_path: Path) -> None:
     snapshotter = Snapshotter()
     first = snapshotter.build({"a": 1, "b": [1]})
@@ -245,34 +276,49 @@ def test_versions_and_deltas_name_what_changed(tmp_path: Path) -> None:
     assert kept["c"] == updated["c"]
 
 
-def test_a_spent_time_budget_lists_the_rest_unevaluated() -> None:
+def test_a_spent_time_budget_lists_the_rest_and_describes_them_first_next_time() -> None:
     class Slow:
         def __repr__(self) -> str:
-            time.sleep(0.05)
+            time.sleep(0.015)
             return "slow"
 
-    snapshot = Snapshotter(budget=0.01).build({"a": Slow(), "b": Slow(), "c": 3})
-    assert snapshot["unevaluated"] == ["b", "c"]
-    assert next(v["display_value"] for v in snapshot["variables"]) == "slow"
+    namespace = {"a": Slow(), "b": Slow(), "c": [3]}
+    snapshotter = Snapshotter(budget=0.03, value_limit=0.02)
+    first = snapshotter.build(namespace)
+    assert first["unevaluated"] == ["b", "c"]
+    shown = {v["display_name"]: v for v in first["variables"]}
+    assert shown["a"]["display_value"] == "slow"
+    assert shown["b"]["not_described"] == "budget"
+    second = snapshotter.build(namespace)
+    assert second["unevaluated"] == ["c"]
+    third = snapshotter.build(namespace)
+    assert third["unevaluated"] == []
+    assert [v["display_value"] for v in third["variables"]] == ["slow", "slow", "[3]"]
 
 
-def test_a_slow_value_is_not_described_again_while_it_is_the_same_object() -> None:
+def test_a_value_over_the_limit_is_interrupted_and_remembered_by_object_and_type() -> None:
     calls: list[int] = []
 
     class Slow:
         def __repr__(self) -> str:
             calls.append(1)
-            time.sleep(0.05)
+            time.sleep(5)
             return "slow"
 
     snapshotter = Snapshotter()
     value = Slow()
+    started = time.perf_counter()
+    first = snapshotter.build({"s": value})
+    assert time.perf_counter() - started < 1
+    assert first["variables"][0]["display_value"].startswith("not described: took over ")
+    assert first["variables"][0]["not_described"] == "over_limit"
     snapshotter.build({"s": value})
-    again = snapshotter.build({"s": value})
     assert calls == [1]
-    assert "took" in again["variables"][0]["display_value"]
     snapshotter.build({"s": Slow()})
     assert calls == [1, 1]
+    third = snapshotter.build({"s": Slow()})
+    assert calls == [1, 1], "two slow objects of a type: its other instances are skipped"
+    assert third["variables"][0]["not_described"] == "over_limit"
 
 
 def test_modules_and_private_names_stay_out_of_the_list() -> None:

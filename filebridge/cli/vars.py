@@ -147,6 +147,9 @@ def run_vars(args: argparse.Namespace) -> int:
         provider = VariablesProvider.direct(root.root, timeout=args.timeout)
         if args.refresh:
             provider.refresh(session)
+        elif not args.path:
+            # The worker snapshots only while watched: a short-lived look, else the file.
+            provider.freshen(session, min(args.timeout, 2.0))
         result = _query(provider, session, args)
     except (FilebridgeError, ValueError, OSError) as exc:
         print(f"filebridge vars: {exc}", file=sys.stderr)

@@ -14,5 +14,8 @@
 from filebridge.host.dispatch import Call, HandlerSpec
 from filebridge.host.server import Host, HostEvent
 from filebridge.host.session import SessionInfo
+from filebridge.host.variables import VariablesProvider
+from filebridge.host.variables_protocols import DapVariables, PositronVariables
 
-__all__ = ["Call", "HandlerSpec", "Host", "HostEvent", "SessionInfo"]
+__all__ = ["Call", "DapVariables", "HandlerSpec", "Host", "HostEvent", "PositronVariables",
+           "SessionInfo", "VariablesProvider"]

@@ -3,7 +3,7 @@
 The answer has the shape the Deephaven remote file source plugin uses (name, origin,
 is_package, submodule_search_locations, source) plus ``kind``, ``hash`` and ``submodules``;
 docs/protocol-imports.md is the contract. Every answer reads the file again, so it is never
-staler than the disk; the index is rebuilt by ``rescan()`` when the folders change.
+staler than the disk; the index (source_index.py) follows file events and ``verify()``.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from typing import Any, Iterable, Optional
 from filebridge.errors import RemoteError
 from filebridge.host.source_rules import SourceRoot, SourceRules, is_module_name, roots_by_name
 
-__all__ = ["INDEX_VERSION", "Located", "ModuleSourceProvider"]
+__all__ = ["INDEX_VERSION", "Located", "ModuleSourceProvider", "content_hash"]
 
 INDEX_VERSION = 1
 NAMESPACE_HASH = "namespace"
 MAX_LOGGED_REFUSALS = 1000  # a worker sending endless bogus names must not grow memory
+MAX_BATCH_BYTES = 8 << 20  # source text per ``module_sources`` answer
 log = logging.getLogger("filebridge.host.imports")
 
 
@@ -46,82 +47,102 @@ class ModuleSourceProvider:
     """Answers which modules the exposed roots hold, and their source, within the rules."""
 
     def __init__(self, roots: Iterable[SourceRoot], rules: Optional[SourceRules] = None) -> None:
+        from filebridge.host.source_index import SourceIndex
+
         self.roots = roots_by_name(roots)
         self.rules = rules or SourceRules()
-        self._hashes: dict[str, tuple[tuple[int, int, int], str]] = {}
         self._refused: set[str] = set()
         self._lock = threading.Lock()
-        self._scanning = threading.Lock()
-        self._index: dict[str, Any] = {}
-        self._generation = 0
-        self.rescan()
+        self.tree = SourceIndex(self)
 
     # -- one module -----------------------------------------------------------------------
 
-    def locate(self, name: str) -> Optional[Located]:
+    def locate(self, name: str, *, quiet: bool = False) -> Optional[Located]:
         """The module ``name`` resolves to, by the rules the import system uses, or None.
 
         Precedence as in the standard FileFinder: a folder with ``__init__.py``, then
         ``name.py``, then a folder without one (a namespace package). Only the final path is
         checked for staying inside the root: resolving it resolves every folder on the way.
+        ``quiet``: a refusal is not logged (the index walk logs its own).
         """
         if not is_module_name(name):
-            return self._refuse(name, "not a dotted name of identifiers")
+            return self._refuse(name, "not a dotted name of identifiers", quiet)
         parts = name.split(".")
         root = self.roots.get(parts[0])
         if root is None:
             return None
+        if root.file is not None:
+            if len(parts) > 1:
+                return None
+            why = self.rules.module_file_refusal([root.file.name], walked=True)
+            if why is not None:
+                return self._refuse(name, f"{root.file} is left out by {why}", quiet)
+            return self._inside(root, Located(name, "module", root.file, None), quiet)
         folder = root.folder
         for depth, part in enumerate(parts[1:], start=1):
             last = depth == len(parts) - 1
             relative = parts[1:depth + 1]
             package = folder / part
             is_dir = package.is_dir()
-            dir_excluded = is_dir and self.rules.excludes(relative)
-            if is_dir and not dir_excluded and (package / "__init__.py").is_file():
+            has_init = is_dir and (package / "__init__.py").is_file()
+            dir_rule = (self.rules.exclusion(relative, is_package=has_init, walked=True)
+                        if is_dir else None)
+            if has_init and dir_rule is None:
                 if last:
                     return self._inside(root, Located(name, "package", package / "__init__.py",
-                                                      package))
+                                                      package), quiet)
                 folder = package
                 continue
             module = folder / f"{part}.py"
             if last and module.is_file():
-                if not self.rules.serves_module_file([*relative[:-1], module.name]):
-                    return self._refuse(name, f"{module} is excluded")
-                return self._inside(root, Located(name, "module", module, None))
+                why = self.rules.module_file_refusal([*relative[:-1], module.name],
+                                                     walked=True)
+                if why is not None:
+                    return self._refuse(name, f"{module} is left out by {why}", quiet)
+                return self._inside(root, Located(name, "module", module, None), quiet)
             if not is_dir:
                 return None
-            if dir_excluded:
-                return self._refuse(name, f"{package} is excluded")
+            if dir_rule is not None:
+                return self._refuse(name, f"{package} is left out by {dir_rule}", quiet)
             folder = package
             if last:
-                return self._inside(root, Located(name, "namespace", None, package))
+                return self._inside(root, Located(name, "namespace", None, package), quiet)
         init = folder / "__init__.py"
         if init.is_file():
-            return self._inside(root, Located(name, "package", init, folder))
+            return self._inside(root, Located(name, "package", init, folder), quiet)
         return Located(name, "namespace", None, folder)
 
-    def _inside(self, root: SourceRoot, located: Located) -> Optional[Located]:
+    def _inside(self, root: SourceRoot, located: Located, quiet: bool) -> Optional[Located]:
         target = located.origin or located.folder
         assert target is not None
         if not root.contains(target):
-            return self._refuse(located.name, f"{target} resolves outside {root.folder}")
+            return self._refuse(located.name, f"{target} resolves outside {root.folder}", quiet)
         return located
 
-    def _refuse(self, name: str, why: str) -> Optional[Located]:
+    def _refuse(self, name: str, why: str, quiet: bool = False) -> Optional[Located]:
         """Log a refusal once per name; the answer is "not found" either way."""
-        with self._lock:
-            if name in self._refused or len(self._refused) > MAX_LOGGED_REFUSALS:
-                return None
-            self._refused.add(name)
-            last = len(self._refused) > MAX_LOGGED_REFUSALS
-        log.warning("not serving module %r: %s%s", name, why,
-                    "; further refusals are not logged" if last else "")
+        if not quiet:
+            self.log_refusal(name, why, logging.WARNING)
         return None
 
-    def find(self, name: str, known_hash: Optional[str] = None) -> dict[str, Any]:
-        """The ``module_spec`` answer for ``name``."""
-        located = self.locate(name) if isinstance(name, str) else None
+    def log_refusal(self, name: str, why: str, level: int, kind: str = "module") -> None:
+        with self._lock:
+            if name in self._refused or len(self._refused) > MAX_LOGGED_REFUSALS:
+                return
+            self._refused.add(name)
+            last = len(self._refused) > MAX_LOGGED_REFUSALS
+        log.log(level, "not serving %s %r: %s%s", kind, name, why,
+                "; further refusals are not logged" if last else "")
+
+    def find(self, name: str, known_hash: Optional[str] = None, *,
+             indexed: bool = False) -> dict[str, Any]:
+        """The ``module_spec`` answer for ``name``. ``indexed``: take the place from the
+        index when it lists ``name`` (checking only that it still resolves inside its root)."""
+        located = None
+        if indexed and isinstance(name, str):
+            located = self._indexed(name)
+        if located is None:
+            located = self.locate(name) if isinstance(name, str) else None
         if located is None:
             return {"found": False, "name": name}
         source = ""
@@ -148,11 +169,44 @@ class ModuleSourceProvider:
                                     for child, is_pkg in self.submodules(located)]
         return answer
 
+    def _indexed(self, name: str) -> Optional[Located]:
+        entry = self.tree.index()["modules"].get(name)
+        if entry is None:
+            return None
+        origin = Path(entry["origin"]) if entry["origin"] else None
+        folder = Path(entry["locations"][0]) if entry["locations"] else None
+        target = origin or folder
+        root = self.roots[name.partition(".")[0]]
+        if target is None or not root.contains(target):
+            return None
+        return Located(name, entry["kind"], origin, folder)
+
+    def find_many(self, names: list[Any]) -> list[dict[str, Any]]:
+        """``module_sources``: the answers for ``names`` in order, up to MAX_BATCH_BYTES of
+        source (at least one); the names left over are not answered and are asked again."""
+        answers: list[dict[str, Any]] = []
+        size = 0
+        for name in names:
+            if answers and size > MAX_BATCH_BYTES:
+                break
+            try:
+                answer = (self.find(name, indexed=True) if isinstance(name, str)
+                          else {"found": False, "name": name})
+            except RemoteError as exc:
+                answer = {"found": False, "name": name, "error": exc.remote_message}
+            size += len(answer.get("source") or "")
+            answers.append(answer)
+        return answers
+
     def submodules(self, package: Located) -> list[tuple[str, bool]]:
         """(name, is package) of what ``package`` holds, as ``pkgutil.iter_modules`` lists.
 
         One scan of the folder, by the same rules as ``locate``; only symlinks need resolving.
         """
+        return [(name, kind != "module") for name, kind in self.children(package)]
+
+    def children(self, package: Located) -> list[tuple[str, str]]:
+        """(name, kind) of the modules directly in ``package``'s folder, sorted by name."""
         assert package.folder is not None
         root = self.roots[package.name.partition(".")[0]]
         relative = package.name.split(".")[1:]
@@ -166,84 +220,39 @@ class ModuleSourceProvider:
             try:
                 if entry.name.endswith(".py"):
                     stem = entry.name[:-3]
-                    if (stem.isidentifier() and stem != "__init__" and entry.is_file()
-                            and self.rules.serves_module_file([*relative, entry.name])
-                            and (not entry.is_symlink() or root.contains(Path(entry.path)))):
+                    if not stem.isidentifier() or stem == "__init__" or not entry.is_file():
+                        continue
+                    why = self.rules.module_file_refusal([*relative, entry.name], walked=True)
+                    if why is not None:
+                        self._scan_refusal(f"{package.name}.{stem}", entry.path, why)
+                    elif not entry.is_symlink() or root.contains(Path(entry.path)):
                         kinds[stem] = "package" if kinds.get(stem) == "package" else "module"
-                elif (entry.name.isidentifier() and entry.is_dir()
-                      and not self.rules.excludes([*relative, entry.name])
-                      and (not entry.is_symlink() or root.contains(Path(entry.path)))):
-                    if os.path.isfile(os.path.join(entry.path, "__init__.py")):
-                        kinds[entry.name] = "package"
-                    else:
-                        kinds.setdefault(entry.name, "namespace")
+                elif entry.name.isidentifier() and entry.is_dir():
+                    has_init = os.path.isfile(os.path.join(entry.path, "__init__.py"))
+                    rule = self.rules.exclusion([*relative, entry.name], is_package=has_init,
+                                                walked=True)
+                    if rule is not None:
+                        self._scan_refusal(f"{package.name}.{entry.name}", entry.path, rule)
+                    elif not entry.is_symlink() or root.contains(Path(entry.path)):
+                        kinds[entry.name] = "package" if has_init else kinds.get(
+                            entry.name, "namespace")
             except OSError:
                 continue
-        return sorted((name, kind != "module") for name, kind in kinds.items())
+        return sorted(kinds.items())
 
-    # -- the index ------------------------------------------------------------------------
+    def _scan_refusal(self, name: str, path: str, why: str) -> None:
+        if os.path.basename(path) != "__pycache__":
+            self.log_refusal(name, f"{path} is left out by {why}", logging.INFO)
+
+    # -- the index (source_index.py) -----------------------------------------------------
 
     def index(self) -> dict[str, Any]:
-        """The latest published index (docs/protocol-imports.md)."""
-        with self._lock:
-            return self._index
+        """The latest index (docs/protocol-imports.md)."""
+        return self.tree.index()
 
     def rescan(self) -> bool:
         """Walk the roots again; True when a module appeared, went or changed."""
-        with self._scanning:
-            modules: dict[str, dict[str, Any]] = {}
-            for root in self.roots.values():
-                self._scan(root.name, modules, set())
-            return self._replace_index(modules)
-
-    def _replace_index(self, modules: dict[str, dict[str, Any]]) -> bool:
-        with self._lock:
-            if self._index and modules == self._index["modules"]:
-                return False
-            self._generation += 1
-            self._index = {
-                "v": INDEX_VERSION, "generation": self._generation,
-                "roots": {name: {"folder": str(root.folder)} for name, root in self.roots.items()},
-                "modules": modules,
-            }
-            return True
-
-    def _scan(self, name: str, modules: dict[str, dict[str, Any]], seen: set[str]) -> None:
-        located = self.locate(name)
-        if located is None:
-            return
-        entry: dict[str, Any] = {
-            "kind": located.kind,
-            "origin": str(located.origin) if located.origin else None,
-            "locations": [str(located.folder)] if located.folder else [],
-            "hash": self._hash_of(located.origin) if located.origin else NAMESPACE_HASH,
-        }
-        if entry["hash"] is None:
-            return
-        modules[name] = entry
-        if located.folder is None:
-            return
-        real = os.path.realpath(located.folder)
-        if real in seen:  # a symlink loop inside the root
-            return
-        seen.add(real)
-        for child, _is_package in self.submodules(located):
-            self._scan(f"{name}.{child}", modules, seen)
-        seen.discard(real)
-
-    def _hash_of(self, path: Path) -> Optional[str]:
-        """The file's content hash, re-read only when its size, mtime or inode changed."""
-        try:
-            st = path.stat()
-            key = (st.st_ino, st.st_size, st.st_mtime_ns)
-            cached = self._hashes.get(str(path))
-            if cached is not None and cached[0] == key:
-                return cached[1]
-            digest = content_hash(path.read_bytes())
-        except OSError:
-            return None
-        self._hashes[str(path)] = (key, digest)
-        return digest
+        return self.tree.rescan()
 
 
 def content_hash(data: bytes) -> str:

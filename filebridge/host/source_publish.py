@@ -1,7 +1,10 @@
-"""Publishing the module index into session folders, and the two import commands.
+"""Publishing the module index into session folders, and the import commands.
 
 The index goes to ``<session>/modules.json`` by atomic replace: a worker checks the file's
 identity before each import under its roots and parses it again only when it was replaced.
+Commands: ``module_spec`` (one module), ``module_sources`` (many, for a worker whose cache is
+cold), ``module_index`` (what changed since a generation, after a fresh look at the files) and
+``module_resource`` (a data file or folder of a served package).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from filebridge.errors import FilebridgeError, RemoteError
 from filebridge.host.dispatch import Call
 from filebridge.host.module_source import ModuleSourceProvider
 from filebridge.host.server import Host, HostEvent
+from filebridge.host.source_resources import read_resource
 from filebridge.wire.codec import dumps
 from filebridge.wire.files import atomic_write
 from filebridge.wire.layout import SessionLayout
@@ -43,6 +47,8 @@ class IndexPublisher:
     def install(self) -> None:
         self.host.register("module_spec", self.module_spec, idempotent=True, inline=True)
         self.host.register("module_index", self.module_index, idempotent=True)
+        self.host.register("module_sources", self.module_sources, idempotent=True)
+        self.host.register("module_resource", self.module_resource, idempotent=True)
         self.host.subscribe(self._on_event)
         self.publish_all()
 
@@ -59,15 +65,49 @@ class IndexPublisher:
             return {"found": False, "name": name}
         return self.provider.find(name, known if isinstance(known, str) else None)
 
-    def module_index(self, call: Call) -> dict[str, Any]:
-        """Rescan now (a save may be newer than the watcher's last event) and answer the index."""
+    def module_sources(self, call: Call) -> dict[str, Any]:
+        names = call.args.get("names")
+        if not isinstance(names, list):
+            raise RemoteError("bad_request", "module_sources needs a list 'names'")
+        if not self._active:
+            return {"modules": [{"found": False, "name": name} for name in names]}
+        return {"modules": self.provider.find_many(names)}
+
+    def module_resource(self, call: Call) -> dict[str, Any]:
         if not self._active:
             raise RemoteError("unavailable", "this host no longer serves module source")
-        if self.provider.rescan():
+        return read_resource(self.provider, call.args.get("root"), call.args.get("path"),
+                             read=call.args.get("read", True) is not False)
+
+    def module_index(self, call: Call) -> dict[str, Any]:
+        """Look at the files now (a save may be newer than the watcher's last event); answer
+        what changed since the worker's ``since`` generation, else the whole index."""
+        if not self._active:
+            raise RemoteError("unavailable", "this host no longer serves module source")
+        tree = self.provider.tree
+        if tree.verify():
             self.publish_all()
-        else:
-            self.publish(call.layout)
-        return self.provider.index()
+        index = tree.index()
+        since = call.args.get("since")
+        changed = (tree.changes_since(since)
+                   if isinstance(since, int) and not isinstance(since, bool) else None)
+        if changed is None:
+            return index
+        answer = {"v": index["v"], "generation": index["generation"], "since": since,
+                  "roots": index["roots"], "changed": changed,
+                  "distributions": index["distributions"]}
+        if call.args.get("sources") is True:
+            answer["sources"] = self._sources_of([n for n, e in changed.items()
+                                                  if e is not None and e["origin"]])
+        return answer
+
+    def _sources_of(self, names: list[str]) -> dict[str, Any]:
+        """name -> {hash, source} of changed modules, up to the batch size of source."""
+        found: dict[str, Any] = {}
+        for answer in self.provider.find_many(names):
+            if answer.get("found") and isinstance(answer.get("source"), str):
+                found[answer["name"]] = {"hash": answer["hash"], "source": answer["source"]}
+        return found
 
     def _encoded_index(self) -> bytes:
         index = self.provider.index()

@@ -15,8 +15,11 @@ refreshes go to the worker through its command channel (docs/protocol-variables.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Union
@@ -25,7 +28,7 @@ from filebridge.errors import CallTimeout, FilebridgeError
 from filebridge.wire.answers import AnswerFiles
 from filebridge.wire.channel import Channel, open_waiter
 from filebridge.wire.codec import loads
-from filebridge.wire.files import read_counter
+from filebridge.wire.files import read_counter, read_file
 from filebridge.wire.layout import RootLayout, SessionLayout, is_valid_session_id
 from filebridge.wire.waiting import choose_strategy
 
@@ -33,11 +36,18 @@ if TYPE_CHECKING:
     from filebridge.host import Host, SessionInfo
 
 __all__ = ["DirectCommands", "NoSnapshot", "ProvidedVariable", "VariablesChanged",
-           "VariablesProvider", "WorkspaceWatcher", "read_snapshot"]
+           "VariablesProvider", "WorkspaceWatcher", "child_counts", "read_snapshot"]
 
 log = logging.getLogger("filebridge.host.variables")
 
 DEFAULT_TIMEOUT = 10.0
+# A viewer's subscription lasts this long on the worker; it is renewed every third of it.
+WATCH_SECONDS = 30.0
+RENEW_TIMEOUT = 2.0
+# Subscribing to a worker that does not answer (busy, stopped, or without subscriptions) is
+# tried again this often, each time waiting at most WATCH_TIMEOUT.
+WATCH_RETRY = 60.0
+WATCH_TIMEOUT = 2.0
 # The host finds new session folders within its rescan tick (about a second).
 DISCOVERY_WAIT = 3.0
 PAGE = 100
@@ -49,10 +59,13 @@ class NoSnapshot(FilebridgeError):
     """The session has not published its variables (or the file is unreadable)."""
 
 
+MAX_SNAPSHOT_BYTES = 256 << 20
+
+
 def read_snapshot(layout: SessionLayout) -> dict[str, Any]:
     """The session's latest snapshot, as the worker wrote it."""
     try:
-        data = layout.workspace_json.read_bytes()
+        data = read_file(layout.workspace_json, MAX_SNAPSHOT_BYTES)
     except FileNotFoundError:
         raise NoSnapshot(f"session {layout.id} has published no variables yet (its worker has "
                          "not enabled filebridge.worker.variables)") from None
@@ -119,17 +132,15 @@ class ProvidedVariable:
     @classmethod
     def from_entry(cls, entry: dict[str, Any], parent: tuple[str, ...],
                    language: str) -> ProvidedVariable:
-        has_children = bool(entry.get("has_children"))
-        indexed = has_children and entry.get("children_kind") == "indexed"
-        length = entry.get("length") if isinstance(entry.get("length"), int) else 0
+        named, indexed = child_counts(entry)
         return cls(
             name=str(entry.get("display_name", "")),
             value=str(entry.get("display_value", "")),
             type=str(entry.get("display_type", "")),
             expression=entry.get("evaluate_name"),
-            has_named_children=has_children and not indexed,
-            named_children_count=int(length or 0) if has_children and not indexed else 0,
-            indexed_children_count=int(length or 0) if indexed else 0,
+            has_named_children=named > 0,
+            named_children_count=named,
+            indexed_children_count=indexed,
             reference=(*parent, str(entry.get("access_key", ""))),
             kind=str(entry.get("kind", "other")),
             size=entry.get("size"),
@@ -138,6 +149,19 @@ class ProvidedVariable:
             language=language,
             raw=entry,
         )
+
+
+def child_counts(entry: dict[str, Any]) -> tuple[int, int]:
+    """(named, indexed) children of an entry; from ``children_kind`` and ``length`` for
+    workers that do not send the two counts."""
+    if not entry.get("has_children"):
+        return 0, 0
+    named, indexed = entry.get("named_children"), entry.get("indexed_children")
+    if isinstance(named, int) and isinstance(indexed, int):
+        return named, indexed
+    length = entry.get("length")
+    count = length if isinstance(length, int) and not isinstance(length, bool) else 0
+    return (0, count) if entry.get("children_kind") == "indexed" else (count, 0)
 
 
 @dataclass(frozen=True)
@@ -182,13 +206,20 @@ class VariablesProvider:
     """Variables of every session under a root: snapshots from files, the rest by command."""
 
     def __init__(self, root: Path | str, send: Sender, *,
-                 timeout: Optional[float] = DEFAULT_TIMEOUT) -> None:
+                 timeout: Optional[float] = DEFAULT_TIMEOUT, auto_watch: bool = False) -> None:
         self.root = RootLayout(Path(root).expanduser())
+        # Reading a session's variables makes this provider one of its viewers (watch).
+        self.auto_watch = auto_watch
+        self._watch_tried: dict[str, float] = {}
         self.timeout = timeout
         self._send = send
         self._watcher: Optional[WorkspaceWatcher] = None
         self._subscribers: list[Callable[[VariablesChanged], None]] = []
         self._lock = threading.Lock()
+        self.viewer_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._watched: dict[str, float] = {}
+        self._renewer: Optional[threading.Thread] = None
+        self._stop_renewing = threading.Event()
 
     @classmethod
     def for_host(cls, host: Host, *, timeout: Optional[float] = DEFAULT_TIMEOUT
@@ -198,7 +229,7 @@ class VariablesProvider:
             _await_discovery(host, session_id, DISCOVERY_WAIT)
             return host.command(session_id, command, timeout=limit, **args)
 
-        return cls(host.root.root, send, timeout=timeout)
+        return cls(host.root.root, send, timeout=timeout, auto_watch=True)
 
     @classmethod
     def direct(cls, root: Path | str, *, timeout: Optional[float] = DEFAULT_TIMEOUT
@@ -209,7 +240,25 @@ class VariablesProvider:
         return self._send(_session_id(session), command, args, self.timeout)
 
     def snapshot(self, session: SessionRef) -> dict[str, Any]:
-        return read_snapshot(self.root.session(_session_id(session)))
+        """The latest snapshot; with ``auto_watch``, the first read subscribes (so a worker
+        that snapshots only while watched writes a current one first)."""
+        session_id = _session_id(session)
+        if self.auto_watch:
+            self._ensure_watched(session_id)
+        return read_snapshot(self.root.session(session_id))
+
+    def _ensure_watched(self, session_id: str) -> None:
+        now = time.monotonic()
+        if session_id in self._watched or now - self._watch_tried.get(session_id, -WATCH_RETRY) \
+                < WATCH_RETRY:
+            return
+        self._watch_tried[session_id] = now
+        if not (self.root.session(session_id).folder / "session.json").exists():
+            return
+        try:
+            self.watch(session_id, timeout=WATCH_TIMEOUT)
+        except FilebridgeError as exc:  # old, busy or stopped: its last snapshot will do
+            log.debug("could not subscribe to %s: %s", session_id, exc)
 
     def list(self, session: SessionRef, *, start: int = 0, count: Optional[int] = None,
              sort: Optional[str] = None, filter: Optional[str] = None) -> dict[str, Any]:
@@ -256,13 +305,24 @@ class VariablesProvider:
     def refresh(self, session: SessionRef) -> dict[str, Any]:
         return dict(self._ask(session, "refresh"))
 
+    def retry(self, session: SessionRef, path: Optional[List[str]] = None) -> dict[str, Any]:
+        """Describe again a value that went over the time limit (every such value without
+        ``path``); answers the new snapshot's version and what is still over the limit."""
+        args: dict[str, Any] = {} if path is None else {"path": list(path)}
+        return dict(self._ask(session, "retry", **args))
+
+    def clear(self, session: SessionRef, include_hidden_objects: bool = False) -> dict[str, Any]:
+        return dict(self._ask(session, "clear", include_hidden_objects=include_hidden_objects))
+
+    def query_table_summary(self, session: SessionRef, path: List[str]) -> dict[str, Any]:
+        return dict(self._ask(session, "query_table_summary", path=list(path)))
+
     def provide_variables(self, session: SessionRef, parent: Any = None, kind: str = "named",
                           start: int = 0, count: int = PAGE) -> Iterator[ProvidedVariable]:
         """Variables under ``parent`` (None: the top level) of one kind, paged as VS Code asks.
 
         ``kind="indexed"`` yields the elements of lists, arrays and series; ``"named"`` the
-        entries of dicts, attributes and columns. A parent has one kind of children, so the
-        other kind yields nothing.
+        entries of dicts, attributes and columns, and an array's or series' own attributes.
         """
         if kind not in ("named", "indexed"):
             raise ValueError("kind is 'named' or 'indexed'")
@@ -276,15 +336,69 @@ class VariablesProvider:
                 yield ProvidedVariable.from_entry(entry, (), language)
             return
         if isinstance(parent, ProvidedVariable):
-            parent_kind = "indexed" if parent.indexed_children_count else "named"
-            if parent_kind != kind or not (parent.has_named_children
-                                           or parent.indexed_children_count):
+            wanted = (parent.indexed_children_count if kind == "indexed"
+                      else parent.named_children_count)
+            if not wanted:
                 return
-        page = self.inspect(session, path, start=start, count=count)
-        if page.get("children_kind", "named") != kind:
-            return
+        page = dict(self._ask(session, "inspect", path=path, start=start, count=count,
+                              children=kind))
+        if page.get("children_kind", kind) != kind:
+            return  # a worker that pages one kind only answered the other
         for entry in page["children"]:
             yield ProvidedVariable.from_entry(entry, tuple(path), "python")
+
+    def watch(self, session: SessionRef, seconds: float = WATCH_SECONDS,
+              timeout: Optional[float] = None) -> int:
+        """Tell the worker a viewer is looking (it snapshots only then); renewed in the
+        background until ``unwatch`` or ``close``. Returns the snapshot version."""
+        session_id = _session_id(session)
+        answer = self._send(session_id, "subscribe",
+                            {"viewer": self.viewer_id, "seconds": seconds},
+                            self.timeout if timeout is None else timeout)
+        with self._lock:
+            self._watched[session_id] = seconds
+            if self._renewer is None:
+                self._renewer = threading.Thread(target=self._renew, daemon=True,
+                                                 name="filebridge-variables-renew")
+                self._renewer.start()
+        return int(answer.get("version") or 0)
+
+    def freshen(self, session: SessionRef, timeout: float = 2.0) -> bool:
+        """Ask the worker for an up-to-date snapshot as a one-second viewer (a worker that
+        snapshots only while watched may hold a stale one); False when it did not answer."""
+        try:
+            self._send(_session_id(session), "subscribe",
+                       {"viewer": self.viewer_id, "seconds": 1.0}, timeout)
+        except FilebridgeError:
+            return False
+        return True
+
+    def unwatch(self, session: SessionRef) -> None:
+        session_id = _session_id(session)
+        with self._lock:
+            self._watched.pop(session_id, None)
+        try:
+            self._ask(session_id, "unsubscribe", viewer=self.viewer_id)
+        except FilebridgeError:
+            pass
+
+    def watching(self, session: SessionRef) -> bool:
+        return _session_id(session) in self._watched
+
+    def _renew(self) -> None:
+        while not self._stop_renewing.wait(WATCH_SECONDS / 3):
+            with self._lock:
+                watched = dict(self._watched)
+            for session_id, seconds in watched.items():
+                if not self.root.session(session_id).folder.is_dir():
+                    with self._lock:
+                        self._watched.pop(session_id, None)  # the session ended
+                    continue
+                try:
+                    self._send(session_id, "subscribe",
+                               {"viewer": self.viewer_id, "seconds": seconds}, RENEW_TIMEOUT)
+                except FilebridgeError as exc:
+                    log.debug("could not renew the subscription to %s: %s", session_id, exc)
 
     def subscribe(self, callback: Callable[[VariablesChanged], None]) -> None:
         """Call ``callback`` whenever a session publishes a new snapshot (starts a watcher)."""
@@ -302,6 +416,9 @@ class VariablesProvider:
                 log.exception("variables subscriber failed")
 
     def close(self) -> None:
+        self._stop_renewing.set()
+        for session_id in list(self._watched):
+            self.unwatch(session_id)
         with self._lock:
             if self._watcher is not None:
                 self._watcher.stop()

@@ -39,7 +39,14 @@ from filebridge.host.vscode_r_answers import (
 from filebridge.host.vscode_r_help import render_help
 from filebridge.wire.answers import FileOutbox
 from filebridge.wire.codec import dumps, loads
-from filebridge.wire.files import AppendLog, Doorbell, atomic_write
+from filebridge.wire.files import (
+    AppendLog,
+    Doorbell,
+    atomic_write,
+    open_file,
+    read_file,
+    read_from,
+)
 from filebridge.wire.layout import SessionLayout, is_valid_session_id, make_private_dir
 from filebridge.wire.messages import Answer, BadRequest, Request, decode_answer, decode_request
 from filebridge.wire.waiting import choose_strategy, make_waiter
@@ -56,6 +63,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("filebridge.vscode_r")
+# Whatever a legacy R session leaves in the watcher folder is read with this cap, without
+# following links and never blocking on a FIFO (docs/security.md).
+LEGACY_LIMIT = 64 << 20
 
 ENVELOPE = ("time", "pid", "wd", "command")
 HEARTBEAT_INTERVAL = 2.0
@@ -116,9 +126,7 @@ class _Mirror:
     def new_commands(self) -> list[bytes]:
         """Host -> worker request lines appended to the mirror's command.log since last time."""
         try:
-            with open(self.layout.command_log, "rb") as f:
-                f.seek(self.commands_read)
-                data = f.read()
+            data = read_from(self.layout.command_log, self.commands_read, 16 << 20)
         except OSError:
             return []
         self.commands_read += len(data)
@@ -128,7 +136,7 @@ class _Mirror:
 
 def _read_text_counter(path: Path) -> bytes:
     try:
-        return path.read_bytes()[:64]
+        return read_file(path, 1 << 16)[:64]
     except OSError:
         return b""
 
@@ -268,7 +276,7 @@ class LegacyWatcher:
 
     def _take_request(self) -> None:
         try:
-            raw = self.request_log.read_bytes()
+            raw = read_file(self.request_log, LEGACY_LIMIT)
         except OSError:
             return
         if not raw.strip():
@@ -332,7 +340,7 @@ class LegacyWatcher:
             folders = []
         for folder in folders:
             try:
-                info = loads((folder / "session.json").read_bytes())
+                info = loads(read_file(folder / "session.json", LEGACY_LIMIT))
             except (OSError, ValueError):
                 continue
             legacy = info.get("legacy") if isinstance(info, dict) else None
@@ -351,7 +359,7 @@ class LegacyWatcher:
             log.info("legacy vscode-R session pid %d taken over as %s", pid, folder.name)
         # The last request in the slot shows a session that may never have been mirrored.
         try:
-            raw = self.request_log.read_bytes()
+            raw = read_file(self.request_log, LEGACY_LIMIT)
             last = loads(raw.strip().splitlines()[0]) if raw.strip() else None
         except (OSError, ValueError, IndexError):
             last = None
@@ -441,7 +449,8 @@ class LegacyWatcher:
                 workspace = None
                 if mirror.files_known:
                     try:
-                        workspace = loads((mirror.legacy_dir / "workspace.json").read_bytes())
+                        workspace = loads(read_file(mirror.legacy_dir / "workspace.json",
+                                                  LEGACY_LIMIT))
                     except (OSError, ValueError):
                         pass
                 return Answer(request.id, True, result=legacy_children(workspace, request.args))
@@ -487,7 +496,7 @@ class LegacyWatcher:
                                             f"{RSTUDIOAPI_TIMEOUT:g} s")
             return
         try:
-            answer = decode_answer(answer_file.read_bytes())
+            answer = decode_answer(read_file(answer_file, LEGACY_LIMIT))
         finally:
             answer_file.unlink(missing_ok=True)
         if answer.ok:
@@ -553,7 +562,7 @@ class LegacyWatcher:
 
     def _publish_workspace(self, mirror: _Mirror) -> None:
         try:
-            legacy = loads((mirror.legacy_dir / "workspace.json").read_bytes())
+            legacy = loads(read_file(mirror.legacy_dir / "workspace.json", LEGACY_LIMIT))
         except (OSError, ValueError) as exc:
             log.warning("legacy workspace.json of pid %d unreadable: %s", mirror.pid, exc)
             return
@@ -602,7 +611,7 @@ def _create_mirror_folder(layout: SessionLayout, info: dict[str, Any]) -> None:
 
 
 def _touch(path: Path, content: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    fd = open_file(path, os.O_WRONLY | os.O_CREAT)
     try:
         if content and os.fstat(fd).st_size == 0:
             os.write(fd, content)

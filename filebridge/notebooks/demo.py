@@ -74,3 +74,8 @@ def demo_step(workdir: Path, say: Callable[[str], None]) -> None:
     say("and outputs stayed in the shadow:")
     for line in text.splitlines()[6:]:
         say(f"    {line}")
+
+    session.end()
+    if shadow.exists() or session.folder.exists():
+        raise NotebookError("ending the session left its shadow behind")
+    say("ended the session: its shadow and session folder are removed")

@@ -9,9 +9,16 @@ import stat
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
-__all__ = ["atomic_write", "content_hash", "default_file_mode", "read_bytes_or_none"]
+__all__ = [
+    "atomic_write",
+    "content_hash",
+    "default_file_mode",
+    "read_bytes_or_none",
+    "read_complete",
+    "read_settled",
+]
 
 
 def content_hash(data: bytes) -> str:
@@ -27,14 +34,16 @@ def read_bytes_or_none(path: Path) -> Optional[bytes]:
         return None
 
 
-SETTLE_SECONDS = 0.03
+SETTLE_SECONDS = 0.02
+COMPLETE_WAIT_SECONDS = 0.5
 
 
 def read_settled(path: Path, attempts: int = 5) -> Optional[bytes]:
     """The file's bytes once two reads a moment apart agree.
 
     A truncate-and-write save shows an empty or partial file for a moment; acting on that
-    would reload or save back half a notebook.
+    would reload or save back half a source. Only used once a file is known to have changed,
+    so unchanged files cost one read.
     """
     data = read_bytes_or_none(path)
     for _ in range(attempts):
@@ -46,6 +55,24 @@ def read_settled(path: Path, attempts: int = 5) -> Optional[bytes]:
     return data
 
 
+def read_complete(
+    path: Path, is_complete: Callable[[bytes], bool], wait: float = COMPLETE_WAIT_SECONDS
+) -> Optional[bytes]:
+    """The file's bytes as soon as ``is_complete`` accepts them, else the last bytes read.
+
+    An editor's truncate-and-write save shows a partial document for as long as the write
+    takes; polling briefly until the document is whole waits exactly that long, no more.
+    """
+    deadline = time.monotonic() + wait
+    delay = 0.002
+    while True:
+        data = read_bytes_or_none(path)
+        if data is None or is_complete(data) or time.monotonic() >= deadline:
+            return data
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 def default_file_mode() -> int:
     """The mode a new file would get from ``open()`` under the current umask."""
     mask = os.umask(0o022)
@@ -53,11 +80,14 @@ def default_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def atomic_write(path: Path, data: bytes, mode: Optional[int] = None) -> None:
+def atomic_write(
+    path: Path, data: bytes, mode: Optional[int] = None, *, durable: bool = True
+) -> None:
     """Replace ``path`` so readers see the old or the new bytes, never a mix.
 
     Writes a temporary file in the same folder (a rename is only atomic within one
     filesystem), fsyncs it, then replaces. ``mode`` defaults to the existing file's mode.
+    ``durable=False`` skips the fsyncs, for files a crash may lose (state in a temp folder).
     Symlinks are followed, so a linked source stays a link to the updated file.
     """
     target = Path(os.path.realpath(path))
@@ -70,15 +100,17 @@ def atomic_write(path: Path, data: bytes, mode: Optional[int] = None) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(tmp_name, mode)
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
-    _fsync_folder(target.parent)
+    if durable:
+        _fsync_folder(target.parent)
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Optional, Union
 
 from filebridge.errors import NotebookFormatError
 from filebridge.notebooks.languages import Language, language_named
+from filebridge.notebooks.progress import ProgressCallback
 from filebridge.notebooks.source_format import (
     SourceCell,
     SourceNotebook,
@@ -55,10 +56,18 @@ class SourceResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def to_ipynb(text: str, language: Union[Language, str]) -> dict[str, Any]:
-    """The nbformat 4.5 notebook for a source notebook's text."""
+def to_ipynb(
+    text: str, language: Union[Language, str], progress: Optional[ProgressCallback] = None
+) -> dict[str, Any]:
+    """The nbformat 4.5 notebook for a source notebook's text.
+
+    ``progress`` gets the fraction done (parsing is nearly all of the time).
+    """
     lang = language if isinstance(language, Language) else language_named(language)
-    return notebook_from_source(parse_source(text, lang))
+    notebook = notebook_from_source(parse_source(text, lang, progress))
+    if progress is not None:
+        progress(1.0)
+    return notebook
 
 
 def notebook_from_source(nb: SourceNotebook) -> dict[str, Any]:
@@ -66,9 +75,10 @@ def notebook_from_source(nb: SourceNotebook) -> dict[str, Any]:
     lang = nb.language.name
     cells: list[dict[str, Any]] = []
     used_ids: set[str] = set()
+    repeats: dict[str, int] = {}
     for cell in nb.cells:
         meta = _cell_metadata(cell)
-        cell_id = _cell_id(cell, used_ids)
+        cell_id = _cell_id(cell, used_ids, repeats)
         if cell.kind == "markdown":
             cells.append(
                 {"cell_type": "markdown", "id": cell_id, "metadata": meta,
@@ -100,14 +110,16 @@ def notebook_from_source(nb: SourceNotebook) -> dict[str, Any]:
 
 
 def to_source(
-    notebook: Mapping[str, Any], language: Union[Language, str, None] = None
+    notebook: Mapping[str, Any],
+    language: Union[Language, str, None] = None,
+    progress: Optional[ProgressCallback] = None,
 ) -> SourceResult:
     """Source text for a notebook, as an editor may have rewritten it.
 
     ``language`` overrides the one recorded in the notebook (used when the target extension
     says otherwise). Raw cells and attachments cannot be stored in a source notebook; they are
     reported in ``warnings`` (and logged), as is any cell that would read back differently.
-    Outputs are never written.
+    Outputs are never written. ``progress`` gets the fraction done.
     """
     cells_in = notebook.get("cells") if isinstance(notebook, Mapping) else None
     if not isinstance(cells_in, list):
@@ -119,7 +131,12 @@ def to_source(
     lang = _pick_language(language, saved, metadata)
 
     warnings: list[str] = []
-    cells = [_source_cell(index + 1, raw, lang, warnings) for index, raw in enumerate(cells_in)]
+    count = max(len(cells_in), 1)
+    cells = []
+    for index, raw in enumerate(cells_in):
+        cells.append(_source_cell(index + 1, raw, lang, warnings))
+        if progress is not None:
+            progress(0.4 * (index + 1) / count)
     nb = SourceNotebook(
         lang,
         cells,
@@ -138,9 +155,12 @@ def to_source(
                 f"now has {len(cells)} cells or a non-code cell"
             )
     text = render_source(nb)
-    warnings.extend(_read_back_warnings(text, nb))
+    read_back = None if progress is None else (lambda done: progress(0.5 + 0.5 * done))
+    warnings.extend(_read_back_warnings(text, nb, read_back))
     for warning in warnings:
-        logger.warning("%s", warning)
+        # Returned to the caller, which shows them; a warning-level record would reach stderr a
+        # second time through logging's last-resort handler.
+        logger.debug("%s", warning)
     return SourceResult(text, warnings)
 
 
@@ -184,21 +204,28 @@ def _split_source(source: str) -> list[str]:
     return out
 
 
-def _cell_id(cell: SourceCell, used: set[str]) -> str:
-    """An id that stays the same for the same cell text, so reloads keep editor state."""
+def _cell_id(cell: SourceCell, used: set[str], repeats: dict[str, int]) -> str:
+    """An id that stays the same for the same cell text, so reloads keep editor state.
+
+    ``repeats`` remembers how many cells share a base id, so thousands of identical cells
+    cost one look-up each, not a scan of every suffix.
+    """
     seed = f"{cell.kind}\0{cell.source}".encode("utf-8", "surrogatepass")
     base = hashlib.blake2b(seed, digest_size=4).hexdigest()
-    cell_id, n = base, 1
+    cell_id, n = base, repeats.get(base, 1)
+    if n > 1:
+        cell_id = f"{base}-{n}"
     while cell_id in used:
         n += 1
         cell_id = f"{base}-{n}"
+    repeats[base] = n + 1
     used.add(cell_id)
     return cell_id
 
 
 def _language_id(source: str, notebook_language: str) -> str:
     if is_magic_source(source):
-        token = re.split(r"\s", source[1:], maxsplit=1)[0]
+        token = re.split(r"\s", source.lstrip("%"), maxsplit=1)[0]
         return _MAGIC_LANGUAGE_IDS.get(token, notebook_language)
     return notebook_language
 
@@ -288,9 +315,11 @@ def _semantic(cell: SourceCell) -> tuple[str, str, Optional[Title], str]:
     return (cell.kind, cell.source, cell.title, cell.magic if cell.kind == "markdown" else "")
 
 
-def _read_back_warnings(text: str, nb: SourceNotebook) -> list[str]:
+def _read_back_warnings(
+    text: str, nb: SourceNotebook, progress: Optional[ProgressCallback] = None
+) -> list[str]:
     """Re-parse what was written; report every cell the format could not express as it was."""
-    back = parse_source(text, nb.language)
+    back = parse_source(text, nb.language, progress)
     wanted = [_semantic(cell) for cell in nb.cells] or [("code", "", None, "")]
     got = [_semantic(cell) for cell in back.cells]
     if wanted == got:
@@ -313,7 +342,10 @@ def _read_back_warnings(text: str, nb: SourceNotebook) -> list[str]:
                 f"cell {number}: its first line starts with '{lang.title.strip()}', "
                 "so it reads back as the cell's title"
             )
-        if all(line == lang.magic or line.startswith(lang.magic + " ") for line in lines):
+        magic_lines = [line for line in lines if line.strip()]
+        if magic_lines and all(
+            line == lang.magic or line.startswith(lang.magic + " ") for line in magic_lines
+        ):
             warnings.append(
                 f"cell {number}: every line starts with '{lang.magic}', "
                 "so it reads back as a magic cell"

@@ -6,6 +6,7 @@ re-saves it unchanged.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +14,7 @@ import orjson
 
 from filebridge.errors import NotebookFormatError
 
-__all__ = ["dumps_ipynb", "loads_ipynb"]
+__all__ = ["dumps_ipynb", "is_complete_json", "loads_ipynb"]
 
 
 def dumps_ipynb(notebook: Mapping[str, Any]) -> str:
@@ -36,7 +37,28 @@ def loads_ipynb(text: str | bytes) -> dict[str, Any]:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise NotebookFormatError(f"not notebook JSON: {exc}") from None
+        value = _loads_python_json(text, exc)
     if not isinstance(value, dict):
         raise NotebookFormatError("not notebook JSON: the top level is not an object")
     return value
+
+
+def _loads_python_json(text: str | bytes, first_error: orjson.JSONDecodeError) -> Any:
+    """JSON as Python's ``json`` writes it: ``NaN``, ``Infinity`` and ``-Infinity`` allowed.
+
+    nbformat, papermill and nbclient save through ``json.dumps``, which writes those for float
+    values in outputs and metadata; orjson (strict JSON) refuses them.
+    """
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise NotebookFormatError(f"not notebook JSON: {first_error}") from None
+
+
+def is_complete_json(data: bytes) -> bool:
+    """True if ``data`` is a whole JSON object: an editor has finished writing it."""
+    try:
+        loads_ipynb(data)
+    except NotebookFormatError:
+        return False
+    return True

@@ -4,7 +4,7 @@ Every decision is made from content hashes kept in a small state file in the ses
 a watcher, a later ``status`` and a ``reload`` from another process all see the same state, and
 rename-saves, truncate-and-write saves and several saves within one second look alike: the bytes
 differ from the ones recorded, or they do not. The source is re-hashed right before every write
-to it, whatever events said.
+to it, whatever events said. A sync of one changed file touches only the shadows of that file.
 """
 
 from __future__ import annotations
@@ -15,13 +15,16 @@ import hashlib
 import logging
 import os
 import re
+import secrets
+import shutil
+import socket
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import orjson
 from filelock import FileLock, Timeout
@@ -32,11 +35,14 @@ from filebridge.notebooks.files import (
     content_hash,
     default_file_mode,
     read_bytes_or_none,
+    read_complete,
     read_settled,
 )
 from filebridge.notebooks.ipynb import METADATA_KEY, to_ipynb, to_source
 from filebridge.notebooks.languages import language_for_path, language_named
-from filebridge.notebooks.notebook_json import dumps_ipynb, loads_ipynb
+from filebridge.notebooks.notebook_json import dumps_ipynb, is_complete_json, loads_ipynb
+from filebridge.notebooks.progress import PROGRESS_MIN_BYTES, ProgressCallback, Steps
+from filebridge.notebooks.runs import run_targets
 
 __all__ = [
     "LOCATIONS",
@@ -45,6 +51,9 @@ __all__ = [
     "ShadowSession",
     "SyncEvent",
     "default_session_id",
+    "default_workspace",
+    "new_session_id",
+    "sessions_folder",
     "shadow_path_for",
 ]
 
@@ -73,6 +82,7 @@ class ShadowEntry:
     reason: str = ""
     auto_reload: bool = False
     reported_sha256: str = ""
+    version: str = ""
 
     @property
     def read_only(self) -> bool:
@@ -88,21 +98,37 @@ class SyncEvent:
     shadow: str
     message: str
     warnings: list[str] = field(default_factory=list)
+    progress: Optional[float] = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.progress is None:
+            del out["progress"]
+        return out
+
+
+def new_session_id() -> str:
+    """A random id: every window (watcher, integration) gets its own shadows."""
+    return secrets.token_hex(6)
 
 
 def default_session_id() -> str:
-    """``$FILEBRIDGE_NOTEBOOK_SESSION``, else the user name: stable across CLI invocations."""
-    value = os.environ.get(SESSION_ENV)
-    if value:
-        return value
+    """``$FILEBRIDGE_NOTEBOOK_SESSION``, else a new random id."""
+    return os.environ.get(SESSION_ENV) or new_session_id()
+
+
+def _user_name() -> str:
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "user"
     return re.sub(r"[^A-Za-z0-9_.-]", "_", user).lstrip(".") or "user"
+
+
+def sessions_folder(temp_dir: Optional[Path] = None) -> Path:
+    """``<tmp>/databricks-notebooks-<user>``: the folder holding this user's sessions."""
+    base = Path(temp_dir) if temp_dir is not None else Path(tempfile.gettempdir())
+    return base / f"databricks-notebooks-{_user_name()}"
 
 
 def shadow_path_for(
@@ -134,7 +160,7 @@ def shadow_path_for(
 
 
 class ShadowSession:
-    """All shadows of one session: ``<tmp>/databricks-notebooks-<session id>/``."""
+    """All shadows of one session: ``<tmp>/databricks-notebooks-<user>/<session id>/``."""
 
     def __init__(self, session_id: Optional[str] = None, *, temp_dir: Optional[Path] = None):
         self.session_id = session_id or default_session_id()
@@ -142,10 +168,23 @@ class ShadowSession:
             raise NotebookError(
                 f"bad session id {self.session_id!r}: use 1-64 of A-Z a-z 0-9 _ . -"
             )
-        base = Path(temp_dir) if temp_dir is not None else Path(tempfile.gettempdir())
-        self.folder = base / f"databricks-notebooks-{self.session_id}"
+        self.temp_dir = temp_dir
+        self.folder = sessions_folder(temp_dir) / self.session_id
         self.state_path = self.folder / "state.json"
+        self.owner_path = self.folder / "owner.json"
         self._lock = FileLock(str(self.folder / "state.lock"), timeout=_LOCK_TIMEOUT)
+
+    @classmethod
+    def existing(cls, temp_dir: Optional[Path] = None) -> list[ShadowSession]:
+        """Every session of this user that has a folder, oldest first."""
+        root = sessions_folder(temp_dir)
+        try:
+            names = [entry for entry in os.scandir(root) if entry.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return []
+        names.sort(key=lambda entry: entry.stat(follow_symlinks=False).st_mtime)
+        return [cls(entry.name, temp_dir=temp_dir) for entry in names
+                if _SESSION_ID.fullmatch(entry.name)]
 
     # -- public operations ------------------------------------------------------------------
 
@@ -156,18 +195,22 @@ class ShadowSession:
         workspace: Union[str, os.PathLike[str], None] = None,
         location: str = "temp",
         auto_reload: bool = False,
+        progress: Optional[Callable[[SyncEvent], None]] = None,
     ) -> SyncEvent:
-        """Create the shadow of ``source`` (or reuse this session's), and return where it is."""
+        """Create the shadow of ``source`` (or reuse this session's), and return where it is.
+
+        ``progress`` receives ``progress`` events while a source over 1 MB is converted.
+        """
         real_source = Path(os.path.realpath(source))
         language = language_for_path(real_source)
         if not real_source.is_file():
             raise NotebookError(f"{source}: no such source notebook")
-        root = Path(workspace) if workspace is not None else _default_workspace(real_source)
+        root = Path(workspace) if workspace is not None else default_workspace(real_source)
         self._ensure_folder()
         shadow = shadow_path_for(
             real_source, root, session_folder=self.folder, location=location
         )
-        with self._state() as state:
+        with self._state(lambda item: item.get("shadow") == str(shadow)) as state:
             entry = state.get(str(shadow))
             if entry is not None and Path(entry.shadow).is_file():
                 entry.auto_reload = auto_reload
@@ -187,7 +230,7 @@ class ShadowSession:
                 auto_reload=auto_reload,
             )
             self._make_folders(shadow, location)
-            self._regenerate(entry, keep_from=None)
+            self._regenerate(entry, keep_from=None, progress=_progress_events(entry, progress))
             state[entry.shadow] = entry
             return SyncEvent("opened", entry.source, entry.shadow, f"opened {shadow}")
 
@@ -196,8 +239,27 @@ class ShadowSession:
         if not self.state_path.exists():
             return []
         events: list[SyncEvent] = []
-        with self._state() as state:
-            for entry in self._matching(state, source):
+        with self._state(self._of_source(source)) as state:
+            for entry in list(state.values()):
+                events.extend(self._sync_entry(entry))
+        return events
+
+    def sync_paths(self, paths: Iterable[Union[str, os.PathLike[str]]]) -> list[SyncEvent]:
+        """Sync only the shadows whose source or shadow is one of ``paths`` (changed files).
+
+        This is what a file event calls: its cost does not grow with the number of shadows
+        beyond one look-up each.
+        """
+        wanted = {os.path.realpath(path) for path in paths}
+        wanted |= {os.path.abspath(path) for path in paths}
+        if not wanted or not self.state_path.exists():
+            return []
+        events: list[SyncEvent] = []
+        def select(item: dict[str, Any]) -> bool:
+            return item.get("shadow") in wanted or item.get("source") in wanted
+
+        with self._state(select) as state:
+            for entry in list(state.values()):
                 events.extend(self._sync_entry(entry))
         return events
 
@@ -208,8 +270,8 @@ class ShadowSession:
         dropped (a conflict already kept a copy of them).
         """
         events: list[SyncEvent] = []
-        with self._state() as state:
-            entries = self._matching(state, source)
+        with self._state(self._of_source(source)) as state:
+            entries = list(state.values())
             if not entries:
                 raise NotebookError(f"{source} has no shadow in session {self.session_id}")
             for entry in entries:
@@ -220,6 +282,61 @@ class ShadowSession:
                 events.append(
                     SyncEvent("reloaded", entry.source, entry.shadow, f"reloaded {entry.shadow}")
                 )
+        return events
+
+    def close(self, source: Union[str, os.PathLike[str]]) -> list[SyncEvent]:
+        """Save pending edits of ``source``'s shadow(s) back, then remove them from the session.
+
+        Conflict copies are kept (they hold edits that were not saved anywhere else).
+        """
+        events: list[SyncEvent] = []
+        with self._state(self._of_source(source)) as state:
+            entries = list(state.values())
+            if not entries:
+                raise NotebookError(f"{source} has no shadow in session {self.session_id}")
+            for entry in entries:
+                events.extend(self._close_entry(state, entry))
+        return events
+
+    def end(self) -> list[SyncEvent]:
+        """Close every shadow and remove the session folder (kept if it holds conflict copies)."""
+        events: list[SyncEvent] = []
+        if self.folder.is_dir():
+            with self._state() as state:
+                for entry in list(state.values()):
+                    events.extend(self._close_entry(state, entry))
+            self._remove_folder_if_unused()
+        return events
+
+    def claim(self) -> None:
+        """Record this process as the session's owner: the session ends when it exits."""
+        self._ensure_folder()
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+        atomic_write(self.owner_path, orjson.dumps(owner), 0o600)
+
+    def owner_alive(self) -> Optional[bool]:
+        """Whether the owning process still runs; None when the session has no owner."""
+        data = read_bytes_or_none(self.owner_path)
+        if data is None:
+            return None
+        try:
+            owner = orjson.loads(data)
+            pid, host = int(owner["pid"]), str(owner["host"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return False
+        if host != socket.gethostname():
+            return True  # another machine's process cannot be checked from here
+        return _process_exists(pid)
+
+    def prune(self) -> list[SyncEvent]:
+        """Remove shadows whose source is deleted (and their folders); keep unsaved edits."""
+        events: list[SyncEvent] = []
+        if not self.state_path.exists():
+            return events
+        with self._state() as state:
+            for entry in list(state.values()):
+                if not Path(entry.source).exists():
+                    events.extend(self._close_entry(state, entry))
         return events
 
     def entries(self) -> list[ShadowEntry]:
@@ -234,6 +351,7 @@ class ShadowSession:
             shadow_bytes = read_bytes_or_none(Path(entry.shadow))
             item = asdict(entry)
             del item["reported_sha256"]
+            item["session"] = self.session_id
             item["read_only"] = entry.read_only
             item["source_exists"] = source_bytes is not None
             item["shadow_exists"] = shadow_bytes is not None
@@ -248,67 +366,151 @@ class ShadowSession:
 
     def watched_folders(self) -> list[Path]:
         """The parent folders of every source and shadow: editors replace files by rename."""
-        folders: set[Path] = set()
-        for entry in self.entries():
-            folders.add(Path(entry.source).parent)
-            folders.add(Path(entry.shadow).parent)
-        return sorted(folder for folder in folders if folder.is_dir())
+        return sorted(Path(folder) for folder in self.folder_names() if os.path.isdir(folder))
+
+    def folder_names(self) -> set[str]:
+        """The parent folders of every source and shadow as recorded, existing or not."""
+        folders: set[str] = set()
+        for item in self._load_raw(read_bytes_or_none(self.state_path)).values():
+            if isinstance(item, dict):
+                for key in ("source", "shadow"):
+                    if isinstance(item.get(key), str):
+                        folders.add(os.path.dirname(item[key]))
+        return folders
 
     # -- state file -------------------------------------------------------------------------
 
     def _ensure_folder(self) -> None:
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if hasattr(os, "getuid"):
-            info = self.folder.lstat()
-            if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid():
-                raise NotebookError(f"{self.folder} is not a folder owned by this user; not used")
-            if stat.S_IMODE(info.st_mode) != 0o700:
-                os.chmod(self.folder, 0o700)
+        self.folder.parent.parent.mkdir(parents=True, exist_ok=True)
+        for folder in (self.folder.parent, self.folder):
+            folder.mkdir(mode=0o700, exist_ok=True)
+            if hasattr(os, "getuid"):
+                info = folder.lstat()
+                if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid():
+                    raise NotebookError(f"{folder} is not a folder owned by this user; not used")
+                if stat.S_IMODE(info.st_mode) != 0o700:
+                    os.chmod(folder, 0o700)
 
-    def _load(self, data: Optional[bytes] = None) -> dict[str, ShadowEntry]:
-        data = read_bytes_or_none(self.state_path) if data is None else data
+    def _load(self) -> dict[str, ShadowEntry]:
+        raw = self._load_raw(read_bytes_or_none(self.state_path))
+        return _entries(raw, None, self.state_path)
+
+    def _load_raw(self, data: Optional[bytes]) -> dict[str, Any]:
         if not data:
             return {}
         try:
-            raw = orjson.loads(data)
-            return {key: ShadowEntry(**value) for key, value in raw["shadows"].items()}
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
-            logger.warning("%s is unreadable; starting with no shadows", self.state_path)
-            return {}
+            shadows = orjson.loads(data)["shadows"]
+            if isinstance(shadows, dict):
+                return shadows
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            pass
+        logger.warning("%s is unreadable; starting with no shadows", self.state_path)
+        return {}
 
     @contextlib.contextmanager
-    def _state(self) -> Iterator[dict[str, ShadowEntry]]:
+    def _state(
+        self, select: Optional[Callable[[dict[str, Any]], bool]] = None
+    ) -> Iterator[dict[str, ShadowEntry]]:
+        """The recorded shadows (only those ``select`` accepts), written back when changed.
+
+        Entries not selected stay as they were read and are never turned into objects: a sync
+        of one file costs a parse of the state file, not work on every shadow.
+        """
         self._ensure_folder()
         try:
             with self._lock:
                 before = read_bytes_or_none(self.state_path)
-                state = self._load(before)
+                raw = self._load_raw(before)
+                state = _entries(raw, select, self.state_path)
+                chosen = set(state)
                 yield state
-                payload = {"version": 1, "shadows": {k: asdict(v) for k, v in state.items()}}
+                for key in chosen - set(state):
+                    raw.pop(key, None)
+                raw.update((key, dict(vars(entry))) for key, entry in state.items())
+                payload = {"version": 1, "shadows": raw}
                 data = orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
                 if data != before:
-                    atomic_write(self.state_path, data, 0o600)
+                    # Hashes lost in a crash only make the next sync see changes that are not
+                    # there (read-only, never a lost edit); not worth an fsync per event.
+                    atomic_write(self.state_path, data, 0o600, durable=False)
         except Timeout:
             raise NotebookError(f"{self.state_path} stayed locked; is a sync stuck?") from None
 
-    def _matching(
-        self, state: dict[str, ShadowEntry], source: Union[str, os.PathLike[str], None]
-    ) -> list[ShadowEntry]:
+    def _of_source(
+        self, source: Union[str, os.PathLike[str], None]
+    ) -> Optional[Callable[[dict[str, Any]], bool]]:
         if source is None:
-            return list(state.values())
-        real = os.path.realpath(source)
-        return [entry for entry in state.values() if entry.source == real]
+            return None
+        names = {os.path.realpath(source), os.path.abspath(source)}
+        return lambda item: item.get("source") in names
+
+    def _close_entry(self, state: dict[str, ShadowEntry], entry: ShadowEntry) -> list[SyncEvent]:
+        events = self._sync_entry(entry) if Path(entry.source).exists() else []
+        shadow = Path(entry.shadow)
+        shadow_bytes = read_bytes_or_none(shadow)
+        if (shadow_bytes is not None and entry.status != "conflict"
+                and content_hash(shadow_bytes) != entry.shadow_sha256):
+            copy = self._keep_copy(entry, shadow_bytes)
+            events.append(
+                self._event("kept", entry, f"shadow edits not saved back; kept in {copy}")
+            )
+        shadow.unlink(missing_ok=True)
+        _marker(shadow).unlink(missing_ok=True)
+        del state[entry.shadow]
+        self._remove_empty_folders(shadow.parent, entry)
+        events.append(self._event("closed", entry, f"closed {entry.shadow}"))
+        return events
+
+    def _remove_empty_folders(self, folder: Path, entry: ShadowEntry) -> None:
+        stop = self.folder if entry.location == "temp" else (
+            Path(entry.workspace) / WORKSPACE_FOLDER
+        )
+        while folder != stop and stop in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                return
+            folder = folder.parent
+
+    def _remove_folder_if_unused(self) -> None:
+        leftovers = [path for path in self.folder.rglob("*")
+                     if path.is_file() and path.name not in ("state.json", "state.lock",
+                                                              "owner.json")]
+        if not leftovers:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        else:
+            self.owner_path.unlink(missing_ok=True)
 
     # -- the sync rules ---------------------------------------------------------------------
 
+    def _read_source(self, entry: ShadowEntry) -> Optional[bytes]:
+        data = read_bytes_or_none(Path(entry.source))
+        if data is not None and content_hash(data) != entry.source_sha256:
+            # A changed source may be half way through a truncate-and-write save.
+            data = read_settled(Path(entry.source))
+        return data
+
+    def _read_shadow(self, entry: ShadowEntry) -> Optional[bytes]:
+        data = read_bytes_or_none(Path(entry.shadow))
+        if data is not None and content_hash(data) != entry.shadow_sha256:
+            data = read_complete(Path(entry.shadow), is_complete_json)
+        return data
+
     def _sync_entry(self, entry: ShadowEntry, *, reopen: bool = False) -> list[SyncEvent]:
-        source_bytes = read_settled(Path(entry.source))
-        shadow_bytes = read_settled(Path(entry.shadow))
+        source_bytes = self._read_source(entry)
+        shadow_bytes = self._read_shadow(entry)
         if source_bytes is None:
-            if entry.status == "deleted":
-                return []
-            self._set_read_only(entry, "deleted", "the source was deleted")
-            return [self._event("deleted", entry, "source deleted; shadow is read-only")]
+            if entry.status != "deleted":
+                self._set_read_only(entry, "deleted", "the source was deleted")
+                return [self._event("deleted", entry, "source deleted; shadow is read-only")]
+            shadow_hash = content_hash(shadow_bytes) if shadow_bytes is not None else ""
+            if shadow_hash and shadow_hash != entry.shadow_sha256 and (
+                entry.reported_sha256 != shadow_hash
+            ):
+                entry.reported_sha256 = shadow_hash
+                return [self._event("ignored", entry, "the source is deleted; shadow edit not "
+                                    "saved anywhere (restore the source or copy the shadow)")]
+            return []
         if shadow_bytes is None:
             if reopen:
                 self._regenerate(entry, keep_from=None)
@@ -338,7 +540,7 @@ class ShadowSession:
             return []
         if source_changed:
             if shadow_changed:
-                return [self._conflict(entry, shadow_bytes)]
+                return [self._conflict(entry, shadow_bytes, "source and shadow both changed")]
             if entry.auto_reload or reopen:
                 self._regenerate(entry, keep_from=shadow_bytes)
                 return [self._event("reloaded", entry, "source changed; shadow regenerated")]
@@ -353,26 +555,34 @@ class ShadowSession:
         self, entry: ShadowEntry, shadow_bytes: bytes, shadow_hash: str, source_bytes: bytes
     ) -> list[SyncEvent]:
         try:
-            result = to_source(loads_ipynb(shadow_bytes), language_named(entry.language))
+            notebook = loads_ipynb(shadow_bytes)
+            result = to_source(notebook, language_named(entry.language))
         except NotebookFormatError as exc:
-            # Usually an editor half way through a truncate-and-write save: the next event retries.
+            # An editor still writing after the wait, or a broken file: the next event retries.
             if entry.reported_sha256 != shadow_hash:
                 entry.reported_sha256 = shadow_hash
                 return [self._event("waiting", entry, f"shadow not readable yet ({exc})")]
             return []
+        based_on = _shadow_version(notebook)
+        if entry.version and based_on and based_on != entry.version:
+            return [self._conflict(
+                entry, shadow_bytes,
+                f"the shadow was saved from an older version of the source ({based_on}, now "
+                f"{entry.version}), by an editor still holding it before a reload",
+            )]
         new_bytes = result.text.encode("utf-8")
         if new_bytes == source_bytes:
             entry.shadow_sha256 = shadow_hash
             return []
         current = read_bytes_or_none(Path(entry.source))
         if current is None or content_hash(current) != entry.source_sha256:
-            return [self._conflict(entry, shadow_bytes)]
+            return [self._conflict(entry, shadow_bytes, "source and shadow both changed")]
         atomic_write(Path(entry.source), new_bytes)
         entry.source_sha256 = content_hash(new_bytes)
         entry.shadow_sha256 = shadow_hash
         return [self._event("saved", entry, "shadow saved to source", result.warnings)]
 
-    def _conflict(self, entry: ShadowEntry, shadow_bytes: bytes) -> SyncEvent:
+    def _keep_copy(self, entry: ShadowEntry, shadow_bytes: bytes) -> Path:
         shadow = Path(entry.shadow)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         copy = shadow.with_name(f"{shadow.stem}.conflict-{stamp}.ipynb")
@@ -381,30 +591,50 @@ class ShadowSession:
             n += 1
             copy = shadow.with_name(f"{shadow.stem}.conflict-{stamp}-{n}.ipynb")
         atomic_write(copy, shadow_bytes, self._writable_mode(entry))
-        self._set_read_only(entry, "conflict", "source and shadow both changed")
+        return copy
+
+    def _conflict(self, entry: ShadowEntry, shadow_bytes: bytes, reason: str) -> SyncEvent:
+        copy = self._keep_copy(entry, shadow_bytes)
+        self._set_read_only(entry, "conflict", reason)
+        # These bytes are reported here; the same bytes must not be reported again as ignored.
+        entry.reported_sha256 = content_hash(shadow_bytes)
         error = NotebookConflict(
-            f"{entry.source} changed since it was last read, and the shadow has edits: the "
-            f"source was not overwritten; shadow edits kept in {copy}; run reload"
+            f"{entry.source}: {reason}: the source was not overwritten; shadow edits kept in "
+            f"{copy}; run reload"
         )
         return self._event("conflict", entry, str(error))
 
-    def _regenerate(self, entry: ShadowEntry, keep_from: Optional[bytes]) -> None:
+    def _regenerate(self, entry: ShadowEntry, keep_from: Optional[bytes],
+                    progress: Optional[ProgressCallback] = None) -> None:
         source_bytes = read_bytes_or_none(Path(entry.source))
         if source_bytes is None:
             raise NotebookError(f"{entry.source}: no such source notebook")
+        if len(source_bytes) < PROGRESS_MIN_BYTES:
+            progress = None
+        steps = Steps(progress, 0.0, 0.9)
         try:
             text = source_bytes.decode("utf-8")
         except UnicodeDecodeError:
             raise NotebookFormatError(f"{entry.source}: not UTF-8 text") from None
-        notebook = to_ipynb(text, entry.language)
+        notebook = to_ipynb(text, entry.language, steps if progress else None)
         if keep_from is not None:
             _carry_over(keep_from, notebook)
+        source_hash = content_hash(source_bytes)
+        version = f"{source_hash[:12]}.{secrets.token_hex(3)}"
+        saved = notebook["metadata"][METADATA_KEY]
+        saved["version"] = version
+        runs = run_targets(notebook["cells"], entry.source, entry.workspace)
+        if runs:
+            saved["runs"] = [run.to_dict() for run in runs]
         data = dumps_ipynb(notebook).encode("utf-8")
         shadow = Path(entry.shadow)
         atomic_write(shadow, data, self._writable_mode(entry))
+        if progress is not None:
+            progress(1.0)
         _marker(shadow).unlink(missing_ok=True)
-        entry.source_sha256 = content_hash(source_bytes)
+        entry.source_sha256 = source_hash
         entry.shadow_sha256 = content_hash(data)
+        entry.version = version
         entry.status, entry.reason, entry.reported_sha256 = "synced", "", ""
 
     def _set_writable(self, entry: ShadowEntry) -> None:
@@ -443,11 +673,58 @@ class ShadowSession:
         return SyncEvent(kind, entry.source, entry.shadow, message, list(warnings or []))
 
 
+def _entries(
+    raw: dict[str, Any], select: Optional[Callable[[dict[str, Any]], bool]], state_path: Path
+) -> dict[str, ShadowEntry]:
+    out: dict[str, ShadowEntry] = {}
+    for key, item in raw.items():
+        if not isinstance(item, dict) or (select is not None and not select(item)):
+            continue
+        try:
+            out[key] = ShadowEntry(**item)
+        except TypeError:
+            logger.warning("%s: entry %s is unreadable; skipped", state_path, key)
+    return out
+
+
+def _progress_events(
+    entry: ShadowEntry, on_event: Optional[Callable[[SyncEvent], None]]
+) -> Optional[ProgressCallback]:
+    if on_event is None:
+        return None
+
+    def report(fraction: float) -> None:
+        on_event(SyncEvent("progress", entry.source, entry.shadow,
+                           f"converting: {fraction:.0%}", progress=round(fraction, 3)))
+
+    return report
+
+
+def _shadow_version(notebook: dict[str, Any]) -> str:
+    """The source version a saved shadow was generated from ("" if an editor dropped it)."""
+    metadata = notebook.get("metadata")
+    saved = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+    version = saved.get("version") if isinstance(saved, dict) else None
+    return version if isinstance(version, str) else ""
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
 def _marker(shadow: Path) -> Path:
     return shadow.with_name(shadow.name + ".readonly")
 
 
-def _default_workspace(source: Path) -> Path:
+def default_workspace(source: Path) -> Path:
     """The current folder if it holds the source, else the source's own folder."""
     cwd = Path(os.path.realpath(os.getcwd()))
     return cwd if cwd in source.parents else source.parent

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from filebridge.notebooks.languages import Language
 
@@ -27,8 +27,9 @@ __all__ = [
     "render_source",
 ]
 
-# A magic command is a whole token: `%sql`, `%md-sandbox`, `%run ./x`; `%%sql` and `% x` are not.
-_MAGIC_TOKEN = re.compile(r"%([A-Za-z][A-Za-z0-9_-]*)(?=\s|$)")
+# A magic command is a whole token: `%sql`, `%md-sandbox`, `%run ./x`, or a cell magic such as
+# `%%writefile x`; `% x` and `%%` alone are not.
+_MAGIC_TOKEN = re.compile(r"%%?([A-Za-z][A-Za-z0-9_-]*)(?=\s|$)")
 _MARKDOWN_MAGICS = ("md", "md-sandbox")
 _TITLE_MODES = ("0", "1")
 
@@ -86,8 +87,13 @@ def is_magic_source(source: str) -> bool:
     return source.startswith("%") and _MAGIC_TOKEN.match(source) is not None
 
 
-def parse_source(text: str, language: Language) -> SourceNotebook:
-    """Split a source notebook into cells; see the module docstring for the exactness rule."""
+def parse_source(
+    text: str, language: Language, progress: Optional[Callable[[float], None]] = None
+) -> SourceNotebook:
+    """Split a source notebook into cells; see the module docstring for the exactness rule.
+
+    ``progress`` is called with the fraction of the text parsed so far (large files).
+    """
     bom = text.startswith("\ufeff")
     body = text[1:] if bom else text
     first_end = body.find("\n")
@@ -120,7 +126,11 @@ def parse_source(text: str, language: Language) -> SourceNotebook:
 
     nb.magic_blank = _file_magic_blank(rest, language)
     last = len(segments) - 1
+    done, total = 0, max(len(rest), 1)
     for index, segment in enumerate(segments):
+        if progress is not None:
+            done += len(segment) + len(separator_ends[index])
+            progress(done / total)
         cell = _parse_segment(segment, index == 0, index == last, nb)
         if index > 0 and separator_ends[index] != newline:
             _layout(cell)["sep"] = separator_ends[index]
@@ -233,22 +243,10 @@ def _parse_content(content: str, lang: Language) -> tuple[SourceCell, Optional[s
     if not lines:
         return SourceCell("code", code, title), None
 
-    magic, magic_space = lang.magic, lang.magic + " "
-    texts: list[str] = []
-    blanks: set[str] = set()
-    for line in lines:
-        if line == magic:
-            texts.append("")
-            blanks.add("")
-        elif line.startswith(magic_space):
-            text = line[len(magic_space) :]
-            texts.append(text)
-            if not text:
-                blanks.add(" ")
-        else:
-            return SourceCell("code", code, title), None
-    if not is_magic_source(texts[0]):
+    block = _magic_block(lines, lang)
+    if block is None:
         return SourceCell("code", code, title), None
+    texts, blanks = block
     blank = blanks.pop() if len(blanks) == 1 else None
 
     first = texts[0]
@@ -260,6 +258,42 @@ def _parse_content(content: str, lang: Language) -> tuple[SourceCell, Optional[s
             texts[0] = first[len(command) + 1 :]
             return SourceCell("markdown", "\n".join(texts), title, magic=name, inline=True), blank
     return SourceCell("code", "\n".join(texts), title), blank
+
+
+def _magic_block(lines: list[str], lang: Language) -> Optional[tuple[list[str], set[str]]]:
+    """The texts after ``# MAGIC`` if ``lines`` are a magic cell, and the blank-line styles.
+
+    Databricks still reads a cell as a magic cell when blank lines surround the block, when
+    blank ``# MAGIC`` lines come before the command, or when two spaces follow ``MAGIC``; those
+    are left out of the texts (the cell keeps its exact bytes in its layout).
+    """
+    start, end = 0, len(lines)
+    while start < end and not lines[start].strip():
+        start += 1
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    magic, magic_space = lang.magic, lang.magic + " "
+    texts: list[str] = []
+    blanks: set[str] = set()
+    for line in lines[start:end]:
+        if line == magic:
+            texts.append("")
+            blanks.add("")
+        elif line.startswith(magic_space):
+            text = line[len(magic_space) :]
+            texts.append(text)
+            if not text:
+                blanks.add(" ")
+        else:
+            return None
+    while texts and not texts[0].strip():
+        texts.pop(0)
+    if not texts:
+        return None
+    texts[0] = texts[0].lstrip(" ")
+    if not is_magic_source(texts[0]):
+        return None
+    return texts, blanks
 
 
 def _render_content(cell: SourceCell, lang: Language, blank: str) -> str:

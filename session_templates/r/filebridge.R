@@ -428,7 +428,8 @@ local({
                  token = token, cwd = normalizePath(getwd(), winslash = "/"),
                  language = "r", versions = versions,
                  tempdir = normalizePath(tempdir(), winslash = "/"),
-                 interactive = interactive(), answers = "log")
+                 interactive = interactive(),
+                 answers = if (isTRUE(state$answer_files)) "files" else "log")
     # written last: the host ignores a folder until session.json exists
     atomic_write(p$session_json, to_json(info))
     info
@@ -516,12 +517,48 @@ local({
   # and keeps the answers it waits for: usually one, more when a host request served while
   # waiting makes a call of its own. Other lines (a call that timed out, another process of
   # the session) are skipped by a fixed-string look for the ids, unparsed.
+  # On a network or FUSE mount a kept connection keeps seeing the answer log as it was for
+  # the attribute cache's lifetime (20 s on sshfs), while a file's name is looked up afresh:
+  # there the session asks for an answer file each (docs/protocol.md, "What each side may
+  # trust"), and a look is whether responses/<id>.json exists yet.
+  take_answer_file <- function(id) {
+    path <- file.path(state$paths$responses, paste0(id, ".json"))
+    if (!file.exists(path)) return(NULL)
+    text <- tryCatch(rawToChar(read_bytes(path)), error = function(e) "")
+    if (!nzchar(text)) return(NULL)  # a rename not yet complete on the server
+    unlink(path)
+    parse_json(text)
+  }
+
+  # The mount holding a folder, from /proc/self/mountinfo: network filesystems and FUSE ones
+  # deliver no events from other machines and cache what they show.
+  on_network_mount <- function(folder) {
+    if (identical(Sys.getenv("FILEBRIDGE_POLL"), "1")) return(TRUE)
+    lines <- tryCatch(readLines("/proc/self/mountinfo", warn = FALSE),
+                      error = function(e) character())
+    best <- ""
+    kind <- ""
+    for (line in lines) {
+      halves <- strsplit(line, " - ", fixed = TRUE)[[1]]
+      if (length(halves) < 2L) next
+      point <- gsub("\\040", " ", strsplit(halves[[1]], " ", fixed = TRUE)[[1]][5])
+      inside <- folder == point || startsWith(folder, paste0(sub("/$", "", point), "/"))
+      if (!is.na(point) && inside && nchar(point) >= nchar(best)) {
+        best <- point
+        kind <- strsplit(halves[[2]], " ", fixed = TRUE)[[1]][1]
+      }
+    }
+    kind %in% c("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "virtiofs", "fuse", "fuseblk",
+                "ceph", "glusterfs", "lustre", "gpfs") || startsWith(kind, "fuse.")
+  }
+
   take_answer <- function(id, con) {
     found <- state$arrived[[id]]
     if (!is.null(found)) {
       rm(list = id, envir = state$arrived)
       return(found)
     }
+    if (isTRUE(state$answer_files)) return(take_answer_file(id))
     # a look mostly finds nothing or one small answer: a small first read allocates less
     chunk <- 512L
     repeat {
@@ -1425,8 +1462,7 @@ local({
     if (!isTRUE(state$connected)) return(invisible(NULL))
     file <- local_file_of(url)
     if (!is.null(file) && grepl("\\.html?$", file, ignore.case = TRUE)) {
-      fb$filebridge_send("webview", file = normalizePath(file, winslash = "/"),
-                         title = page_title(file, basename(file)))
+      show_page(file, page_title(file, basename(file)))
     } else {
       fb$filebridge_send("browser", url = url)
     }
@@ -1453,8 +1489,7 @@ local({
     if (!isTRUE(state$connected)) return(invisible(NULL))
     file <- local_file_of(url)
     if (!is.null(file)) {
-      fb$filebridge_send("webview", file = normalizePath(file, winslash = "/"),
-                         title = page_title(file, "Viewer"))
+      show_page(file, page_title(file, "Viewer"))
     } else {
       fb$filebridge_send("browser", url = url)
     }
@@ -1464,9 +1499,37 @@ local({
   fb$filebridge_webview <- function(file, title = NULL) {
     "Show a local HTML file (with the assets beside it) as a webview."
     check_connected()
-    args <- list(file = normalizePath(file, winslash = "/", mustWork = TRUE))
-    if (!is.null(title)) args$title <- title
-    invisible(do.call(fb$filebridge_send, c(list("webview"), args)))
+    normalizePath(file, mustWork = TRUE)
+    invisible(show_page(file, if (is.null(title)) basename(file) else title))
+  }
+
+  # The host serves only what lies in the session folder (or folders its user named), so a
+  # page elsewhere (R's temporary folder, where htmlwidgets write) is copied under
+  # <session>/views/<id>/ first: with its folder's files when they are at most 1000 and 64 MB
+  # together (a widget's libraries), else the page alone.
+  show_page <- function(file, title) {
+    page <- normalizePath(file, winslash = "/", mustWork = TRUE)
+    session <- normalizePath(state$paths$folder, winslash = "/")
+    if (startsWith(page, paste0(session, "/"))) {
+      return(fb$filebridge_send("webview", file = page, title = title,
+                                file_in_session = substring(page, nchar(session) + 2L)))
+    }
+    base <- dirname(page)
+    view_id <- random_hex(8)
+    target <- file.path(state$paths$views, view_id)
+    make_private_dir(target)
+    files <- list.files(base, recursive = TRUE, all.files = FALSE, no.. = TRUE)
+    sizes <- file.size(file.path(base, files))
+    if (length(files) > 1000L || sum(sizes, na.rm = TRUE) > 64 * 2^20) files <- basename(page)
+    for (name in files) {
+      dir.create(dirname(file.path(target, name)), recursive = TRUE, showWarnings = FALSE,
+                 mode = "0700")
+      file.copy(file.path(base, name), file.path(target, name), overwrite = TRUE)
+    }
+    copied <- file.path(target, basename(page))
+    fb$filebridge_send("webview", view = view_id, file = copied, dir = target, title = title,
+                       file_in_session = paste0("views/", view_id, "/", basename(page)),
+                       dir_in_session = paste0("views/", view_id))
   }
 
   # Help pages: rendered by help_pages.R (beside this file) into <session>/views/help/, a
@@ -1778,6 +1841,7 @@ local({
     make_private_dir(session_dir)
     session_dir <- normalizePath(session_dir, winslash = "/")
     state$paths <- paths_of(session_dir)
+    state$answer_files <- on_network_mount(session_dir)
     state$rings <- 0
     state$log_end <- NULL
     state$plots <- 0

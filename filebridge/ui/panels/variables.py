@@ -3,7 +3,9 @@
 Routes (GET, ``session`` in every query):
 ``list?sort=&filter=&start=&count=`` the top level from the snapshot; ``children?path=[keys]``
 a page of children (``start``, ``count``, ``sort``, ``filter``); ``view?path=`` a data-view
-table; ``changes?since=V&wait=S`` long-polls until the session's snapshot version is not V.
+table; ``changes?since=V&wait=S`` long-polls until the session's snapshot version is not V
+(reading the snapshot subscribes the host's provider as a viewer, so the worker snapshots);
+``retry?path=`` describes again a value that went over the time limit.
 """
 
 from __future__ import annotations
@@ -131,6 +133,13 @@ def routes(host: Host) -> dict[str, PanelRoute]:
         except FilebridgeError as exc:
             raise _failure(exc) from None
 
+    def retry(request: PanelRequest) -> PanelResponse:
+        path = _path(request)
+        try:
+            return json_response(provider.retry(_session(request), path or None))
+        except FilebridgeError as exc:
+            raise _failure(exc) from None
+
     def changes(request: PanelRequest) -> PanelResponse:
         session = _session(request)
         try:
@@ -141,7 +150,8 @@ def routes(host: Host) -> dict[str, PanelRoute]:
         wait = min(float(_int(request, "wait", 20)), MAX_WAIT)
         return json_response({"version": versions.wait(session, since, wait, current)})
 
-    return {"list": list_, "children": children, "view": view, "changes": changes}
+    return {"list": list_, "children": children, "view": view, "changes": changes,
+            "retry": retry}
 
 
 def register() -> None:

@@ -61,6 +61,20 @@
         ? el("button", { "data-testid": "variables-view-button", onclick: () => openView(entry, path) },
           "view")
         : "";
+      const retryButton = entry.not_described === "over_limit"
+        ? el("button", {
+          "data-testid": "variables-retry",
+          title: "run this value's code again (it went over the time limit)",
+          onclick: async () => {
+            try {
+              await ctx.api("retry", { path: JSON.stringify(path) });
+            } catch (error) {
+              status.textContent = `could not retry ${entry.display_name}: ${error.message}`;
+            }
+            reload();
+          },
+        }, "try again")
+        : "";
       const tr = el("tr", {
         "data-testid": "variables-row", "data-path": key, "data-name": entry.display_name,
         "data-depth": depth,
@@ -70,7 +84,7 @@
         el("td", {}, formatSize(entry.size)),
         el("td", { class: "variables-value", title: entry.display_value },
           entry.display_value + (entry.is_truncated ? " \u2026" : "")),
-        el("td", {}, viewButton));
+        el("td", {}, viewButton, retryButton));
       return tr;
     }
 

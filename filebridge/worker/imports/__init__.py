@@ -3,10 +3,11 @@
     import filebridge.worker.imports as remote
     remote.install(["proj"])      # proj, proj.sub, proj.sub.mod now come from the host
     import proj.sub.mod
-    remote.refresh()              # forget roots whose files changed; the next import re-runs them
+    remote.refresh()              # re-run changed modules (and those that took names from them)
     remote.uninstall()            # sys.meta_path and sys.path_hooks as they were
 
-Standard library only. The wire format is docs/protocol-imports.md.
+Standard library only. The wire format is docs/protocol-imports.md; the rules are
+docs/imports.md.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterable
 from typing import Any, Optional
 
 from filebridge.errors import FilebridgeError
+from filebridge.worker.imports import spawn
 from filebridge.worker.imports.finder import RemoteFinder, ServedPathEntry
 
 __all__ = ["DEFAULT_IMPORT_TIMEOUT", "RemoteFinder", "import_timeout", "install", "installed",
@@ -57,8 +59,9 @@ def install(roots: Optional[Iterable[str]] = None, *, connection: Any = None,
 
     ``roots`` are top-level names (``"proj"`` serves ``proj.sub.mod``); None takes every root
     the host publishes. ``connection`` defaults to ``filebridge.worker.connect()``. With
-    ``refresh_each_run``, an IPython kernel runs ``refresh()`` before each cell (reading the
-    published index only, so a cell never waits for the host).
+    ``refresh_each_run``, an IPython kernel runs ``refresh()`` before each cell (one short
+    request; none when the host is gone). Spawned and forkserver ``multiprocessing``
+    children install the same finder before unpickling anything.
     """
     global _finder
     if connection is None:
@@ -77,6 +80,8 @@ def install(roots: Optional[Iterable[str]] = None, *, connection: Any = None,
         _finder = finder
         if refresh_each_run:
             _hook_ipython(finder)
+        spawn.register({"session_dir": str(connection.session_dir), "roots": sorted(names),
+                        "timeout": limit})
         return finder
 
 
@@ -112,6 +117,7 @@ def _uninstall_locked() -> None:
         return
     _finder = None
     _unhook_ipython()
+    spawn.unregister()
     sys.meta_path[:] = [f for f in sys.meta_path if f is not finder]
     sys.path_hooks[:] = [h for h in sys.path_hooks if getattr(h, "__self__", None) is not finder]
     for location, entry in list(sys.path_importer_cache.items()):
@@ -125,11 +131,12 @@ def installed() -> Optional[RemoteFinder]:
 
 
 def refresh(*, ask_host: bool = True) -> list[str]:
-    """Pick up edited files: drop the imported modules of every root that changed.
+    """Pick up edited files: re-run the imported modules whose source changed, in place.
 
-    Asks the host to rescan its folders first (one round trip; falls back to the published
-    index when the host does not answer). Returns the names dropped from sys.modules; the next
-    ``import`` runs them again, fetching only what changed.
+    Asks the host what changed first (one round trip; the view as it is when the host is gone
+    or does not answer). Modules that took names from a re-run module (``from .a import f``)
+    are re-run too; every other module keeps its state; modules the host no longer serves are
+    removed from sys.modules. Returns the names re-run or removed.
     """
     finder = _finder
     if finder is None:
@@ -138,7 +145,7 @@ def refresh(*, ask_host: bool = True) -> list[str]:
 
 
 def stats() -> dict[str, int]:
-    """Counters since install: requests, fetched, unchanged, cache_hits, index_misses, ..."""
+    """Counters since install: requests, syncs, batches, fetched, cache_hits, disk_hits, ..."""
     finder = _finder
     return finder.stats.snapshot() if finder is not None else {}
 
@@ -151,13 +158,15 @@ def _hook_ipython(finder: RemoteFinder) -> None:
         return
 
     def before_cell(info: Any = None) -> None:
+        # A module that fails to re-run raises here: IPython shows the traceback and still
+        # runs the cell.
         try:
-            dropped = finder.refresh(ask_host=False)
-        except Exception:  # a cell must run even if the index cannot be read
+            changed = finder.refresh(ask_host=True)
+        except FilebridgeError:  # a cell must run even if the index cannot be read
             log.exception("filebridge: refreshing remote modules failed")
             return
-        if dropped:
-            log.info("filebridge: changed on the host, re-imported on next use: %s", dropped)
+        if changed:
+            log.info("filebridge: changed on the host, run again: %s", changed)
 
     shell.events.register("pre_run_cell", before_cell)
     _ipython_callback = (shell, before_cell)

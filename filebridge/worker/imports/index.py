@@ -1,16 +1,19 @@
-"""The module index the host publishes into the session folder (docs/protocol-imports.md).
+"""The worker's view of the host's module index (docs/protocol-imports.md).
 
-The host replaces ``modules.json`` atomically whenever a served file changes. The worker reads
-it again only when the file itself changed (another inode, size or mtime), so looking up a name
-costs one ``open`` + ``fstat`` and no parse in the common case.
+Two sources feed it: ``<session>/modules.json``, which the host replaces atomically whenever a
+served file changes (read again only when the file itself changed: another inode, size or
+mtime), and ``module_index`` answers, which carry only what changed since the generation the
+worker holds. The newer generation wins.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -22,6 +25,7 @@ __all__ = ["INDEX_FILE", "INDEX_VERSION", "IndexEntry", "ModuleIndex", "Publishe
 INDEX_FILE = "modules.json"
 INDEX_VERSION = 1
 KINDS = ("module", "package", "namespace")
+FILE_CHECK_INTERVAL = 0.02
 log = logging.getLogger("filebridge.worker.imports")
 
 
@@ -45,6 +49,7 @@ class ModuleIndex:
     generation: int
     roots: frozenset[str]
     modules: dict[str, IndexEntry]
+    distributions: dict[str, Any] = field(default_factory=dict)
 
     def children(self, package: str) -> list[tuple[str, bool]]:
         """(short name, is package) of the modules directly inside ``package``."""
@@ -55,6 +60,29 @@ class ModuleIndex:
                 found.append((name[len(prefix):], entry.is_package))
         return sorted(found)
 
+    def under(self, name: str) -> list[str]:
+        """``name`` and every module inside it, in index order."""
+        prefix = name + "."
+        return [n for n in self.modules if n == name or n.startswith(prefix)]
+
+
+def _entry(name: str, raw: Any) -> IndexEntry:
+    if not isinstance(raw, dict) or raw.get("kind") not in KINDS:
+        raise ValueError(f"bad index entry for {name!r}")
+    origin = raw.get("origin")
+    locations = raw.get("locations") or []
+    return IndexEntry(name=name, kind=raw["kind"],
+                      origin=origin if isinstance(origin, str) else None,
+                      locations=tuple(str(p) for p in locations), hash=str(raw.get("hash", "")))
+
+
+def _distributions(data: dict[str, Any]) -> dict[str, Any]:
+    found = data.get("distributions")
+    if not isinstance(found, dict):
+        return {}
+    return {key: dist for key, dist in found.items()
+            if isinstance(dist, dict) and isinstance(dist.get("files"), dict)}
+
 
 def parse_index(data: Any) -> ModuleIndex:
     """Validate a decoded index; raise ValueError saying what is wrong."""
@@ -64,33 +92,69 @@ def parse_index(data: Any) -> ModuleIndex:
     modules = data.get("modules")
     if not isinstance(roots, dict) or not isinstance(modules, dict):
         raise ValueError("'roots' and 'modules' must be objects")
-    entries = {}
-    for name, raw in modules.items():
-        if not isinstance(raw, dict) or raw.get("kind") not in KINDS:
-            raise ValueError(f"bad index entry for {name!r}")
-        origin = raw.get("origin")
-        locations = raw.get("locations") or []
-        entries[name] = IndexEntry(name=name, kind=raw["kind"],
-                                   origin=origin if isinstance(origin, str) else None,
-                                   locations=tuple(str(p) for p in locations),
-                                   hash=str(raw.get("hash", "")))
+    entries = {name: _entry(name, raw) for name, raw in modules.items()}
     generation = data.get("generation", 0)
     return ModuleIndex(generation=generation if isinstance(generation, int) else 0,
-                       roots=frozenset(roots), modules=entries)
+                       roots=frozenset(roots), modules=entries,
+                       distributions=_distributions(data))
+
+
+def apply_changes(base: ModuleIndex, data: Any) -> ModuleIndex:
+    """``base`` moved forward by a ``module_index`` answer that lists changes since its
+    generation (raise ValueError for a malformed one)."""
+    changed = data.get("changed") if isinstance(data, dict) else None
+    generation = data.get("generation") if isinstance(data, dict) else None
+    if not isinstance(changed, dict) or not isinstance(generation, int):
+        raise ValueError("not a list of changes")
+    modules = dict(base.modules)
+    for name, raw in changed.items():
+        if raw is None:
+            modules.pop(name, None)
+        else:
+            modules[name] = _entry(name, raw)
+    roots = data.get("roots")
+    return ModuleIndex(generation=generation,
+                       roots=frozenset(roots) if isinstance(roots, dict) else base.roots,
+                       modules=modules, distributions=_distributions(data))
 
 
 class PublishedIndex:
-    """``<session>/modules.json``, re-read only when the host replaced it."""
+    """The freshest index known: ``<session>/modules.json`` or a newer ``module_index`` answer."""
 
     def __init__(self, session_dir: Path) -> None:
         self.path = session_dir / INDEX_FILE
         self._lock = threading.Lock()
         self._key: Optional[tuple[int, int, int]] = None
-        self._index: Optional[ModuleIndex] = None
+        self._from_file: Optional[ModuleIndex] = None
+        self._answered: Optional[ModuleIndex] = None
         self._complained: Optional[tuple[int, int, int]] = None
+        self._checked_at = 0.0
+        self._published: Optional[ModuleIndex] = None
 
     def current(self) -> Optional[ModuleIndex]:
-        """The latest index, or None when the host has published none (or an unreadable one)."""
+        """The latest index, or None when the host has published none (or an unreadable one).
+
+        The file is looked at again at most every FILE_CHECK_INTERVAL: a burst of imports
+        costs one ``fstat``, not one per module."""
+        now = time.monotonic()
+        if now - self._checked_at >= FILE_CHECK_INTERVAL or self._key is None:
+            self._checked_at = now
+            self._published = self._read_file()
+        published = self._published
+        with self._lock:
+            answered = self._answered
+        if answered is None:
+            return published
+        if published is None or published.generation <= answered.generation:
+            return answered
+        return published
+
+    @property
+    def generation(self) -> Optional[int]:
+        index = self.current()
+        return None if index is None else index.generation
+
+    def _read_file(self) -> Optional[ModuleIndex]:
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except OSError:
@@ -100,30 +164,54 @@ class PublishedIndex:
             key = (st.st_ino, st.st_size, st.st_mtime_ns)
             with self._lock:
                 if key == self._key:
-                    return self._index
+                    return self._from_file
                 data = _read_all(fd, st.st_size)
+                held = self._answered
+                if held is not None and _generation_of(data) == held.generation:
+                    # The host wrote what a module_index answer already gave us: no parse.
+                    self._key, self._from_file = key, held
+                    return held
                 try:
-                    self._index = parse_index(loads(data))
+                    self._from_file = parse_index(loads(data))
                 except ValueError as exc:
                     if self._complained != key:
                         log.warning("filebridge: ignoring %s: %s", self.path, exc)
                         self._complained = key
-                    self._index = None
+                    self._from_file = None
                 self._key = key
-                return self._index
+                return self._from_file
         finally:
             os.close(fd)
 
     def adopt(self, data: Any) -> Optional[ModuleIndex]:
-        """Use an index the host just answered with (fresher than the file may be yet)."""
+        """Take a ``module_index`` answer (a whole index, or the changes since ours)."""
         try:
-            index = parse_index(data)
+            if isinstance(data, dict) and "changed" in data:
+                with self._lock:
+                    held = [i for i in (self._answered, self._from_file) if i is not None]
+                # The base is a view we hold, never the file re-read (a large parse).
+                base = max(held, key=lambda i: i.generation) if held else self.current()
+                if base is None or base.generation != data.get("since"):
+                    return self.current()
+                index = apply_changes(base, data)
+            else:
+                index = parse_index(data)
         except ValueError:
             return self.current()
         with self._lock:
-            # The file keeps its key: if the host replaces it later, that newer file wins.
-            self._index = index
+            # A whole index is the host's word as of now, even with a lower generation (a
+            # restarted host); changes apply only onto the generation they were made against.
+            self._answered = index
         return index
+
+
+GENERATION = re.compile(rb'^\{"v":\s*1,\s*"generation":\s*(\d+)[,}]')
+
+
+def _generation_of(data: bytes) -> Optional[int]:
+    """The generation of an encoded index when written first, as the host writes it."""
+    found = GENERATION.match(data[:80])
+    return int(found.group(1)) if found else None
 
 
 def _read_all(fd: int, size: int) -> bytes:

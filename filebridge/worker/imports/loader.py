@@ -1,20 +1,35 @@
 """Running served source as a module: the loader, and the cache of what was fetched.
 
 Source and compiled code are kept per module name with the content hash they belong to, so a
-module whose hash is unchanged is neither fetched nor compiled again.
+module whose hash is unchanged is neither fetched nor compiled again. The loader is also the
+package's resource provider: ``get_data``, ``get_resource_reader`` (importlib.resources) and,
+for Python 3.9, ``files()``.
 """
 
 from __future__ import annotations
 
 import linecache
+import os
 import sys
 import threading
 from dataclasses import dataclass, field
 from importlib.abc import InspectLoader
 from types import CodeType, ModuleType
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
-__all__ = ["FetchedModule", "ModuleCache", "RemoteLoader"]
+if TYPE_CHECKING:
+    from filebridge.worker.imports.resources import RemoteResourceReader, RemoteTraversable
+
+__all__ = ["EXECUTING", "FetchedModule", "ModuleCache", "RemoteLoader"]
+
+
+class _Depth(threading.local):
+    """How many served modules this thread is running (imports nested in a module's body)."""
+
+    depth = 0
+
+
+EXECUTING = _Depth()
 
 
 @dataclass
@@ -34,12 +49,27 @@ class FetchedModule:
     def is_package(self) -> bool:
         return self.kind != "module"
 
-    def compiled(self) -> CodeType:
-        # A SyntaxError here carries the local path and line, as a local import would.
-        if self.code is None:
-            filename = self.origin or f"<filebridge {self.name}>"
-            self.code = compile(self.source, filename, "exec", dont_inherit=True)
-        return self.code
+    def root_folder(self) -> Optional[str]:
+        """The host folder of this module's root: the module's own folder, up one per dot."""
+        if self.is_package:
+            place = self.locations[0] if self.locations else None
+            ups = self.name.count(".")
+        else:
+            place = os.path.dirname(self.origin) if self.origin else None
+            ups = max(self.name.count(".") - 1, 0)
+        if place is None:
+            return None
+        for _ in range(ups):
+            place = os.path.dirname(place)
+        return place
+
+
+class CodeSource(Protocol):
+    """Where the loader gets code objects and resources: the finder."""
+
+    def code_of(self, fetched: FetchedModule) -> CodeType: ...
+
+    def resource(self, root: str, parts: list[str], read: bool) -> dict[str, Any]: ...
 
 
 class ModuleCache:
@@ -69,8 +99,9 @@ class ModuleCache:
 class RemoteLoader(InspectLoader):
     """Executes one served module; answers ``get_source`` so tracebacks and inspect show it."""
 
-    def __init__(self, fetched: FetchedModule) -> None:
+    def __init__(self, fetched: FetchedModule, source: CodeSource) -> None:
         self.fetched = fetched
+        self._source = source
 
     def create_module(self, spec: object) -> Optional[ModuleType]:
         return None
@@ -80,7 +111,12 @@ class RemoteLoader(InspectLoader):
         if fetched.kind == "namespace":
             return
         remember_lines(fetched)
-        exec(fetched.compiled(), module.__dict__)
+        code = self._source.code_of(fetched)
+        EXECUTING.depth += 1
+        try:
+            exec(code, module.__dict__)
+        finally:
+            EXECUTING.depth -= 1
 
     def is_package(self, fullname: str) -> bool:
         return self.fetched.is_package
@@ -94,12 +130,49 @@ class RemoteLoader(InspectLoader):
         if self.fetched.kind == "namespace":
             return None
         remember_lines(self.fetched)
-        return self.fetched.compiled()
+        return self._source.code_of(self.fetched)
 
     def get_filename(self, fullname: str) -> str:
         if self.fetched.origin is None:
             raise ImportError(f"{fullname} is a namespace package and has no file", name=fullname)
         return self.fetched.origin
+
+    # -- resources --------------------------------------------------------------------
+
+    def _root_parts(self, path: str) -> tuple[str, str, list[str]]:
+        """(root name, root folder, parts) of a host path inside this module's root."""
+        root = self.fetched.name.partition(".")[0]
+        folder = self.fetched.root_folder()
+        if folder is None:
+            raise FileNotFoundError(f"{self.fetched.name} has no folder on the host")
+        relative = os.path.relpath(os.path.normpath(path), folder)
+        if relative == os.curdir:
+            return root, folder, []
+        if relative.startswith(os.pardir) or os.path.isabs(relative):
+            raise FileNotFoundError(f"not inside the served root {folder}: {path}")
+        return root, folder, relative.replace("\\", "/").split("/")
+
+    def get_data(self, path: str) -> bytes:
+        """The bytes of a file of the served root (``pkgutil.get_data``); OSError if none."""
+        from filebridge.worker.imports.resources import RemoteTraversable
+
+        root, folder, parts = self._root_parts(os.fspath(path))
+        return RemoteTraversable(self._source, root, folder, tuple(parts)).read_bytes()
+
+    def files(self) -> RemoteTraversable:
+        """The package's folder as a Traversable (what Python 3.9's resources ask a loader)."""
+        from filebridge.worker.imports.resources import RemoteTraversable
+
+        fetched = self.fetched
+        folder = fetched.locations[0] if fetched.locations else os.path.dirname(
+            fetched.origin or "")
+        root, root_folder, parts = self._root_parts(folder)
+        return RemoteTraversable(self._source, root, root_folder, tuple(parts))
+
+    def get_resource_reader(self, fullname: str) -> RemoteResourceReader:
+        from filebridge.worker.imports.resources import RemoteResourceReader
+
+        return RemoteResourceReader(self.files())
 
     def __repr__(self) -> str:
         return f"<filebridge.RemoteLoader {self.fetched.name!r} from {self.fetched.origin!r}>"

@@ -23,11 +23,17 @@ from filebridge.worker.variables.hooks import (
     running_ipython,
 )
 from filebridge.worker.variables.publisher import MODES, Publisher, check_mode
-from filebridge.worker.variables.registry import METHOD_NAMES, register, unregister
+from filebridge.worker.variables.registry import (
+    METHOD_NAMES,
+    register,
+    register_method,
+    unregister,
+)
 from filebridge.worker.variables.snapshot import Snapshotter
 
 __all__ = ["COMMANDS", "METHOD_NAMES", "MODES", "VariablesService", "disable", "enable",
-           "publish_variables", "register", "service", "set_mode", "unregister"]
+           "publish_variables", "register", "register_method", "retry", "service", "set_mode",
+           "unregister"]
 
 
 class VariablesService:
@@ -35,10 +41,11 @@ class VariablesService:
 
     def __init__(self, connection: Any, namespace: Callable[[], dict[str, Any]],
                  hidden: Optional[Callable[[str, Any], bool]], mode: str,
-                 min_interval: float) -> None:
+                 min_interval: float, require_viewer: bool = True) -> None:
         self.connection = connection
         self.publisher = Publisher(connection.layout, namespace, Snapshotter(hidden),
-                                   mode=mode, min_interval=min_interval)
+                                   mode=mode, min_interval=min_interval,
+                                   require_viewer=require_viewer)
         self.commands = VariableCommands(self.publisher)
         for name, handler in self.commands.handlers().items():
             connection.on_command(name, handler)
@@ -74,11 +81,13 @@ def _ipython_hidden(shell: Any) -> Callable[[str, Any], bool]:
 
 def enable(connection: Any = None, namespace: Optional[dict[str, Any]] = None, *,
            mode: str = "auto", hook: bool = True, min_interval: float = 0.05,
-           publish: bool = True) -> VariablesService:
+           publish: bool = True, require_viewer: bool = True) -> VariablesService:
     """Start the variables pane for this process (again: replace the previous one).
 
     ``namespace`` defaults to IPython's user namespace when a shell runs, else ``__main__``'s
     globals. ``hook=False`` installs no execution hook (call ``publish_variables()``).
+    ``publish``: write a first snapshot now. ``require_viewer=False`` snapshots after every
+    execution even while no viewer is subscribed (docs/protocol-variables.md).
     """
     global _service
     check_mode(mode)
@@ -98,7 +107,8 @@ def enable(connection: Any = None, namespace: Optional[dict[str, Any]] = None, *
     with _lock:
         if _service is not None:
             _service.close()
-        _service = VariablesService(connection, lambda: chosen, hidden, mode, min_interval)
+        _service = VariablesService(connection, lambda: chosen, hidden, mode, min_interval,
+                                    require_viewer)
         if hook:
             _service.hook(shell)
     if publish:
@@ -125,6 +135,12 @@ def publish_variables(namespace: Optional[dict[str, Any]] = None) -> int:
         chosen = namespace
         current.publisher.namespace = lambda: chosen
     return int(current.publisher.publish()["version"])
+
+
+def retry(name: Optional[str] = None) -> int:
+    """Describe again the variable ``name`` (or every one) that went over the time limit."""
+    args: dict[str, Any] = {} if name is None else {"path": [name]}
+    return int(service().commands.retry(args)["version"])
 
 
 def set_mode(mode: str) -> None:

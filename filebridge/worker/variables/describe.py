@@ -176,6 +176,17 @@ def describe(value: Any, *, name: str, access_key: str, evaluate_name: Optional[
         kind = methods.kind(value)
         has_viewer = methods.has_viewer(value)
     type_info, length, shape, size = _shape_fields(family, value)
+    primary: Optional[str] = None
+    if family.children_kind is None and methods.registration is None:
+        named = indexed = 0
+    elif family.count_is_length and methods.registration is None:
+        count = length if has_children and isinstance(length, int) else 0
+        if count:
+            primary = family.children_kind
+        named, indexed = (0, count) if primary == "indexed" else (count, 0)
+    else:
+        named, indexed = _child_counts(methods, value, has_children)
+        primary = _primary_kind(family, named, indexed)
     return {
         "access_key": access_key,
         "display_name": name,
@@ -186,24 +197,54 @@ def describe(value: Any, *, name: str, access_key: str, evaluate_name: Optional[
         "length": length,
         "shape": shape,
         "size": size,
-        "has_children": has_children,
-        "children_kind": (family.children_kind or "named") if has_children else None,
+        "has_children": has_children or named + indexed > 0,
+        "children_kind": primary,
+        "named_children": named,
+        "indexed_children": indexed,
         "has_viewer": has_viewer,
         "is_truncated": cut,
+        "not_described": None,
         "updated_time": int(time.time() * 1000) if now_ms is None else now_ms,
         "evaluate_name": evaluate_name,
     }
 
 
+def _primary_kind(family: Family, named: int, indexed: int) -> Optional[str]:
+    if family.children_kind == "indexed" and indexed:
+        return "indexed"
+    if named:
+        return "named"
+    return "indexed" if indexed else None
+
+
+def _child_counts(methods: Methods, value: Any, has_children: bool) -> tuple[int, int]:
+    """(named, indexed): DAP's two counts; arrays and series have both."""
+    family = methods.family
+    extra = len(family.named_extras(value)) if family.children_kind == "indexed" else 0
+    if not has_children:
+        return extra, 0
+    count = _guard(methods.count, value) or 0
+    if methods.registration is not None and methods.registration.get("get_children"):
+        return int(count), 0
+    if family.children_kind == "indexed":
+        return extra, int(count)
+    return int(count), 0
+
+
 def cheap_description(value: Any, *, name: str, access_key: str,
-                      evaluate_name: Optional[str], why: str) -> dict[str, Any]:
-    """A description that runs none of the value's own code: name, type and why."""
+                      evaluate_name: Optional[str], text: str,
+                      reason: str) -> dict[str, Any]:
+    """A description that runs none of the value's own code: name, type and why not more.
+
+    ``reason``: ``"over_limit"`` (its code went over the time limit; "try again" applies) or
+    ``"budget"`` (the snapshot's budget ran out; it is described first next time).
+    """
     cls = type(value)
     family = family_of(cls)
     return {
         "access_key": access_key,
         "display_name": name,
-        "display_value": f"<{why}>",
+        "display_value": text,
         "display_type": cls.__name__,
         "type_info": f"{cls.__module__}.{cls.__qualname__}",
         "kind": family.kind,
@@ -212,8 +253,11 @@ def cheap_description(value: Any, *, name: str, access_key: str,
         "size": None,
         "has_children": family.children_kind is not None,
         "children_kind": family.children_kind,
+        "named_children": 0,
+        "indexed_children": 0,
         "has_viewer": False,
         "is_truncated": True,
+        "not_described": reason,
         "updated_time": int(time.time() * 1000),
         "evaluate_name": evaluate_name,
     }

@@ -11,15 +11,59 @@ from __future__ import annotations
 import array
 import collections
 import functools
+import keyword
 import sys
 import types
+import unicodedata
 from collections.abc import Mapping, Sequence
 from itertools import islice
 from typing import Any, NamedTuple, Optional
 
 from filebridge.errors import RemoteError
 
-__all__ = ["Child", "Family", "family_of", "preview", "safe_repr"]
+__all__ = ["PARENT", "Child", "Family", "attribute_expr", "family_of", "join_expr", "key_repr",
+           "preview", "safe_repr", "top_level_expr"]
+
+# In a child's expression, where the parent's expression goes; without it, the child's
+# expression is appended to the parent's. repr() never yields a NUL, so it cannot clash.
+PARENT = "\x00"
+
+
+def join_expr(parent: Optional[str], expr: Optional[str]) -> Optional[str]:
+    """The expression of a child from its parent's and its own (None when either is None)."""
+    if parent is None or expr is None:
+        return None
+    return expr.replace(PARENT, parent) if PARENT in expr else parent + expr
+
+
+def _plain_name(name: str) -> bool:
+    """Source text that names exactly ``name``: an identifier, not a keyword, and unchanged by
+    the NFKC normalisation the parser applies (``º`` would read as ``o``)."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        return False
+    return name.isascii() or unicodedata.normalize("NFKC", name) == name
+
+
+def attribute_expr(name: str) -> str:
+    """How to read attribute ``name``: ``.name``, or ``getattr(..., 'a b')`` otherwise."""
+    return f".{name}" if _plain_name(name) else f"getattr({PARENT}, {name!r})"
+
+
+def top_level_expr(name: str) -> str:
+    return name if _plain_name(name) else f"globals()[{name!r}]"
+
+
+def key_repr(key: Any) -> Optional[str]:
+    """Source text that evaluates to an equal key: scalars and tuples of them; else None."""
+    if key is None or (isinstance(key, (bool, str, int)) and type(key) in (bool, str, int)):
+        return repr(key)
+    if type(key) is float:
+        return repr(key) if key == key and key not in (float("inf"), float("-inf")) else None
+    if type(key) is tuple:
+        parts = [key_repr(k) for k in key]
+        if all(p is not None for p in parts):
+            return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"  # type: ignore[arg-type]
+    return None
 
 
 class Child(NamedTuple):
@@ -106,6 +150,7 @@ class Family:
 
     kind = "other"
     children_kind: Optional[str] = None  # "named" or "indexed", as DAP and VS Code page them
+    count_is_length = False  # the number of children is ``length``, with no named extras
     hidden = False  # left out of the top-level list (modules)
 
     def preview(self, x: Any, width: int, items: int, depth: int) -> tuple[str, bool]:
@@ -150,6 +195,20 @@ class Family:
     def key_expr(self, x: Any, key: Any) -> Optional[str]:
         """What to append to the parent's expression to reach the child with ``key``."""
         return f"[{key}]" if self.children_kind == "indexed" and isinstance(key, int) else None
+
+    def columns(self, x: Any) -> Optional[tuple[int, list[tuple[str, str]]]]:
+        """(rows, [(column name, type name)]) of a table; None for other values."""
+        return None
+
+    def named_extras(self, x: Any) -> list[str]:
+        """Attributes listed as named children beside indexed elements (DAP shows both)."""
+        return []
+
+    def named_children(self, x: Any, start: int, count: int) -> list[Child]:
+        """The named children of a value whose main children are indexed."""
+        names = self.named_extras(x)[start:start + count]
+        return [Child(name, {"attr": name}, getattr(x, name), attribute_expr(name))
+                for name in names]
 
     def find(self, x: Any, name: str) -> Optional[Any]:
         """The access key of the child shown as ``name`` (the CLI's paths), or None."""
@@ -210,6 +269,8 @@ class TextFamily(Family):
 
 class _ContainerFamily(Family):
     """Built-in containers: their length is cheap and counts their children."""
+
+    count_is_length = True
 
     def length(self, x: Any) -> Optional[int]:
         return len(x)
@@ -273,10 +334,10 @@ class MappingFamily(_ContainerFamily):
         out = []
         for position, (key, value) in enumerate(islice(x.items(), start, start + count), start):
             name, _ = preview(key, 128, 5, 1)
-            if _is_json_key(key):
-                out.append(Child(name, key, value, f"[{name}]"))
-            else:
-                out.append(Child(name, {"at": position}, value, None))
+            source = key_repr(key)
+            expr = f"[{source}]" if source is not None else \
+                f"list({PARENT}.values())[{position}]"
+            out.append(Child(name, key if _is_json_key(key) else {"at": position}, value, expr))
         return out
 
     def child(self, x: Any, key: Any) -> Any:
@@ -295,7 +356,11 @@ class MappingFamily(_ContainerFamily):
         return len(x) > 0
 
     def key_expr(self, x: Any, key: Any) -> Optional[str]:
-        return None if isinstance(key, dict) else f"[{key!r}]"
+        if isinstance(key, dict):
+            position = key.get("at")
+            return f"list({PARENT}.values())[{position}]" if isinstance(position, int) else None
+        source = key_repr(key)
+        return None if source is None else f"[{source}]"
 
     def find(self, x: Any, name: str) -> Optional[Any]:
         if name in x:
@@ -308,7 +373,8 @@ class SetFamily(_ContainerFamily):
     children_kind = "indexed"
 
     def key_expr(self, x: Any, key: Any) -> Optional[str]:
-        return None
+        position = key.get("at") if isinstance(key, dict) else None
+        return f"list({PARENT})[{position}]" if isinstance(position, int) else None
 
     def preview(self, x: Any, width: int, items: int, depth: int) -> tuple[str, bool]:
         if not x:
@@ -318,7 +384,8 @@ class SetFamily(_ContainerFamily):
 
     def children(self, x: Any, start: int, count: int) -> list[Child]:
         values = islice(x, start, start + count)
-        return [Child(str(i), {"at": i}, v, None) for i, v in enumerate(values, start)]
+        return [Child(str(i), {"at": i}, v, f"list({PARENT})[{i}]")
+                for i, v in enumerate(values, start)]
 
     def child(self, x: Any, key: Any) -> Any:
         position = key.get("at") if isinstance(key, dict) else None
@@ -408,7 +475,7 @@ class ObjectFamily(Family):
         return len(self._attributes(x))
 
     def children(self, x: Any, start: int, count: int) -> list[Child]:
-        return [Child(name, {"attr": name}, value, f".{name}")
+        return [Child(name, {"attr": name}, value, attribute_expr(name))
                 for name, value in self._attributes(x)[start:start + count]]
 
     def child(self, x: Any, key: Any) -> Any:
@@ -422,10 +489,10 @@ class ObjectFamily(Family):
 
     def key_expr(self, x: Any, key: Any) -> Optional[str]:
         name = key.get("attr") if isinstance(key, dict) else None
-        return f".{name}" if isinstance(name, str) and name.isidentifier() else None
+        return attribute_expr(name) if isinstance(name, str) else None
 
     def find(self, x: Any, name: str) -> Optional[Any]:
-        return {"attr": name} if name.isidentifier() else None
+        return {"attr": name} if any(n == name for n, _ in self._attributes(x)) else None
 
     def display_type(self, x: Any, include_length: bool) -> str:
         return type(x).__name__
@@ -481,11 +548,21 @@ class NumpyArrayFamily(Family):
         stop = min(self.count(x), start + count)
         return [Child(str(i), i, x[i], f"[{i}]") for i in range(start, stop)]
 
-    def child(self, x: Any, key: Any) -> Any:
-        return x[_int_key(key, self.count(x), x)]
-
     def has_viewer(self, x: Any) -> bool:
         return x.ndim in (1, 2)
+
+    def named_extras(self, x: Any) -> list[str]:
+        return ["dtype", "shape", "ndim", "size", "nbytes"]
+
+    def child(self, x: Any, key: Any) -> Any:
+        if isinstance(key, dict) and key.get("attr") in self.named_extras(x):
+            return getattr(x, key["attr"])
+        return x[_int_key(key, self.count(x), x)]
+
+    def key_expr(self, x: Any, key: Any) -> Optional[str]:
+        if isinstance(key, dict):
+            return f".{key['attr']}" if key.get("attr") in self.named_extras(x) else None
+        return f"[{key}]"
 
     def find(self, x: Any, name: str) -> Optional[Any]:
         return _index_named(name, self.count(x))
@@ -538,13 +615,17 @@ class PandasFrameFamily(Family):
 
     def key_expr(self, x: Any, key: Any) -> Optional[str]:
         label = x.columns[key]
-        return f"[{label!r}]" if isinstance(label, (str, int)) else f".iloc[:, {key}]"
+        source = key_repr(label) if x.columns.is_unique else None
+        return f"[{source}]" if source is not None else f".iloc[:, {key}]"
 
     def child(self, x: Any, key: Any) -> Any:
         return x.iloc[:, _int_key(key, self.count(x), x)]
 
     def has_viewer(self, x: Any) -> bool:
         return True
+
+    def columns(self, x: Any) -> Optional[tuple[int, list[tuple[str, str]]]]:
+        return int(x.shape[0]), [(str(c), str(t)) for c, t in zip(x.columns, x.dtypes)]
 
     def find(self, x: Any, name: str) -> Optional[Any]:
         for i, label in enumerate(x.columns):
@@ -583,10 +664,17 @@ class PandasSeriesFamily(Family):
         return [Child(str(label), i, v, f".iloc[{i}]")
                 for i, label, v in zip(range(start, stop), labels, values)]
 
+    def named_extras(self, x: Any) -> list[str]:
+        return ["dtype", "name", "shape"]
+
     def key_expr(self, x: Any, key: Any) -> Optional[str]:
+        if isinstance(key, dict):
+            return f".{key['attr']}" if key.get("attr") in self.named_extras(x) else None
         return f".iloc[{key}]"
 
     def child(self, x: Any, key: Any) -> Any:
+        if isinstance(key, dict) and key.get("attr") in self.named_extras(x):
+            return getattr(x, key["attr"])
         return x.iloc[_int_key(key, len(x), x)]
 
     def has_viewer(self, x: Any) -> bool:
@@ -596,6 +684,9 @@ class PandasSeriesFamily(Family):
 class PolarsFrameFamily(PandasFrameFamily):
     def size(self, x: Any) -> Optional[int]:
         return int(x.estimated_size())
+
+    def columns(self, x: Any) -> Optional[tuple[int, list[tuple[str, str]]]]:
+        return int(x.shape[0]), [(str(c), str(t)) for c, t in zip(x.columns, x.dtypes)]
 
     def children(self, x: Any, start: int, count: int) -> list[Child]:
         names = x.columns
@@ -622,10 +713,69 @@ class PolarsSeriesFamily(PandasSeriesFamily):
         return [Child(str(i), i, v, f"[{i}]") for i, v in enumerate(values, start)]
 
     def key_expr(self, x: Any, key: Any) -> Optional[str]:
+        if isinstance(key, dict):
+            return f".{key['attr']}" if key.get("attr") in self.named_extras(x) else None
         return f"[{key}]"
 
     def child(self, x: Any, key: Any) -> Any:
+        if isinstance(key, dict) and key.get("attr") in self.named_extras(x):
+            return getattr(x, key["attr"])
         return x[_int_key(key, len(x), x)]
+
+
+class DeephavenTableFamily(Family):
+    """A Deephaven table (``deephaven.table.Table``): its size and columns come from the
+    table's definition, never from its data; the viewer reads the first rows only."""
+
+    kind = "table"
+    children_kind = "named"
+
+    def _columns(self, x: Any) -> list[Any]:
+        return list(x.columns)
+
+    def preview(self, x: Any, width: int, items: int, depth: int) -> tuple[str, bool]:
+        columns = self._columns(x)
+        names = ", ".join(c.name for c in columns[:items])
+        more = ", ..." if len(columns) > items else ""
+        live = " refreshing" if getattr(x, "is_refreshing", False) else ""
+        return f"[{x.size} rows x {len(columns)} columns{live}] {names}{more}", bool(more)
+
+    def display_type(self, x: Any, include_length: bool) -> str:
+        name = type(x).__name__
+        return f"{name} [{x.size}x{len(self._columns(x))}]" if include_length else name
+
+    def length(self, x: Any) -> Optional[int]:
+        return len(self._columns(x))
+
+    def shape(self, x: Any) -> Optional[list[int]]:
+        return [int(x.size), len(self._columns(x))]
+
+    def has_children(self, x: Any) -> bool:
+        return bool(self._columns(x))
+
+    def count(self, x: Any) -> int:
+        return len(self._columns(x))
+
+    def children(self, x: Any, start: int, count: int) -> list[Child]:
+        columns = self._columns(x)
+        return [Child(columns[i].name, i, str(columns[i].data_type), None)
+                for i in range(start, min(len(columns), start + count))]
+
+    def child(self, x: Any, key: Any) -> Any:
+        columns = self._columns(x)
+        return str(columns[_int_key(key, len(columns), x)].data_type)
+
+    def has_viewer(self, x: Any) -> bool:
+        return True
+
+    def columns(self, x: Any) -> Optional[tuple[int, list[tuple[str, str]]]]:
+        return int(x.size), [(c.name, str(c.data_type)) for c in self._columns(x)]
+
+    def find(self, x: Any, name: str) -> Optional[Any]:
+        for i, column in enumerate(self._columns(x)):
+            if column.name == name:
+                return i
+        return None
 
 
 _CALLABLES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
@@ -656,6 +806,10 @@ def _optional_family(cls: type) -> Optional[Family]:
             return PandasFrameFamily()
         if issubclass(cls, pd.Series):
             return PandasSeriesFamily()
+    dh = sys.modules.get("deephaven.table")
+    table = getattr(dh, "Table", None)
+    if isinstance(table, type) and issubclass(cls, table):
+        return DeephavenTableFamily()
     pl = sys.modules.get("polars")
     if pl is not None:
         if issubclass(cls, pl.DataFrame):

@@ -7,18 +7,22 @@ characters for a top-level value and 128 for a nested one, 60 / 20 preview items
 from __future__ import annotations
 
 __all__ = [
+    "CELL_BUDGET_S",
     "CLIPBOARD_CHARS",
     "NESTED_CHARS",
     "NESTED_ITEMS",
     "PAGE_DEFAULT",
     "PAGE_MAX",
     "PREVIEW_DEPTH",
+    "REQUEST_LIMIT_S",
+    "REUSE_AFTER_S",
     "SNAPSHOT_BUDGET_S",
     "SNAPSHOT_CHARS",
     "SORT_LIMIT",
+    "SUBSCRIPTION_MAX_S",
     "TOP_LEVEL_CHARS",
     "TOP_LEVEL_ITEMS",
-    "VALUE_BUDGET_S",
+    "VALUE_LIMIT_S",
     "VIEW_ROWS",
 ]
 
@@ -30,11 +34,23 @@ NESTED_ITEMS = 20
 PREVIEW_DEPTH = 2
 PAGE_DEFAULT = 100
 PAGE_MAX = 1000
-# A value whose description took longer than this is described cheaply from then on: we cannot
-# interrupt a user's __repr__, only avoid calling it again.
-VALUE_BUDGET_S = 0.02
-# Past this, the remaining variables of a snapshot are listed by name and type only.
+# Describing one value (its repr, len, iteration, registered methods) is interrupted after
+# this, and the value is not described again until the user asks (timelimit.py).
+VALUE_LIMIT_S = 0.02
+# The main thread describes for at most this long after an execution (plus one value's
+# limit); the rest of the snapshot continues on a helper thread.
+CELL_BUDGET_S = 0.05
+# Describing time of one snapshot, main thread and helper together; past it the remaining
+# variables are listed by name and type and described first in the next snapshot.
 SNAPSHOT_BUDGET_S = 0.5
+# A host request (inspect, view, clipboard_format...) answers within this, even when a value's
+# code blocks in C where it cannot be interrupted.
+REQUEST_LIMIT_S = 3.0
+# A description that cost more than this is kept while the object and its attributes are the
+# same objects (snapshot.fingerprint), instead of being described again.
+REUSE_AFTER_S = 0.002
+# A viewer's subscription lasts this long unless renewed.
+SUBSCRIPTION_MAX_S = 600.0
 # Past this many characters of display values in one snapshot, values get the nested limit.
 SNAPSHOT_CHARS = 4 * 2**20
 VIEW_ROWS = 1000

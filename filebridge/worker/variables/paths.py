@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from filebridge.errors import RemoteError
 from filebridge.worker.variables.describe import methods_for
+from filebridge.worker.variables.families import join_expr, top_level_expr
 
 __all__ = ["encode_key", "resolve", "resolve_names"]
 
@@ -48,13 +49,13 @@ def resolve(namespace: dict[str, Any], path: Any) -> tuple[Any, Optional[str]]:
     if not keys:
         raise RemoteError("bad_request", "the path is empty: name a variable first")
     value = _top(namespace, keys[0])
-    expression: Optional[str] = keys[0]
+    expression: Optional[str] = top_level_expr(keys[0])
     for text in keys[1:]:
         key = decode_key(text)
         methods = methods_for(value)
         suffix = _suffix_for(methods, value, key)
         value = methods.child(value, key)
-        expression = expression + suffix if expression is not None and suffix else None
+        expression = join_expr(expression, suffix)
     return value, expression
 
 

@@ -16,13 +16,18 @@ import logging
 import threading
 from typing import Any, Callable, Optional, Union
 
-__all__ = ["METHOD_NAMES", "Registration", "failures", "lookup", "register", "report_failure",
-           "unregister"]
+__all__ = ["ARK_METHODS", "METHOD_NAMES", "Registration", "failures", "lookup", "register",
+           "register_method", "report_failure", "unregister"]
 
 log = logging.getLogger("filebridge.worker.variables")
 
-METHOD_NAMES = ("display_value", "display_type", "kind", "has_children", "get_children",
-                "get_child_at", "has_viewer", "view")
+# The allow-list: ark's seven methods, and ``view`` (the table a viewer shows). Nothing else
+# is accepted, and nothing is found on classes by itself: registration is explicit.
+ARK_METHODS = ("display_value", "display_type", "kind", "has_children", "get_children",
+               "get_child_at", "has_viewer")
+METHOD_NAMES = (*ARK_METHODS, "view")
+# ark's generic names for the same methods (``.ark.register_method(generic, class, fn)``).
+GENERIC_PREFIXES = ("ark_positron_variable_", "positron_variable_")
 
 Target = Union[type, str]
 
@@ -58,6 +63,7 @@ def register(target: Target, **methods: Callable[..., Any]) -> None:
     ``has_viewer(x) -> bool``, ``view(x) -> table payload dict`` (docs/variables.md).
     Registering a type again replaces all of its methods.
     """
+    methods = {method_name(name): fn for name, fn in methods.items()}
     unknown = sorted(set(methods) - set(METHOD_NAMES))
     if unknown:
         raise TypeError(f"unknown display method(s) {', '.join(unknown)}; "
@@ -71,6 +77,29 @@ def register(target: Target, **methods: Callable[..., Any]) -> None:
     with _lock:
         _by_name[name] = Registration(name, dict(methods))
         _cache.clear()
+
+
+def method_name(name: str) -> str:
+    """``display_value`` for itself and for ark's ``positron_variable_display_value``."""
+    for prefix in GENERIC_PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def register_method(generic: str, target: Target, fn: Callable[..., Any]) -> None:
+    """ark's form: add one method (by its name or ark's generic name) to a type's others."""
+    name = method_name(generic)
+    if name not in METHOD_NAMES:
+        raise TypeError(f"unknown display method {generic!r}; expected one of "
+                        f"{', '.join(METHOD_NAMES)}")
+    if not callable(fn):
+        raise TypeError(f"{generic} must be callable, got {type(fn).__name__}")
+    key = target if isinstance(target, str) else _type_name(target)
+    with _lock:
+        known = dict(_by_name[key].methods) if key in _by_name else {}
+    known[name] = fn
+    register(target, **known)
 
 
 def unregister(target: Target) -> None:

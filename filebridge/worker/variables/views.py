@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from itertools import islice
 from typing import Any
@@ -18,7 +19,7 @@ from filebridge.worker.variables.describe import methods_for
 from filebridge.worker.variables.families import preview
 from filebridge.worker.variables.limits import CLIPBOARD_CHARS, NESTED_CHARS, VIEW_ROWS
 
-__all__ = ["clipboard_text", "view_payload"]
+__all__ = ["clipboard_text", "table_summary", "view_payload"]
 
 MAX_COLUMNS = 200
 
@@ -72,6 +73,21 @@ def _polars_frame(x: Any, title: str) -> dict[str, Any]:
     return _table(title, headers, rows, int(x.shape[0]))
 
 
+def _deephaven_table(x: Any, title: str) -> dict[str, Any]:
+    import importlib
+
+    to_pandas = importlib.import_module("deephaven.pandas").to_pandas  # present with a Table
+    names = [c.name for c in x.columns][:MAX_COLUMNS]
+    head = to_pandas(x.head(VIEW_ROWS).view(names))
+    return {**_pandas_frame(head, title), **_limited(title, len(head), int(x.size))}
+
+
+def _limited(title: str, shown: int, total: int) -> dict[str, Any]:
+    limited = shown < total
+    return {"total_rows": total, "limited": limited,
+            "title": f"{title} (limited to {shown}/{total})" if limited else title}
+
+
 def _series(x: Any, title: str) -> dict[str, Any]:
     if hasattr(x, "iloc"):
         head = x.iloc[:VIEW_ROWS]
@@ -120,6 +136,8 @@ def view_payload(value: Any, title: str) -> dict[str, Any]:
     if not methods.has_viewer(value):
         raise RemoteError("refused", f"{title} ({type(value).__name__}) has no data viewer")
     family = type(methods.family).__name__
+    if family == "DeephavenTableFamily":
+        return _deephaven_table(value, title)
     builders = {"PandasFrameFamily": _pandas_frame, "PolarsFrameFamily": _polars_frame,
                 "PandasSeriesFamily": _series, "PolarsSeriesFamily": _series,
                 "NumpyArrayFamily": _array, "SequenceFamily": _records,
@@ -158,3 +176,39 @@ def clipboard_text(value: Any, title: str, mime: str) -> tuple[str, bool]:
         return text[:CLIPBOARD_CHARS], True
     return text, truncated
 
+
+
+def _column_schema(name: str, dtype: str, index: int) -> str:
+    return json.dumps({"column_name": name, "column_index": index, "type_name": dtype,
+                       "type_display": _type_display(dtype)})
+
+
+def _type_display(dtype: str) -> str:
+    lowered = dtype.lower()
+    if "bool" in lowered:
+        return "boolean"
+    if any(word in lowered for word in ("int", "float", "double", "decimal", "long", "short",
+                                        "byte", "complex")):
+        return "number"
+    if "datetime" in lowered or "timestamp" in lowered or "instant" in lowered:
+        return "datetime"
+    if "date" in lowered:
+        return "date"
+    if "str" in lowered or "object" in lowered or "utf8" in lowered:
+        return "string"
+    return "unknown"
+
+
+def table_summary(value: Any) -> dict[str, Any]:
+    """Positron's ``query_table_summary`` answer: sizes and one JSON schema per column
+    (at most MAX_COLUMNS); profiles are not computed (their cost grows with the rows)."""
+    methods = methods_for(value)
+    family = methods.family
+    columns = family.columns(value)
+    if columns is None:
+        raise RemoteError("refused", f"{type(value).__name__} is not a table")
+    rows, names_and_types = columns
+    schemas = [_column_schema(name, dtype, i)
+               for i, (name, dtype) in enumerate(names_and_types[:MAX_COLUMNS])]
+    return {"num_rows": rows, "num_columns": len(names_and_types),
+            "column_schemas": schemas, "column_profiles": []}

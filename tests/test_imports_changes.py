@@ -1,0 +1,199 @@
+"""Saves on the host: what a worker sees right after, and which modules run again."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from imports_support import Bridge, bridge_fixture
+
+from filebridge.host.module_source import ModuleSourceProvider, content_hash
+from filebridge.host.source_rules import SourceRoot
+
+
+@pytest.fixture
+def bridge(tmp_path: Path) -> Iterator[Bridge]:
+    yield from bridge_fixture(tmp_path)
+
+
+def test_a_save_is_visible_to_the_very_next_import(bridge: Bridge) -> None:
+    # No waiting for the watcher: the worker's first lookup after install asks what changed.
+    got = bridge.worker_json(f"""
+        import importlib, pathlib, os
+        remote.install(["proj"])
+        import proj.rel.b
+        folder = pathlib.Path({str(bridge.project)!r})
+        (folder / "rel" / "b.py").write_text("B = 7\\n")
+        (folder / "brand_new.py").write_text("NEW = 'yes'\\n")
+        os.remove(folder / "raises.py")
+        importlib.invalidate_caches()
+        import proj.brand_new
+        try:
+            import proj.raises
+            deleted = "imported"
+        except ModuleNotFoundError:
+            deleted = "gone"
+        importlib.reload(proj.rel.b)
+        print(json.dumps([proj.brand_new.NEW, deleted, proj.rel.b.B]))
+    """)
+    assert got == ["yes", "gone", 7]
+
+
+def test_a_fixed_syntax_error_is_not_raised_again(bridge: Bridge) -> None:
+    got = bridge.worker_json(f"""
+        import importlib, pathlib
+        remote.install(["proj"])
+        try:
+            import proj.broken
+        except SyntaxError:
+            first = "SyntaxError"
+        pathlib.Path({str(bridge.project / "broken.py")!r}).write_text("FIXED = True\\n")
+        importlib.invalidate_caches()
+        import proj.broken
+        print(json.dumps([first, proj.broken.FIXED]))
+    """)
+    assert got == ["SyntaxError", True]
+
+
+STATEFUL = {
+    "state/__init__.py": "from .conf import LIMIT\n",
+    "state/conf.py": "LIMIT = 10\n",
+    "state/store.py": "ITEMS = []\n\n\ndef add(x):\n    ITEMS.append(x)\n    return len(ITEMS)\n",
+    "state/calc.py": "from .helpers import double\n\n\ndef run(x):\n    return double(x)\n",
+    "state/helpers.py": "def double(x):\n    return 2 * x\n",
+    "state/user.py": "from . import helpers\n\nCOUNTER = 0\n\n\ndef go(x):\n"
+                     "    return helpers.double(x)\n",
+}
+
+
+def test_refresh_reruns_changed_modules_and_their_importers_and_keeps_other_state(
+        bridge: Bridge) -> None:
+    for relative, text in STATEFUL.items():
+        (bridge.project / relative).parent.mkdir(parents=True, exist_ok=True)
+        (bridge.project / relative).write_text(text)
+    got = bridge.worker_json(f"""
+        import pathlib
+        remote.install(["proj"])
+        import proj.state, proj.state.store, proj.state.calc, proj.state.user
+        proj.state.store.add("kept")
+        proj.state.user.COUNTER = 5
+        helpers_module = proj.state.helpers
+        pathlib.Path({str(bridge.project / "state" / "helpers.py")!r}).write_text(
+            "def double(x):\\n    return 20 * x\\n")
+        before = remote.stats()["requests"]
+        changed = remote.refresh()
+        asked = remote.stats()["requests"] - before
+        print(json.dumps([changed, proj.state.store.ITEMS, proj.state.user.COUNTER,
+                          proj.state.calc.run(2), proj.state.user.go(2),
+                          helpers_module is proj.state.helpers, remote.refresh(), asked]))
+    """)
+    changed, items, counter, run, go, same_module, again, asked = got
+    # One request: what changed came with the changed source.
+    assert asked == 1
+    # helpers changed; calc took a name from it (from .helpers import double): both re-run.
+    # user holds the module object, which was updated in place: its state stays.
+    assert changed == ["proj.state.calc", "proj.state.helpers"]
+    assert (items, counter, run, go, same_module, again) == (["kept"], 5, 40, 40, True, [])
+
+
+def test_a_module_deleted_on_the_host_is_removed_by_refresh(bridge: Bridge) -> None:
+    got = bridge.worker_json(f"""
+        import os
+        remote.install(["proj"])
+        import proj.raises
+        os.remove({str(bridge.project / "raises.py")!r})
+        changed = remote.refresh()
+        print(json.dumps([changed, "proj.raises" in sys.modules]))
+    """)
+    assert got == [["proj.raises"], False]
+
+
+def test_spawn_and_forkserver_pools_run_served_functions(bridge: Bridge) -> None:
+    (bridge.project / "work.py").write_text(
+        "from .core import greet\n\n\ndef job(x):\n    return greet(str(x * x))\n")
+    got = bridge.worker_json("""
+        import multiprocessing
+        remote.install(["proj"])
+        import proj.work
+        results = {}
+        for method in ("spawn", "forkserver"):
+            with multiprocessing.get_context(method).Pool(2) as pool:
+                results[method] = pool.map(proj.work.job, [1, 2, 3], chunksize=1)
+        print(json.dumps(results))
+    """, timeout=120)
+    expected = ["hello 1", "hello 4", "hello 9"]
+    assert got == {"spawn": expected, "forkserver": expected}
+
+
+def test_index_updates_one_entry_per_save_and_answers_changes_since(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    (root / "sub").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "a.py").write_text("A = 1\n")
+    (root / "sub" / "__init__.py").write_text("")
+    provider = ModuleSourceProvider([SourceRoot.of(root)])
+    tree = provider.tree
+    start = tree.generation
+    (root / "a.py").write_text("A = 2\n")
+    assert tree.update([str(root / "a.py")]) is True
+    (root / "sub" / "new.py").write_text("N = 1\n")
+    (root / "notes.txt").write_text("not a module")
+    assert tree.update([str(root / "sub" / "new.py"), str(root / "notes.txt")]) is True
+    assert tree.generation == start + 2
+    changes = tree.changes_since(start)
+    assert changes is not None and sorted(changes) == ["proj.a", "proj.sub.new"]
+    assert changes["proj.a"] is not None and changes["proj.a"]["hash"] == content_hash(b"A = 2\n")
+    assert tree.changes_since(tree.generation) == {}
+    assert tree.changes_since(start - 10_000) is None  # unknown: the whole index is sent
+    # A change no event reported (a network filesystem) is found by verify().
+    (root / "sub" / "new.py").unlink()
+    time.sleep(0.01)
+    assert tree.verify() is True
+    assert "proj.sub.new" not in provider.index()["modules"]
+    assert tree.verify() is False
+
+
+def test_a_single_file_is_served_as_a_module(tmp_path: Path) -> None:
+    helpers = tmp_path / "helpers.py"
+    helpers.write_text("def h():\n    return 'h'\n")
+    (tmp_path / "other.py").write_text("X = 1\n")
+    bridge = Bridge(tmp_path, [str(helpers)])
+    try:
+        got = bridge.worker_json("""
+            remote.install(["helpers"])
+            import helpers
+            try:
+                import helpers.other
+                nested = "imported"
+            except ModuleNotFoundError:
+                nested = "not found"
+            print(json.dumps([helpers.h(), helpers.__file__, nested]))
+        """)
+    finally:
+        bridge.stop()
+    assert got == ["h", str(helpers), "not found"]
+
+
+def test_subpackages_named_build_are_served_and_exclusions_are_logged_once_with_the_rule(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = tmp_path / "proj"
+    for relative in ("__init__.py", "build/__init__.py", "build/steps.py", "dist/out.py",
+                     "secret_x.py"):
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text("")
+    from filebridge.host.source_rules import SourceRules
+
+    with caplog.at_level(logging.INFO, logger="filebridge.host.imports"):
+        provider = ModuleSourceProvider([SourceRoot.of(root)], SourceRules(exclude=["secret_*"]))
+        provider.rescan()
+        assert provider.find("proj.dist.out")["found"] is False
+    modules = provider.index()["modules"]
+    assert "proj.build.steps" in modules and "proj.dist" not in modules
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count(f"not serving module 'proj.dist': {root / 'dist'} is left out by "
+                          "exclude glob 'dist' (default)") == 1
+    assert messages.count(f"not serving module 'proj.secret_x': {root / 'secret_x.py'} is left "
+                          "out by exclude glob 'secret_*'") == 1

@@ -1,0 +1,236 @@
+"""The hard time limit, the memory of slow values, fair budgets and subscriptions, on real
+threads, real signals and real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from variables_support import REPO, wait_for
+
+from filebridge.errors import RemoteError
+from filebridge.wire.layout import SessionLayout
+from filebridge.worker.variables.commands import VariableCommands
+from filebridge.worker.variables.guarded import describe_guarded
+from filebridge.worker.variables.publisher import Publisher
+from filebridge.worker.variables.snapshot import Snapshotter
+from filebridge.worker.variables.timelimit import (
+    Limiter,
+    Overtime,
+    SlowMemory,
+    run_limited,
+)
+
+MAIN_THREAD = """
+import json, threading, time
+from filebridge.worker.variables.timelimit import Overtime, run_limited, signals_usable
+results = {"usable": signals_usable()}
+for name, fn in {"python_loop": lambda: [None for _ in iter(int, 1)],
+                 "event_wait": lambda: threading.Event().wait(),
+                 "sleep": lambda: time.sleep(60)}.items():
+    started = time.perf_counter()
+    try:
+        run_limited(fn, 0.05)
+        results[name] = "returned"
+    except Overtime:
+        results[name] = round(time.perf_counter() - started, 3)
+print(json.dumps(results))
+"""
+
+
+def test_the_timer_signal_interrupts_loops_sleeps_and_waits_on_the_main_thread() -> None:
+    out = subprocess.run([sys.executable, "-c", MAIN_THREAD], capture_output=True, text=True,
+                         timeout=60, env={"PYTHONPATH": str(REPO)}, check=True)
+    results = json.loads(out.stdout)
+    assert results["usable"] is True
+    for name in ("python_loop", "event_wait", "sleep"):
+        assert isinstance(results[name], float), (name, results[name])
+
+
+def test_the_watchdog_interrupts_python_code_on_another_thread() -> None:
+    outcome: list[Any] = []
+
+    def spin() -> None:
+        try:
+            run_limited(lambda: [None for _ in iter(int, 1)], 0.05)
+            outcome.append("returned")
+        except Overtime:
+            outcome.append("overtime")
+
+    worker = threading.Thread(target=spin)
+    worker.start()
+    worker.join(30)
+    assert outcome == ["overtime"]
+
+
+def test_values_under_the_limit_are_never_interrupted_however_many_run() -> None:
+    ran = []
+    with Limiter(0.02) as limiter:
+        for i in range(8):
+            ran.append(limiter.run(lambda i=i: (time.sleep(0.012), i)[1]))
+    assert ran == list(range(8))
+
+
+def test_an_interrupt_by_the_user_is_remembered_and_reraised() -> None:
+    calls = []
+
+    class Interrupted:
+        def __repr__(self) -> str:
+            calls.append(1)
+            raise KeyboardInterrupt
+
+    value = Interrupted()
+    snapshotter = Snapshotter()
+    with pytest.raises(KeyboardInterrupt):
+        snapshotter.build({"v": value})
+    after = snapshotter.build({"v": value})
+    assert calls == [1]
+    assert after["variables"][0]["not_described"] == "over_limit"
+    slow = SlowMemory()
+    with pytest.raises(KeyboardInterrupt), Limiter(0.05) as limiter:
+        describe_guarded(value, limiter, slow, name="v", access_key="v", evaluate_name="v",
+                         top_level=True)
+    assert slow.slow_ms(value) is not None
+
+
+def publisher_for(tmp_path: Path, namespace: dict[str, Any], **options: Any) -> Publisher:
+    layout = SessionLayout(tmp_path / "sessions" / "unit")
+    layout.folder.mkdir(parents=True)
+    return Publisher(layout, lambda: namespace, Snapshotter(**options), min_interval=0)
+
+
+def read(publisher: Publisher) -> Any:
+    try:
+        return json.loads(publisher.layout.workspace_json.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class Slow:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __repr__(self) -> str:
+        time.sleep(self.seconds)
+        return "slow"
+
+
+def test_no_snapshot_while_no_viewer_is_subscribed(tmp_path: Path) -> None:
+    namespace: dict[str, Any] = {"a": 1}
+    publisher = publisher_for(tmp_path, namespace)
+    commands = VariableCommands(publisher)
+    publisher.after_execution()
+    assert read(publisher) is None
+    answer = commands.subscribe({"viewer": "page", "seconds": 5})
+    assert answer["viewers"] == 1 and read(publisher)["version"] == answer["version"]
+    namespace["b"] = 2
+    publisher.after_execution()
+    wait_for(lambda: "b" in [v["display_name"] for v in read(publisher)["variables"]], 10,
+             "a snapshot after the execution")
+    assert commands.unsubscribe({"viewer": "page"})["viewers"] == 0
+    namespace["c"] = 3
+    publisher.after_execution()
+    time.sleep(0.2)
+    assert "c" not in [v["display_name"] for v in read(publisher)["variables"]]
+    with pytest.raises(RemoteError, match="seconds"):
+        commands.subscribe({"viewer": "page", "seconds": -1})
+    publisher.close()
+
+
+def test_subscriptions_end_unless_renewed(tmp_path: Path) -> None:
+    publisher = publisher_for(tmp_path, {"a": 1})
+    publisher.viewers.subscribe("short", 0.05)
+    assert publisher.viewers.active()
+    time.sleep(0.1)
+    assert not publisher.viewers.active()
+    publisher.close()
+
+
+def test_follow_up_snapshots_describe_every_variable_with_each_under_budget(
+        tmp_path: Path) -> None:
+    namespace = {f"v{i:02d}": Slow(0.01) for i in range(30)}
+    publisher = publisher_for(tmp_path, namespace, budget=0.1)
+    publisher.viewers.subscribe("page", 60)
+    versions: dict[int, dict[str, Any]] = {}
+
+    def settled() -> bool:
+        snapshot = read(publisher)
+        if snapshot is not None:
+            versions[snapshot["version"]] = snapshot
+        return snapshot is not None and not snapshot["unevaluated"]
+
+    publisher.after_execution()
+    wait_for(settled, 30, "every variable described")
+    final = versions[max(versions)]
+    assert all(v["display_value"] == "slow" for v in final["variables"])
+    # Each snapshot describes ~ (budget - one value's limit) / 10 ms = 8 values; 30 need 4.
+    assert final["version"] <= 5
+    assert all(s["elapsed_ms"] <= 100 for s in versions.values())
+    publisher.close()
+
+
+def test_retry_describes_again_a_value_over_the_limit(tmp_path: Path) -> None:
+    value = Slow(0.05)
+    namespace: dict[str, Any] = {"late": value}
+    publisher = publisher_for(tmp_path, namespace)
+    commands = VariableCommands(publisher)
+    first = publisher.publish()
+    assert first["variables"][0]["not_described"] == "over_limit"
+    assert not publisher.snapshotter.slow.slow_ms(value), "a first overrun is tried again"
+    assert publisher.publish()["variables"][0]["not_described"] == "over_limit"
+    assert publisher.snapshotter.slow.slow_ms(value), "the second one is remembered"
+    value.seconds = 0.001
+    assert publisher.publish()["variables"][0]["not_described"] == "over_limit"
+    answer = commands.retry({"path": ["late"]})
+    assert answer["still_over_limit"] == []
+    assert read(publisher)["variables"][0]["display_value"] == "slow"
+    publisher.close()
+
+
+def test_a_child_stuck_in_c_code_does_not_hold_the_request(tmp_path: Path) -> None:
+    class Stuck:
+        def __repr__(self) -> str:
+            threading.Event().wait(30)
+            return "late"
+
+    namespace: dict[str, Any] = {"box": {"ok": 1, "stuck": Stuck()}}
+    publisher = publisher_for(tmp_path, namespace)
+    commands = VariableCommands(publisher)
+    with pytest.raises(RemoteError, match="abandoned") as failure:
+        commands.inspect({"path": ["box"]})
+    assert failure.value.code == "timeout"
+    again = commands.inspect({"path": ["box"]})
+    shown = {c["display_name"]: c for c in again["children"]}
+    assert shown["'ok'"]["display_value"] == "1"
+    assert shown["'stuck'"]["not_described"] == "over_limit"
+    publisher.close()
+
+
+STRETCHES = """
+import random, time
+from filebridge.worker.variables.timelimit import Limiter, Overtime
+random.seed(7)
+interrupted = 0
+for _ in range(3000):
+    with Limiter(0.0005) as limiter:
+        for _ in range(3):
+            try:
+                limiter.run(lambda: time.sleep(random.uniform(0, 0.001)))
+            except Overtime:
+                interrupted += 1
+    sum(range(random.randint(0, 2000)))  # between stretches, where a late tick may land
+print("survived", interrupted)
+"""
+
+
+def test_a_late_timer_tick_never_outlives_its_stretch() -> None:
+    out = subprocess.run([sys.executable, "-c", STRETCHES], capture_output=True, text=True,
+                         timeout=120, env={"PYTHONPATH": str(REPO)}, check=False)
+    assert out.returncode == 0, (out.returncode, out.stderr[-500:])
+    assert out.stdout.startswith("survived ") and int(out.stdout.split()[1]) > 0
