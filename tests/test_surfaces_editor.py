@@ -370,3 +370,13 @@ def test_a_session_whose_heartbeat_stops_is_notified_stale_then_alive(tmp_path: 
         finally:
             worker.stop()
         assert wait_for("session/detached")
+
+
+def test_sigterm_stops_the_server_and_releases_the_root(editor: EditorClient,
+                                                        root: Path) -> None:
+    editor.request("initialize")
+    assert (root / "host.json").exists()
+    editor.process.send_signal(signal.SIGTERM)
+    assert editor.process.wait(30) == 0
+    assert not (root / "host.json").exists()  # the lease is released: another host may serve
+    assert processes_mentioning(str(root)) == []
