@@ -327,7 +327,7 @@ def test_events_speaks_plain_lines_and_refuses_an_unknown_topic(root: Path) -> N
         assert lines[1].startswith("session/attached plain1")
         assert lines[2].startswith('session/detached plain1 status="detached"')
         events.send_signal(signal.SIGTERM)
-        assert events.wait(30) == 0
+        assert events.wait(30) == 0, events.stderr.read() if events.stderr else ""
     finally:
         if events.poll() is None:
             events.kill()

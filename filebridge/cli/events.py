@@ -59,6 +59,7 @@ def _events(args: argparse.Namespace) -> int:
     host = build_host(args)
     lock = threading.Lock()
     out = sys.stdout
+    stop_asked = threading.Event()
 
     def print_event(method: str, params: dict[str, Any]) -> None:
         text = (dumps({"method": method, "params": params}).decode() if args.json
@@ -68,7 +69,7 @@ def _events(args: argparse.Namespace) -> int:
                 out.write(text + "\n")
                 out.flush()
             except (BrokenPipeError, ValueError):
-                host.stop()  # the reader of the pipe is gone (`| head`)
+                stop_asked.set()  # the reader of the pipe is gone (`| head`)
 
     viewers = viewers_of(host)
     relay = EventRelay(host, print_event, store=viewers.store if viewers else None,
@@ -76,7 +77,9 @@ def _events(args: argparse.Namespace) -> int:
     relay.subscribe(topics)
 
     def stop(_signum: int, _frame: Optional[FrameType]) -> None:
-        host.stop()
+        # Only a flag: the handler runs in the main thread, maybe inside a join of the host's
+        # thread, and joining it again from there breaks the threading module's bookkeeping.
+        stop_asked.set()
 
     signal.signal(signal.SIGTERM, stop)
     wait = None if args.wait_for_lease == "forever" else float(args.wait_for_lease or 0)
@@ -86,8 +89,8 @@ def _events(args: argparse.Namespace) -> int:
         raise CommandFailed(f"{exc}; stop it first or pass --wait-for-lease",
                             code=EXIT_LEASE) from None
     try:
-        while host.running:
-            host.join(0.5)
+        while host.running and not stop_asked.wait(0.2):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

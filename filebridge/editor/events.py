@@ -88,9 +88,12 @@ class EventRelay:
             if method is None:
                 if status == before:
                     return
-                method = {"stale": "session/stale", "detached": "session/detached"}.get(
-                    status, "session/attached" if before == "detached" and status == "alive"
-                    else "session/status")
+                if before is None:  # seen here before the host's event says it is added
+                    method = "session/added"
+                else:
+                    method = {"stale": "session/stale", "detached": "session/detached"}.get(
+                        status, "session/attached" if before == "detached" and status == "alive"
+                        else "session/status")
             elif status == before and self._said.get(session_id) == method:
                 return  # the status look said it first
             self._status[session_id] = status
@@ -108,7 +111,7 @@ class EventRelay:
                 request, answer = event.request, event.answer
                 params: dict[str, Any] = {"session": event.session_id, "id": request.id,
                                           "command": request.command, "time": request.time,
-                                          "answered": answer is not None,
+                                          "answered": request.answer,
                                           "ok": answer is None or answer.ok}
                 if answer is not None and not answer.ok:
                     params["error"] = {"code": answer.error_code,
