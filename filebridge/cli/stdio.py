@@ -10,19 +10,20 @@ from types import FrameType
 from typing import BinaryIO, Optional
 
 from filebridge.cli.output import EXIT_LEASE, CommandFailed
+from filebridge.editor.framing import InterruptibleReader
 from filebridge.errors import LeaseHeld
 
 __all__ = ["protocol_streams", "serve_stdio"]
 
 
-def protocol_streams() -> tuple[BinaryIO, BinaryIO]:
+def protocol_streams() -> tuple[InterruptibleReader, BinaryIO]:
     """Standard input and a private copy of standard output for the protocol; file
     descriptor 1 then points at standard error, so a stray print cannot corrupt a message."""
     writer = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
     sys.stdout.flush()
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     sys.stdout = sys.stderr
-    return sys.stdin.buffer, writer
+    return InterruptibleReader(sys.stdin.fileno()), writer
 
 
 def serve_stdio(args: argparse.Namespace) -> int:
@@ -39,8 +40,11 @@ def serve_stdio(args: argparse.Namespace) -> int:
                          store=viewers.store if viewers else None,
                          variables=provider_for(host))
 
-    def stop(_signum: int, _frame: Optional[FrameType]) -> None:
-        raise KeyboardInterrupt
+    signalled: list[int] = []
+
+    def stop(signum: int, _frame: Optional[FrameType]) -> None:
+        signalled.append(signum)
+        server.stop()
 
     signal.signal(signal.SIGTERM, stop)
     wait = None if args.wait_for_lease == "forever" else float(args.wait_for_lease or 0)
@@ -53,6 +57,8 @@ def serve_stdio(args: argparse.Namespace) -> int:
     try:
         code = server.run()
     except KeyboardInterrupt:  # run() stopped the host on its way out
+        code = 0
+    if signalled:  # SIGTERM is how a client may end the server too
         code = 0
     if host.failure is not None:
         raise CommandFailed(str(host.failure), code=EXIT_LEASE)

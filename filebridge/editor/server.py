@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, Optional
 
 import filebridge
 from filebridge.editor.events import DEFAULT_TOPICS, TOPICS, EventRelay
-from filebridge.editor.framing import FramingError, frame, read_message
+from filebridge.editor.framing import FramingError, Readable, frame, read_message
 from filebridge.editor.methods import ERRORS, Methods, Params, RpcError
 from filebridge.host import Host
 from filebridge.host.variables import VariablesProvider
@@ -113,7 +113,7 @@ class Outbox:
 class StdioServer:
     """Serves one editor over a pair of byte streams until ``exit`` or the end of input."""
 
-    def __init__(self, host: Host, reader: BinaryIO, writer: BinaryIO, *,
+    def __init__(self, host: Host, reader: Readable | BinaryIO, writer: BinaryIO, *,
                  framing: str = "lines", store: Optional[ViewerStore] = None,
                  variables: Optional[VariablesProvider] = None,
                  notebook_temp: Optional[Path] = None, max_queue: int = MAX_QUEUE) -> None:
@@ -125,6 +125,7 @@ class StdioServer:
         self.relay = EventRelay(host, self.outbox.notify, store=store, variables=variables)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="filebridge-editor")
         self._initialized = False
+        self._done = threading.Event()
         self._shut_down = False
         self._exit_code: Optional[int] = None
 
@@ -142,22 +143,48 @@ class StdioServer:
         threading.Thread(target=watch, name="filebridge-editor-host-watch", daemon=True).start()
 
     def run(self) -> int:
-        """Read and serve messages; the exit code (0 after shutdown then exit, else 1)."""
+        """Serve until ``exit``, the end of input or ``stop()``; the exit code (0 after
+        shutdown then exit, else 1).
+
+        Messages are read on a thread of their own, so the calling thread only waits: a signal
+        handler may call ``stop()`` (a flag) without meeting a blocked read.
+        """
+        reader = threading.Thread(target=self._read_loop, name="filebridge-editor-reader",
+                                  daemon=True)
+        reader.start()
         try:
-            while self._exit_code is None:
+            while not self._done.wait(0.2):
+                pass
+        finally:
+            self.stop()
+            reader.join(5)
+            self._finish()
+        return self._exit_code if self._exit_code is not None else (0 if self._shut_down
+                                                                    else 1)
+
+    def stop(self) -> None:
+        """End ``run`` as the end of input would (safe from a signal handler)."""
+        self._done.set()
+        stopper = getattr(self.reader, "stop", None)
+        if stopper is not None:
+            stopper()
+
+    def _read_loop(self) -> None:
+        try:
+            while self._exit_code is None and not self._done.is_set():
                 try:
                     body = read_message(self.reader, self.framing)
                 except FramingError as exc:
                     log.error("cannot read from the editor any more: %s", exc)
                     self._error(None, "parse_error", str(exc))
                     break
+                except (OSError, ValueError):
+                    break  # standard input was closed under us
                 if body is None:
                     break
                 self._receive(body)
         finally:
-            self._finish()
-        return self._exit_code if self._exit_code is not None else (0 if self._shut_down
-                                                                    else 1)
+            self._done.set()
 
     def _finish(self) -> None:
         self.relay.close()
@@ -198,7 +225,10 @@ class StdioServer:
         if method in ("initialize", "subscribe", "unsubscribe", "shutdown"):
             self._respond(rid, method, params)  # in order, on this thread
         else:
-            self._pool.submit(self._respond, rid, method, params)
+            try:
+                self._pool.submit(self._respond, rid, method, params)
+            except RuntimeError:  # the server is stopping: the pool takes no more
+                self._error(rid, "shutting_down", f"{method}: the server is stopping")
 
     def _notification(self, method: str, params: Any) -> None:
         if method == "exit":
