@@ -1,7 +1,13 @@
-"""Fixtures shared across feature tests."""
+"""Fixtures shared across feature tests, and the marker that splits the suite.
+
+Tests of the modules below start real peers (R, Chromium, Jupyter, Deephaven, an sshd with an
+sshfs mount, CLI subprocesses) and take seconds each: they are marked ``peers``. The default
+developer run is ``pytest -m "not peers"``; ``.ci/run`` runs everything.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +19,17 @@ from filebridge.host import Host
 
 # The plugin's entry point loads it where filebridge is installed; this loads it from a checkout.
 pytest_plugins = ["filebridge.testing.pytest_plugin"]
+
+PEER_MODULES = re.compile(
+    r"test_(r_.*|.*browser.*|.*jupyter.*|.*deephaven.*|.*_cli.*|.*demo.*|netfs_.*|"
+    r"surfaces_.*|variables_repl|imports_changes|imports_resources|imports_semantics|"
+    r"viewers_worker|core_crash)\.py$")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PEER_MODULES.search(item.path.name):
+            item.add_marker(pytest.mark.peers)
 
 
 @pytest.fixture(scope="session")

@@ -199,6 +199,7 @@ def test_malformed_requests_get_error_answers_and_the_host_goes_on(host: HostPro
     assert "bad request at offset" in log and "not JSON" in log
 
 
+@pytest.mark.peers  # writes 100 MB through a host process: seconds, not milliseconds
 def test_a_100_mb_line_is_refused_without_holding_it(host: HostProcess, root: Path) -> None:
     layout = _raw_session(root, "huge")
     request = _request("huge1", args={"blob": ""})

@@ -97,8 +97,14 @@ def request(rid: str, command: str = "echo", **args: object) -> bytes:
 
 
 def ready(folder: Path) -> None:
-    (folder / "session.json").write_bytes(b'{"id": "%s", "answers": "log"}' % folder.name.encode())
-    (folder / "session.json").chmod(0o600)
+    """Write session.json last and whole (a temporary file renamed), as a worker does."""
+    temporary = folder / ".session.json.tmp"
+    temporary.write_bytes(b'{"id": "%s", "answers": "log"}' % folder.name.encode())
+    temporary.chmod(0o600)
+    if not (folder / "session.json").is_symlink():
+        temporary.rename(folder / "session.json")
+    else:
+        temporary.unlink()
 
 
 def healthy_calls_work(healthy: Connection, count: int = 5) -> None:
@@ -106,11 +112,25 @@ def healthy_calls_work(healthy: Connection, count: int = 5) -> None:
         assert healthy.call("echo", timeout=10, n=i) == {"n": i}
 
 
-def settle(host: Host) -> None:
-    """Give the host a tick or two to meet what was planted."""
-    deadline = time.monotonic() + 2.5
+def answered(folder: Path, rid: str) -> bool:
+    """Whether the answer to ``rid`` is in the session's own response.log (never a link)."""
+    log = folder / "response.log"
+    return (log.exists() and not log.is_symlink() and log.is_file()
+            and rid.encode() in log.read_bytes())
+
+
+def settle(host: Host, folder: Path | None = None, rid: str = "") -> None:
+    """Wait until the host met what was planted: it answered ``rid``, or shows the session
+    broken or refused; a session it cannot serve at all gets a tick and a half."""
+    deadline = time.monotonic() + (10.0 if rid else 1.5)
     while time.monotonic() < deadline:
-        time.sleep(0.1)
+        if folder is not None:
+            info = {s.id: s for s in host.sessions()}.get(folder.name)
+            if info is not None and info.status in ("broken", "refused"):
+                break
+            if rid and info is not None and answered(folder, rid):
+                break
+        time.sleep(0.02)
     assert host.running
 
 
@@ -130,12 +150,12 @@ def test_a_link_planted_for_any_protocol_name_is_never_followed(
         ready(folder)
     if name != "request.log":
         post(folder, request("a1b2c3d4"))
-    settle(host)
+    settle(host, folder, "a1b2c3d4")
     healthy_calls_work(healthy)
     # A detach makes the host write the `detached` mark; an answer goes to response.log.
     if name != "request.log":
         post(folder, request("e5f6a7b8", "detach"))
-        settle(host)
+        settle(host, folder, "e5f6a7b8")
     assert snapshot(victim) == before
     info = {s.id: s for s in host.sessions()}.get(folder.name)
     if info is not None and info.status in ("broken", "refused"):
@@ -149,7 +169,7 @@ def test_the_session_folder_itself_replaced_by_a_link_is_refused(
     outside = hostile_session(host, "real-one")
     ready(outside)
     (host.root.sessions / "linked").symlink_to(victim)
-    settle(host)
+    settle(host, host.root.sessions / "linked")
     healthy_calls_work(healthy)
     assert snapshot(victim) == before
     assert "linked" not in {s.id for s in host.sessions() if s.status == "alive"}
@@ -167,7 +187,7 @@ def test_a_fifo_in_place_of_a_session_file_never_hangs_the_host(
         ready(folder)
     if name not in ("request.log", "request.lock"):
         post(folder, request("0a0b0c0d"))
-    settle(host)
+    settle(host, folder, "0a0b0c0d")
     healthy_calls_work(healthy)
 
 
@@ -181,7 +201,7 @@ def test_a_device_in_place_of_the_log_is_refused_not_read(
     ready(folder)
     post_bell = folder / "request.lock"
     post_bell.write_bytes(b"%020d" % 99)
-    settle(host)
+    settle(host, folder, "never")
     healthy_calls_work(healthy)
     info = host.session("device")
     assert info.status == "broken"
@@ -195,7 +215,7 @@ def test_a_huge_session_json_is_not_read_whole(served: tuple[Host, Connection]) 
     with open(folder / "session.json", "wb") as f:
         f.truncate(1 << 30)  # sparse: a gigabyte that costs no disk
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    settle(host)
+    settle(host, folder)
     healthy_calls_work(healthy)
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown < 200 << 10  # KiB
@@ -233,8 +253,12 @@ def test_a_damaged_journal_is_never_replayed_and_recover_resumes(
     while not runs and time.monotonic() < deadline:
         time.sleep(0.05)
     assert runs == ["00000001"]
-    settle(host)  # the host copies its position to its own folder each few seconds
-    time.sleep(5)
+    mirror = host.root.journal_mirror("journal")
+    deadline = time.monotonic() + 15  # the host copies its position each tick
+    while not (mirror.exists() and mirror.read_bytes().startswith(b"%020d" % (
+            folder / "request.log").stat().st_size)):
+        assert time.monotonic() < deadline, "the host keeps its own copy of the position"
+        time.sleep(0.05)
     (folder / "host.offset").write_bytes(b"garbage that is not a record")
     # The host meets the damage when it next opens the session: make it forget and find it.
     host.stop()
@@ -242,7 +266,7 @@ def test_a_damaged_journal_is_never_replayed_and_recover_resumes(
     again.start()
     try:
         again.register("count", lambda call: runs.append(call.request.id))
-        settle(again)
+        settle(again, folder, "never")
         info = again.session("journal")
         assert info.status == "broken"
         assert "filebridge recover" in info.refused_reason

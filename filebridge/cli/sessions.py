@@ -230,7 +230,7 @@ def register(subparsers: Any) -> None:
         "broken and is not served, so that no request runs twice. This writes a fresh "
         "position: where this host last knew it had served (its own copy), or with "
         "--skip-unserved the end of request.log. The host serves the session again within "
-        "ten seconds.")
+        "three seconds.")
     add_root_argument(again)
     again.add_argument("session", help="the session id")
     again.add_argument("--skip-unserved", action="store_true",

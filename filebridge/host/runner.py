@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from filebridge.errors import UnsafeFile
 from filebridge.host.dispatch import Call, HandlerSpec, run_handler
 from filebridge.host.journal import Journal
 from filebridge.host.pathmap import PathMap
@@ -227,6 +228,12 @@ class RequestRunner:
             except _Undelivered as stuck:
                 with state.lock:
                     state.backlog.appendleft(_Stuck(stuck.args[0]))
+            except UnsafeFile as exc:
+                with state.lock:
+                    state.backlog.clear()
+                    state.busy = False
+                self.host.session_fault(served, exc)
+                return
             except Exception:
                 log.exception("session %s: failed to handle a request", state.layout.id)
 
@@ -385,6 +392,8 @@ class RequestRunner:
                 answer = Answer(answer.id, False, error_code="handler_error",
                                 error_message=f"the handler's result is not JSON: {exc}")
                 outbox.deliver(answer)
+        except UnsafeFile:
+            raise  # not a passing fault: the session's files cannot be trusted
         except OSError as exc:
             log.error("session %s: cannot write the answer to %s: %s; it is kept and written "
                       "again until that works", served.state.layout.id, answer.id, exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -56,7 +57,7 @@ TICK = 1.0  # heartbeats, rescans and a safety read of every log, whatever the w
 SLOW_LOOK = 10.0
 IDLE_POLL = 5.0  # an idle session's doorbell, when polling
 WAKE_POLL = 0.04  # the root's wake bell, when polling
-BROKEN_RETRY = 10.0
+BROKEN_RETRY = 3.0
 HANDLER_DEADLINE = 120.0
 # A look that takes longer than this means another process ran on the host's core meanwhile.
 SHARED_CORE_SIGN = 20e-6
@@ -70,6 +71,15 @@ class HostEvent:
     session_id: str
     request: Optional[Request] = None
     answer: Optional[Answer] = None
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` can never be a session file (a link, a FIFO, a folder), or ""."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return ""
+    return "" if stat.S_ISREG(mode) else f"{path.name} is not a regular file"
 
 
 def _connected(layout: SessionLayout) -> bool:
@@ -318,7 +328,7 @@ class Host:
             else:
                 self._lagging.pop(sid, None)
         except OSError as exc:
-            self._session_fault(served, exc)
+            self.session_fault(served, exc)
 
     def _read_lagging(self) -> None:
         """Read again the logs whose doorbell announced more than a read returned."""
@@ -331,7 +341,9 @@ class Host:
                 self._lagging[sid] = now + 0.002
                 self._read(served)
 
-    def _session_fault(self, served: ServedSession, exc: OSError) -> None:
+    def session_fault(self, served: ServedSession, exc: OSError) -> None:
+        """A session's files failed: a passing fault (a dropped mount) is logged, anything
+        else breaks that session alone."""
         sid = served.state.layout.id
         if exc.errno in MOUNT_ERRORS and not isinstance(exc, (UnsafeFile, LogDamaged)):
             log.warning("session %s: cannot read its files now (%s); trying again",
@@ -385,7 +397,7 @@ class Host:
                 served.reader.check()
                 served.journal.save_mirror()
             except OSError as exc:
-                self._session_fault(served, exc)
+                self.session_fault(served, exc)
                 continue
             self._read(served)
         self._retry_broken()
@@ -458,6 +470,10 @@ class Host:
         layout = self.root.session(name)
         try:
             if not _connected(layout):
+                unusable = _not_a_file(layout.session_json) or _not_a_file(layout.request_lock)
+                if unusable:
+                    self._refuse(layout, unusable)
+                    return
                 self._watch_pending(layout)
                 if not _connected(layout):  # it may have become ready before the watch began
                     return
@@ -506,12 +522,15 @@ class Host:
                     raise
                 time.sleep(0.01)
 
+    def _refuse(self, layout: SessionLayout, reason: str) -> None:
+        log.warning("refusing session %s: %s", layout.id, reason)
+        with self._lock:
+            self._refused[layout.id] = SessionState.unreadable(layout, refused_reason=reason)
+
     def _add(self, layout: SessionLayout, trusted: set[str]) -> None:
         reason = why_refused(layout, trusted)
         if reason:
-            log.warning("refusing session %s: %s", layout.id, reason)
-            with self._lock:
-                self._refused[layout.id] = SessionState(layout, refused_reason=reason)
+            self._refuse(layout, reason)
             return
         state: Optional[SessionState] = None
         try:

@@ -93,12 +93,12 @@ class SessionState:
         return self._outbox
 
     @classmethod
-    def unreadable(cls, layout: SessionLayout) -> SessionState:
-        """A state for a folder whose files could not even be opened (shown as broken)."""
+    def unreadable(cls, layout: SessionLayout, refused_reason: str = "") -> SessionState:
+        """A state for a folder whose files are not read (shown as broken or refused)."""
         state = cls.__new__(cls)
         state.layout = layout
         state.stale_after = STALE_AFTER
-        state.refused_reason = ""
+        state.refused_reason = refused_reason
         state.broken_reason = ""
         state.info = {}
         state.detached = False
