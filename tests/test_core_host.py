@@ -188,3 +188,30 @@ def _fdinfo(path: Path) -> list[str]:
         return path.read_text().splitlines()
     except OSError:
         return []
+
+
+def test_a_host_built_as_serve_builds_it_leaves_nothing_running_after_stop(
+        tmp_path: Path) -> None:
+    import socket
+
+    from filebridge.cli.serve import build_host, build_parser_for_serve
+    from filebridge.ui.feature import viewers_of
+
+    source = tmp_path / "proj"
+    source.mkdir()
+    (source / "__init__.py").write_text("")
+    before = {t.ident for t in threading.enumerate()}
+    args = build_parser_for_serve().parse_args(
+        ["--root", str(tmp_path / "root"), "--ui", "--source", str(source)])
+    host = build_host(args)
+    host.start()
+    viewers = viewers_of(host)
+    assert viewers is not None and viewers.ui is not None
+    ports = [int(url.rsplit(":", 1)[1].split("/")[0])
+             for url in (viewers.ui.url, viewers.ui.view_base)]
+    host.stop()
+    left = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    assert left == [], f"threads still running after stop: {left}"
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"

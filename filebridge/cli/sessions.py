@@ -13,6 +13,7 @@ from typing import Any
 import filebridge
 from filebridge.cli.output import CommandFailed, emit
 from filebridge.cli.template import render_template
+from filebridge.host.bootstrap_copy import copy_bootstrap
 from filebridge.host.journal import decode_record, recover
 from filebridge.host.session import STALE_AFTER
 from filebridge.wire.codec import dumps, loads
@@ -22,25 +23,6 @@ from filebridge.wire.layout import RootLayout, is_valid_session_id, make_private
 from filebridge.worker.background import HEARTBEAT_INTERVAL
 
 __all__ = ["register"]
-
-# What a worker with nothing installed needs: the worker side and the wire format.
-BOOTSTRAP_PARTS = ("__init__.py", "errors.py", "wire", "worker")
-
-
-def copy_bootstrap(target: Path) -> Path:
-    """Copy the worker side of filebridge into ``target``/filebridge; return ``target``."""
-    source = Path(filebridge.__file__).resolve().parent
-    package = target / "filebridge"
-    make_private_dir(package)
-    for part in BOOTSTRAP_PARTS:
-        origin = source / part
-        if origin.is_dir():
-            shutil.copytree(origin, package / part, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            shutil.copy2(origin, package / part)
-    return target
-
 
 def create_session(root: Path, session_id: str = "") -> dict[str, Any]:
     layout = RootLayout(root)

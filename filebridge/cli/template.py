@@ -9,6 +9,7 @@ from typing import Any
 
 from filebridge.cli.output import CommandFailed, emit
 from filebridge.cli.paths import session_templates_dir
+from filebridge.host.bootstrap_copy import copy_bootstrap
 
 __all__ = ["register", "render_template"]
 
@@ -26,7 +27,6 @@ def render_template(kind: str, session_dir: Path, **values: str) -> str:
     The session gets a bootstrap folder first: a copy of the worker side of filebridge, and of
     the template's other files, so the worker needs nothing installed.
     """
-    from filebridge.cli.sessions import copy_bootstrap
 
     template_dir = session_templates_dir() / kind
     snippet = template_dir / SNIPPET

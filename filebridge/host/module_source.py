@@ -8,7 +8,6 @@ staler than the disk; the index (source_index.py) follows file events and ``veri
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from filebridge.errors import RemoteError
+from filebridge.host.source_index import SourceIndex, content_hash
 from filebridge.host.source_rules import SourceRoot, SourceRules, is_module_name, roots_by_name
 
 __all__ = ["INDEX_VERSION", "Located", "ModuleSourceProvider", "content_hash"]
@@ -47,7 +47,6 @@ class ModuleSourceProvider:
     """Answers which modules the exposed roots hold, and their source, within the rules."""
 
     def __init__(self, roots: Iterable[SourceRoot], rules: Optional[SourceRules] = None) -> None:
-        from filebridge.host.source_index import SourceIndex
 
         self.roots = roots_by_name(roots)
         self.rules = rules or SourceRules()
@@ -255,6 +254,3 @@ class ModuleSourceProvider:
         return self.tree.rescan()
 
 
-def content_hash(data: bytes) -> str:
-    """128 bits of SHA-256, in hex: names a file's content in the index and in answers."""
-    return hashlib.sha256(data).hexdigest()[:32]

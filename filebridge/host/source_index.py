@@ -9,6 +9,7 @@ changed since G.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -21,7 +22,12 @@ from filebridge.host.source_metadata import distributions_of
 if TYPE_CHECKING:
     from filebridge.host.module_source import ModuleSourceProvider
 
-__all__ = ["HISTORY", "SourceIndex"]
+__all__ = ["HISTORY", "SourceIndex", "content_hash"]
+
+
+def content_hash(data: bytes) -> str:
+    """128 bits of SHA-256, in hex: names a file's content in the index and in answers."""
+    return hashlib.sha256(data).hexdigest()[:32]
 
 HISTORY = 512  # generations whose changed names are remembered for ``changes_since``
 NAMESPACE_HASH = "namespace"
@@ -230,7 +236,6 @@ class SourceIndex:
 
     def _hash_of(self, path: Path | str) -> Optional[str]:
         """The file's content hash, read again only when its size, mtime or inode changed."""
-        from filebridge.host.module_source import content_hash
 
         key_path = str(path)
         try:

@@ -54,7 +54,9 @@ def serve_sources(host: Host, sources: Sequence[str], *, include: Sequence[str] 
     if watch:
         watcher = SourceWatcher(provider, publisher.publish_all, force_polling=force_polling)
         watcher.start()
-    return SourceService(provider, publisher, watcher)
+    service = SourceService(provider, publisher, watcher)
+    host.on_stop(service.stop)
+    return service
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:

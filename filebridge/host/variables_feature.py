@@ -36,7 +36,15 @@ def provider_for(host: Host, timeout: float = DEFAULT_TIMEOUT) -> VariablesProvi
         provider = _providers.get(host)
         if provider is None:
             provider = _providers[host] = VariablesProvider.for_host(host, timeout=timeout)
+            host.on_stop(lambda: _stop(host))
         return provider
+
+
+def _stop(host: Host) -> None:
+    with _lock:
+        provider = _providers.pop(host, None)
+    if provider is not None:
+        provider.close()
 
 
 def _log_change(change: VariablesChanged) -> None:
@@ -45,11 +53,6 @@ def _log_change(change: VariablesChanged) -> None:
 
 
 def install(host: Host, args: argparse.Namespace) -> None:
-    """Make the provider, log new snapshots, and add the web page's variables panel."""
+    """Make the provider and log new snapshots (the web page adds its panel itself)."""
     provider = provider_for(host, getattr(args, "variables_timeout", DEFAULT_TIMEOUT))
     provider.subscribe(_log_change)
-    try:
-        from filebridge.ui.panels.variables import register
-    except ImportError:  # the page is optional
-        return
-    register()

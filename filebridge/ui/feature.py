@@ -58,7 +58,14 @@ def install_viewers(host: Host, *, ui: bool = False, port: int = 0,
         if open_browser:
             viewers.ui.open_browser()
     installed[id(host)] = viewers
+    host.on_stop(lambda: _stop(host))
     return viewers
+
+
+def _stop(host: Host) -> None:
+    viewers = installed.pop(id(host), None)
+    if viewers is not None and viewers.ui is not None:
+        viewers.ui.stop()
 
 
 def _served_folders(args: argparse.Namespace) -> list[Path]:

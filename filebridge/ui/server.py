@@ -31,6 +31,7 @@ from filebridge.host.viewers import ViewerStore
 from filebridge.ui.activity import Activity
 from filebridge.ui.api import Api, Response
 from filebridge.ui.capabilities import ViewCapabilities
+from filebridge.ui.panels.variables import register as register_variables_panel
 
 __all__ = ["UIServer", "allowed_hosts"]
 
@@ -121,6 +122,7 @@ class UIServer:
     def __init__(self, host: Host, store: ViewerStore, *, port: int = 0,
                  token: Optional[str] = None, bind: str = "127.0.0.1",
                  view_port: int = 0) -> None:
+        register_variables_panel()  # every page has the variables pane
         self.token = token or secrets.token_urlsafe(24)
         self.bind = bind
         self.activity = Activity()

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Optional
 
-from filebridge.worker import connect
 from filebridge.worker.connection import Connection
+from filebridge.worker.current import connect
 
 __all__ = ["start"]
 

@@ -31,8 +31,8 @@ from urllib.parse import unquote, urlparse
 
 from filebridge.wire.files import Doorbell, atomic_write
 from filebridge.wire.layout import make_private_dir
-from filebridge.worker import connect
 from filebridge.worker.connection import Connection
+from filebridge.worker.current import connect
 from filebridge.worker.table_writer import as_table, write_table
 
 __all__ = ["MPL_BACKEND", "browser", "dataview", "help", "install_integrations", "plot",

@@ -155,6 +155,6 @@ def routes(host: Host) -> dict[str, PanelRoute]:
 
 
 def register() -> None:
-    """Add the panel to the page (called by the variables feature's ``install``)."""
+    """Add the panel to the page (called when the page is installed)."""
     register_panel(Panel(name="variables", title="Variables", script=SCRIPT, routes=routes,
                          order=50))

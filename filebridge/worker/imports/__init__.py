@@ -65,9 +65,9 @@ def install(roots: Optional[Iterable[str]] = None, *, connection: Any = None,
     """
     global _finder
     if connection is None:
-        import filebridge.worker as worker
+        from filebridge.worker.current import connect
 
-        connection = worker.connect()
+        connection = connect()
     limit = import_timeout(timeout)
     with _lock:
         if _finder is not None:
@@ -81,7 +81,7 @@ def install(roots: Optional[Iterable[str]] = None, *, connection: Any = None,
         if refresh_each_run:
             _hook_ipython(finder)
         spawn.register({"session_dir": str(connection.session_dir), "roots": sorted(names),
-                        "timeout": limit})
+                        "timeout": limit}, install, installed)
         return finder
 
 

@@ -10,7 +10,7 @@ own imports work as in the parent; the children share the code cache.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from filebridge.errors import CallTimeout
 from filebridge.wire.host_status import holder_is_running
@@ -49,13 +49,20 @@ def _process_classes() -> list[type]:
     return [getattr(context, n) for n in names if isinstance(getattr(context, n, None), type)]
 
 
-def register(config: dict[str, Any]) -> None:
-    """Send Process objects to spawned children through ``_start_child`` with ``config``."""
+Installer = Callable[..., Any]
+
+
+def register(config: dict[str, Any], install: Installer, installed: Installer) -> None:
+    """Send Process objects to spawned children through ``_start_child`` with ``config``.
+
+    ``install`` and ``installed`` are the package's own functions: pickled by name, so the
+    child imports them by itself and this module needs no import of its package.
+    """
     from multiprocessing.reduction import ForkingPickler
 
     def reduce_process(process: Any) -> tuple[Any, tuple[Any, ...]]:
         state = bytes(ForkingPickler.dumps(process.__dict__))
-        return _start_child, (config, type(process), state)
+        return _start_child, (config, type(process), state, install, installed)
 
     unregister()
     for cls in _process_classes():
@@ -76,16 +83,15 @@ def unregister() -> None:
     _registered.clear()
 
 
-def _start_child(config: dict[str, Any], cls: Any, state: bytes) -> Any:
+def _start_child(config: dict[str, Any], cls: Any, state: bytes, install: Installer,
+                 installed: Installer) -> Any:
     """In the child: install the finder, then rebuild the Process object."""
     from multiprocessing.reduction import ForkingPickler
 
-    from filebridge.worker import imports
-
-    if imports.installed() is None:
+    if installed() is None:
         connection = ChildConnection(Path(config["session_dir"]))
-        imports.install(config["roots"], connection=connection, timeout=config["timeout"],
-                        refresh_each_run=False)
+        install(config["roots"], connection=connection, timeout=config["timeout"],
+                refresh_each_run=False)
     process = cls.__new__(cls)
     process.__dict__.update(ForkingPickler.loads(state))
     return process

@@ -92,9 +92,9 @@ def enable(connection: Any = None, namespace: Optional[dict[str, Any]] = None, *
     global _service
     check_mode(mode)
     if connection is None:
-        import filebridge.worker as fb
+        from filebridge.worker.current import connect
 
-        connection = fb.connect()
+        connection = connect()
     shell = running_ipython()
     hidden: Optional[Callable[[str, Any], bool]] = None
     if namespace is None:
