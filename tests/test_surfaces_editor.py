@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -136,6 +137,10 @@ def test_content_length_framing_and_out_of_order_answers(root: Path) -> None:
         assert client.request("initialize")["framing"] == "content-length"
         worker = PythonWorker(root / "sessions" / "slow1")
         try:
+            deadline = time.monotonic() + 30  # the host finds the session on its own time
+            while not client.request("sessions/list")["sessions"]:
+                assert time.monotonic() < deadline, "the host never served slow1"
+                time.sleep(0.05)
             worker.run("import time\n"
                        "fb.on_command('nap', lambda args: time.sleep(args['s']) or 'rested')")
             slow = client.start("session/command", {"session": "slow1", "command": "nap",

@@ -56,7 +56,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.stdio:
         from filebridge.cli.stdio import serve_stdio
 
-        return serve_stdio(args)
+        configure_logging("warning" if args.log_level == "info" else args.log_level)
+        return serve_stdio(args, build_host)
     configure_logging(args.log_level)
     host = build_host(args)
     host.subscribe(RequestLogger())

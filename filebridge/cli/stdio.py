@@ -7,11 +7,12 @@ import os
 import signal
 import sys
 from types import FrameType
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Callable, Optional
 
 from filebridge.cli.output import EXIT_LEASE, CommandFailed
 from filebridge.editor.framing import InterruptibleReader
 from filebridge.errors import LeaseHeld
+from filebridge.host import Host
 
 __all__ = ["protocol_streams", "serve_stdio"]
 
@@ -26,13 +27,13 @@ def protocol_streams() -> tuple[InterruptibleReader, BinaryIO]:
     return InterruptibleReader(sys.stdin.fileno()), writer
 
 
-def serve_stdio(args: argparse.Namespace) -> int:
-    from filebridge.cli.serve import build_host, configure_logging
+def serve_stdio(args: argparse.Namespace, build_host: Callable[[argparse.Namespace], Host]
+                ) -> int:
+    """Serve one editor with the host ``build_host`` makes from ``serve``'s arguments."""
     from filebridge.editor.server import StdioServer
     from filebridge.host.variables_feature import provider_for
     from filebridge.ui.feature import viewers_of
 
-    configure_logging("warning" if args.log_level == "info" else args.log_level)
     reader, writer = protocol_streams()
     host = build_host(args)
     viewers = viewers_of(host)
