@@ -84,16 +84,9 @@ class HostFactory:
         return found
 
     def stop_all(self) -> None:
-        from filebridge.host.variables_feature import provider_for
-        from filebridge.ui.feature import viewers_of
-
+        """Stop every host (serve's features stop with their host)."""
         for host in reversed(self.hosts):
             host.stop()
-            # What serve's features started beside the host, which serve leaves to its exit.
-            provider_for(host).close()
-            viewers = viewers_of(host)
-            if viewers is not None and viewers.ui is not None:
-                viewers.ui.stop()
 
 
 class WorkerFactory:
