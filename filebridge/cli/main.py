@@ -10,6 +10,7 @@ import filebridge
 from filebridge.cli import (
     bench,
     demo,
+    doctor,
     editor_config,
     events,
     notebook,
@@ -27,7 +28,7 @@ from filebridge.errors import FilebridgeError
 __all__ = ["build_parser", "main"]
 
 COMMANDS = (serve, events, sessions, send, template, vars, viewers, editor_config, notebook,
-            recording, demo, bench)
+            recording, demo, doctor, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

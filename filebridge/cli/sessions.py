@@ -18,8 +18,9 @@ from filebridge.host.journal import decode_record, recover
 from filebridge.host.session import STALE_AFTER
 from filebridge.wire.codec import dumps, loads
 from filebridge.wire.files import atomic_write, file_size, read_counter, read_file
-from filebridge.wire.host_status import holder_is_running
+from filebridge.wire.host_status import holder_is_running, read_holder
 from filebridge.wire.layout import RootLayout, is_valid_session_id, make_private_dir, new_session_id
+from filebridge.wire.waiting import choose_strategy, filesystem_type
 from filebridge.worker.background import HEARTBEAT_INTERVAL
 
 __all__ = ["register"]
@@ -61,14 +62,47 @@ def _new_session(args: argparse.Namespace) -> int:
     return 0
 
 
+def host_side(root: Path) -> dict[str, str]:
+    """The host's filesystem and waiting strategy: as host.json says, else as seen from here
+    (this command runs on the host's side of the folder)."""
+    holder = read_holder(RootLayout(root))
+    sessions = RootLayout(root).sessions
+    looked_at = sessions if sessions.exists() else root
+    return {"filesystem": str(holder.get("filesystem") or filesystem_type(looked_at) or "-"),
+            "strategy": str(holder.get("strategy") or choose_strategy(looked_at))}
+
+
+def _with_sides(sessions: list[dict[str, Any]], root: Path) -> list[dict[str, Any]]:
+    """Each session with the worker's filesystem and strategy (from its session.json) and the
+    host's."""
+    host = host_side(root)
+    for session in sessions:
+        try:
+            info = loads(read_file(Path(session["folder"]) / "session.json", 1 << 16))
+        except (OSError, ValueError, KeyError, TypeError):
+            info = {}
+        if not isinstance(info, dict):
+            info = {}
+        session["worker_filesystem"] = str(info.get("filesystem") or "")
+        session["worker_strategy"] = str(info.get("strategy") or "")
+        session["host_filesystem"] = host["filesystem"]
+        session["host_strategy"] = host["strategy"]
+    return sessions
+
+
 def observe_sessions(root: Path, watch_seconds: float) -> list[dict[str, Any]]:
-    """Each session's status: from the serving host when one runs, else by watching beats."""
+    """Each session's status: from the serving host when one runs, else by watching beats;
+    with the filesystem and waiting strategy of both sides."""
+    return _with_sides(_observe_status(root, watch_seconds), root)
+
+
+def _observe_status(root: Path, watch_seconds: float) -> list[dict[str, Any]]:
     layout = RootLayout(root)
     if holder_is_running(layout):
         try:
             shown = loads((layout.root / "host-sessions.json").read_bytes())
             if isinstance(shown, list):
-                return shown
+                return [s for s in shown if isinstance(s, dict)]
         except (OSError, ValueError):
             pass
     try:
@@ -101,12 +135,16 @@ def observe_sessions(root: Path, watch_seconds: float) -> list[dict[str, Any]]:
 def _format(sessions: list[dict[str, Any]]) -> str:
     if not sessions:
         return "no sessions"
-    lines = [f"{'ID':<14} {'STATUS':<9} {'LANGUAGE':<9} {'PID':>7}  {'MACHINE':<16} STARTED"]
+    lines = [f"{'ID':<14} {'STATUS':<9} {'LANGUAGE':<9} {'PID':>7}  {'MACHINE':<16} "
+             f"{'STARTED':<19}  {'WORKER FS / WAIT':<24} HOST FS / WAIT"]
     for s in sessions:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s["started"])) \
             if s.get("started") else "-"
+        worker = f"{s.get('worker_filesystem') or '-'} / {s.get('worker_strategy') or '-'}"
+        host = f"{s.get('host_filesystem') or '-'} / {s.get('host_strategy') or '-'}"
         lines.append(f"{s['id']:<14} {s['status']:<9} {s.get('language') or '-':<9} "
-                     f"{s.get('pid') or '-':>7}  {s.get('machine') or '-':<16} {started}")
+                     f"{s.get('pid') or '-':>7}  {s.get('machine') or '-':<16} {started:<19}  "
+                     f"{worker:<24} {host}")
     return "\n".join(lines)
 
 

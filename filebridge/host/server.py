@@ -32,6 +32,7 @@ from filebridge.wire.files import (
     confine_to,
     file_exists,
     read_counter,
+    read_from,
     release_folder,
     set_fresh_reads,
 )
@@ -57,6 +58,7 @@ TICK = 1.0  # heartbeats, rescans and a safety read of every log, whatever the w
 SLOW_LOOK = 10.0
 IDLE_POLL = 5.0  # an idle session's doorbell, when polling
 WAKE_POLL = 0.04  # the root's wake bell, when polling
+MAX_STARTED = 256  # new sessions taken from started.log in one look
 BROKEN_RETRY = 3.0
 HANDLER_DEADLINE = 120.0
 # A look that takes longer than this means another process ran on the host's core meanwhile.
@@ -117,7 +119,10 @@ class Host:
         self._refused: dict[str, SessionState] = {}
         self._broken: dict[str, tuple[SessionState, float]] = {}
         self._slow_look = 0.0
+        self._beat_look = 0.0
+        self._complained = 0.0
         self._wake_seen = b""
+        self._started_offset = 0
         self._lagging: dict[str, float] = {}
         self.failure: Optional[BaseException] = None
         self._pending: set[Path] = set()
@@ -260,6 +265,8 @@ class Host:
             self._waiter.watch(self.root.sessions)
         self._beat()
         self._rescan()
+        if self.polling:
+            self._woken()  # sessions that started while this host took the lease
 
     def _loop(self) -> None:
         next_tick = time.monotonic() + TICK
@@ -280,6 +287,13 @@ class Host:
                     log.error("%s", exc)
                     self.failure = exc
                     self._stopping.set()
+                except OSError as exc:  # the root itself is away (a dropped mount)
+                    now = time.monotonic()
+                    if now - self._complained > 30:
+                        self._complained = now
+                        log.warning("cannot reach %s now (%s); trying again",
+                                    self.root.root, exc.strerror or exc)
+                    time.sleep(0.05)
                 except Exception as exc:  # one bad look must never end the host's loop
                     log.exception("the host's loop hit an error; it carries on: %s", exc)
                     time.sleep(0.05)
@@ -300,6 +314,22 @@ class Host:
             else:
                 self._rescan()
 
+    def _read_started(self) -> None:
+        """Serve the sessions new lines of ``sessions/started.log`` name (a listing of the
+        folder lags on network mounts); at most MAX_STARTED a look, each checked by name."""
+        try:
+            data = read_from(self.root.started_log, self._started_offset, 1 << 16)
+        except OSError:
+            return
+        end = data.rfind(b"\n") + 1
+        self._started_offset += end
+        known = set(self._served) | set(self._refused) | set(self._broken)
+        for raw in data[:end].split(b"\n")[:MAX_STARTED]:
+            name = raw.strip().decode("ascii", "replace")
+            if name and name not in known and is_valid_session_id(name):
+                known.add(name)
+                self._consider(name)
+
     def _woken(self) -> None:
         """A worker rang the root's wake bell with its session id: look at that session now
         (serving it first if it is new), then at every other, in case two rang at once."""
@@ -307,6 +337,7 @@ class Host:
         if ring == self._wake_seen:
             return
         self._wake_seen = ring
+        self._read_started()
         name = ring[20:].strip().decode("ascii", "replace")
         served = self._served.get(name)
         if served is None and is_valid_session_id(name):
@@ -323,7 +354,10 @@ class Host:
         """Run what arrived in a session's log; a fault there is that session's alone."""
         sid = served.state.layout.id
         try:
-            if not self._runner.read(served, rung) and served.reader.behind():
+            lines = self._runner.read(served, rung)
+            if lines:
+                served.state.heard_from()
+            elif served.reader.behind():
                 self._lagging.setdefault(sid, time.monotonic() + 0.002)
             else:
                 self._lagging.pop(sid, None)
@@ -345,7 +379,8 @@ class Host:
         """A session's files failed: a passing fault (a dropped mount) is logged, anything
         else breaks that session alone."""
         sid = served.state.layout.id
-        if exc.errno in MOUNT_ERRORS and not isinstance(exc, (UnsafeFile, LogDamaged)):
+        passing = exc.errno in MOUNT_ERRORS or not os.path.isdir(self.root.sessions)
+        if passing and not isinstance(exc, (UnsafeFile, LogDamaged)):
             log.warning("session %s: cannot read its files now (%s); trying again",
                         sid, exc.strerror or exc)
             return
@@ -378,10 +413,15 @@ class Host:
         self._beat()
         self._lease.renew()
         self._rescan()
+        if self.polling:
+            self._read_started()
         now = time.monotonic()
         slow_look = not self.polling or now >= self._slow_look
         if slow_look:
             self._slow_look = now + SLOW_LOOK
+        beat_look = not self.polling or now >= self._beat_look
+        if beat_look:
+            self._beat_look = now + min(SLOW_LOOK, self.stale_after / 3)
         for served in list(self._served.values()):
             self._runner.enforce_deadline(served, self.handler_deadline)
             try:
@@ -389,10 +429,10 @@ class Host:
             except OSError as exc:
                 log.warning("session %s: cannot record progress now: %s",
                             served.state.layout.id, exc)
+            if beat_look and served.state.check_heartbeat():
+                self._emit(HostEvent("status", served.state.layout.id))
             if not slow_look:
                 continue
-            if served.state.check_heartbeat():
-                self._emit(HostEvent("status", served.state.layout.id))
             try:
                 served.reader.check()
                 served.journal.save_mirror()
@@ -411,7 +451,8 @@ class Host:
         try:
             self._heartbeat.ring(self._beats)
         except OSError as exc:
-            log.warning("cannot ring host.heartbeat: %s", exc)
+            if self._beats % 60 == 1:  # once a minute while the root stays unreachable
+                log.warning("cannot ring host.heartbeat: %s", exc)
 
     def _shutdown(self) -> None:
         for callback in self._stop_callbacks:
@@ -506,7 +547,8 @@ class Host:
         if layout.folder in self._pending:
             return
         try:
-            self._waiter.watch(layout.folder, probe=("session.json", "request.lock"))
+            self._waiter.watch(layout.folder, probe=("session.json", "request.lock"),
+                               idle_interval=IDLE_POLL if self.polling else None)
         except OSError:
             return  # the next tick's rescan finds it
         self._pending.add(layout.folder)
@@ -553,8 +595,9 @@ class Host:
         with self._lock:
             self._served[layout.id] = served
         info = served.state.info
-        log.info("session %s: %s pid %s on %s", layout.id, info.get("language", "?"),
-                 info.get("pid"), info.get("machine"))
+        log.info("session %s: %s pid %s on %s (worker on %s, waiting by %s)", layout.id,
+                 info.get("language", "?"), info.get("pid"), info.get("machine"),
+                 info.get("filesystem") or "?", info.get("strategy") or "?")
         self._emit(HostEvent("session_added", layout.id))
         self._read(served)
 

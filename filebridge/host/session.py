@@ -150,6 +150,10 @@ class SessionState:
             self._beat_seen = time.monotonic()
         return self.status() != before
 
+    def heard_from(self) -> None:
+        """The worker just wrote a request: as good as a heartbeat."""
+        self._beat_seen = time.monotonic()
+
     def mark_detached(self, detached: bool) -> None:
         self.detached = detached
         self._snapshot = None

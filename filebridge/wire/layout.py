@@ -55,6 +55,10 @@ class RootLayout:
         # Rung (with its session id) by a worker the host may be polling slowly: see
         # docs/protocol.md, "Waking a host that polls".
         self.wake_bell = self.sessions / "wake.lock"
+        # A line per session a worker started (its id), appended before it rings the bell:
+        # a listing of sessions/ lags on network mounts, and two new sessions ringing at once
+        # would leave only one id in the bell.
+        self.started_log = self.sessions / "started.log"
 
     def journal_mirror(self, session_id: str) -> Path:
         return self.host_state / f"{session_id}.offset"

@@ -11,6 +11,7 @@ from filebridge.errors import CallTimeout, NotConnected
 from filebridge.wire.answers import AnswerLog
 from filebridge.wire.channel import Channel
 from filebridge.wire.files import (
+    AppendLog,
     CounterReader,
     file_size,
     read_counter,
@@ -36,7 +37,7 @@ class Connection:
                  identity: Optional[dict[str, Any]] = None) -> None:
         self.layout = layout
         self.strategy = strategy
-        self.info = prepare_session(layout, identity or python_identity())
+        self.info = prepare_session(layout, identity or python_identity(), strategy)
         self._requests = Channel(layout.request_log, layout.request_lock,
                                  AnswerLog(layout.response_log, layout.response_lock), strategy,
                                  wake=(layout.root.wake_bell, layout.id))
@@ -55,9 +56,21 @@ class Connection:
 
     def start(self) -> None:
         self._service.start()
+        self._announce()
         self.send("attach", language=self.info.get("language", "python"),
                   versions=self.info.get("versions", {}), cwd=self.info["cwd"],
                   machine=self.info["machine"])
+
+    def _announce(self) -> None:
+        """Tell a host that polls about this new session (docs/protocol.md, "Waking a host
+        that polls"); the attach that follows rings the wake bell."""
+        started = AppendLog(self.layout.root.started_log)
+        try:
+            started.append(self.layout.id.encode() + b"\n")
+        except OSError:
+            pass  # a host still finds the folder by listing, only later
+        finally:
+            started.close()
 
     def send(self, command: str, **args: Any) -> str:
         """Fire and forget; return the request id."""

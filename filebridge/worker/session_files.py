@@ -15,6 +15,7 @@ from filebridge import PROTOCOL_VERSION
 from filebridge.wire.codec import dumps, loads
 from filebridge.wire.files import FILE_MODE, atomic_write
 from filebridge.wire.layout import SessionLayout, make_private_dir
+from filebridge.wire.waiting.filesystems import filesystem_type
 
 __all__ = ["prepare_session", "python_identity"]
 
@@ -34,11 +35,14 @@ def _touch(path: Path, content: bytes = b"") -> None:
         os.close(fd)
 
 
-def prepare_session(layout: SessionLayout, identity: dict[str, Any]) -> dict[str, Any]:
+def prepare_session(layout: SessionLayout, identity: dict[str, Any],
+                    strategy: str = "") -> dict[str, Any]:
     """Create the folder and every file of docs/protocol.md; write session.json last.
 
     The host ignores a folder until session.json exists, so it never sees half a session.
     An existing session.json (from ``filebridge new-session``) keeps its id and token.
+    ``strategy`` (how this worker waits) is recorded with the folder's filesystem type, so
+    ``filebridge sessions`` can show both sides.
     """
     make_private_dir(layout.folder)
     make_private_dir(layout.responses)
@@ -63,6 +67,8 @@ def prepare_session(layout: SessionLayout, identity: dict[str, Any]) -> dict[str
         "token": existing.get("token") or secrets.token_hex(16),
         "cwd": os.getcwd(),
         "answers": "log",
+        "filesystem": filesystem_type(layout.folder),
+        **({"strategy": strategy} if strategy else {}),
         **identity,
     }
     atomic_write(layout.session_json, dumps(info))

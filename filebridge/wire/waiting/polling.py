@@ -100,11 +100,11 @@ class PollingWaiter(Waiter):
                 probe.interval = self.min_interval
                 probe.changed = now
                 changes.append(Change(folder, None))
+            elif now - probe.changed >= self.cool_after:
+                probe.interval = probe.idle_interval  # quiet for a while: straight to idle
             else:
-                ceiling = (self.max_interval if now - probe.changed < self.cool_after
-                           else probe.idle_interval)
                 probe.interval = min(max(probe.interval, self.min_interval) * self.growth,
-                                     ceiling)
+                                     self.max_interval)
             probe.due = now + probe.interval
         return changes
 
