@@ -17,6 +17,9 @@ from viewers_support import CHROMIUM, CHROMIUM_ARGS
 
 from filebridge.host import Host
 
+# The plugin's entry point loads it where filebridge is installed; this loads it from a checkout.
+pytest_plugins = ["filebridge.testing.pytest_plugin"]
+
 PEER_MODULES = re.compile(
     r"test_(r_.*|.*browser.*|.*jupyter.*|.*deephaven.*|.*_cli.*|.*demo.*|netfs_.*|"
     r"surfaces_.*|variables_repl|imports_changes|imports_resources|imports_semantics|"

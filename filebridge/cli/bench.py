@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
         description="Run a benchmark and print a table (or JSON). Each compares against a "
                     "baseline measured in the same run: a Unix socket, a local import, "
                     "jupytext. NAME is core (default), notebooks, imports, variables, "
-                    "viewers, r or netfs (a real sshfs mount).")
+                    "viewers, r, surfaces or netfs (a real sshfs mount).")
     parser.add_argument("name", nargs="?", default="core", help="which benchmark (core)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--full", action="store_true", help="more samples, longer")

@@ -12,7 +12,9 @@ from filebridge.cli import (
     demo,
     doctor,
     editor_config,
+    events,
     notebook,
+    recording,
     send,
     serve,
     sessions,
@@ -25,8 +27,8 @@ from filebridge.errors import FilebridgeError
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (serve, sessions, send, template, vars, viewers, editor_config, notebook, demo,
-            doctor, bench)
+COMMANDS = (serve, events, sessions, send, template, vars, viewers, editor_config, notebook,
+            recording, demo, doctor, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,6 +26,7 @@ FEATURES: tuple[str, ...] = (
     "filebridge.ui.feature",
     "filebridge.host.variables_feature",
     "filebridge.host.vscode_r",
+    "filebridge.testing.record_feature",
 )
 
 
@@ -52,6 +53,11 @@ def build_host(args: argparse.Namespace) -> Host:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.stdio:
+        from filebridge.cli.stdio import serve_stdio
+
+        configure_logging("warning" if args.log_level == "info" else args.log_level)
+        return serve_stdio(args, build_host)
     configure_logging(args.log_level)
     host = build_host(args)
     host.subscribe(RequestLogger())
@@ -109,6 +115,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="SECONDS",
                         help="if another host serves the root, wait for it to stop "
                              "(for ever, or SECONDS)")
+    parser.add_argument("--stdio", action="store_true",
+                        help="speak JSON-RPC 2.0 with an editor on standard input and output "
+                             "(docs/editor-protocol.md); logs go to standard error")
+    parser.add_argument("--framing", choices=["lines", "content-length"], default="lines",
+                        help="with --stdio: one message a line (default), or LSP's "
+                             "Content-Length headers")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"],
                         help="how much to log (info)")
     for feature in features():

@@ -14,6 +14,7 @@ from filebridge.host.journal import Journal
 from filebridge.host.pathmap import PathMap
 from filebridge.host.reader import LineReader, LogLine
 from filebridge.host.session import SessionState
+from filebridge.wire import faults
 from filebridge.wire.codec import loads
 from filebridge.wire.files import file_size, read_file, remove_file
 from filebridge.wire.messages import Answer, BadRequest, Request, decode_request, salvage_id
@@ -312,6 +313,7 @@ class RequestRunner:
                 served.journal.claim(line.end)
             except OSError as exc:
                 raise _Undelivered(("retry", (request, spec, line, bad), line.end)) from exc
+        if faults.ARMED: faults.at_host_point("claimed", request.command)  # noqa: E701
         if spec is None:
             if (request.command not in served.unhandled
                     and len(served.unhandled) < MAX_UNHANDLED_NAMES):
@@ -343,8 +345,10 @@ class RequestRunner:
             if not answer.ok:
                 log.error("session %s: %s -> %s", served.state.layout.id, request.command,
                           answer.error_message)
+        if faults.ARMED: faults.at_host_point("handled", request.command)  # noqa: E701
         if request.answer:
             self._answer(served, answer, line.end)
+        if faults.ARMED: faults.at_host_point("answered", request.command)  # noqa: E701
         self._finish(served, line.end, lazily=spec is not None and spec.idempotent)
         if request.args_file:
             try:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Optional, TypeVar
 
 from filebridge.errors import UnsafeFile
+from filebridge.wire import faults
 
 __all__ = [
     "COUNTER_WIDTH",
@@ -349,6 +350,7 @@ def atomic_write(path: Path, data: bytes, *, fsync: bool = False) -> None:
     The temporary file has an unguessable name and is created exclusively in the same folder,
     so nothing planted there can redirect the write.
     """
+    if faults.ARMED: faults.on_write(path, None, data)  # noqa: E701
 
     def write(name: str, dir_fd: Optional[int]) -> None:
         tmp = f".{name}.{secrets.token_hex(8)}.tmp"
@@ -543,6 +545,7 @@ class AppendLog:
     def _append(self, fd: int, line: bytes) -> int:
         _lock(fd)
         try:
+            if faults.ARMED: line = faults.on_write(self.path, fd, line)  # noqa: E701
             if self._fresh:
                 # Sizes are dear to learn here (a round trip): a leading newline ends whatever
                 # fragment a killed writer left, and readers skip the blank line it may make.
@@ -588,6 +591,7 @@ class SoleWriterLog:
         return size
 
     def append(self, line: bytes) -> int:
+        if faults.ARMED: line = faults.on_write(self.path, None, line)  # noqa: E701
         self._file.run(lambda fd: _write_all(fd, line))
         self._size += len(line)
         if self._publish:
@@ -612,6 +616,7 @@ class Doorbell:
         self._publish = publish_by_close(self.path.parent)
 
     def ring(self, value: Optional[int] = None) -> None:
+        if faults.ARMED and faults.drop_ring(self.path): return  # noqa: E701
         if value is None:
             value = time.time_ns()
         data = b"%020d" % value
