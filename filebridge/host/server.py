@@ -55,9 +55,10 @@ TICK = 1.0  # heartbeats, rescans and a safety read of every log, whatever the w
 # Where reads go to a server (polling), looking at every session's files each tick would cost
 # several network round trips per session per second: idle sessions are looked at this
 # seldom, and a worker wakes the host through the root's wake bell instead.
-SLOW_LOOK = 10.0
-IDLE_POLL = 5.0  # an idle session's doorbell, when polling
-WAKE_POLL = 0.04  # the root's wake bell, when polling
+SLOW_LOOK = 20.0
+IDLE_POLL = 10.0  # an idle session's doorbell, when polling
+WAKE_POLL = 0.05  # the root's wake bell, when polling
+SWEEP_EVERY = 1.0  # at most this often a wake makes the host look at every session
 MAX_STARTED = 256  # new sessions taken from started.log in one look
 BROKEN_RETRY = 3.0
 HANDLER_DEADLINE = 120.0
@@ -121,6 +122,7 @@ class Host:
         self._slow_look = 0.0
         self._beat_look = 0.0
         self._complained = 0.0
+        self._next_sweep = 0.0
         self._wake_seen = b""
         self._started_offset = 0
         self._lagging: dict[str, float] = {}
@@ -311,6 +313,8 @@ class Host:
             served = self._served.get(change.folder.parent.name)
             if served is not None and change.folder == served.state.layout.request_lock:
                 self._read(served, rung=True)
+            elif change.folder in self._pending:
+                self._consider(change.folder.name)  # not by listing: it may lag the folder
             else:
                 self._rescan()
 
@@ -346,9 +350,12 @@ class Host:
         if served is not None:
             self._waiter.hurry(served.state.layout.request_lock)
             self._read(served, rung=True)
-        for other in list(self._served.values()):
-            if other is not served:
-                self._read(other)
+        now = time.monotonic()
+        if now >= self._next_sweep:  # two rings at once leave one id: look at all, now and then
+            self._next_sweep = now + SWEEP_EVERY
+            for other in list(self._served.values()):
+                if other is not served:
+                    self._read(other)
 
     def _read(self, served: ServedSession, rung: bool = False) -> None:
         """Run what arrived in a session's log; a fault there is that session's alone."""
@@ -421,7 +428,7 @@ class Host:
             self._slow_look = now + SLOW_LOOK
         beat_look = not self.polling or now >= self._beat_look
         if beat_look:
-            self._beat_look = now + min(SLOW_LOOK, self.stale_after / 3)
+            self._beat_look = now + min(SLOW_LOOK, self.stale_after / 2)
         for served in list(self._served.values()):
             self._runner.enforce_deadline(served, self.handler_deadline)
             try:
