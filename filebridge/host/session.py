@@ -75,6 +75,7 @@ class SessionState:
         self.stale_after = stale_after
         self.refused_reason = refused_reason
         self.broken_reason = ""
+        self._reported = ""
         self.info = self._read_info()
         self.detached = file_exists(layout.folder / DETACHED_MARK)
         self._beat = read_counter(layout.heartbeat)
@@ -84,6 +85,7 @@ class SessionState:
         self.backlog: deque[Any] = deque()
         self.busy = False
         self._outbox: Optional[Outbox] = None
+        self._reported = self.status()
 
     @property
     def outbox(self) -> Outbox:
@@ -100,6 +102,7 @@ class SessionState:
         state.stale_after = STALE_AFTER
         state.refused_reason = refused_reason
         state.broken_reason = ""
+        state._reported = ""
         state.info = {}
         state.detached = False
         state._beat = b""
@@ -142,13 +145,16 @@ class SessionState:
             self._outbox = None
 
     def check_heartbeat(self) -> bool:
-        """Look at the heartbeat; True when the status changed because of it."""
+        """Look at the heartbeat; True when the status differs from the one this returned
+        last time (going stale by silence alone counts too)."""
         beat = read_counter(self.layout.heartbeat)
-        before = self.status()
         if beat != self._beat:
             self._beat = beat
             self._beat_seen = time.monotonic()
-        return self.status() != before
+        status = self.status()
+        changed = status != self._reported
+        self._reported = status
+        return changed
 
     def heard_from(self) -> None:
         """The worker just wrote a request: as good as a heartbeat."""
