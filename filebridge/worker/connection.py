@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from filebridge.errors import CallTimeout, NotConnected
-from filebridge.wire.answers import AnswerLog
+from filebridge.wire.answers import AnswerFiles, AnswerLog, Inbox
 from filebridge.wire.channel import Channel
 from filebridge.wire.files import (
     AppendLog,
@@ -38,8 +38,9 @@ class Connection:
         self.layout = layout
         self.strategy = strategy
         self.info = prepare_session(layout, identity or python_identity(), strategy)
-        self._requests = Channel(layout.request_log, layout.request_lock,
-                                 AnswerLog(layout.response_log, layout.response_lock), strategy,
+        inbox: Inbox = (AnswerFiles(layout.responses) if self.info["answers"] == "files"
+                        else AnswerLog(layout.response_log, layout.response_lock))
+        self._requests = Channel(layout.request_log, layout.request_lock, inbox, strategy,
                                  wake=(layout.root.wake_bell, layout.id))
         self._handlers: dict[str, CommandHandler] = {"ping": ping}
         self._host_heartbeat = CounterReader(layout.root.host_heartbeat)

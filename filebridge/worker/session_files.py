@@ -13,7 +13,7 @@ from typing import Any
 
 from filebridge import PROTOCOL_VERSION
 from filebridge.wire.codec import dumps, loads
-from filebridge.wire.files import FILE_MODE, atomic_write
+from filebridge.wire.files import FILE_MODE, atomic_write, fresh_reads
 from filebridge.wire.layout import SessionLayout, make_private_dir
 from filebridge.wire.waiting.filesystems import filesystem_type
 
@@ -66,7 +66,9 @@ def prepare_session(layout: SessionLayout, identity: dict[str, Any],
         "started": time.time(),
         "token": existing.get("token") or secrets.token_hex(16),
         "cwd": os.getcwd(),
-        "answers": "log",
+        # On a mount, an answer file is looked up by name, which the mount shows at once;
+        # a growing log is seen only through a fresh open and a forced size (docs/protocol.md).
+        "answers": "files" if fresh_reads(layout.folder) else "log",
         "filesystem": filesystem_type(layout.folder),
         **({"strategy": strategy} if strategy else {}),
         **identity,

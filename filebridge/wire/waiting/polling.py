@@ -56,7 +56,9 @@ class PollingWaiter(Waiter):
               idle_interval: Optional[float] = None) -> None:
         # A watched file is its own probe; a folder's probes are files in it. A folder
         # without probes (answer files arriving by rename) is looked into by its caller.
-        files = [folder / name for name in probe] if probe else [folder]
+        files = [folder / name for name in probe]
+        if not probe and not folder.is_dir():
+            files = [folder]
         self._probes[folder] = _Probe(files, max(idle_interval or 0.0, self.max_interval))
 
     def unwatch(self, folder: Path) -> None:
