@@ -145,7 +145,9 @@ scalar_keys = (st.text(max_size=300) | st.integers() | st.booleans() | st.none()
                | st.floats(allow_nan=True))
 keys = scalar_keys | st.tuples(scalar_keys, scalar_keys) | st.frozensets(st.integers(),
                                                                           max_size=3)
-attribute_names = st.text(min_size=1, max_size=80)
+# Special names (__dict__, __class__) cannot be set as plain instance attributes.
+attribute_names = st.text(min_size=1, max_size=80).filter(
+    lambda n: not (n.startswith("__") and n.endswith("__")))
 
 
 class Holder:
