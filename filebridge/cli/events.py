@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
-from types import FrameType
-from typing import Any, Optional
+from typing import Any
 
+from filebridge.cli.host_run import start_host, stop_on_sigterm
 from filebridge.cli.output import EXIT_LEASE, CommandFailed
-from filebridge.errors import LeaseHeld
 from filebridge.wire.codec import dumps
 
 __all__ = ["register"]
@@ -59,7 +57,7 @@ def _events(args: argparse.Namespace) -> int:
     host = build_host(args)
     lock = threading.Lock()
     out = sys.stdout
-    stop_asked = threading.Event()
+    stop_asked = stop_on_sigterm()  # set by SIGTERM, or when the pipe's reader is gone
 
     def print_event(method: str, params: dict[str, Any]) -> None:
         text = (dumps({"method": method, "params": params}).decode() if args.json
@@ -76,18 +74,7 @@ def _events(args: argparse.Namespace) -> int:
                        variables=provider_for(host))
     relay.subscribe(topics)
 
-    def stop(_signum: int, _frame: Optional[FrameType]) -> None:
-        # Only a flag: the handler runs in the main thread, maybe inside a join of the host's
-        # thread, and joining it again from there breaks the threading module's bookkeeping.
-        stop_asked.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    wait = None if args.wait_for_lease == "forever" else float(args.wait_for_lease or 0)
-    try:
-        host.start(wait_for_lease=wait)
-    except LeaseHeld as exc:
-        raise CommandFailed(f"{exc}; stop it first or pass --wait-for-lease",
-                            code=EXIT_LEASE) from None
+    start_host(host, args)
     try:
         while host.running and not stop_asked.wait(0.2):
             pass

@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import signal
 import sys
 from pathlib import Path
-from types import FrameType, ModuleType
-from typing import Any, Optional
+from types import ModuleType
+from typing import Any
 
+from filebridge.cli.host_run import start_host, stop_on_sigterm
 from filebridge.cli.output import EXIT_LEASE, CommandFailed
 from filebridge.cli.request_log import RequestLogger
 from filebridge.cli.sessions import add_root_argument
-from filebridge.errors import LeaseHeld
 from filebridge.host import Host
 from filebridge.host.pathmap import parse_mapping
 
@@ -61,20 +60,11 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     host = build_host(args)
     host.subscribe(RequestLogger())
-
-    def stop(_signum: int, _frame: Optional[FrameType]) -> None:
-        host.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    wait = None if args.wait_for_lease == "forever" else float(args.wait_for_lease or 0)
+    stop_asked = stop_on_sigterm()
+    start_host(host, args)
     try:
-        host.start(wait_for_lease=wait)
-    except LeaseHeld as exc:
-        raise CommandFailed(f"{exc}; stop it first or pass --wait-for-lease",
-                            code=EXIT_LEASE) from None
-    try:
-        while host.running:
-            host.join(0.5)
+        while host.running and not stop_asked.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

@@ -9,9 +9,9 @@ import sys
 from types import FrameType
 from typing import BinaryIO, Callable, Optional
 
+from filebridge.cli.host_run import start_host
 from filebridge.cli.output import EXIT_LEASE, CommandFailed
 from filebridge.editor.framing import InterruptibleReader
-from filebridge.errors import LeaseHeld
 from filebridge.host import Host
 
 __all__ = ["protocol_streams", "serve_stdio"]
@@ -48,12 +48,7 @@ def serve_stdio(args: argparse.Namespace, build_host: Callable[[argparse.Namespa
         server.stop()
 
     signal.signal(signal.SIGTERM, stop)
-    wait = None if args.wait_for_lease == "forever" else float(args.wait_for_lease or 0)
-    try:
-        host.start(wait_for_lease=wait)
-    except LeaseHeld as exc:
-        raise CommandFailed(f"{exc}; stop it first or pass --wait-for-lease",
-                            code=EXIT_LEASE) from None
+    start_host(host, args)
     server.watch_host()
     try:
         code = server.run()
