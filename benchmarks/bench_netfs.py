@@ -85,16 +85,19 @@ import sys, time
 from pathlib import Path
 from filebridge.wire.answers import AnswerLog
 from filebridge.wire.channel import Channel
-from filebridge.wire.files import Doorbell
+from filebridge.wire.files import AppendLog, Doorbell
 from filebridge.wire.layout import SessionLayout
 from filebridge.worker.session_files import prepare_session, python_identity
-# Attached sessions that only beat every 2 s, as idle workers do, in one process.
+# Attached sessions that only beat every 2 s, as idle workers do, in one process; each is
+# announced and rings the wake bell at its attach, as a worker's connection does.
 beats = []
 for i in range(int(sys.argv[2])):
     layout = SessionLayout(Path(sys.argv[1]) / f"idle{i:03d}")
     prepare_session(layout, python_identity())
+    AppendLog(layout.root.started_log).append(layout.id.encode() + b"\n")
     channel = Channel(layout.request_log, layout.request_lock,
-                      AnswerLog(layout.response_log, layout.response_lock), "polling")
+                      AnswerLog(layout.response_log, layout.response_lock), "polling",
+                      wake=(layout.root.wake_bell, layout.id))
     channel.post("attach", {"language": "python"})
     beats.append(Doorbell(layout.heartbeat))
 print("ready", flush=True)
@@ -226,7 +229,7 @@ def idle(host_root: Path, worker_root: Path, sshd: LoopbackSshd, sessions: int,
         beating = _python(IDLE_SESSIONS_CODE, str(worker_root / "sessions"), str(sessions),
                           wait_ready=True)
         try:
-            time.sleep(3.0)  # the host finds them and settles
+            time.sleep(5.0)  # the host finds them and their doorbells go quiet
             servers = sshd.sftp_servers()
             cpu, calls_before, start = _cpu_seconds(host.pid), _io_syscalls(servers), \
                 time.monotonic()
