@@ -94,7 +94,7 @@ beats = []
 for i in range(int(sys.argv[2])):
     layout = SessionLayout(Path(sys.argv[1]) / f"idle{i:03d}")
     prepare_session(layout, python_identity())
-    AppendLog(layout.root.started_log).append(layout.id.encode() + b"\n")
+    AppendLog(layout.root.started_log).append(layout.id.encode() + b"\\n")
     channel = Channel(layout.request_log, layout.request_lock,
                       AnswerLog(layout.response_log, layout.response_lock), "polling",
                       wake=(layout.root.wake_bell, layout.id))
