@@ -85,7 +85,8 @@ import sys, time
 from pathlib import Path
 from filebridge.wire.answers import AnswerLog
 from filebridge.wire.channel import Channel
-from filebridge.wire.files import AppendLog, Doorbell
+from filebridge.wire.files import Doorbell
+from filebridge.wire.logs import AppendLog
 from filebridge.wire.layout import SessionLayout
 from filebridge.worker.session_files import prepare_session, python_identity
 # Attached sessions that only beat every 2 s, as idle workers do, in one process; each is

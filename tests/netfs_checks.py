@@ -7,6 +7,7 @@ within 2 s where a look through stale attributes took about 21 s).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -115,3 +116,52 @@ def check_heartbeat_and_detach(sides: Sides) -> None:
             beater.kill()
         wait_until(lambda: status_of(host, "beating") == "stale",
                    "a killed worker's session to go stale", timeout=STALE_AFTER + 3)
+
+
+ROTATING_CALLS = """
+import json
+import filebridge.worker as fb
+fb.connect()
+print(json.dumps([fb.call("echo", timeout=2, n=n, pad="p" * 200)["n"] for n in range(100)]))
+"""
+
+
+def check_rotation(sides: Sides, limit: int = 32 << 10) -> None:
+    """Two processes send while their request log rotates every few dozen requests, then a
+    worker calls while the answer log rotates too: each request runs once, every call is
+    answered, and the retired generations go once read."""
+    previous = os.environ.get("FILEBRIDGE_ROTATE_AT")
+    os.environ["FILEBRIDGE_ROTATE_AT"] = str(limit)  # the host's logs rotate as well
+    try:
+        with serving(sides) as served:
+            start_at = str(time.time() + 1.5)
+            session = sides.worker_session("rotating")
+            senders = [subprocess.Popen(
+                [sys.executable, "-c", BURST, start_at, "600"],
+                env=python_env(FILEBRIDGE_SESSION=str(session),
+                               FILEBRIDGE_ROTATE_AT=str(limit)),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+            sent: list[str] = []
+            for sender in senders:
+                out, err = sender.communicate(timeout=120)
+                assert sender.returncode == 0, f"a sender failed:\n{err}"
+                sent += json.loads(out)
+            wait_until(lambda: len(served.seen) >= 1200, "the host to run all 1200 requests",
+                       timeout=30)
+            got = worker_json(ROTATING_CALLS, session, FILEBRIDGE_ROTATE_AT=str(limit))
+            time.sleep(0.5)  # a duplicate would show up in this time
+            seen = list(served.seen)
+    finally:
+        if previous is None:
+            del os.environ["FILEBRIDGE_ROTATE_AT"]
+        else:
+            os.environ["FILEBRIDGE_ROTATE_AT"] = previous
+    assert sorted(seen) == sorted(sent), (
+        f"lost {len(set(sent) - set(seen))}, duplicated {len(seen) - len(set(seen))}")
+    assert got == list(range(100))
+    folder = sides.host_path(session)
+    header = (folder / "request.log").read_bytes()[:40]
+    assert header.startswith(b'{"log_generation":'), "request.log was rotated"
+    assert int(header.split(b":")[1].split(b",")[0]) >= 3
+    retired = sorted(p.name for p in folder.iterdir() if p.name.startswith("request.log."))
+    assert len(retired) <= 1, f"generations the host read are removed: {retired}"

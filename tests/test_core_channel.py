@@ -11,8 +11,9 @@ import pytest
 from core_support import HostProcess, lines, run_worker, wait_until
 
 from filebridge.wire.codec import loads
-from filebridge.wire.files import AppendLog, Doorbell
+from filebridge.wire.files import Doorbell
 from filebridge.wire.layout import SessionLayout
+from filebridge.wire.logs import AppendLog
 from filebridge.worker.session_files import prepare_session
 
 

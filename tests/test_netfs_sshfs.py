@@ -22,6 +22,7 @@ from netfs_checks import (
     check_calls,
     check_discovery,
     check_heartbeat_and_detach,
+    check_rotation,
 )
 from netfs_support import (  # noqa: F401 - sshfs is a fixture
     DIRECTIONS,
@@ -62,6 +63,10 @@ def test_new_sessions_are_served_at_their_first_call(sides: Sides) -> None:
 
 def test_heartbeats_keep_a_session_alive_and_a_detach_is_seen(sides: Sides) -> None:
     check_heartbeat_and_detach(sides)
+
+
+def test_requests_and_answers_carry_on_while_the_logs_rotate(sides: Sides) -> None:
+    check_rotation(sides)
 
 
 PROJECT_MODULE = 'def greet(name):\n    return f"hello {name} from the host"\n'

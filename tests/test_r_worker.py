@@ -15,7 +15,7 @@ from r_support import Recorder, needs_r, r_string, run_r
 
 from filebridge.errors import RemoteError
 from filebridge.host import Call, Host
-from filebridge.wire.files import AppendLog
+from filebridge.wire.logs import AppendLog
 from filebridge.wire.messages import decode_request, new_request
 
 pytestmark = needs_r

@@ -14,12 +14,14 @@ import filebridge
 from filebridge.cli.output import CommandFailed, emit
 from filebridge.cli.template import render_template
 from filebridge.host.bootstrap_copy import copy_bootstrap
-from filebridge.host.journal import decode_record, recover
+from filebridge.host.journal import recover
 from filebridge.host.session import STALE_AFTER
 from filebridge.wire.codec import dumps, loads
-from filebridge.wire.files import atomic_write, file_size, read_counter, read_file
+from filebridge.wire.files import atomic_write, read_counter, read_file
 from filebridge.wire.host_status import holder_is_running, read_holder
+from filebridge.wire.journal_record import decode_record
 from filebridge.wire.layout import RootLayout, is_valid_session_id, make_private_dir, new_session_id
+from filebridge.wire.logs import log_end, log_start
 from filebridge.wire.waiting import choose_strategy, filesystem_type
 from filebridge.worker.background import HEARTBEAT_INTERVAL
 
@@ -194,7 +196,8 @@ def _recover(args: argparse.Namespace) -> int:
     if not is_valid_session_id(args.session) or not layout.session(args.session).folder.is_dir():
         raise CommandFailed(f"no session {args.session!r} under {layout.root}")
     session = layout.session(args.session)
-    size = file_size(session.request_log)
+    size = log_end(session.request_log)
+    first = log_start(session.request_log)
     mirror = layout.journal_mirror(args.session)
     known = 0
     try:
@@ -202,12 +205,16 @@ def _recover(args: argparse.Namespace) -> int:
         known = record[1] if record else 0
     except OSError:
         pass
-    position = size if args.skip_unserved or known > size else known
+    position = size if args.skip_unserved or known > size else max(known, first)
     recover(session.host_offset, mirror, position)
     unserved = size - position
-    emit({"session": args.session, "position": position, "unserved_bytes": unserved},
-         args.json, f"session {args.session}: the host resumes at byte {position} of "
-         f"request.log ({unserved} bytes after it will be served)")
+    lost = max(0, first - known) if position == first else 0
+    text = (f"session {args.session}: the host resumes at byte {position} of request.log "
+            f"({unserved} bytes after it will be served)")
+    if lost:
+        text += f"; {lost} bytes before it were rotated away unread"
+    emit({"session": args.session, "position": position, "unserved_bytes": unserved,
+          "lost_bytes": lost}, args.json, text)
     return 0
 
 

@@ -10,49 +10,16 @@ the host knows it reached, is never trusted: the session is refused with the rea
 from __future__ import annotations
 
 import os
-import zlib
 from pathlib import Path
-from typing import Optional
 
 from filebridge.wire.files import KeptFile, atomic_write, fresh_reads, read_file
+from filebridge.wire.journal_record import RECORD_WIDTH, decode_record, encode_record
 
-__all__ = ["Journal", "JournalDamaged", "decode_record", "encode_record", "recover"]
-
-_WIDTH = 51  # "%020d %020d %08x\n"
+__all__ = ["Journal", "JournalDamaged", "recover"]
 
 
 class JournalDamaged(OSError):
     """host.offset cannot be trusted; the message says why and what to run."""
-
-
-def encode_record(claimed: int, done: int) -> bytes:
-    body = b"%020d %020d" % (claimed, done)
-    return body + b" %08x\n" % zlib.crc32(body)
-
-
-def decode_record(raw: bytes) -> Optional[tuple[int, int]]:
-    """(claimed, done) of a record, or None when it is not one (a checksum that fails too)."""
-    parts = raw.split()
-    if len(parts) == 2 and raw == b"%020d %020d\n" % _ints(parts):
-        claimed, done = _ints(parts)  # written before records had a checksum
-        return max(claimed, done), done
-    if len(parts) != 3 or len(parts[2]) != 8:
-        return None
-    try:
-        claimed, done, check = int(parts[0]), int(parts[1]), int(parts[2], 16)
-    except ValueError:
-        return None
-    body = b"%020d %020d" % (claimed, done)
-    if zlib.crc32(body) != check or claimed < 0 or done < 0 or parts[0] + b" " + parts[1] != body:
-        return None
-    return max(claimed, done), done
-
-
-def _ints(parts: list[bytes]) -> tuple[int, int]:
-    try:
-        return int(parts[0]), int(parts[1])
-    except ValueError:
-        return -1, -1
 
 
 class Journal:
@@ -73,7 +40,7 @@ class Journal:
         self.lazy = fresh_reads(path.parent)
 
     def _start(self, log_size: int) -> tuple[int, int]:
-        raw = self._file.run(lambda fd: os.pread(fd, _WIDTH + 1, 0))
+        raw = self._file.run(lambda fd: os.pread(fd, RECORD_WIDTH + 1, 0))
         known = self._mirrored_position()
         if not raw:
             if known:
@@ -98,7 +65,7 @@ class Journal:
 
     def _mirrored_position(self) -> int:
         try:
-            record = decode_record(read_file(self.mirror, _WIDTH + 1))
+            record = decode_record(read_file(self.mirror, RECORD_WIDTH + 1))
         except OSError:
             return 0
         return record[1] if record else 0

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import errno
-import os
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from filebridge.wire.files import file_size, fresh_reads, open_file, read_counter, read_from
+from filebridge.wire.files import fresh_reads, read_counter
+from filebridge.wire.logs import LogCursor
 
-__all__ = ["LineReader", "LogDamaged", "LogLine"]
-
-
-class LogDamaged(OSError):
-    """The log was truncated, replaced or deleted under the reader."""
+__all__ = ["LineReader", "LogLine"]
 
 CHUNK = 1 << 20
 SIZE_LIMIT = 10**15  # a doorbell value above this is a clock reading, not a log size
@@ -37,7 +32,8 @@ class LineReader:
 
     A line longer than ``max_line`` is skipped as it streams past, never held in memory. On a
     network filesystem every read opens the log afresh (a kept descriptor would not see the
-    other machine's appends for the attribute cache's lifetime).
+    other machine's appends for the attribute cache's lifetime). Offsets are logical: they go
+    on growing across the log's generations.
     """
 
     def __init__(self, path: Path, offset: int, max_line: int,
@@ -46,11 +42,11 @@ class LineReader:
         look at it (cheap) saves opening the log (dear) when nothing was appended."""
         self.path = path
         self.bell = bell
-        self.position = offset
         self.max_line = max_line
-        self._fd: Optional[int] = None
+        self._cursor = LogCursor(path, offset, sole_reader=True)
+        self.position = self._cursor.position
         self._pending = bytearray()
-        self._pending_start = offset
+        self._pending_start = self.position
         self._skipping = False
         self._head = b""
         self._fresh = fresh_reads(path.parent)
@@ -71,23 +67,12 @@ class LineReader:
         budget = max_bytes
         while budget > 0:
             wanted = min(CHUNK, budget)
-            chunk = self._chunk(wanted)
+            start, chunk = self._cursor.read(wanted)
             budget -= len(chunk)
-            self._take(chunk, lines)
-            if len(chunk) < wanted:
+            self._take(start, chunk, lines)
+            if len(chunk) < wanted and not self._cursor.more:
                 break
         return lines
-
-    def _chunk(self, size: int) -> bytes:
-        if self._fresh:
-            return read_from(self.path, self.position, size)
-        if self._fd is None:
-            self._fd = open_file(self.path, os.O_RDONLY)
-        try:
-            return os.pread(self._fd, size, self.position)
-        except OSError:
-            self.close()
-            raise
 
     def behind(self) -> bool:
         """Whether the doorbell announces more than was read: on a network filesystem a fresh
@@ -102,26 +87,24 @@ class LineReader:
         return self.position < announced < SIZE_LIMIT
 
     def check(self) -> None:
-        """Raise OSError saying so when the log is now shorter than what was read, or another
-        file took its place: its requests can no longer be told apart from the ones served."""
-        if self._fresh or self._fd is None:
-            size = file_size(self.path)
-        else:
-            kept = os.fstat(self._fd)
-            try:
-                now = os.stat(self.path, follow_symlinks=False)
-            except FileNotFoundError:
-                raise LogDamaged(errno.ENOENT, "request.log was deleted") from None
-            if (now.st_ino, now.st_dev) != (kept.st_ino, kept.st_dev):
-                raise LogDamaged(errno.EINVAL, "request.log was replaced by another file")
-            size = kept.st_size
-        if size < self.position:
-            raise LogDamaged(errno.EINVAL, f"request.log is {size} bytes, shorter than the "
-                          f"{self.position} already read: it was truncated or replaced")
+        """Raise LogDamaged (an OSError) saying so when the log is now shorter than what was
+        read, or another file took its place: its requests can no longer be told apart from
+        the ones served."""
+        self._cursor.check()
 
-    def _take(self, chunk: bytes, lines: list[LogLine]) -> None:
-        base = self.position
-        self.position += len(chunk)
+    def end(self) -> int:
+        """The log's logical end now."""
+        return self._cursor.end()
+
+    def _take(self, start: int, chunk: bytes, lines: list[LogLine]) -> None:
+        if start != self.position:
+            # The reader moved on to the next generation: a fragment cut at the end of the
+            # last one is dropped (writers end their lines before they rotate).
+            self._pending.clear()
+            self._skipping = False
+            self._pending_start = start
+        base = start
+        self.position = start + len(chunk)
         cursor = 0
         while cursor < len(chunk):
             newline = chunk.find(b"\n", cursor)
@@ -153,9 +136,4 @@ class LineReader:
             self._pending.clear()
 
     def close(self) -> None:
-        if self._fd is not None:
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
-            self._fd = None
+        self._cursor.close()

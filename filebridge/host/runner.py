@@ -16,7 +16,8 @@ from filebridge.host.reader import LineReader, LogLine
 from filebridge.host.session import SessionState
 from filebridge.wire import faults
 from filebridge.wire.codec import loads
-from filebridge.wire.files import file_size, read_file, remove_file
+from filebridge.wire.files import read_file, remove_file
+from filebridge.wire.logs import log_end
 from filebridge.wire.messages import Answer, BadRequest, Request, decode_request, salvage_id
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class ServedSession:
     def __init__(self, state: SessionState, max_line: int, mirror: Any) -> None:
         self.state = state
         layout = state.layout
-        self.journal = Journal(layout.host_offset, mirror, file_size(layout.request_log))
+        self.journal = Journal(layout.host_offset, mirror, log_end(layout.request_log))
         self.reader = LineReader(layout.request_log, self.journal.done, max_line,
                                  bell=layout.request_lock)
         self.read_lock = threading.Lock()

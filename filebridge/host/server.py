@@ -17,7 +17,6 @@ from filebridge.host.dispatch import HandlerFunc, HandlerSpec
 from filebridge.host.journal import JournalDamaged
 from filebridge.host.lease import HostLease
 from filebridge.host.pathmap import PathMap
-from filebridge.host.reader import LogDamaged
 from filebridge.host.runner import RequestRunner, ServedSession
 from filebridge.host.safety import issued_tokens, why_refused
 from filebridge.host.session import STALE_AFTER, SessionInfo, SessionState
@@ -42,6 +41,7 @@ from filebridge.wire.layout import (
     is_valid_session_id,
     make_private_dir,
 )
+from filebridge.wire.logs import LogDamaged, rotation_for
 from filebridge.wire.messages import Answer, Request
 from filebridge.wire.waiting import Change, choose_strategy
 from filebridge.wire.waiting.base import SPIN_SECONDS, yield_cpu
@@ -211,7 +211,8 @@ class Host:
             if channel is None:
                 layout = info.layout
                 channel = Channel(layout.command_log, layout.command_lock,
-                                  AnswerFiles(layout.command_responses), self.strategy)
+                                  AnswerFiles(layout.command_responses), self.strategy,
+                                  rotate_at=rotation_for(info.info))
                 self._commands[session_id] = channel
         _request, answer, waited = channel.call(command, args, timeout)
         if answer is None:
@@ -588,8 +589,11 @@ class Host:
                                    self.root.journal_mirror(layout.id))
             self._waiter.watch(layout.request_lock,
                                idle_interval=IDLE_POLL if self.polling else None)
-        except (JournalDamaged, UnsafeFile) as exc:
-            self._break(state or SessionState.unreadable(layout), str(exc))
+        except (JournalDamaged, UnsafeFile, LogDamaged) as exc:
+            reason = str(exc)
+            if isinstance(exc, LogDamaged):
+                reason = f"{exc.strerror}; run `filebridge recover` to resume"
+            self._break(state or SessionState.unreadable(layout), reason)
             release_folder(layout.folder)
             return
         except OSError as exc:

@@ -20,6 +20,7 @@ from filebridge.wire.files import (
     remove_file,
 )
 from filebridge.wire.layout import SessionLayout
+from filebridge.wire.logs import rotation_for
 
 __all__ = ["STALE_AFTER", "SessionInfo", "SessionState"]
 
@@ -133,7 +134,7 @@ class SessionState:
     def _open_outbox(self) -> Outbox:
         layout = self.layout
         return outbox_for(self.info.get("answers"), layout.responses, layout.response_log,
-                          layout.response_lock)
+                          layout.response_lock, rotation_for(self.info))
 
     def reload_info(self) -> None:
         """Read session.json again (a worker rewrites it when it connects)."""

@@ -40,7 +40,6 @@ from filebridge.host.vscode_r_help import render_help
 from filebridge.wire.answers import FileOutbox
 from filebridge.wire.codec import dumps, loads
 from filebridge.wire.files import (
-    AppendLog,
     Doorbell,
     atomic_write,
     open_file,
@@ -48,6 +47,7 @@ from filebridge.wire.files import (
     read_from,
 )
 from filebridge.wire.layout import SessionLayout, is_valid_session_id, make_private_dir
+from filebridge.wire.logs import AppendLog
 from filebridge.wire.messages import Answer, BadRequest, Request, decode_answer, decode_request
 from filebridge.wire.waiting import choose_strategy, make_waiter
 

@@ -8,7 +8,6 @@ worker asks for it (``"answers": "log"`` in session.json).
 
 from __future__ import annotations
 
-import os
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -16,17 +15,16 @@ from typing import Optional
 
 from filebridge.wire.files import (
     Doorbell,
-    SoleWriterLog,
     atomic_write,
     file_exists,
     file_size,
     fresh_reads,
-    open_file,
     read_counter,
     read_file,
     read_from,
     remove_file,
 )
+from filebridge.wire.logs import LogCursor, SoleWriterLog
 from filebridge.wire.messages import Answer, decode_answer
 from filebridge.wire.waiting import Waiter
 
@@ -86,19 +84,17 @@ class AnswerLog(Inbox):
         self.log = log
         self.bell = bell
         self._lock = threading.Lock()
-        self._pid = os.getpid()
-        self._offset = self._size()
+        self._cursor = self._start()
         self._partial = b""
         self._waiting: set[str] = set()
         self._arrived: dict[str, Answer] = {}
-        self._fd: Optional[int] = None
         self._fresh = fresh_reads(log.parent)
 
-    def _size(self) -> int:
+    def _start(self, position: Optional[int] = None) -> Optional[LogCursor]:
         try:
-            return file_size(self.log)
+            return LogCursor(self.log, position)
         except OSError:
-            return 0
+            return None  # a dropped mount: the next look starts at the log's end
 
     def watch_with(self, waiter: Waiter) -> None:
         waiter.watch(self.bell)
@@ -121,30 +117,27 @@ class AnswerLog(Inbox):
                 self._waiting.discard(request_id)
             return answer
 
-    def _more(self) -> bytes:
+    def _more(self) -> tuple[int, bytes]:
+        cursor = self._cursor
+        if cursor is None:
+            cursor = self._cursor = LogCursor(self.log)
         if self._fresh:
             try:
                 end = int(read_counter(self.bell))
             except ValueError:
                 end = -1
-            if 0 <= end <= self._offset:
-                return b""
-            return read_from(self.log, self._offset, 1 << 22)
-        if self._fd is None or self._pid != os.getpid():
-            self._fd = open_file(self.log, os.O_RDONLY)
-            self._pid = os.getpid()
-        try:
-            return os.pread(self._fd, 1 << 22, self._offset)
-        except OSError:
-            self.close()  # a dropped mount: the next look opens afresh
-            raise
+            if 0 <= end <= cursor.position:
+                return cursor.position, b""
+        return cursor.read(1 << 22)
 
     def _collect(self) -> None:
         while True:
-            data = self._more()
+            position = self._cursor.position if self._cursor else -1
+            start, data = self._more()
             if not data:
                 return
-            self._offset += len(data)
+            if start != position:
+                self._partial = b""  # a new generation: a cut line does not go on
             *lines, self._partial = (self._partial + data).split(b"\n")
             wanted = [rid.encode() for rid in self._waiting]
             for line in lines:
@@ -155,12 +148,8 @@ class AnswerLog(Inbox):
                         self._arrived[answer.id] = answer
 
     def close(self) -> None:
-        if self._fd is not None and self._pid == os.getpid():
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
-        self._fd = None
+        if self._cursor is not None:
+            self._cursor.close()
 
 
 class Outbox(ABC):
@@ -197,9 +186,9 @@ class LogOutbox(Outbox):
 
     _TAIL = 1 << 22
 
-    def __init__(self, log: Path, bell: Path) -> None:
+    def __init__(self, log: Path, bell: Path, rotate_at: Optional[int] = None) -> None:
         self.log_path = log
-        self._log = SoleWriterLog(log)
+        self._log = SoleWriterLog(log, rotate_at)
         self._bell = Doorbell(bell)
 
     def deliver(self, answer: Answer) -> None:
@@ -217,6 +206,7 @@ class LogOutbox(Outbox):
         self._bell.close()
 
 
-def outbox_for(mode: object, folder: Path, log: Path, bell: Path) -> Outbox:
+def outbox_for(mode: object, folder: Path, log: Path, bell: Path,
+               rotate_at: Optional[int] = None) -> Outbox:
     """The outbox a session asked for in session.json's "answers" (files unless "log")."""
-    return LogOutbox(log, bell) if mode == "log" else FileOutbox(folder, bell)
+    return LogOutbox(log, bell, rotate_at) if mode == "log" else FileOutbox(folder, bell)

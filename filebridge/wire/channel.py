@@ -11,11 +11,12 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from filebridge.errors import ProtocolError, WriteFailed
 from filebridge.wire.answers import Inbox
-from filebridge.wire.files import AppendLog, Doorbell, WakeBell, atomic_write, make_folder
+from filebridge.wire.files import Doorbell, WakeBell, atomic_write, make_folder
+from filebridge.wire.logs import AppendLog
 from filebridge.wire.messages import Answer, Request, new_request
 from filebridge.wire.waiting import PollingWaiter, Waiter, make_waiter
 
@@ -33,11 +34,15 @@ class Channel:
     """``wake``: the root's wake bell and this session's id, for the worker -> host direction."""
 
     def __init__(self, log_path: Path, bell_path: Path, inbox: Inbox, strategy: str,
-                 wake: Optional[tuple[Path, str]] = None) -> None:
+                 wake: Optional[tuple[Path, str]] = None,
+                 rotate_at: Optional[int] = None,
+                 released: Optional[Callable[[], int]] = None) -> None:
+        """``rotate_at`` and ``released``: when the log is retired for a new generation, and
+        how far its reader read (see ``AppendLog``)."""
         self.inbox = inbox
         self.strategy = strategy
         self.log_path = log_path
-        self._log = AppendLog(log_path)
+        self._log = AppendLog(log_path, rotate_at, released)
         self._bell = Doorbell(bell_path)
         self._wake = WakeBell(*wake) if wake else None
         self._posted = 0.0

@@ -28,24 +28,28 @@ __all__ = [
     "COUNTER_WIDTH",
     "FILE_MODE",
     "MOUNT_ERRORS",
-    "AppendLog",
     "CounterReader",
     "Doorbell",
     "KeptFile",
-    "SoleWriterLog",
     "WakeBell",
     "atomic_write",
     "confine_to",
+    "entry_identity",
     "file_exists",
     "file_size",
     "fresh_reads",
+    "lock_fd",
     "make_folder",
     "open_file",
+    "read_at",
     "read_counter",
     "read_file",
     "read_from",
     "release_folder",
     "remove_file",
+    "retire_file",
+    "unlock_fd",
+    "write_all",
 ]
 
 FILE_MODE = 0o600
@@ -65,20 +69,21 @@ T = TypeVar("T")
 try:
     import fcntl
 
-    def _lock(fd: int) -> None:
+    def lock_fd(fd: int) -> None:
+        """Hold the POSIX record lock of the whole file (waiting for it)."""
         fcntl.lockf(fd, fcntl.LOCK_EX)
 
-    def _unlock(fd: int) -> None:
+    def unlock_fd(fd: int) -> None:
         fcntl.lockf(fd, fcntl.LOCK_UN)
 
 except ImportError:  # Windows
     import msvcrt
 
-    def _lock(fd: int) -> None:
+    def lock_fd(fd: int) -> None:
         os.lseek(fd, 0, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined]
 
-    def _unlock(fd: int) -> None:
+    def unlock_fd(fd: int) -> None:
         os.lseek(fd, 0, os.SEEK_SET)
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
 
@@ -230,7 +235,7 @@ def read_file(path: Path, limit: int) -> bytes:
     """The whole of a small file; UnsafeFile when it holds more than ``limit`` bytes."""
     fd = open_file(path, os.O_RDONLY)
     try:
-        data = _read_up_to(fd, 0, limit + 1)
+        data = read_at(fd, 0, limit + 1)
     finally:
         os.close(fd)
     if len(data) > limit:
@@ -238,7 +243,8 @@ def read_file(path: Path, limit: int) -> bytes:
     return data
 
 
-def _read_up_to(fd: int, offset: int, count: int) -> bytes:
+def read_at(fd: int, offset: int, count: int) -> bytes:
+    """Up to ``count`` bytes of ``fd`` from ``offset`` (fewer only at the end of the file)."""
     parts = []
     while count > 0:
         chunk = os.pread(fd, min(count, 1 << 20), offset)
@@ -256,7 +262,7 @@ def read_from(path: Path, offset: int, limit: int) -> bytes:
     fd = open_file(path, os.O_RDONLY)
     try:
         refresh_size(fd)
-        return _read_up_to(fd, offset, limit)
+        return read_at(fd, offset, limit)
     finally:
         os.close(fd)
 
@@ -287,6 +293,41 @@ def file_exists(path: Path) -> bool:
         return _in_folder(Path(path), look)
     except OSError:
         return False
+
+
+def entry_identity(path: Path) -> Optional[tuple[int, int]]:
+    """(device, inode) of the entry ``path`` (a link is not followed); None when missing."""
+
+    def look(name: str, dir_fd: Optional[int]) -> Optional[tuple[int, int]]:
+        try:
+            found = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        return found.st_dev, found.st_ino
+
+    return _in_folder(Path(path), look)
+
+
+def retire_file(path: Path, retired_name: str) -> None:
+    """Give the file ``path`` the second name ``retired_name`` in its folder, then free its own
+    name: by a hard link where the filesystem has them, so the name never goes missing, else by
+    a rename. A file already called ``retired_name`` is replaced."""
+
+    def retire(name: str, dir_fd: Optional[int]) -> None:
+        try:
+            os.unlink(retired_name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+        try:
+            os.link(name, retired_name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd,
+                    follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS,
+                                 errno.EXDEV, errno.EMLINK):
+                raise
+            os.rename(name, retired_name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+    _in_folder(Path(path), retire)
 
 
 def read_counter(path: Path, width: int = COUNTER_WIDTH) -> bytes:
@@ -358,7 +399,7 @@ def atomic_write(path: Path, data: bytes, *, fsync: bool = False) -> None:
                      dir_fd=dir_fd)
         try:
             try:
-                _write_all(fd, data)
+                write_all(fd, data)
                 if fsync:
                     os.fsync(fd)
             finally:
@@ -399,7 +440,8 @@ def make_folder(path: Path) -> None:
     _in_folder(Path(path), mkdir)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` (a write may take only part of it)."""
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -510,96 +552,6 @@ class KeptFile:
         if self._fd is not None and self._pid == os.getpid():
             _close_quietly(self._fd)
         self._fd = None
-
-
-class AppendLog:
-    """An append-only JSON Lines file that several processes and threads write at once.
-
-    A POSIX record lock keeps lines whole between processes of one machine and across NFS (its
-    lock manager serialises clients, and unlocking sends the data); a thread lock does the same
-    between threads, since record locks belong to the process. Across an sshfs mount record
-    locks do not reach the other side, but an append of one SFTP write is atomic on the
-    server: writers keep lines under ``MAX_LINE`` (docs/protocol.md, "Large requests").
-    """
-
-    MAX_LINE = 16 << 10
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._file = KeptFile(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
-        self._fresh = fresh_reads(self.path.parent)
-        self._threads = threading.Lock()
-        self._our_end = -1
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork)
-
-    def _after_fork(self) -> None:
-        self._threads = threading.Lock()
-
-    def append(self, line: bytes) -> int:
-        """Append one complete line; return the size of the log after it (where sizes are
-        dear, on a network filesystem, a number that differs from the last one)."""
-        with self._threads:
-            return self._file.run(lambda fd: self._append(fd, line))
-
-    def _append(self, fd: int, line: bytes) -> int:
-        _lock(fd)
-        try:
-            if faults.ARMED: line = faults.on_write(self.path, fd, line)  # noqa: E701
-            if self._fresh:
-                # Sizes are dear to learn here (a round trip): a leading newline ends whatever
-                # fragment a killed writer left, and readers skip the blank line it may make.
-                _write_all(fd, b"\n" + line)
-                return time.time_ns()
-            size = os.fstat(fd).st_size
-            # A writer killed mid-line left a fragment: end it so it cannot swallow this line.
-            # Where the log still ends with our own last line, it ends with a newline.
-            if size and size != self._our_end and os.pread(fd, 1, size - 1) != b"\n":
-                line = b"\n" + line
-            _write_all(fd, line)
-            self._our_end = size + len(line)
-            return self._our_end
-        finally:
-            _unlock(fd)
-
-    def close(self) -> None:
-        self._file.close()
-
-
-class SoleWriterLog:
-    """An append-only log with one writer (the host's answer log): no lock per line.
-
-    A fragment left by a killed predecessor is ended once, at open. On a network filesystem the
-    descriptor is closed after every append, which is what makes the data visible to a reader
-    on another machine (close-to-open consistency).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._file = KeptFile(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
-        self._publish = publish_by_close(self.path.parent)
-        self._size = self._file.run(self._end_fragment)
-        if self._publish:
-            self._file.close()
-
-    def _end_fragment(self, fd: int) -> int:
-        refresh_size(fd)
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            _write_all(fd, b"\n")
-            size += 1
-        return size
-
-    def append(self, line: bytes) -> int:
-        if faults.ARMED: line = faults.on_write(self.path, None, line)  # noqa: E701
-        self._file.run(lambda fd: _write_all(fd, line))
-        self._size += len(line)
-        if self._publish:
-            self._file.close()
-        return self._size
-
-    def close(self) -> None:
-        self._file.close()
 
 
 class Doorbell:

@@ -16,8 +16,9 @@ from typing import Any, Callable, Optional
 from filebridge.errors import RemoteError
 from filebridge.wire.answers import FileOutbox
 from filebridge.wire.channel import open_waiter
-from filebridge.wire.files import Doorbell, file_size, read_from
+from filebridge.wire.files import Doorbell
 from filebridge.wire.layout import SessionLayout
+from filebridge.wire.logs import LogCursor
 from filebridge.wire.messages import Answer, BadRequest, Request, decode_request
 
 __all__ = ["HEARTBEAT_INTERVAL", "BackgroundService", "CommandHandler"]
@@ -37,16 +38,16 @@ class BackgroundService:
         self._heartbeat = Doorbell(layout.heartbeat)
         self._outbox = FileOutbox(layout.command_responses, layout.command_response_lock)
         self._beats = 0
-        self._offset = self._end_of_commands()
+        self._commands = self._command_cursor()
         self._pending = b""
         self._thread: Optional[threading.Thread] = None
         self._waiter = open_waiter(strategy)
 
-    def _end_of_commands(self) -> int:
+    def _command_cursor(self, position: Optional[int] = None) -> Optional[LogCursor]:
         try:
-            return file_size(self.layout.command_log)
+            return LogCursor(self.layout.command_log, position)
         except OSError:
-            return 0
+            return None
 
     def start(self) -> None:
         self._waiter.watch(self.layout.command_lock)
@@ -60,6 +61,8 @@ class BackgroundService:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
         self._waiter.close()
+        if self._commands is not None:
+            self._commands.close()
 
     def beat(self) -> None:
         """Ring the heartbeat; a folder that cannot be written now (a dropped mount, a full
@@ -89,18 +92,30 @@ class BackgroundService:
                 log.exception("filebridge: failed to serve host requests")
 
     def serve_pending(self) -> None:
+        while self._serve_some():
+            pass
+
+    def _serve_some(self) -> bool:
+        """Serve what one read found; whether to read again at once."""
+        if self._commands is None:
+            self._commands = self._command_cursor(0)
+            if self._commands is None:
+                return False
+        position = self._commands.position
         try:
-            data = read_from(self.layout.command_log, self._offset, 16 << 20)
+            start, data = self._commands.read(16 << 20)
         except OSError:
-            return
+            return False
         if not data:
-            return
-        self._offset += len(data)
+            return False
+        if start != position:
+            self._pending = b""  # a new generation: a cut line does not go on
         data = self._pending + data
         *lines, self._pending = data.split(b"\n")
         for line in lines:
             if line.strip():
                 self._serve_line(line)
+        return self._commands.more
 
     def _serve_line(self, line: bytes) -> None:
         try:

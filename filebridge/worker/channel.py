@@ -6,6 +6,7 @@ from filebridge.wire.answers import AnswerFiles, AnswerLog, Inbox
 from filebridge.wire.channel import Channel
 from filebridge.wire.codec import loads
 from filebridge.wire.layout import SessionLayout, make_private_dir
+from filebridge.wire.logs import read_by_host, rotation_limit
 from filebridge.wire.waiting import choose_strategy
 
 __all__ = ["session_channel", "session_inbox"]
@@ -25,4 +26,5 @@ def session_inbox(layout: SessionLayout) -> Inbox:
 
 def session_channel(layout: SessionLayout) -> Channel:
     return Channel(layout.request_log, layout.request_lock, session_inbox(layout),
-                   choose_strategy(layout.folder))
+                   choose_strategy(layout.folder), rotate_at=rotation_limit(),
+                   released=read_by_host(layout.host_offset))

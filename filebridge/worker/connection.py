@@ -11,7 +11,6 @@ from filebridge.errors import CallTimeout, NotConnected
 from filebridge.wire.answers import AnswerFiles, AnswerLog, Inbox
 from filebridge.wire.channel import Channel
 from filebridge.wire.files import (
-    AppendLog,
     CounterReader,
     file_size,
     read_counter,
@@ -20,6 +19,7 @@ from filebridge.wire.files import (
 )
 from filebridge.wire.host_status import holder_is_running, read_holder
 from filebridge.wire.layout import SessionLayout, default_root, new_session_id
+from filebridge.wire.logs import AppendLog, read_by_host, rotation_limit
 from filebridge.wire.messages import Request
 from filebridge.wire.waiting import choose_strategy, filesystem_type
 from filebridge.worker.background import BackgroundService, CommandHandler, ping
@@ -41,7 +41,9 @@ class Connection:
         inbox: Inbox = (AnswerFiles(layout.responses) if self.info["answers"] == "files"
                         else AnswerLog(layout.response_log, layout.response_lock))
         self._requests = Channel(layout.request_log, layout.request_lock, inbox, strategy,
-                                 wake=(layout.root.wake_bell, layout.id))
+                                 wake=(layout.root.wake_bell, layout.id),
+                                 rotate_at=rotation_limit(),
+                                 released=read_by_host(layout.host_offset))
         self._handlers: dict[str, CommandHandler] = {"ping": ping}
         self._host_heartbeat = CounterReader(layout.root.host_heartbeat)
         self._service = BackgroundService(layout, strategy, self._handlers)

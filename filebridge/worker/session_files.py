@@ -69,6 +69,9 @@ def prepare_session(layout: SessionLayout, identity: dict[str, Any],
         # On a mount, an answer file is looked up by name, which the mount shows at once;
         # a growing log is seen only through a fresh open and a forced size (docs/protocol.md).
         "answers": "files" if fresh_reads(layout.folder) else "log",
+        # This worker's readers follow log generations, so the host may rotate the logs it
+        # writes (docs/protocol.md, "Log generations").
+        "log_generations": 1,
         "filesystem": filesystem_type(layout.folder),
         **({"strategy": strategy} if strategy else {}),
         **identity,
