@@ -482,7 +482,9 @@ class LegacyWatcher:
 
     def _rstudioapi(self, mirror: _Mirror, args: dict[str, Any], sent: Optional[float]) -> None:
         action = str(args.get("action"))
-        forwarded = {"action": action, "args": args.get("args")}
+        # a prompt on the web page must be given up before the adapter answers R
+        forwarded = {"action": action, "args": args.get("args"),
+                     "timeout": RSTUDIOAPI_TIMEOUT - 0.5}
         request = mirror.post("rstudioapi", forwarded, answer=True, sent=sent)
         answer_file = mirror.layout.response_file(request.id)
         waiter = make_waiter(choose_strategy(mirror.layout.folder))
