@@ -68,14 +68,20 @@ def birth_time(path: Path) -> Optional[float]:
     return seconds + nanos / 1e9 if seconds > 0 else None
 
 
+_boot: list[Optional[float]] = []
+
+
 def _boot_time() -> Optional[float]:
-    try:
-        for line in Path("/proc/stat").read_text().splitlines():
-            if line.startswith("btime "):
-                return float(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
+    if not _boot:
+        found = None
+        try:
+            for line in Path("/proc/stat").read_text().splitlines():
+                if line.startswith("btime "):
+                    found = float(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        _boot.append(found)
+    return _boot[0]
 
 
 def process_started(pid: int) -> Optional[float]:
@@ -145,6 +151,11 @@ class LegacyFinder:
     def __init__(self, watcher_dir: Path) -> None:
         self.watcher_dir = watcher_dir
         self._verdicts: dict[tuple[int, float], Optional[Path]] = {}
+        # Reading /proc costs about 0.4 ms a process: after the first look it is read again
+        # only when a legacy folder appears that the last look did not see.
+        self._roots: set[Path] = {_temp_root(dict(os.environ))}
+        self._examined: set[Path] = set()
+        self._looked = False
 
     def _legacy_r(self, pid: int, started: float) -> Optional[Path]:
         """The temporary root of ``pid`` if it is an R process of this watcher folder."""
@@ -160,6 +171,11 @@ class LegacyFinder:
     def find(self, known_pids: Iterable[int], known_dirs: Iterable[Path]) -> list[FoundSession]:
         """Live legacy R sessions of this watcher folder outside ``known_pids``, with their
         temporary folders (none of ``known_dirs``)."""
+        present = {f for root in self._roots for f in self._session_folders(root)}
+        if self._looked and present <= self._examined:
+            self._examined = present
+            return []
+        self._looked = True
         try:
             pids = sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
         except OSError:
@@ -185,6 +201,9 @@ class LegacyFinder:
                 candidates.setdefault(root, []).append((started, pid))
         # forget processes that are gone
         self._verdicts = {k: v for k, v in self._verdicts.items() if k in alive}
+        self._roots.update(candidates)
+        # folders made after the processes were listed belong to processes not listed yet
+        self._examined = present
         claimed = [Path(d) for d in known_dirs]
         found = []
         for root, processes in candidates.items():
