@@ -105,6 +105,25 @@ def test_a_prompt_nobody_answers_times_out_in_r_and_leaves_the_page(
         page.close()
 
 
+def test_a_prompt_whose_page_is_closed_fails_in_r_instead_of_waiting_on(
+        tmp_path: Path, browser: Any) -> None:
+    root = tmp_path / "root"
+    with running_host(root) as (_host, viewers):
+        assert viewers.ui is not None
+        page = browser.new_page()
+        page.goto(viewers.ui.url)
+        code = ('filebridge_connect()\noptions(filebridge.prompt_timeout = 110)\n'
+                'tryCatch(rstudioapi::showPrompt("T", "the page goes away"),\n'
+                '         error = function(e) cat(conditionMessage(e)))\n')
+        with r_in_background(code, root / "sessions" / "closed") as r:
+            page.get_by_test_id("prompt-dialog").wait_for(timeout=60_000)
+            page.close()
+            # noticed once the closed page's last long poll (20 s) has ended
+            assert finish(r) == [
+                "rstudioapi action 'show_prompt' failed in filebridge: the web page was "
+                "closed before the prompt was answered [not_available]"]
+
+
 def test_a_prompt_with_no_page_open_fails_at_once_with_a_clear_message(tmp_path: Path) -> None:
     root = tmp_path / "root"
     with running_host(root):
