@@ -21,6 +21,7 @@ from test_r_legacy import WAIT_FOR, legacy_script
 
 from filebridge.host import Host
 from filebridge.host.vscode_r import LegacyWatcher
+from filebridge.host.vscode_r_discovery import BIRTH_WINDOW, LegacyFinder, birth_time
 
 pytestmark = [needs_r, pytest.mark.skipif(not Path("/proc/self/stat").exists(),
                                           reason="finding legacy sessions reads /proc")]
@@ -109,3 +110,23 @@ def test_a_legacy_session_whose_attach_was_lost_is_found_while_the_adapter_runs(
             assert host.session(session_id).status == "alive"
     finally:
         adapter.stop()
+
+
+def test_a_folder_belongs_to_the_process_that_started_last_before_it_was_made(
+        tmp_path: Path) -> None:
+    older = tmp_path / "RtmpOLDER"
+    older.mkdir()
+    born = birth_time(older)
+    if born is None:
+        pytest.skip("this file system keeps no birth times")
+    time.sleep(1.5)
+    newer = tmp_path / "RtmpNEWER"
+    newer.mkdir()
+    newer_born = birth_time(newer)
+    assert newer_born is not None and newer_born > born
+    # pids that do not exist: the pairing looks only at the start times given
+    processes = [(born - 30.0, 4_000_001), (born - 0.2, 4_000_002), (newer_born - 0.1, 4_000_003)]
+    found = {f.pid: f.tempdir for f in LegacyFinder._pair(processes, [older, newer])}
+    assert found == {4_000_002: older, 4_000_003: newer}
+    # a folder made long after every start belongs to none of them
+    assert LegacyFinder._pair([(born - BIRTH_WINDOW - 5, 4_000_001)], [older]) == []

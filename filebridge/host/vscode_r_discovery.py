@@ -34,6 +34,7 @@ _AT_SYMLINK_NOFOLLOW = 0x100
 _STATX_SIZE = 256
 _BTIME_OFFSET = 80  # struct statx: stx_btime {tv_sec int64, tv_nsec uint32, pad} at byte 80
 
+_HAS_PROC = os.path.exists("/proc/self/stat")  # Linux; elsewhere nothing is found
 _statx = None
 try:
     _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -171,6 +172,8 @@ class LegacyFinder:
     def find(self, known_pids: Iterable[int], known_dirs: Iterable[Path]) -> list[FoundSession]:
         """Live legacy R sessions of this watcher folder outside ``known_pids``, with their
         temporary folders (none of ``known_dirs``)."""
+        if not _HAS_PROC:
+            return []
         present = {f for root in self._roots for f in self._session_folders(root)}
         if self._looked and present <= self._examined:
             self._examined = present
