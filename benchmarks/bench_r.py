@@ -10,7 +10,9 @@ Then: a legacy vscode-R session (tests/legacy_vscode_r.R, the released session c
 behaviour) makes 100 identical rstudioapi calls back to back through the adapter (target: no
 timeouts); an rstudioapi call through the R worker; View() of 1e5 x 10 and 1e6 x 4 frames, R's
 time blocked and the time to the first rows at the host, beside vscode-R's View() code path in
-the same run (targets: blocked <= 0.5x, first rows < 300 ms); the variables snapshot.
+the same run (targets: blocked <= 0.5x, first rows < 300 ms); the variables snapshot; the
+adapter's look for legacy sessions that sent nothing (its first look reads /proc, later ones
+list the temporary folders), beside listing /proc alone.
 """
 
 from __future__ import annotations
@@ -362,6 +364,28 @@ def _wait_complete(meta: Path, timeout: float) -> float:
     raise RuntimeError(f"the table {meta.parent} was not complete within {timeout:g} s")
 
 
+def _discovery_figures(watcher: Path, looks: int = 20) -> dict[str, float]:
+    """The legacy adapter's look for silent sessions: the first (reads /proc), then idle ones,
+    beside the baseline of listing /proc's process folders alone."""
+    from filebridge.host.vscode_r_discovery import LegacyFinder
+
+    finder = LegacyFinder(watcher)
+    began = time.perf_counter()
+    finder.find([], [])
+    first = (time.perf_counter() - began) * 1000
+    idle, listing = [], []
+    for _ in range(looks):
+        began = time.perf_counter()
+        finder.find([], [])
+        idle.append((time.perf_counter() - began) * 1000)
+        began = time.perf_counter()
+        processes = [name for name in os.listdir("/proc") if name.isdigit()]
+        listing.append((time.perf_counter() - began) * 1000)
+    idle_ms, listing_ms = percentile(idle, 0.5), percentile(listing, 0.5)
+    return {"processes": len(processes), "first_ms": first, "idle_ms": idle_ms,
+            "proc_listing_ms": listing_ms, "ratio_idle_to_listing": idle_ms / listing_ms}
+
+
 def _figures(samples: list[float]) -> tuple[float, float]:
     return percentile(samples, 0.5), percentile(samples, 0.99)
 
@@ -399,6 +423,8 @@ def run(full: bool = False, quick_views: bool = False) -> dict[str, Any]:
             views = _view_figures(root, arrivals, QUICK_VIEW_SHAPES if quick_views
                                   else VIEW_SHAPES)
             snapshot = _snapshot_figures(root / "sessions" / "snapshot", SNAPSHOT_VARIABLES)
+            discovery = (_discovery_figures(watcher) if Path("/proc/self/stat").exists()
+                         else {})
         finally:
             _end(host)
     r_p50, r_p99 = _figures(r)
@@ -410,7 +436,7 @@ def run(full: bool = False, quick_views: bool = False) -> dict[str, Any]:
             "samples": count, "legacy_samples": legacy_count, "placements": placements,
             "legacy_timeouts": legacy_run["timeouts"], "views": views,
             "rstudioapi_p50_us": percentile(rstudioapi, 0.5),
-            "snapshot_variables": SNAPSHOT_VARIABLES,
+            "snapshot_variables": SNAPSHOT_VARIABLES, "legacy_discovery": discovery,
             **{f"snapshot_{key}": value for key, value in snapshot.items()}}
 
 
@@ -459,6 +485,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         ("  one after a change, then (ms, median)", f"{result['snapshot_after_change_ms']:.0f}"),
         ("  baseline: ls.str() of the same workspace (ms)", f"{result['snapshot_ls_str_ms']:.0f}"),
     ]
+    discovery = result["legacy_discovery"]
+    if discovery:
+        rows += [
+            (f"legacy adapter's look for silent sessions, {discovery['processes']:.0f} "
+             "processes: first (ms)", f"{discovery['first_ms']:.1f}"),
+            ("  later looks / baseline: listing /proc alone (ms, median)",
+             f"{discovery['idle_ms']:.2f} / {discovery['proc_listing_ms']:.2f} = "
+             f"{discovery['ratio_idle_to_listing']:.1f}x"),
+        ]
     print_report("filebridge bench r", rows, result, args.json)
     return 0
 

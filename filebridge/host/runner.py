@@ -344,8 +344,10 @@ class RequestRunner:
                             "was dropped", served.state.layout.id, request.command)
                 return
             if not answer.ok:
-                log.error("session %s: %s -> %s", served.state.layout.id, request.command,
-                          answer.error_message)
+                # a handler passing a call on to nobody (``no_handler``) is no failure here
+                level = logging.INFO if answer.error_code == "no_handler" else logging.ERROR
+                log.log(level, "session %s: %s -> %s", served.state.layout.id,
+                        request.command, answer.error_message)
         if faults.ARMED: faults.at_host_point("handled", request.command)  # noqa: E701
         if request.answer:
             self._answer(served, answer, line.end)

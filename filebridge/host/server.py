@@ -154,6 +154,10 @@ class Host:
         """Answer ``command`` with ``func``; registering a name again replaces its handler."""
         self._handlers[command] = HandlerSpec(func, idempotent, inline)
 
+    def handler_spec(self, command: str) -> Optional[HandlerSpec]:
+        """The handler registered for ``command`` now, if any (to hand calls on to it)."""
+        return self._handlers.get(command)
+
     def handler(self, command: str, *, idempotent: bool = False,
                 inline: bool = False) -> Callable[[HandlerFunc], HandlerFunc]:
         def decorate(func: HandlerFunc) -> HandlerFunc:

@@ -36,6 +36,7 @@ from filebridge.host.vscode_r_answers import (
     legacy_children,
     not_available_body,
 )
+from filebridge.host.vscode_r_discovery import LegacyFinder
 from filebridge.host.vscode_r_help import render_help
 from filebridge.wire.answers import FileOutbox
 from filebridge.wire.codec import dumps, loads
@@ -70,6 +71,7 @@ LEGACY_LIMIT = 64 << 20
 ENVELOPE = ("time", "pid", "wd", "command")
 HEARTBEAT_INTERVAL = 2.0
 SAFETY_POLL = 0.5
+DISCOVERY_INTERVAL = 5.0  # seconds between looks for legacy sessions that sent nothing
 RSTUDIOAPI_TIMEOUT = 4.0  # legacy R gives up after 5 s: answer before that, even if with an error
 
 
@@ -207,6 +209,8 @@ class LegacyWatcher:
         self._stamps_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._finder = LegacyFinder(self.watcher_dir)
+        self._next_discovery = 0.0
 
     # -- running ---------------------------------------------------------------------------
 
@@ -263,6 +267,9 @@ class LegacyWatcher:
             self._serve_commands(mirror)
 
     def _tick(self) -> None:
+        if time.monotonic() >= self._next_discovery:
+            self._next_discovery = time.monotonic() + DISCOVERY_INTERVAL
+            self.discover()
         # Legacy sessions have no heartbeat: beat for them while their pid lives. A pid is
         # only meaningful on this machine, which is where the watcher folder's writers run.
         for mirror in list(self._mirrors.values()):
@@ -363,16 +370,34 @@ class LegacyWatcher:
             last = loads(raw.strip().splitlines()[0]) if raw.strip() else None
         except (OSError, ValueError, IndexError):
             last = None
-        if not isinstance(last, dict) or not isinstance(last.get("pid"), int):
-            return
-        pid = last["pid"]
-        if not _pid_alive(pid) or self._mirror_of(pid) is not None:
-            return
-        args = {k: v for k, v in last.items() if k not in ENVELOPE}
-        if last.get("command") == "attach":
-            self._attach(pid, last, args, None)
-        elif last.get("command") != "detach":
-            self._adopt(pid, _tempdir_from(args), last.get("wd"))
+        if isinstance(last, dict) and isinstance(last.get("pid"), int):
+            pid = last["pid"]
+            if _pid_alive(pid) and self._mirror_of(pid) is None:
+                args = {k: v for k, v in last.items() if k not in ENVELOPE}
+                if last.get("command") == "attach":
+                    self._attach(pid, last, args, None)
+                elif last.get("command") != "detach":
+                    self._adopt(pid, _tempdir_from(args), last.get("wd"))
+        self.discover()
+        self._next_discovery = time.monotonic() + DISCOVERY_INTERVAL
+
+    def discover(self) -> None:
+        """Mirror the live legacy sessions whose requests the adapter never saw, found from
+        their files and processes (R started before any adapter ran, its attach lost)."""
+        mirrors = list(self._mirrors.values())
+        known_pids = {m.pid for m in mirrors if m.files_known or m.detached}
+        known_dirs = [m.legacy_dir for m in mirrors if m.files_known]
+        for found in self._finder.find(known_pids, known_dirs):
+            mirror = self._mirror_of(found.pid)
+            if mirror is not None:  # adopted from a request that did not show its folder
+                mirror.legacy_dir = found.tempdir / "vscode-R"
+                self._watch_legacy_files(mirror)
+                continue
+            log.info("legacy vscode-R session pid %d found from its folder %s", found.pid,
+                     found.tempdir)
+            self._attach(found.pid, {"wd": found.cwd},
+                         {"tempdir": str(found.tempdir), "info": {"start_time": found.started}},
+                         None)
 
     def _mirror_of(self, pid: int) -> Optional[_Mirror]:
         found = [m for m in self._mirrors.values() if m.pid == pid and not m.detached]
@@ -482,7 +507,9 @@ class LegacyWatcher:
 
     def _rstudioapi(self, mirror: _Mirror, args: dict[str, Any], sent: Optional[float]) -> None:
         action = str(args.get("action"))
-        forwarded = {"action": action, "args": args.get("args")}
+        # a prompt on the web page must be given up before the adapter answers R
+        forwarded = {"action": action, "args": args.get("args"),
+                     "timeout": RSTUDIOAPI_TIMEOUT - 0.5}
         request = mirror.post("rstudioapi", forwarded, answer=True, sent=sent)
         answer_file = mirror.layout.response_file(request.id)
         waiter = make_waiter(choose_strategy(mirror.layout.folder))

@@ -7,12 +7,13 @@ Every path below is relative to ``/<token>/``:
 | `` / `` | the page |
 | `static/<file>` | its script and style sheet |
 | `panels/<name>.js` | a registered panel's script |
-| `api/state?since=V&wait=S` | sessions and panels, once the version passes V (long poll) |
+| `api/state?since=V&wait=S` | sessions, panels, pending prompts, once the version passes V |
 | `api/sessions/<sid>` | a session's views and plots |
 | `api/sessions/<sid>/tables/<vid>?start&count&sort=f:desc&filter=text&f.<field>=q` | a page |
 | `api/sessions/<sid>/views/<vid>/content` | a tree's JSON or a text view's text |
 | `api/sessions/<sid>/views/<vid>/close` (POST) | close a view |
 | `api/log?session=<sid>` | the request log, newest first |
+| `api/prompts/<id>` (POST `{"value": text or null}`) | answer a worker's prompt (null: cancel) |
 | `api/panels/<name>/<route>` | a panel's route |
 | `plot/<sid>/<n>.png` | a plot |
 
@@ -22,9 +23,10 @@ Webviews and help pages are not served here: each has a capability URL on the vi
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 from urllib.parse import quote
 
 from filebridge.errors import FilebridgeError, RemoteError
@@ -34,6 +36,7 @@ from filebridge.host.viewers import View, ViewerStore
 from filebridge.ui import panels as panel_registry
 from filebridge.ui.activity import Activity
 from filebridge.ui.capabilities import ViewCapabilities
+from filebridge.ui.prompts import PagePrompts
 from filebridge.wire.codec import dumps
 
 __all__ = ["Api", "Response"]
@@ -62,6 +65,19 @@ def _static(name: str) -> bytes:
     return (resources.files("filebridge.ui") / "static" / name).read_bytes()
 
 
+def _prompt_value(body: bytes) -> Optional[str]:
+    """A prompt's answer: ``{"value": "text"}``, or ``{"value": null}`` when cancelled."""
+    try:
+        found = json.loads(body or b"{}")
+    except ValueError:
+        raise RemoteError("bad_request", "a prompt's answer is JSON: {\"value\": text or "
+                                         "null}") from None
+    value = found.get("value") if isinstance(found, dict) else None
+    if value is not None and not isinstance(value, str):
+        raise RemoteError("bad_request", "a prompt's value is a string or null")
+    return value
+
+
 def _int(query: dict[str, str], key: str, default: int) -> int:
     try:
         return int(query.get(key, default))
@@ -71,8 +87,10 @@ def _int(query: dict[str, str], key: str, default: int) -> int:
 
 class Api:
     def __init__(self, host: Host, store: ViewerStore, activity: Activity,
-                 capabilities: ViewCapabilities, view_base: str) -> None:
+                 capabilities: ViewCapabilities, view_base: str,
+                 prompts: PagePrompts) -> None:
         self.host = host
+        self.prompts = prompts
         self.store = store
         self.activity = activity
         self.capabilities = capabilities
@@ -116,8 +134,18 @@ class Api:
         if rest == ["state"]:
             since = _int(query, "since", -1)
             wait = min(float(_int(query, "wait", 0)), LONG_POLL_MAX)
-            version = self.activity.wait(since, wait) if wait > 0 else self.activity.version
+            self.prompts.poll_started()
+            try:
+                version = (self.activity.wait(since, wait) if wait > 0
+                           else self.activity.version)
+            finally:
+                self.prompts.poll_ended()
             return Response.json(self._state(version))
+        if rest[0] == "prompts" and len(rest) == 2:
+            if method != "POST":
+                return Response.error(405, "answer a prompt with POST")
+            return Response.json({"answered": self.prompts.answer(rest[1],
+                                                                  _prompt_value(body))})
         if rest == ["log"]:
             return Response.json({"requests": self.activity.requests(
                 query.get("session") or None, _int(query, "limit", 200))})
@@ -141,6 +169,7 @@ class Api:
     def _state(self, version: int) -> dict[str, Any]:
         return {"version": version,
                 "sessions": [info.as_json() for info in self.host.sessions()],
+                "prompts": self.prompts.pending(),
                 "panels": [{"name": p.name, "title": p.title}
                            for p in panel_registry.panels()]}
 

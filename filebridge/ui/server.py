@@ -32,6 +32,7 @@ from filebridge.ui.activity import Activity
 from filebridge.ui.api import Api, Response
 from filebridge.ui.capabilities import ViewCapabilities
 from filebridge.ui.panels.variables import register as register_variables_panel
+from filebridge.ui.prompts import PagePrompts, install_prompt_handler
 
 __all__ = ["UIServer", "allowed_hosts"]
 
@@ -129,7 +130,10 @@ class UIServer:
         self.capabilities = ViewCapabilities()
         self._page = _Server((bind, port), self._page_handler())
         self._views = _Server((bind, view_port), self._view_handler())
-        self.api = Api(host, store, self.activity, self.capabilities, self.view_base)
+        self.prompts = PagePrompts(self.activity)
+        install_prompt_handler(host, self.prompts)
+        self.api = Api(host, store, self.activity, self.capabilities, self.view_base,
+                       self.prompts)
         host.subscribe(self.activity.on_host_event)
         store.subscribe(self.activity.bump)
         store.subscribe(self._views_changed)

@@ -1630,11 +1630,21 @@ local({
   # the host as a call `rstudioapi` {action, args}, for an editor integration to answer:
   # active_editor_context, insert_or_modify_text, show_prompt, ask_for_password, show_dialog,
   # navigate_to_file, document_save; with no handler there, R gets an error saying so.
-  rstudioapi_call <- function(action, ...) {
-    tryCatch(fb$filebridge_call("rstudioapi", action = action, args = list(...)),
+  # A prompt waits for a person: `filebridge.prompt_timeout` seconds (100), which the host
+  # is told (as `timeout`) so that it gives up first and says why.
+  rstudioapi_call <- function(action, ..., .prompt = FALSE) {
+    args <- list(action = action, args = list(...))
+    wait <- getOption("filebridge.timeout", 10)
+    if (.prompt) {
+      args$timeout <- as.numeric(getOption("filebridge.prompt_timeout", 100))
+      wait <- args$timeout + 5
+    }
+    tryCatch(do.call(fb$filebridge_call, c(list("rstudioapi"), args, list(.timeout = wait))),
              filebridge_no_handler = function(e) {
                stop(sprintf(paste0("rstudioapi action '%s' is not available in filebridge: ",
-                                   "no editor integration answers it on the host"), action),
+                                   "no editor integration answers it on the host%s"), action,
+                            if (.prompt) " and no web page is open (`filebridge serve --ui`)"
+                            else ""),
                     call. = FALSE)
              },
              filebridge_remote_error = function(e) {
@@ -1721,11 +1731,11 @@ local({
       modifyRange = function(location = NULL, text = NULL, id = NULL) modify(location, text, id),
       showPrompt = function(title, message, default = NULL) {
         answer <- rstudioapi_call("show_prompt", title = title, message = message,
-                                  default = default)
+                                  default = default, .prompt = TRUE)
         if (is.list(answer)) answer$value else answer
       },
       askForPassword = function(prompt) {
-        answer <- rstudioapi_call("ask_for_password", prompt = prompt)
+        answer <- rstudioapi_call("ask_for_password", prompt = prompt, .prompt = TRUE)
         if (is.list(answer)) answer$value else answer
       },
       showDialog = function(title, message, url = "") {

@@ -36,7 +36,8 @@ filebridge_help_pages <- function(request_path, out_dir, linked_pages = 60L,
     if (is.null(rd)) return(NULL)
     dir.create(dir, recursive = TRUE, showWarnings = FALSE, mode = "0700")
     if (!file.exists(file.path(dir, "R.css"))) file.copy(style, file.path(dir, "R.css"))
-    tmp <- paste0(out, ".tmp")
+    # two renders of one page may run at once (a legacy request read twice): each its own tmp
+    tmp <- paste0(out, ".", Sys.getpid(), ".tmp")
     ok <- tryCatch({
       tools::Rd2HTML(rd, tmp, package = pkg, Links = links(), stylesheet = "R.css",
                      texmath = "none")

@@ -388,6 +388,65 @@
         el("td", { class: "args" }, r.args))))));
   }
 
+  // -- prompts from workers (rstudioapi's showPrompt and askForPassword) ----------------------
+  // The oldest pending prompt is shown in a modal dialog; the first page to answer wins, and a
+  // prompt answered elsewhere, given up or timed out is taken down at the next state update.
+  let shownPrompt = null;
+
+  function promptDialog() {
+    let dialog = document.getElementById("prompt");
+    if (dialog) return dialog;
+    dialog = el("dialog", { id: "prompt", "data-testid": "prompt-dialog" });
+    dialog.addEventListener("cancel", (event) => { event.preventDefault(); answerPrompt(null); });
+    document.body.append(dialog);
+    return dialog;
+  }
+
+  function renderPrompts(prompts) {
+    const dialog = promptDialog();
+    const current = prompts.length ? prompts[0] : null;
+    if (shownPrompt && (!current || current.id !== shownPrompt.id)) {
+      shownPrompt = null;
+      if (dialog.open) dialog.close();
+    }
+    if (!current || shownPrompt) return;
+    shownPrompt = current;
+    const input = el("input", {
+      type: current.masked ? "password" : "text", "data-testid": "prompt-input",
+      autocomplete: current.masked ? "current-password" : "off",
+    });
+    input.value = current.masked ? "" : current.default;
+    const form = el("form", { method: "dialog", onsubmit: (event) => {
+      event.preventDefault();
+      answerPrompt(input.value);
+    } },
+      el("h3", { "data-testid": "prompt-title" }, current.title || "R asks"),
+      el("p", { class: "meta" }, `session ${current.session}`),
+      el("p", { class: "prompt-message", "data-testid": "prompt-message" }, current.message),
+      input,
+      el("div", { class: "prompt-buttons" },
+        el("button", { type: "button", "data-testid": "prompt-cancel", onclick: () => answerPrompt(null) }, "Cancel"),
+        el("button", { type: "submit", "data-testid": "prompt-ok" }, "OK")));
+    dialog.replaceChildren(form);
+    if (!dialog.open) dialog.showModal();
+    input.focus();
+  }
+
+  async function answerPrompt(value) {
+    const prompt = shownPrompt;
+    if (!prompt) return;
+    shownPrompt = null;
+    const dialog = promptDialog();
+    if (dialog.open) dialog.close();
+    try {
+      await api(`api/prompts/${encodeURIComponent(prompt.id)}`, {},
+        { method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ value }) });
+    } catch (error) {
+      document.getElementById("status").textContent = `prompt not answered (${error.message})`;
+    }
+  }
+
   // -- live updates --------------------------------------------------------------------------
   async function poll() {
     const status = document.getElementById("status");
@@ -399,6 +458,7 @@
         state.version = next.version;
         state.sessions = next.sessions;
         state.panels = next.panels;
+        renderPrompts(next.prompts || []);
         loadPanelScripts();
         if (!state.selected && state.sessions.length) state.selected = state.sessions[state.sessions.length - 1].id;
         renderSessions();
