@@ -535,3 +535,51 @@ def test_r_answers_come_through_the_answer_log_and_a_nested_call_keeps_both(host
     answered = [json.loads(line)["id"]
                 for line in (folder / "response.log").read_bytes().splitlines() if line.strip()]
     assert len(answered) == 3  # outer, the inner echo, the echo after
+
+
+def test_r_rotates_its_request_log_and_follows_the_hosts_logs_across_generations(
+        host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FILEBRIDGE_ROTATE_AT", "2048")  # the host's logs rotate every few lines
+    ran: list[str] = []
+    host.register("note", lambda call: ran.append(call.request.id))
+    folder = session_dir(host)
+    pings: list[object] = []
+
+    def ask() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                host.session("r1")
+                break
+            except Exception:
+                time.sleep(0.05)
+        for _ in range(40):
+            pings.append(host.command("r1", "ping", timeout=20))
+        host.command("r1", "stop_serving", timeout=20)
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    done = run_r('Sys.setenv(FILEBRIDGE_ROTATE_AT = "2048")\nstopped <- FALSE\n'
+                 'filebridge_on_command("stop_serving", function(args) {\n'
+                 '  stopped <<- TRUE; list() })\nfilebridge_connect()\n'
+                 'pad <- strrep("r", 100)\nok <- 0L\n'
+                 'for (i in 1:150) {\n'
+                 '  answer <- filebridge_call("echo", n = i, pad = pad)\n'
+                 '  if (answer$n == i && answer$pad == pad) ok <- ok + 1L\n'
+                 '  filebridge_send("note", pad = pad)\n}\n'
+                 'cat("answered", ok, "\\n")\n'
+                 'deadline <- Sys.time() + 40\n'
+                 'while (!stopped && Sys.time() < deadline) filebridge_serve(0.1)\n'
+                 'cat("stopped", stopped, "\\n")', session=folder, timeout=90)
+    asker.join()
+    assert "answered 150" in done.stdout and "stopped TRUE" in done.stdout, done.stdout
+    assert len(pings) == 40 and all(isinstance(p, dict) for p in pings)
+    deadline = time.monotonic() + 10
+    while len(ran) < 150 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(ran) == len(set(ran)) == 150, "every request ran once"
+    for name in ("request.log", "response.log", "command.log"):
+        head = (folder / name).read_bytes()[:64]
+        assert head.startswith(b'{"log_generation":'), f"{name} was rotated: {head!r}"
+        retired = [p.name for p in folder.iterdir() if p.name.startswith(name + ".")]
+        assert len(retired) <= 1, retired

@@ -99,6 +99,37 @@ local({
     readBin(con, "raw", if (is.null(n)) size - from else n)
   }
 
+  # ---- log generations (docs/protocol.md, "Log generations") -------------------------------
+  # The host retires a log it writes once the log passes a size limit: the file keeps a second
+  # name, <log>.<g>, and a new file takes the log's name, starting with the header line
+  # {"log_generation":g,"base":B}. A reader reads on in the retired file until it is empty,
+  # then in the next generation's file, after its header.
+  header_pattern <- '^\\{"log_generation":([0-9]{1,12}),"base":([0-9]{1,20})\\}\n'
+  log_header <- function(path) {
+    first <- tryCatch(read_bytes(path, 0, 64L), error = function(e) raw(0))
+    first <- first[first != as.raw(0)]
+    found <- regmatches(rawToChar(first), regexec(header_pattern, rawToChar(first)))[[1]]
+    if (length(found) != 3L) return(list(generation = 0, base = 0, length = 0))
+    list(generation = as.numeric(found[2]), base = as.numeric(found[3]),
+         length = nchar(found[1], type = "bytes"))
+  }
+  retired_name <- function(path, generation) {
+    paste0(path, ".", format(generation, scientific = FALSE))
+  }
+  # Where a reader of generation g, having read all of it, goes on: the next generation's file
+  # (its retired name if it was retired too) and the offset after its header. When that
+  # generation is gone (rotated away unread), the current file.
+  next_generation <- function(path, generation) {
+    file <- retired_name(path, generation + 1)
+    if (!file.exists(file)) file <- path
+    head <- log_header(file)
+    if (head$generation != generation + 1) {
+      file <- path
+      head <- log_header(path)
+    }
+    list(file = file, generation = head$generation, offset = head$length)
+  }
+
   # Lines are kept whole without a lock (R cannot take a POSIX record lock): each line goes
   # out in ONE write(2) on an O_APPEND descriptor, which Linux keeps contiguous against other
   # appenders (Python's locked writers included). C stdio writes a line in one call when it
@@ -164,17 +195,39 @@ local({
   # A forked child makes its own at its first request: the parent's ids would mix up answers,
   # and a shared file position would let parent and child move each other's seeks.
   own_process <- function() {
+    # a forked child writes beside its parent: neither may retire the log any more
+    if (isTRUE(state$pid > 0) && state$pid != Sys.getpid()) state$other_writers <- TRUE
     close_kept()
     p <- state$paths
     state$kept <- with_private_umask(list(
       request_log = file(p$request_log, open = "ab"),
       request_tail = file(p$request_log, open = "rb"),
       request_lock = file(p$request_lock, open = "r+b"),
-      response_log = file(p$response_log, open = "rb")))
+      response_log = open_answer_log()))
+    head <- log_header(p$request_log)
+    state$request_generation <- head$generation
+    state$request_base <- head$base
+    state$log_end <- NULL
     state$seq <- 0
     state$id_prefix <- random_hex(12)
     state$line_command <- NULL  # the remembered line format holds the prefix
     state$pid <- Sys.getpid()
+  }
+
+  # The answer log's file of the generation this process reads (its retired name if the host
+  # retired it meanwhile); when that generation is gone, the current file from its end.
+  open_answer_log <- function() {
+    path <- state$paths$response_log
+    file <- retired_name(path, state$answer_generation)
+    if (!file.exists(file)) {
+      file <- path
+      if (log_header(path)$generation != state$answer_generation) {
+        state$answer_generation <- log_header(path)$generation
+        state$answer_offset <- file.size(path)
+        state$answer_partial <- raw(0)
+      }
+    }
+    file(file, open = "rb")
   }
 
   close_kept <- function() {
@@ -194,6 +247,7 @@ local({
       tail <- read_at(kept$request_tail, end - 1, 2L)
     }
     if (length(tail) != 1L || tail != as.raw(0x0a)) {
+      if (!is.null(end)) state$other_writers <- TRUE
       end <- file.size(state$paths$request_log)
       if (is.na(end)) end <- 0
       if (end > 0 && read_bytes(state$paths$request_log, end - 1, 1) != as.raw(0x0a)) {
@@ -214,7 +268,55 @@ local({
     # looks at the size and the last byte); rung as the log's new size
     end <- end + length(bytes)
     state$log_end <- end
-    write_at(kept$request_lock, 0, charToRaw(sprintf("%020.0f", end)))
+    logical_end <- state$request_base + end
+    if (end >= state$rotate_at && !isTRUE(state$other_writers)) retire_request_log(end)
+    write_at(kept$request_lock, 0, charToRaw(sprintf("%020.0f", logical_end)))
+  }
+
+  # The size at which this worker retires its request log: FILEBRIDGE_ROTATE_AT bytes, 0 never.
+  rotate_limit <- function() {
+    limit <- suppressWarnings(as.numeric(Sys.getenv("FILEBRIDGE_ROTATE_AT", "")))
+    if (is.na(limit)) limit <- 64 * 2^20
+    if (limit <= 0) Inf else limit
+  }
+
+  # Retire the request log for a new generation (docs/protocol.md, "Log generations"). R has
+  # no record locks, so it does so only while it has seen no other process append (a forked
+  # child that posts turns rotation off for the session's life): another writer could still
+  # hold the retired file and append to it after the host moved on.
+  retire_request_log <- function(end) {
+    p <- state$paths$request_log
+    generation <- state$request_generation
+    base <- state$request_base
+    retired <- retired_name(p, generation)
+    unlink(retired)
+    if (!suppressWarnings(file.link(p, retired)) && !file.rename(p, retired)) return(invisible())
+    header <- sprintf('{"log_generation":%s,"base":%s}\n', format(generation + 1, scientific = FALSE),
+                      format(base + end, scientific = FALSE))
+    atomic_write(p, header)
+    released <- host_read_up_to()
+    older_end <- base
+    for (older in rev(seq_len(generation) - 1)) {
+      file <- retired_name(p, older)
+      if (!file.exists(file)) break
+      older_base <- log_header(file)$base
+      if (older_end <= released || generation - older >= 8) unlink(file)
+      older_end <- older_base
+    }
+    for (name in c("request_log", "request_tail")) try(close(state$kept[[name]]), silent = TRUE)
+    state$kept$request_log <- with_private_umask(file(p, open = "ab"))
+    state$kept$request_tail <- file(p, open = "rb")
+    state$request_generation <- generation + 1
+    state$request_base <- base + end
+    state$log_end <- nchar(header, type = "bytes")
+  }
+
+  # How far the host has read the request log: DONE of host.offset (0 when unreadable).
+  host_read_up_to <- function() {
+    record <- tryCatch(rawToChar(read_bytes(file.path(state$paths$folder, "host.offset"), 0, 60L)),
+                       error = function(e) "")
+    done <- suppressWarnings(as.numeric(strsplit(trimws(record), " ", fixed = TRUE)[[1]][2]))
+    if (length(done) != 1L || is.na(done)) 0 else done
   }
 
   read_urandom <- function(n) {
@@ -429,7 +531,8 @@ local({
                  language = "r", versions = versions,
                  tempdir = normalizePath(tempdir(), winslash = "/"),
                  interactive = interactive(),
-                 answers = if (isTRUE(state$answer_files)) "files" else "log")
+                 answers = if (isTRUE(state$answer_files)) "files" else "log",
+                 log_generations = 1L)
     # written last: the host ignores a folder until session.json exists
     atomic_write(p$session_json, to_json(info))
     info
@@ -588,7 +691,15 @@ local({
     repeat {
       data <- read_at(con, state$answer_offset, chunk)
       n <- length(data)
-      if (!n) return(found)
+      if (!n) {
+        if (!answer_log_retired()) return(found)
+        data <- read_at(con, state$answer_offset, chunk)  # all it will ever hold: read it out
+        n <- length(data)
+        if (!n) {
+          con <- follow_answer_log()
+          next
+        }
+      }
       state$answer_offset <- state$answer_offset + n
       more <- n == chunk  # a short read reached the end
       chunk <- 65536L
@@ -630,6 +741,25 @@ local({
     }
   }
 
+  # Whether the host retired the answer log under the kept connection: looked at (the log's
+  # header, a file opened) at most every 5 ms of empty looks.
+  answer_log_retired <- function() {
+    now <- now_seconds()
+    if (now - state$answer_checked < 0.005) return(FALSE)
+    state$answer_checked <- now
+    log_header(state$paths$response_log)$generation > state$answer_generation
+  }
+
+  follow_answer_log <- function() {
+    nxt <- next_generation(state$paths$response_log, state$answer_generation)
+    try(close(state$kept$response_log), silent = TRUE)
+    state$kept$response_log <- file(nxt$file, open = "rb")
+    state$answer_generation <- nxt$generation
+    state$answer_offset <- nxt$offset
+    state$answer_partial <- raw(0)
+    state$kept$response_log
+  }
+
   # The answer log is polled: R has no inotify. A look costs about 5 us and an answer to a
   # small call lands about 30 us after the doorbell when the host runs on another core, so the
   # first 30 looks (about 0.15 ms) follow each other without pause. When the host shares this
@@ -644,11 +774,10 @@ local({
       state$waiting <- state$waiting[state$waiting != id]
       if (!is.null(state$arrived[[id]])) rm(list = id, envir = state$arrived)
     })
-    con <- state$kept$response_log
     if (state$looks_pay || state$looks_skipped >= 32L) {
       state$looks_skipped <- 0L
       for (i in 1:30) {
-        answer <- take_answer(id, con)
+        answer <- take_answer(id, state$kept$response_log)
         if (!is.null(answer)) {
           state$looks_pay <- TRUE
           return(answer)
@@ -662,7 +791,7 @@ local({
     polls <- 0
     repeat {
       Sys.sleep(pause)
-      answer <- take_answer(id, con)
+      answer <- take_answer(id, state$kept$response_log)
       if (!is.null(answer)) return(answer)
       if (now_seconds() >= deadline) return(NULL)
       polls <- polls + 1
@@ -753,12 +882,30 @@ local({
 
   # ---- host -> worker requests (command.log) ----------------------------------------------
 
+  # What arrived in the command log since the last look, following its generations.
+  read_command_log <- function() {
+    path <- state$paths$command_log
+    repeat {
+      head <- log_header(path)
+      # an older generation in the log's place is another file: nothing there is for us
+      if (head$generation < state$command_generation) return(raw(0))
+      current <- head$generation == state$command_generation
+      file <- if (current) path else retired_name(path, state$command_generation)
+      data <- read_bytes(file, state$command_offset)
+      if (length(data) || current) return(data)
+      nxt <- next_generation(path, state$command_generation)
+      state$command_generation <- nxt$generation
+      state$command_offset <- nxt$offset
+      state$command_pending <- raw(0)
+    }
+  }
+
   # Served between top-level calls, while filebridge_call() waits, and by filebridge_serve():
   # an R prompt that sits idle runs no R code, so it cannot answer until the next call.
   serve_pending_commands <- function() {
     if (!isTRUE(state$connected)) return(invisible(0))
     p <- state$paths
-    data <- read_bytes(p$command_log, state$command_offset)
+    data <- read_command_log()
     if (!length(data)) return(invisible(0))
     state$command_offset <- state$command_offset + length(data)
     data <- c(state$command_pending, data)
@@ -1878,6 +2025,10 @@ local({
     state$answer_files <- on_network_mount(session_dir)
     state$rings <- 0
     state$log_end <- NULL
+    state$rotate_at <- rotate_limit()
+    state$other_writers <- FALSE
+    state$request_generation <- 0
+    state$request_base <- 0
     state$plots <- 0
     state$variables_version <- 0
     state$signatures <- NULL
@@ -1886,10 +2037,13 @@ local({
     state$info <- prepare_session(state$paths)
     # answers to this process's requests: whatever the log holds now is older
     state$answer_offset <- file.size(state$paths$response_log)
+    state$answer_generation <- log_header(state$paths$response_log)$generation
+    state$answer_checked <- 0
     state$answer_partial <- raw(0)
     state$waiting <- character(0)
     state$arrived <- new.env(parent = emptyenv())
     state$command_offset <- file.size(state$paths$command_log)
+    state$command_generation <- log_header(state$paths$command_log)$generation
     state$command_pending <- raw(0)
     built_in <- list(
       ping = function(args) list(pid = Sys.getpid(), time = as.numeric(Sys.time())),
