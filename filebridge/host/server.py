@@ -45,6 +45,7 @@ from filebridge.wire.logs import LogDamaged, rotation_for
 from filebridge.wire.messages import Answer, Request
 from filebridge.wire.waiting import Change, choose_strategy
 from filebridge.wire.waiting.base import SPIN_SECONDS, yield_cpu
+from filebridge.wire.waiting.filesystems import is_remote_type
 
 __all__ = ["Host", "HostEvent"]
 
@@ -316,7 +317,10 @@ class Host:
                 self._woken()
                 continue
             served = self._served.get(change.folder.parent.name)
-            if served is not None and change.folder == served.state.layout.request_lock:
+            if served is not None and change.folder == served.state.layout.request_log:
+                self._read(served, rung=True)
+                self._waiter.watch(change.folder)  # a new generation is a new file to watch
+            elif served is not None and change.folder == served.state.layout.request_lock:
                 self._read(served, rung=True)
             elif change.folder in self._pending:
                 self._consider(change.folder.name)  # not by listing: it may lag the folder
@@ -593,6 +597,10 @@ class Host:
                                    self.root.journal_mirror(layout.id))
             self._waiter.watch(layout.request_lock,
                                idle_interval=IDLE_POLL if self.polling else None)
+            if not self.polling and is_remote_type(str(state.info.get("filesystem", ""))):
+                # A worker on a mount rings its doorbell after it went back to waiting: the
+                # log's own change, seen here by events, comes a round trip sooner.
+                self._waiter.watch(layout.request_log)
         except (JournalDamaged, UnsafeFile, LogDamaged) as exc:
             reason = str(exc)
             if isinstance(exc, LogDamaged):
@@ -622,6 +630,7 @@ class Host:
             channel = self._commands.pop(session_id, None)
         if served is not None:
             self._waiter.unwatch(served.state.layout.request_lock)
+            self._waiter.unwatch(served.state.layout.request_log)
             try:
                 served.close()
             except OSError:

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Optional
 
+from filebridge.wire.deferred import defer
 from filebridge.wire.files import (
     Doorbell,
     atomic_write,
@@ -58,6 +59,7 @@ class AnswerFiles(Inbox):
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._remove_later = fresh_reads(folder)
 
     def watch_with(self, waiter: Waiter) -> None:
         waiter.watch(self.folder, renames_only=True)
@@ -68,7 +70,10 @@ class AnswerFiles(Inbox):
             data = read_file(path, MAX_ANSWER_BYTES)
         except FileNotFoundError:
             return None
-        remove_file(path)
+        if self._remove_later:
+            defer(lambda: remove_file(path))  # a round trip on a mount: not the caller's
+        else:
+            remove_file(path)
         return decode_answer(data)
 
 

@@ -15,7 +15,8 @@ from typing import Any, Callable, Optional
 
 from filebridge.errors import ProtocolError, WriteFailed
 from filebridge.wire.answers import Inbox
-from filebridge.wire.files import Doorbell, WakeBell, atomic_write, make_folder
+from filebridge.wire.deferred import defer
+from filebridge.wire.files import Doorbell, WakeBell, atomic_write, fresh_reads, make_folder
 from filebridge.wire.logs import AppendLog
 from filebridge.wire.messages import Answer, Request, new_request
 from filebridge.wire.waiting import PollingWaiter, Waiter, make_waiter
@@ -44,6 +45,9 @@ class Channel:
         self.log_path = log_path
         self._log = AppendLog(log_path, rotate_at, released)
         self._bell = Doorbell(bell_path)
+        # On a mount a ring is a round trip the caller need not wait for: the host watches the
+        # log itself when its side can (docs/protocol.md, "Waking a host that polls").
+        self._ring_later = fresh_reads(log_path.parent)
         self._wake = WakeBell(*wake) if wake else None
         self._posted = 0.0
         self._waiters = threading.local()
@@ -64,16 +68,25 @@ class Channel:
                 folder = self.log_path.parent / "requests"
                 make_folder(folder)
                 atomic_write(folder / request.args_file, args)
-            self._bell.ring(self._log.append(line))
+            end = self._log.append(line)
             now = time.monotonic()
-            if self._wake is not None and now - self._posted > COLD_AFTER:
-                self._wake.ring()
+            wake = self._wake if self._wake is not None and now - self._posted > COLD_AFTER \
+                else None
+            if self._ring_later:
+                defer(lambda: self._ring(end, wake))
+            else:
+                self._ring(end, wake)
             self._posted = now
         except OSError as exc:
             raise WriteFailed(f"{request.command!r} was not sent: cannot write to "
                               f"{self.log_path.parent}: {exc.strerror or exc}",
                               exc.errno) from None
         return request
+
+    def _ring(self, end: int, wake: Optional[WakeBell]) -> None:
+        self._bell.ring(end)
+        if wake is not None:
+            wake.ring()
 
     def call(self, command: str, args: dict[str, Any],
              timeout: Optional[float]) -> tuple[Request, Optional[Answer], float]:

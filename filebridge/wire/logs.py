@@ -340,6 +340,7 @@ class LogCursor:
         self._fresh = fresh_reads(self.path.parent)
         self._fd: Optional[int] = None
         self._retired = False
+        self._missing = False
         self.more = False
         generation, base, length, size = self._current()
         if position is None:
@@ -403,9 +404,8 @@ class LogCursor:
                 self.position += len(data)
                 self.more = finished
                 return start, data
-            if not finished:
+            if not finished or not self._next_generation():
                 return start, b""
-            self._next_generation()
         return self.position, b""
 
     def _read_generation(self, limit: int) -> tuple[bytes, bool]:
@@ -434,7 +434,10 @@ class LogCursor:
         return now == (kept.st_dev, kept.st_ino)
 
     def _read_fresh(self, limit: int) -> tuple[bytes, bool]:
-        fd = open_file(self.path, os.O_RDONLY)
+        try:
+            fd = open_file(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return b"", False  # a writer between the two steps of a rotation; check() judges
         try:
             refresh_size(fd)
             generation, _, _ = _parse_header(os.pread(fd, _HEADER_MAX, 0))
@@ -469,11 +472,18 @@ class LogCursor:
             os.close(fd)
         raise self._lost(generation)
 
-    def _next_generation(self) -> None:
+    def _next_generation(self) -> bool:
+        """Move on to the next generation; False when its file is not there yet (a writer is
+        between the two steps of a rotation: the log's name is missing a moment)."""
+        try:
+            fd = self._open_generation(self.generation + 1)
+        except LogDamaged:
+            if entry_identity(self.path) is None:
+                return False
+            raise
+        finished, retired = self.generation, self._retired
         self.close()
-        if self._sole_reader:
-            remove_file(retired_path(self.path, self.generation))
-        fd = self._open_generation(self.generation + 1)
+        self._retired = retired
         try:
             generation, base, length = _parse_header(os.pread(fd, _HEADER_MAX, 0))
         finally:
@@ -481,6 +491,8 @@ class LogCursor:
                 os.close(fd)
             else:
                 self._fd = fd
+        if self._sole_reader:
+            remove_file(retired_path(self.path, finished))
         if base < self.position:
             raise LogDamaged(errno.EINVAL, f"{self.path.name}: generation {generation} starts "
                              f"at {base}, before the {self.position} bytes already read")
@@ -488,6 +500,7 @@ class LogCursor:
             raise self._lost(generation - 1)
         self.generation, self.base = generation, base
         self.position = base + length
+        return True
 
     def end(self) -> int:
         """The log's logical end now."""
@@ -496,7 +509,14 @@ class LogCursor:
 
     def check(self) -> None:
         """Raise LogDamaged when the log is now shorter than what was read, or an older or
-        foreign file took its name."""
+        foreign file took its name, or its name stayed missing since the last check (missing
+        once may be a rotation in progress)."""
+        if entry_identity(self.path) is None:
+            if self._missing:
+                raise LogDamaged(errno.ENOENT, f"{self.path.name} was deleted")
+            self._missing = True
+            return
+        self._missing = False
         generation, base, _, size = self._current()
         if generation < self.generation:
             raise LogDamaged(errno.EINVAL, f"{self.path.name} was replaced by another file "

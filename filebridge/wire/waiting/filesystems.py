@@ -45,5 +45,9 @@ def filesystem_type(path: Path) -> str:
 
 
 def is_remote(path: Path) -> bool:
-    kind = filesystem_type(path)
+    return is_remote_type(filesystem_type(path))
+
+
+def is_remote_type(kind: str) -> bool:
+    """Whether a filesystem of type ``kind`` (as /proc/self/mountinfo names it) is remote."""
     return kind in REMOTE_TYPES or kind.startswith("fuse.")

@@ -150,7 +150,8 @@ class InotifyWaiter(Waiter):
                     continue
                 if mask & IN_IGNORED:
                     self._folders.pop(wd, None)
-                    self._watches.pop(folder, None)
+                    if self._watches.get(folder) == wd:  # the path may be watched anew
+                        self._watches.pop(folder, None)
                 if raw.startswith(b"."):
                     continue
                 changes.append(Change(folder, os.fsdecode(raw) if raw else None))
