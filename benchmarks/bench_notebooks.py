@@ -13,6 +13,12 @@
    ``DatabricksContentsManager`` opens and saves the 1 MB ``.py`` notebook through its contents
    API (what JupyterLab does on open and Ctrl+S), against the same server opening and saving
    the same notebook as ``.ipynb``.
+5. When JupyterLab, Playwright and Chromium are there (``--no-jupyter`` skips it): a real
+   JupyterLab set up by ``filebridge notebook jupyterlab --install`` in private Jupyter folders,
+   driven in Chromium as a user does: double-click a 50 kB Databricks ``.py`` notebook in the
+   file browser until its cells show, type into a code cell, Ctrl+S until the file is written.
+   The same-run baseline is the same notebook as ``.ipynb``, opened, edited and saved the same
+   way in the same lab.
 
 Run: ``python benchmarks/bench_notebooks.py [--json] [--full]`` (``filebridge bench notebooks``).
 """
@@ -286,6 +292,74 @@ def jupyter_round_trip(size_bytes: int = _TARGET_BYTES, repeats: int = 3) -> dic
     return {"jupyter_py_round_trip_ms": ours, "jupyter_ipynb_round_trip_ms": baseline}
 
 
+def jupyterlab_round_trip(size_bytes: int = 50_000, repeats: int = 3) -> dict[str, Any]:
+    """Double-click, edit, Ctrl+S in a real JupyterLab: the .py notebook against the .ipynb."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from filebridge.testing.jupyterlab import (
+        WAIT,
+        InstalledJupyterLab,
+        double_click,
+        notebook_cells,
+        type_at_end_of_cell,
+    )
+
+    browser_path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser_path is None:
+        return {}
+    source_text = generate_notebook(size_bytes)
+    notebook = to_ipynb(source_text, "python")
+    notebook["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                          "language": "python"}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "work"
+        root.mkdir()
+        lab = InstalledJupyterLab(root, Path(tmp) / "state")
+
+        def round_trip(page: Any, name: str, number: int) -> tuple[float, float]:
+            path = root / name
+            page.goto(lab.page_url())
+            page.locator(".jp-DirListing-itemText", has_text=name).first.wait_for()
+            start = time.perf_counter()
+            double_click(page, name)
+            cells = notebook_cells(page, name)
+            code = cells.locator(".cm-content").first
+            code.wait_for()
+            opened = time.perf_counter()
+            type_at_end_of_cell(page, code.locator("xpath=ancestor::div[contains(@class,"
+                                                   "'jp-CodeCell')][1]"), f"  # edit {number}")
+            page.keyboard.press("Control+s")
+            deadline = time.monotonic() + WAIT
+            while f"# edit {number}" not in path.read_text(encoding="utf-8"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the edit of {name} was not saved")
+                time.sleep(0.01)
+            saved = time.perf_counter()
+            return (opened - start) * 1000, (saved - start) * 1000
+
+        def measure(page: Any, name: str) -> tuple[float, float]:
+            runs = [round_trip(page, name, number) for number in range(repeats)]
+            return min(run[0] for run in runs), min(run[1] for run in runs)
+
+        with lab, sync_playwright() as playwright:
+            (root / "bench.py").write_text(source_text)
+            (root / "bench.ipynb").write_text(dumps_ipynb(notebook))
+            browser = playwright.chromium.launch(executable_path=browser_path)
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(WAIT * 1000)
+                py_open, py_total = measure(page, "bench.py")
+                ipynb_open, ipynb_total = measure(page, "bench.ipynb")
+            finally:
+                browser.close()
+    return {"jupyterlab_bytes": len(source_text.encode()), "jupyterlab_repeats": repeats,
+            "jupyterlab_py_open_ms": py_open, "jupyterlab_py_open_edit_save_ms": py_total,
+            "jupyterlab_ipynb_open_ms": ipynb_open,
+            "jupyterlab_ipynb_open_edit_save_ms": ipynb_total}
+
+
 def run_shadows(counts: tuple[int, ...] = (1, 100, 1000), large_bytes: int = 10_000_000,
                 saves: int = 15) -> dict[str, Any]:
     """Save-back latency at each shadow count, and the large-notebook open."""
@@ -340,6 +414,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                else run_shadows(saves=30 if args.full else 15))
     with_jupyter = not args.no_jupyter and importlib.util.find_spec("jupyter_server") is not None
     jupyter = jupyter_round_trip() if with_jupyter else {}
+    with_lab = with_jupyter and all(importlib.util.find_spec(name) is not None
+                                    for name in ("jupyterlab", "playwright"))
+    if with_lab:
+        jupyter.update(jupyterlab_round_trip())
     if args.json:
         print(json.dumps({**results, **shadows, **jupyter}, indent=2))
         return 0
@@ -349,6 +427,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         ours, theirs = jupyter["jupyter_py_round_trip_ms"], jupyter["jupyter_ipynb_round_trip_ms"]
         print(f"Jupyter Server open + save of the 1 MB notebook: .py {ours:.0f}ms, same "
               f"notebook as .ipynb {theirs:.0f}ms (ratio {ours / theirs:.2f})")
+    if "jupyterlab_py_open_edit_save_ms" in jupyter:
+        ours = jupyter["jupyterlab_py_open_edit_save_ms"]
+        theirs = jupyter["jupyterlab_ipynb_open_edit_save_ms"]
+        print(f"JupyterLab in Chromium, double-click + edit + Ctrl+S of a "
+              f"{jupyter['jupyterlab_bytes'] / 1e3:.0f} kB notebook: .py {ours:.0f}ms "
+              f"(open {jupyter['jupyterlab_py_open_ms']:.0f}ms), same notebook as .ipynb "
+              f"{theirs:.0f}ms (open {jupyter['jupyterlab_ipynb_open_ms']:.0f}ms), "
+              f"ratio {ours / theirs:.2f}")
+    elif with_lab:
+        print("JupyterLab round trip skipped: no Chromium found")
     return 0
 
 
