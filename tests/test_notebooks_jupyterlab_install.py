@@ -171,3 +171,15 @@ def test_bad_double_click_types_are_a_clear_error(tmp_path: Path) -> None:
     assert answer.returncode == 1
     assert answer.stderr.count("\n") == 1 and "--double-click takes" in answer.stderr
     assert not (tmp_path / "state").exists()
+
+
+def test_status_notes_a_user_setting_that_replaces_the_default_viewers(tmp_path: Path) -> None:
+    lab = InstalledJupyterLab(tmp_path / "work", tmp_path / "state")
+    assert lab.filebridge("--install").returncode == 0
+    assert "note:" not in lab.filebridge().stdout
+    settings = (tmp_path / "state" / "user-settings" / "@jupyterlab" / "docmanager-extension"
+                / "plugin.jupyterlab-settings")
+    settings.parent.mkdir(parents=True)
+    settings.write_text('{\n  // mine\n  "defaultViewers": {"markdown": "Markdown Preview"}\n}\n')
+    shown = lab.filebridge().stdout
+    assert "note: your own JupyterLab setting" in shown and "databricks-sql" in shown
