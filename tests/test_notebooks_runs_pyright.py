@@ -33,12 +33,12 @@ BASE = "# Databricks notebook source\nBASE_URL = 'https://example.invalid'\n"
 CONFIG = (
     "# Databricks notebook source\n# MAGIC %run ./base\n\n# COMMAND ----------\n\n"
     "THRESHOLD: int = 3\n\ndef load(x: int) -> str:\n    return str(x)\n\n"
-    "class Loader:\n    size = 1\n"
+    "class Loader:\n    size = 1\n\n_secret = 'x'\n"
 )
 REPORT = (
     "# Databricks notebook source\n# MAGIC %run ../common/config\n\n# COMMAND ----------\n\n"
     "# MAGIC %run ./missing\n\n# COMMAND ----------\n\n"
-    "reveal_type(load(THRESHOLD))\nprint(BASE_URL, Loader.size)\nprint(undefined_name)\n"
+    "reveal_type(load(THRESHOLD))\nprint(BASE_URL, Loader.size, _secret)\nprint(undefined_name)\n"
 )
 
 
@@ -132,6 +132,7 @@ def test_pyright_sees_names_of_run_notebooks_beside_a_workspace_shadow(tmp_path:
     assert stub.splitlines()[2:] == [
         "from common.base import *  # %run ./base",
         "from common.config import *  # %run ../common/config",
+        "from common.config import _secret as _secret",
         "# %run ./missing: not found locally (no notebook missing in "
         f"{(workspace / 'jobs').resolve()})",
     ]
@@ -149,7 +150,7 @@ def test_pyright_sees_names_of_run_notebooks_beside_a_workspace_shadow(tmp_path:
     finally:
         server.close()
     assert undefined(seen) == {"undefined_name"}
-    assert undefined(control_seen) == {"load", "THRESHOLD", "BASE_URL", "Loader",
+    assert undefined(control_seen) == {"load", "THRESHOLD", "BASE_URL", "Loader", "_secret",
                                        "undefined_name"}
     revealed = [d["message"] for d in seen if "Type of" in d["message"]]
     assert revealed == ['Type of "load(THRESHOLD)" is "str"']

@@ -7,12 +7,15 @@ workspace), then in the file's own folder and each parent folder up to that root
 the workspace (``--location workspace``) has a folder of its own, so a ``__builtins__.pyi``
 there is read for that notebook only. It imports everything from each notebook the shadow's
 ``%run`` cells run, nested runs first, by module name from the workspace root, so
-go-to-definition lands in the real file. Only names a module path can reach are listed; the
-rest are written as comments that say why.
+go-to-definition lands in the real file. ``import *`` leaves out names starting with ``_`` and
+names missing from ``__all__``, which ``%run`` defines all the same: those of the module's top
+level are imported by name too. Only notebooks a module path can reach are listed; the rest are
+written as comments that say why.
 """
 
 from __future__ import annotations
 
+import ast
 import keyword
 import os
 from pathlib import Path
@@ -86,6 +89,10 @@ def _add_runs(lines: list[str], runs: list[RunTarget], workspace: Path, seen: se
                          "name (a folder or file name that is not a Python identifier)")
         else:
             lines.append(f"from {module} import *  # %run {run.target}")
+            hidden = _names_star_leaves_out(target)
+            if hidden:
+                listed = ", ".join(f"{name} as {name}" for name in hidden)
+                lines.append(f"from {module} import {listed}")
 
 
 def _module_name(target: Path, workspace: Path) -> Optional[str]:
@@ -93,3 +100,39 @@ def _module_name(target: Path, workspace: Path) -> Optional[str]:
     if all(part.isidentifier() and not keyword.iskeyword(part) for part in parts):
         return ".".join(parts)
     return None
+
+
+def _names_star_leaves_out(module: Path) -> list[str]:
+    """Top-level names of ``module`` that ``import *`` does not bring: private ones, or every
+    name when the module sets ``__all__``. A file that does not parse gives none."""
+    try:
+        tree = ast.parse(module.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return []
+    names: dict[str, None] = {}
+    _collect_names(tree.body, names)
+    if "__all__" in names:
+        return [name for name in names if not name.startswith("__")]
+    return [name for name in names if name.startswith("_") and not name.startswith("__")]
+
+
+def _collect_names(statements: list[ast.stmt], names: dict[str, None]) -> None:
+    for statement in statements:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names[statement.name] = None
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [
+                statement.target]
+            for target in targets:
+                for node in ast.walk(target):
+                    if isinstance(node, ast.Name):
+                        names[node.id] = None
+        elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+            for alias in statement.names:
+                if alias.name != "*":
+                    names[alias.asname or alias.name.split(".")[0]] = None
+        elif isinstance(statement, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            for block in ("body", "orelse", "finalbody"):
+                _collect_names(getattr(statement, block, []), names)
+            for handler in getattr(statement, "handlers", []):
+                _collect_names(handler.body, names)
