@@ -176,10 +176,12 @@ def test_bad_double_click_types_are_a_clear_error(tmp_path: Path) -> None:
 def test_status_notes_a_user_setting_that_replaces_the_default_viewers(tmp_path: Path) -> None:
     lab = InstalledJupyterLab(tmp_path / "work", tmp_path / "state")
     assert lab.filebridge("--install").returncode == 0
-    assert "note:" not in lab.filebridge().stdout
+    assert "your own JupyterLab setting" not in lab.filebridge().stdout
     settings = (tmp_path / "state" / "user-settings" / "@jupyterlab" / "docmanager-extension"
                 / "plugin.jupyterlab-settings")
     settings.parent.mkdir(parents=True)
     settings.write_text('{\n  // mine\n  "defaultViewers": {"markdown": "Markdown Preview"}\n}\n')
     shown = lab.filebridge().stdout
     assert "note: your own JupyterLab setting" in shown and "databricks-sql" in shown
+    # jupytext is installed here: the note says who serves .py files.
+    assert "note: jupytext is installed" in shown

@@ -19,6 +19,7 @@ Three files of fixed names, each removed by ``uninstall``; nothing else is edite
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -154,6 +155,11 @@ def status(scope: str) -> dict[str, Any]:
         notes.append("your own JupyterLab setting Document Manager > defaultViewers replaces "
                      "filebridge's; add the file types there (python, r, databricks-sql, "
                      "databricks-scala: Notebook) for double-click to open notebooks")
+    if pieces["server_extension"] and importlib.util.find_spec("jupyterlab_jupytext"):
+        notes.append("jupytext is installed: .py, .sql, .scala and .r files opened as "
+                     "notebooks are served by filebridge (a file without the Databricks header "
+                     "as one cell), also through Open With > Jupytext Notebook; jupytext keeps "
+                     "its other formats")
     return {
         "scope": scope,
         "installed": pieces["server_extension"] and pieces["labextension"],
