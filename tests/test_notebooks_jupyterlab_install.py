@@ -185,3 +185,28 @@ def test_status_notes_a_user_setting_that_replaces_the_default_viewers(tmp_path:
     assert "note: your own JupyterLab setting" in shown and "databricks-sql" in shown
     # jupytext is installed here: the note says who serves .py files.
     assert "note: jupytext is installed" in shown
+
+
+def test_without_jupytext_the_extension_wraps_the_default_manager(tmp_path: Path) -> None:
+    root = tmp_path / "work"
+    root.mkdir()
+    (root / "report.py").write_text(SOURCE)
+    (root / "plain.py").write_bytes(PLAIN.encode())
+    server = InstalledJupyterLab(root, tmp_path / "state")
+    config = tmp_path / "state" / "config"
+    config.mkdir(parents=True)
+    (config / "jupyter_server_config.json").write_text(json.dumps(
+        {"ServerApp": {"jpserver_extensions": {"jupyterlab_jupytext": False}}}))
+    with server:
+        assert "open as notebooks (DatabricksAsyncLargeFileManager)" in server.log()
+        for name, text in (("report.py", SOURCE), ("plain.py", PLAIN)):
+            model = server.api("GET", f"{name}?type=notebook&content=1")
+            assert model["type"] == "notebook"
+            server.api("PUT", name, {"type": "notebook", "format": "json",
+                                     "content": model["content"]})
+            assert (root / name).read_bytes() == text.encode()
+        assert [cell["cell_type"] for cell in server.api(
+            "GET", "report.py?type=notebook&content=1")["content"]["cells"]] == [
+            "markdown", "code", "code", "code"]
+        assert server.api("GET", "report.py?type=file&format=text&content=1")["content"] \
+            == SOURCE
