@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,8 @@ pytestmark = [
     pytest.mark.peers,
     pytest.mark.skipif(importlib.util.find_spec("pyright") is None,
                        reason="pyright (pip package, runs on Node.js) is not installed"),
+    pytest.mark.skipif(shutil.which("node") is None, reason="Node.js (Debian: nodejs) is not "
+                       "installed; pyright runs on it"),
 ]
 
 BASE = "# Databricks notebook source\nBASE_URL = 'https://example.invalid'\n"
