@@ -13,6 +13,12 @@
    ``DatabricksContentsManager`` opens and saves the 1 MB ``.py`` notebook through its contents
    API (what JupyterLab does on open and Ctrl+S), against the same server opening and saving
    the same notebook as ``.ipynb``.
+5. When JupyterLab, Playwright and Chromium are there (``--no-jupyter`` skips it): a real
+   JupyterLab set up by ``filebridge notebook jupyterlab --install`` in private Jupyter folders,
+   driven in Chromium as a user does: double-click a 50 kB Databricks ``.py`` notebook in the
+   file browser until its cells show, type into a code cell, Ctrl+S until the file is written.
+   The same-run baseline is the same notebook as ``.ipynb``, opened, edited and saved the same
+   way in the same lab.
 
 Run: ``python benchmarks/bench_notebooks.py [--json] [--full]`` (``filebridge bench notebooks``).
 """
@@ -286,6 +292,80 @@ def jupyter_round_trip(size_bytes: int = _TARGET_BYTES, repeats: int = 3) -> dic
     return {"jupyter_py_round_trip_ms": ours, "jupyter_ipynb_round_trip_ms": baseline}
 
 
+def jupyterlab_round_trip(size_bytes: int = 50_000, repeats: int = 3) -> dict[str, Any]:
+    """Double-click, edit, Ctrl+S in a real JupyterLab: the .py notebook against the .ipynb."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from filebridge.testing.jupyterlab import (
+        WAIT,
+        InstalledJupyterLab,
+        double_click,
+        notebook_cells,
+        type_at_end_of_cell,
+    )
+
+    browser_path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser_path is None:
+        return {}
+    source_text = generate_notebook(size_bytes)
+    notebook = to_ipynb(source_text, "python")
+    notebook["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                          "language": "python"}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "work"
+        root.mkdir()
+        lab = InstalledJupyterLab(root, Path(tmp) / "state")
+
+        def round_trip(page: Any, name: str, number: int) -> tuple[float, float, float]:
+            """Milliseconds from double-click to cells shown, from Ctrl+S to the file written,
+            and from double-click to written (typing included)."""
+            path = root / name
+            page.goto(lab.page_url())
+            page.locator(".jp-DirListing-itemText", has_text=name).first.wait_for()
+            start = time.perf_counter()
+            double_click(page, name)
+            cells = notebook_cells(page, name)
+            code = cells.locator(".cm-content").first
+            code.wait_for()
+            opened = time.perf_counter()
+            type_at_end_of_cell(page, code.locator("xpath=ancestor::div[contains(@class,"
+                                                   "'jp-CodeCell')][1]"), f"  # edit {number}")
+            save_pressed = time.perf_counter()
+            page.keyboard.press("Control+s")
+            deadline = time.monotonic() + WAIT
+            while f"# edit {number}" not in path.read_text(encoding="utf-8"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the edit of {name} was not saved")
+                time.sleep(0.005)
+            saved = time.perf_counter()
+            return ((opened - start) * 1000, (saved - save_pressed) * 1000,
+                    (saved - start) * 1000)
+
+        def measure(page: Any, name: str) -> tuple[float, float, float]:
+            runs = [round_trip(page, name, number) for number in range(repeats)]
+            open_ms, save_ms, total_ms = (min(values) for values in zip(*runs))
+            return open_ms, save_ms, total_ms
+
+        with lab, sync_playwright() as playwright:
+            (root / "bench.py").write_text(source_text)
+            (root / "bench.ipynb").write_text(dumps_ipynb(notebook))
+            browser = playwright.chromium.launch(executable_path=browser_path)
+            try:
+                page = browser.new_page()
+                page.set_default_timeout(WAIT * 1000)
+                py_open, py_save, py_total = measure(page, "bench.py")
+                ipynb_open, ipynb_save, ipynb_total = measure(page, "bench.ipynb")
+            finally:
+                browser.close()
+    return {"jupyterlab_bytes": len(source_text.encode()), "jupyterlab_repeats": repeats,
+            "jupyterlab_py_open_ms": py_open, "jupyterlab_py_save_ms": py_save,
+            "jupyterlab_py_open_edit_save_ms": py_total,
+            "jupyterlab_ipynb_open_ms": ipynb_open, "jupyterlab_ipynb_save_ms": ipynb_save,
+            "jupyterlab_ipynb_open_edit_save_ms": ipynb_total}
+
+
 def run_shadows(counts: tuple[int, ...] = (1, 100, 1000), large_bytes: int = 10_000_000,
                 saves: int = 15) -> dict[str, Any]:
     """Save-back latency at each shadow count, and the large-notebook open."""
@@ -340,6 +420,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                else run_shadows(saves=30 if args.full else 15))
     with_jupyter = not args.no_jupyter and importlib.util.find_spec("jupyter_server") is not None
     jupyter = jupyter_round_trip() if with_jupyter else {}
+    with_lab = with_jupyter and all(importlib.util.find_spec(name) is not None
+                                    for name in ("jupyterlab", "playwright"))
+    if with_lab:
+        jupyter.update(jupyterlab_round_trip())
     if args.json:
         print(json.dumps({**results, **shadows, **jupyter}, indent=2))
         return 0
@@ -349,6 +433,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         ours, theirs = jupyter["jupyter_py_round_trip_ms"], jupyter["jupyter_ipynb_round_trip_ms"]
         print(f"Jupyter Server open + save of the 1 MB notebook: .py {ours:.0f}ms, same "
               f"notebook as .ipynb {theirs:.0f}ms (ratio {ours / theirs:.2f})")
+    if "jupyterlab_py_open_edit_save_ms" in jupyter:
+        print(f"JupyterLab in Chromium, a {jupyter['jupyterlab_bytes'] / 1e3:.0f} kB notebook "
+              f"(best of {jupyter['jupyterlab_repeats']}):")
+        print(f"{'':<34}{'.py':>9}{'.ipynb':>9}{'ratio':>7}")
+        for label, key in (("double-click to cells shown", "open"),
+                           ("Ctrl+S to file written", "save"),
+                           ("open + type an edit + save", "open_edit_save")):
+            ours = jupyter[f"jupyterlab_py_{key}_ms"]
+            theirs = jupyter[f"jupyterlab_ipynb_{key}_ms"]
+            print(f"{label:<34}{ours:>7.0f}ms{theirs:>7.0f}ms{ours / theirs:>7.2f}")
+    elif with_lab:
+        print("JupyterLab round trip skipped: no Chromium found")
     return 0
 
 

@@ -57,3 +57,14 @@ def test_benchmark_opens_and_saves_through_a_real_jupyter_server() -> None:
     results = bench.jupyter_round_trip(50_000, repeats=1)
     assert results["jupyter_py_round_trip_ms"] > 0
     assert results["jupyter_ipynb_round_trip_ms"] > 0
+
+
+def test_benchmark_opens_edits_and_saves_in_a_real_jupyterlab() -> None:
+    bench = load_benchmark()
+    results = bench.jupyterlab_round_trip(5_000, repeats=1)
+    assert results, "no Chromium found"
+    for side in ("py", "ipynb"):
+        assert 0 < results[f"jupyterlab_{side}_open_ms"] < results[
+            f"jupyterlab_{side}_open_edit_save_ms"]
+        assert 0 < results[f"jupyterlab_{side}_save_ms"] < results[
+            f"jupyterlab_{side}_open_edit_save_ms"]

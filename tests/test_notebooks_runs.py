@@ -110,3 +110,44 @@ def test_cli_runs_lists_targets(repo: Path) -> None:
         cwd=repo, env=env, capture_output=True, text=True, timeout=60,
     ).stdout
     assert "cell 6: %run ./lib/$name -> not found: the path is computed" in text
+
+
+def test_run_stub_lists_every_kind_of_target_with_the_reason_for_those_it_cannot_import(
+    tmp_path: Path,
+) -> None:
+    from filebridge.notebooks.run_stub import STUB_NAME
+
+    root = tmp_path / "ws"
+    (root / "my-utils").mkdir(parents=True)
+    (root / "lib").mkdir()
+    (root / "lib" / "a.py").write_text(
+        HEADER + "# MAGIC %run ./b\n\n# COMMAND ----------\n\n"
+        "__all__ = ['shown']\nshown = hidden = 1\n_private = 2\n"
+        "if True:\n    from os import sep as _sep\n")
+    (root / "lib" / "b.py").write_text(HEADER + "# MAGIC %run ./a" + SEP + "b = 1\n")
+    (root / "lib" / "q.sql").write_text("-- Databricks notebook source\nSELECT 1\n")
+    (root / "my-utils" / "u.py").write_text(HEADER + "u = 1\n")
+    source = root / "main.py"
+    source.write_text(HEADER + SEP.join([
+        "# MAGIC %run ./lib/a", "# MAGIC %run ./lib/q", "# MAGIC %run ./my-utils/u",
+        "# MAGIC %run ./lib/a", "print(shown)"]))
+    session = ShadowSession("stub", temp_dir=tmp_path / "tmp")
+    shadow = Path(session.open(source, workspace=root, location="workspace").shadow)
+    lines = (shadow.parent / STUB_NAME).read_text().splitlines()
+    assert lines[2:] == [
+        "from lib.b import *  # %run ./b",  # a runs b first; b's run of a is a cycle, cut
+        "from lib.a import *  # %run ./lib/a",
+        "from lib.a import shown as shown, hidden as hidden, _private as _private, "
+        "_sep as _sep",
+        "# %run ./lib/q: q.sql is not a Python source notebook",
+        "# %run ./my-utils/u: my-utils/u.py has no module name (a folder or file name that "
+        "is not a Python identifier)",
+    ]
+
+    source.write_text(HEADER + "print(1)\n")
+    session.reload(source)
+    assert not (shadow.parent / STUB_NAME).exists()
+    (shadow.parent / STUB_NAME).write_text("x: int\n")  # the user's own: left alone
+    source.write_text(HEADER + "# MAGIC %run ./lib/b\n")
+    session.reload(source)
+    assert (shadow.parent / STUB_NAME).read_text() == "x: int\n"

@@ -103,6 +103,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     prune.add_argument("--json", action="store_true", help="print JSON (one object a line)")
     prune.set_defaults(func=_prune)
 
+    lab = commands.add_parser(
+        "jupyterlab", help="install (or remove) double-click opening in JupyterLab",
+        description="Without an action: show what is installed. --install makes JupyterLab "
+        "open Databricks source notebooks as notebooks on double-click (and through Open "
+        "With), saving byte exact; --uninstall removes exactly what --install wrote.")
+    action = lab.add_mutually_exclusive_group()
+    action.add_argument("--install", action="store_true", help="install or update")
+    action.add_argument("--uninstall", action="store_true", help="remove the installed files")
+    scope = lab.add_mutually_exclusive_group()
+    scope.add_argument("--sys-prefix", dest="scope", action="store_const", const="sys-prefix",
+                       help="this Python environment's Jupyter folders (default)")
+    scope.add_argument("--user", dest="scope", action="store_const", const="user",
+                       help="the user's Jupyter folders (jupyter --config-dir, --data-dir)")
+    lab.add_argument("--double-click", metavar="TYPES", default="py,sql,scala,r",
+                     help="with --install: the file types a double-click opens as notebooks "
+                     "(default py,sql,scala,r; none: only Open With > Notebook)")
+    lab.add_argument("--json", action="store_true", help="print JSON")
+    lab.set_defaults(func=_jupyterlab, scope="sys-prefix")
+
 
 def _session_option(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("--session", metavar="ID",
@@ -279,6 +298,38 @@ def _prune(args: argparse.Namespace) -> int:
             report(event)
         if not ended and not session.entries():
             session.end()
+    return 0
+
+
+@_errors_to_exit_code
+def _jupyterlab(args: argparse.Namespace) -> int:
+    from filebridge.notebooks import jupyterlab_setup as setup
+
+    if args.install:
+        report = setup.install(args.scope, setup.parse_double_click(args.double_click))
+    elif args.uninstall:
+        report = setup.uninstall(args.scope)
+    else:
+        report = setup.status(args.scope)
+    if args.json:
+        _print_json(report)
+        return 0
+    for path in report.get("written", []):
+        print(f"wrote {path}")
+    for path in report.get("removed", []):
+        print(f"removed {path}")
+    if args.uninstall:
+        if not report["removed"]:
+            print(f"nothing installed for {args.scope}")
+        return 0
+    if not report["installed"]:
+        print(f"not installed for {args.scope} (filebridge notebook jupyterlab --install)")
+        return 0
+    types = ", ".join(f".{ext}" for ext in report["double_click"]) or "none"
+    print(f"installed for {args.scope}: double-click opens {types} as notebooks; "
+          "restart JupyterLab to apply")
+    for note in report["notes"]:
+        print(f"note: {note}")
     return 0
 
 

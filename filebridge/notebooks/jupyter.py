@@ -6,12 +6,15 @@ path with ``to_source``: cells the user did not change keep their exact bytes. E
 request goes to the base manager unchanged, so the same file still opens as text.
 
 Enable it with ``--ServerApp.contents_manager_class=
-filebridge.notebooks.jupyter.DatabricksContentsManager``, or wrap another manager (jupytext's,
-for instance) with ``build_contents_manager_class``. Requires the ``jupyter`` extra.
+filebridge.notebooks.jupyter.DatabricksContentsManager``, wrap another manager with
+``build_contents_manager_class``, or enable this module as a server extension (what
+``filebridge notebook jupyterlab --install`` does): it puts the Databricks rules in front of
+whatever contents manager the server is configured with. Requires the ``jupyter`` extra.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,9 @@ from filebridge.notebooks.ipynb import to_ipynb, to_source
 from filebridge.notebooks.languages import SOURCE_EXTENSIONS, language_for_path
 
 __all__ = ["LABEXTENSION_PATH", "DatabricksContentsManager", "build_contents_manager_class"]
+
+# jupytext's server extension, which also reads ``.py`` files as notebooks.
+JUPYTEXT_EXTENSION = "jupyterlab_jupytext"
 
 # The folder to give JupyterLab as ``--LabApp.extra_labextensions_path``: it holds the small
 # front-end extension that offers "Open With > Notebook" for these file types.
@@ -44,6 +50,8 @@ def build_contents_manager_class(base: type[Any]) -> type[Any]:
     source notebooks as notebooks; ``base`` handles everything else."""
 
     class DatabricksContents(base):  # type: ignore[misc]
+        serves_databricks_notebooks = True
+
         async def get(self, path: str, content: bool = True, type: Any = None,
                       format: Any = None, **kwargs: Any) -> dict[str, Any]:
             if type != "notebook" or not is_source_notebook_path(path):
@@ -122,3 +130,35 @@ def build_contents_manager_class(base: type[Any]) -> type[Any]:
 
 
 DatabricksContentsManager = build_contents_manager_class(AsyncLargeFileManager)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": __name__}]
+
+
+def _link_jupyter_server_extension(serverapp: Any) -> None:
+    """Runs before the server creates its contents manager: the configured class gets the
+    Databricks rules in front of it. When jupytext's extension is enabled too, its manager is
+    put between ours and the base, so jupytext still serves its other formats and, seeing a
+    jupytext manager configured, leaves it alone instead of wrapping it once more."""
+    base = serverapp.contents_manager_class
+    if getattr(base, "serves_databricks_notebooks", False):
+        return
+    if not inspect.iscoroutinefunction(base.get):
+        serverapp.log.warning(
+            "filebridge: %s is not an async contents manager; Databricks source notebooks "
+            "are not served as notebooks", base.__name__)
+        return
+    if serverapp.jpserver_extensions.get(JUPYTEXT_EXTENSION) and not hasattr(base, "formats"):
+        try:
+            from jupytext.async_contentsmanager import build_async_jupytext_contents_manager_class
+        except ImportError:
+            pass
+        else:
+            base = build_async_jupytext_contents_manager_class(base)
+    serverapp.contents_manager_class = build_contents_manager_class(base)
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    serverapp.log.info("filebridge: Databricks source notebooks open as notebooks (%s)",
+                       type(serverapp.contents_manager).__name__)

@@ -42,6 +42,7 @@ from filebridge.notebooks.ipynb import METADATA_KEY, to_ipynb, to_source
 from filebridge.notebooks.languages import language_for_path, language_named
 from filebridge.notebooks.notebook_json import dumps_ipynb, is_complete_json, loads_ipynb
 from filebridge.notebooks.progress import PROGRESS_MIN_BYTES, ProgressCallback, Steps
+from filebridge.notebooks.run_stub import remove_run_stub, write_run_stub
 from filebridge.notebooks.runs import run_targets
 
 __all__ = [
@@ -456,6 +457,7 @@ class ShadowSession:
             )
         shadow.unlink(missing_ok=True)
         _marker(shadow).unlink(missing_ok=True)
+        remove_run_stub(shadow)
         del state[entry.shadow]
         self._remove_empty_folders(shadow.parent, entry)
         events.append(self._event("closed", entry, f"closed {entry.shadow}"))
@@ -629,6 +631,9 @@ class ShadowSession:
         data = dumps_ipynb(notebook).encode("utf-8")
         shadow = Path(entry.shadow)
         atomic_write(shadow, data, self._writable_mode(entry))
+        if entry.location == "workspace" and entry.language == "python":
+            # Only there can a language server find it (docs/notebooks.md, %run).
+            write_run_stub(shadow, Path(entry.source), runs, Path(entry.workspace))
         if progress is not None:
             progress(1.0)
         _marker(shadow).unlink(missing_ok=True)

@@ -1,34 +1,42 @@
 // filebridge: JupyterLab's notebook editor offered for Databricks source notebooks.
 //
 // The server side (filebridge.notebooks.jupyter.DatabricksContentsManager) converts these files
-// when they are requested as notebooks; this plugin only makes "Open With > Notebook" list the
-// notebook editor for their file types. It needs no imports, so it is written as a plain
-// federated-module container instead of a webpack build.
+// when they are requested as notebooks; this plugin only lets the notebook editor view their
+// file types: it is listed under "Open With", and the defaultViewers setting may name it for a
+// double-click (JupyterLab refuses a default viewer that cannot view the file type). It needs no
+// imports, so it is written as a plain federated-module container instead of a webpack build.
 (function () {
   "use strict";
 
   var EXTENSIONS = [".py", ".sql", ".scala", ".r", ".R"];
+  // JupyterLab has no file types for these two; the names are the ones the defaultViewers
+  // setting written by "filebridge notebook jupyterlab --install" refers to.
+  var OWN_TYPES = { ".sql": "databricks-sql", ".scala": "databricks-scala" };
 
   function fileTypeNames(registry, extension) {
-    var found = registry.getFileTypesForPath("notebook" + extension);
-    if (found.length > 0) {
-      return found.map(function (fileType) { return fileType.name.toLowerCase(); });
-    }
-    var name = "databricks" + extension.toLowerCase().replace(".", "-");
-    registry.addFileType({
-      name: name,
-      displayName: "Databricks notebook source",
-      extensions: [extension],
-      mimeTypes: ["text/plain"],
-      contentType: "file",
-      fileFormat: "text"
+    var names = registry.getFileTypesForPath("notebook" + extension).map(function (fileType) {
+      return fileType.name.toLowerCase();
     });
-    return [name];
+    var own = OWN_TYPES[extension] || (names.length === 0 ?
+      "databricks-" + extension.toLowerCase().replace(".", "") : null);
+    if (own && names.indexOf(own) < 0) {
+      registry.addFileType({
+        name: own,
+        displayName: "Databricks notebook source",
+        extensions: [extension],
+        mimeTypes: ["text/plain"],
+        contentType: "file",
+        fileFormat: "text"
+      });
+      names.push(own);
+    }
+    return names;
   }
 
   var plugin = {
     id: "filebridge-databricks:open-with-notebook",
-    description: "Lists the notebook editor under Open With for Databricks source notebooks.",
+    description: "Lets the notebook editor view Databricks source notebooks (Open With, " +
+      "double-click by the defaultViewers setting).",
     autoStart: true,
     activate: function (app) {
       var registry = app.docRegistry;
