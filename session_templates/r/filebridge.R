@@ -43,6 +43,8 @@ local({
   state$pid <- -1L  # the process whose requests are numbered and whose files are open (none yet)
   state$looks_pay <- TRUE   # whether answers come while a call looks without pausing
   state$looks_skipped <- 0L
+  state$idle_generation <- 0
+  state$idle_looks <- FALSE
   fb$.state <- state
 
   # ---- small file primitives -------------------------------------------------------------
@@ -753,12 +755,12 @@ local({
 
   # ---- host -> worker requests (command.log) ----------------------------------------------
 
-  # Served between top-level calls, while filebridge_call() waits, and by filebridge_serve():
-  # an R prompt that sits idle runs no R code, so it cannot answer until the next call.
+  # Served between top-level calls, while filebridge_call() waits, by filebridge_serve(), and
+  # at an idle prompt by the idle look below (where the later package is installed).
   serve_pending_commands <- function() {
     if (!isTRUE(state$connected)) return(invisible(0))
     p <- state$paths
-    data <- read_bytes(p$command_log, state$command_offset)
+    data <- read_to_end(p$command_log, state$command_offset)
     if (!length(data)) return(invisible(0))
     state$command_offset <- state$command_offset + length(data)
     data <- c(state$command_pending, data)
@@ -775,6 +777,77 @@ local({
       served <- served + 1
     }
     invisible(served)
+  }
+
+  # What a file holds from `from` on, through a fresh open and reads to its end (no size
+  # asked first: a network mount's cached size lags).
+  read_to_end <- function(path, from) {
+    con <- tryCatch(file(path, open = "rb"), error = function(e) NULL,
+                    warning = function(w) NULL)
+    if (is.null(con)) return(raw(0))
+    on.exit(close(con))
+    if (from > 0) seek(con, from)
+    parts <- list()
+    repeat {
+      chunk <- readBin(con, "raw", 65536L)
+      if (length(chunk)) parts[[length(parts) + 1L]] <- chunk
+      if (length(chunk) < 65536L) break
+    }
+    if (length(parts) == 1L) parts[[1L]] else unlist(parts, use.names = FALSE)
+  }
+
+  # ---- serving at an idle prompt -----------------------------------------------------------
+  # An idle R prompt runs R code only from its event loop's input handlers. The later package
+  # runs a callback from there (and from later::run_now()), never in the middle of other R
+  # code; the idle look is such a callback: it reads command.lock's 20 digits by a fresh open
+  # (what a network mount keeps current, docs/protocol.md), serves when the doorbell changed
+  # or announces more of the log than was read, and schedules itself again: 10 ms after
+  # serving, backing off by half again each quiet look to filebridge.idle_look_ms (100).
+  # Rscript and R without later answer only at the moments listed above.
+
+  IDLE_LOOK_FIRST <- 0.01
+
+  start_idle_looks <- function() {
+    state$idle_generation <- state$idle_generation + 1
+    state$idle_looks <- FALSE
+    if (!interactive() || !isTRUE(getOption("filebridge.idle_looks", TRUE)) ||
+        !requireNamespace("later", quietly = TRUE)) {
+      return(invisible(FALSE))
+    }
+    state$idle_looks <- TRUE
+    state$command_bell <- read_doorbell(state$paths$command_lock)
+    schedule_idle_look(state$idle_generation, IDLE_LOOK_FIRST)
+    invisible(TRUE)
+  }
+
+  schedule_idle_look <- function(generation, pause) {
+    later::later(function() idle_look(generation, pause), pause)
+  }
+
+  idle_look <- function(generation, pause) {
+    # a disconnect or a new connection ends this chain of looks
+    if (!identical(generation, state$idle_generation) || !isTRUE(state$connected)) return()
+    served <- tryCatch(serve_if_rung(), error = function(e) 0)
+    most <- max(IDLE_LOOK_FIRST, getOption("filebridge.idle_look_ms", 100) / 1000)
+    pause <- if (served) IDLE_LOOK_FIRST else min(pause * 1.5, most)
+    schedule_idle_look(generation, pause)
+  }
+
+  read_doorbell <- function(path) {
+    con <- tryCatch(file(path, open = "rb"), error = function(e) NULL,
+                    warning = function(w) NULL)
+    if (is.null(con)) return(raw(0))
+    on.exit(close(con))
+    readBin(con, "raw", 20L)
+  }
+
+  serve_if_rung <- function() {
+    bell <- read_doorbell(state$paths$command_lock)
+    announced <- suppressWarnings(as.numeric(rawToChar(bell[bell != as.raw(0)])))
+    unread <- length(announced) == 1L && !is.na(announced) && announced > state$command_offset
+    if (identical(bell, state$command_bell) && !unread) return(0)
+    state$command_bell <- bell
+    serve_pending_commands()
   }
 
   serve_command_line <- function(line) {
@@ -804,8 +877,9 @@ local({
     args <- if (is.list(request$args)) request$args else list()
     tryCatch(list(v = 1L, id = request$id, ok = TRUE, result = handler(args)),
              error = function(e) {
+               code <- if (inherits(e, "filebridge_answer_error")) e$code else "handler_error"
                list(v = 1L, id = request$id, ok = FALSE,
-                    error = list(code = "handler_error", message = conditionMessage(e)))
+                    error = list(code = code, message = conditionMessage(e)))
              })
   }
 
@@ -1065,7 +1139,8 @@ local({
   cheap_size <- function(x) {
     if (isTRUE(getOption("filebridge.object_size", FALSE)) ||
         (is.atomic(x) && !is.character(x) && !is.object(x))) {
-      return(as.numeric(utils::object.size(x)))
+      size <- as.numeric(utils::object.size(x))
+      return(if (size <= .Machine$integer.max) as.integer(size) else size)
     }
     NULL
   }
@@ -1139,7 +1214,8 @@ local({
     list(access_key = name, display_name = name, display_value = display_value,
          display_type = display_type, type_info = display_type, kind = kind, length = NULL,
          shape = NULL, size = NULL, has_children = FALSE, children_kind = NULL,
-         has_viewer = FALSE, is_truncated = truncated, updated_time = now,
+         named_children = 0L, indexed_children = 0L, has_viewer = FALSE,
+         is_truncated = truncated, not_described = NULL, updated_time = now,
          evaluate_name = evaluate_name)
   }
 
@@ -1147,9 +1223,20 @@ local({
     active = list(display_value = "<active binding: not run>", display_type = "active binding"),
     promise = list(display_value = "<promise: not evaluated>", display_type = "promise"))
 
-  describe_variable <- function(name, status, x, now) {
-    syntactic <- make.names(name) == name
-    evaluate_name <- if (syntactic) name else paste0("`", name, "`")
+  # The expression that gives a top-level variable back: its name, backquoted when needed.
+  top_level_expr <- function(name) {
+    if (make.names(name) == name) name else encodeString(name, quote = "`")
+  }
+
+  # What a value's children are: "named" (an environment's bindings, a list's or data
+  # frame's named elements), "indexed" (an unnamed list's elements) or NULL (none).
+  children_kind_of <- function(x) {
+    if (is.environment(x)) return("named")
+    if (!is.list(x)) return(NULL)
+    if (is.null(names(x))) "indexed" else "named"
+  }
+
+  describe_variable <- function(name, status, x, now, evaluate_name = top_level_expr(name)) {
     if (status != "value") {
       shown <- not_read[[status]]
       return(bare_entry(name, shown$display_value, shown$display_type, "lazy", FALSE, now,
@@ -1158,21 +1245,25 @@ local({
     limit <- getOption("filebridge.object_length_limit", 2000)
     len <- length(x)
     shape <- if (is.data.frame(x)) c(nrow(x), ncol(x)) else if (!is.null(dim(x))) dim(x) else len
+    # integers where they fit: a double such as 1e5 would be written as 1e+05
+    shape <- if (all(shape <= .Machine$integer.max)) as.integer(shape) else as.numeric(shape)
     value <- if (!is.na(len) && len > limit && !is.data.frame(x) && !is.environment(x)) {
       list(text = sprintf("%s of length %d", class(x)[1], len), truncated = TRUE)
     } else {
       short_text(x)
     }
     has_children <- (is.list(x) || is.environment(x)) && !is.na(len) && len > 0
-    children_kind <- if (!has_children) NULL
-                     else if (is.environment(x) || !is.null(names(x))) "named" else "indexed"
+    children_kind <- if (has_children) children_kind_of(x)
     list(access_key = name, display_name = name, display_value = value$text,
          display_type = display_type(x), type_info = paste(class(x), collapse = ", "),
-         kind = kind_of(x), length = len, shape = as.list(as.numeric(shape)),
+         kind = kind_of(x), length = len, shape = as.list(shape),
          size = cheap_size(x), has_children = has_children, children_kind = children_kind,
+         named_children = if (identical(children_kind, "named")) len else 0L,
+         indexed_children = if (identical(children_kind, "indexed")) len else 0L,
          has_viewer = is.data.frame(x) || is.matrix(x) || is.list(x) || is.function(x) ||
            (is.atomic(x) && length(x) > 1),
-         is_truncated = value$truncated, updated_time = now, evaluate_name = evaluate_name)
+         is_truncated = value$truncated, not_described = NULL, updated_time = now,
+         evaluate_name = evaluate_name)
   }
 
   # A description is kept with a mark of the value it describes, to be used again while the
@@ -1210,15 +1301,16 @@ local({
   # variable, or a single text for all; updated_time is numbers.
   variable_objects <- function(access_key, display_name, display_value, display_type,
                                type_info, kind, length, shape, size, has_children,
-                               children_kind, has_viewer, is_truncated, updated_time,
-                               evaluate_name) {
+                               children_kind, named_children, indexed_children, has_viewer,
+                               is_truncated, not_described, updated_time, evaluate_name) {
     sprintf(paste0(
       '{"access_key":%s,"display_name":%s,"display_value":%s,"display_type":%s,',
       '"type_info":%s,"kind":%s,"length":%s,"shape":%s,"size":%s,"has_children":%s,',
-      '"children_kind":%s,"has_viewer":%s,"is_truncated":%s,"updated_time":%.0f,',
-      '"evaluate_name":%s}'),
+      '"children_kind":%s,"named_children":%s,"indexed_children":%s,"has_viewer":%s,',
+      '"is_truncated":%s,"not_described":%s,"updated_time":%.0f,"evaluate_name":%s}'),
       access_key, display_name, display_value, display_type, type_info, kind, length, shape,
-      size, has_children, children_kind, has_viewer, is_truncated, updated_time, evaluate_name)
+      size, has_children, children_kind, named_children, indexed_children, has_viewer,
+      is_truncated, not_described, updated_time, evaluate_name)
   }
 
   variables_json <- function(vars) {
@@ -1230,14 +1322,17 @@ local({
       vapply(vars, function(v) if (is.null(v[[key]])) "null" else encode(v[[key]]), "",
              USE.NAMES = FALSE)
     }
-    number <- function(x) if (is.na(x)) "null" else as.character(x)
+    number <- function(x) if (is.na(x)) "null" else sprintf("%.0f", x)
     variable_objects(
       text("access_key"), text("display_name"), text("display_value"), text("display_type"),
       text("type_info"), text("kind"), maybe("length", number),
-      maybe("shape", function(x) paste0("[", paste(as.character(unlist(x)), collapse = ","), "]")),
+      maybe("shape", function(x) {
+        paste0("[", paste(sprintf("%.0f", unlist(x)), collapse = ","), "]")
+      }),
       maybe("size", number), flag("has_children"), maybe("children_kind", json_strings),
-      flag("has_viewer"), flag("is_truncated"), field("updated_time", 0),
-      text("evaluate_name"))
+      maybe("named_children", number), maybe("indexed_children", number),
+      flag("has_viewer"), flag("is_truncated"), maybe("not_described", json_strings),
+      field("updated_time", 0), text("evaluate_name"))
   }
 
   # Describes the value held as `x` in the environment `box`, with any error as the entry.
@@ -1245,9 +1340,10 @@ local({
   # it, and then copies it at the user's next change (a 10^8 vector changed after each prompt:
   # 800 MB each time). tryCatch() keeps its caller's frame referred to, so that frame must not
   # hold the value: it holds the box, which the caller empties afterwards.
-  describe_safely <- function(name, status, box, now) {
-    tryCatch(describe_variable(name, status, box$x, now), error = function(e) {
-      bare_entry(name, paste0("<error: ", conditionMessage(e), ">"), "?", "other", TRUE, now)
+  describe_safely <- function(name, status, box, now, evaluate_name = top_level_expr(name)) {
+    tryCatch(describe_variable(name, status, box$x, now, evaluate_name), error = function(e) {
+      bare_entry(name, paste0("<error: ", conditionMessage(e), ">"), "?", "other", TRUE, now,
+                 evaluate_name)
     })
   }
 
@@ -1267,7 +1363,9 @@ local({
            length_json <- ifelse(is.na(value_lengths), "null", as.character(value_lengths))
            variable_objects(name, name, json_strings(not_described), json_strings(first_class),
                             json_strings(classes), '"other"', length_json, "null", "null",
-                            "false", "null", "false", "true", updated, name)
+                            "false", "null", "0", "0", "false", "true", '"budget"', updated,
+                            json_strings(vapply(names, top_level_expr, "",
+                                                USE.NAMES = FALSE)))
          })
   }
 
@@ -1365,45 +1463,283 @@ local({
     invisible(TRUE)
   }
 
-  resolve_path <- function(path, env = globalenv()) {
-    x <- env
-    for (key in path) {
-      if (is.environment(x)) {
-        x <- get(as.character(key), envir = x, inherits = FALSE)
-      } else if (is.numeric(key)) {
-        x <- x[[as.integer(key) + 1L]]  # paths index from 0 like the Python worker's
-      } else {
-        x <- x[[as.character(key)]]
-      }
-    }
-    x
+  # ---- the pane's requests: paths and pages of children (docs/protocol-variables.md) ------
+
+  PAGE_DEFAULT <- 100L
+  PAGE_MAX <- 1000L
+  SORT_LIMIT <- 10000L  # sorting or filtering children describes every one of them
+
+  # An error the host receives with its own code (bad_request, not_found, too_large, refused)
+  # rather than handler_error.
+  answer_error <- function(code, message) {
+    stop(fb_condition(message, "filebridge_answer_error", code = code))
   }
 
-  inspect_children <- function(args) {
-    path <- unlist(args$path)
-    x <- resolve_path(path)
-    start <- if (is.null(args$start)) 0 else as.integer(args$start)
-    count <- if (is.null(args$count)) 100 else as.integer(args$count)
-    keys <- if (is.environment(x)) sort(ls(x)) else if (!is.null(names(x))) names(x)
-            else seq_along(x) - 1L
-    total <- length(keys)
-    chosen <- if (start < total) keys[(start + 1):min(total, start + count)] else keys[0]
-    now <- round(as.numeric(Sys.time()) * 1000)
-    status <- if (is.environment(x)) read_bindings(chosen, x) else rep("value", length(chosen))
-    box <- new.env(parent = emptyenv())
-    children <- lapply(seq_along(chosen), function(i) {
-      key <- chosen[[i]]
-      box$x <- if (status[[i]] != "value") NULL
-               else if (is.environment(x)) get(key, envir = x, inherits = FALSE)
-               else x[[if (is.numeric(key)) key + 1L else key]]
-      label <- if (is.numeric(key)) sprintf("[[%d]]", key + 1L) else as.character(key)
-      child <- describe_safely(label, status[[i]], box, now)
-      child$access_key <- key
-      child
+  whole_number_arg <- function(args, name, default, low, high) {
+    v <- args[[name]]
+    if (is.null(v)) return(default)
+    if (!is.numeric(v) || length(v) != 1L || is.na(v) || v != floor(v) || v < low ||
+        v > high) {
+      answer_error("bad_request", sprintf("'%s' must be an integer from %.0f to %.0f", name,
+                                          low, high))
+    }
+    v
+  }
+
+  text_arg <- function(args, name, choices = NULL) {
+    v <- args[[name]]
+    if (is.null(v)) return(NULL)
+    if (!is.character(v) || length(v) != 1L || is.na(v) || (!is.null(choices) &&
+                                                             !(v %in% choices))) {
+      answer_error("bad_request", if (is.null(choices)) sprintf("'%s' must be a string", name)
+                   else sprintf("'%s' must be one of %s", name, paste(choices, collapse = ", ")))
+    }
+    v
+  }
+
+  strings_arg <- function(args, name) {
+    v <- args[[name]]
+    if (is.null(v)) return(character(0))
+    if (!is.list(v) || !all(vapply(v, function(k) is.character(k) && length(k) == 1L &&
+                                      !is.na(k), NA))) {
+      answer_error("bad_request", sprintf("'%s' must be a list of strings", name))
+    }
+    as.character(unlist(v))
+  }
+
+  # An environment's children, in byte order (as the snapshot's names).
+  env_names <- function(env) sort(ls(env, all.names = TRUE, sorted = FALSE), method = "radix")
+
+  child_count <- function(x) {
+    if (is.environment(x)) length(x) else if (is.list(x)) length(x) else 0L
+  }
+
+  # `parent$name` for a syntactic name, else `parent[["name"]]`.
+  member_exprs <- function(parent, names) {
+    plain <- make.names(names) == names
+    out <- paste0(parent, "[[", encodeString(names, quote = "\""), "]]")
+    out[plain] <- paste0(parent, "$", names[plain])
+    out
+  }
+
+  # For the children at `positions` (1-based) of a list: display names, access keys (JSON
+  # text: the name where x[["name"]] finds that very element, else the 0-based position) and
+  # the expressions that give each back.
+  list_children <- function(x, expression, positions) {
+    labels <- sprintf("[[%.0f]]", positions)
+    keys <- sprintf("%.0f", positions - 1)
+    exprs <- paste0(expression, labels)
+    all_names <- names(x)
+    if (!is.null(all_names)) {
+      chosen <- all_names[positions]
+      by_name <- !is.na(chosen) & nzchar(chosen)
+      labels[by_name] <- chosen[by_name]
+      by_name[by_name] <- match(chosen[by_name], all_names) == positions[by_name]
+      keys[by_name] <- json_strings(chosen[by_name])
+      exprs[by_name] <- member_exprs(expression, chosen[by_name])
+    }
+    list(labels = labels, keys = keys, exprs = exprs)
+  }
+
+  # Describes the children of the value in box$x at `positions` (1-based); promises and
+  # active bindings of an environment are shown, never run.
+  describe_children <- function(box, expression, positions, now) {
+    holder <- new.env(parent = emptyenv())
+    on.exit(holder$x <- NULL)
+    if (is.environment(box$x)) {
+      names <- env_names(box$x)[positions]
+      status <- read_bindings(names, box$x)
+      found <- list(labels = names, keys = json_strings(names),
+                    exprs = member_exprs(expression, names))
+    } else {
+      status <- rep("value", length(positions))
+      found <- list_children(box$x, expression, positions)
+    }
+    children <- vector("list", length(positions))
+    for (i in seq_along(positions)) {
+      holder$x <- if (status[[i]] != "value") NULL
+                  else if (is.environment(box$x)) get(names[[i]], envir = box$x,
+                                                      inherits = FALSE)
+                  else box$x[[positions[[i]]]]
+      child <- describe_safely(found$labels[[i]], status[[i]], holder, now, found$exprs[[i]])
+      child$access_key <- found$keys[[i]]
+      children[[i]] <- child
+    }
+    children
+  }
+
+  # The access keys after the first, decoded from their JSON text.
+  decode_keys <- function(texts) {
+    lapply(texts, function(text) {
+      key <- tryCatch(parse_json(text), error = function(e) NULL)
+      if (!((is.character(key) || is.numeric(key)) && length(key) == 1L && !is.na(key))) {
+        answer_error("bad_request", sprintf("access key %s is not a JSON string or number",
+                                            encodeString(text, quote = "'")))
+      }
+      key
     })
+  }
+
+  # Puts the value at `path` (a variable's name, then children's access keys) in box$x and
+  # returns the expression that gives it back.
+  resolve_into <- function(box, path, env = globalenv()) {
+    if (!length(path)) answer_error("bad_request", "the path is empty: name a variable first")
+    keys <- decode_keys(path[-1])
+    name <- path[[1]]
+    if (!exists(name, envir = env, inherits = FALSE)) {
+      answer_error("not_found", sprintf("no variable named %s", encodeString(name, quote = "'")))
+    }
+    box$x <- get(name, envir = env, inherits = FALSE)
+    expression <- top_level_expr(name)
+    for (i in seq_along(keys)) {
+      key <- keys[[i]]
+      no_child <- function() {
+        answer_error("not_found", sprintf("%s has no child %s", expression, path[[i + 1L]]))
+      }
+      if (is.environment(box$x)) {
+        if (!is.character(key) || !exists(key, envir = box$x, inherits = FALSE)) no_child()
+        box$x <- get(key, envir = box$x, inherits = FALSE)
+        expression <- member_exprs(expression, key)
+      } else if (is.list(box$x)) {
+        position <- if (is.numeric(key)) key + 1 else match(key, names(box$x))
+        if (is.na(position) || position < 1 || position > length(box$x) ||
+            position != floor(position)) no_child()
+        expression <- list_children(box$x, expression, position)$exprs
+        box$x <- box$x[[position]]
+      } else {
+        no_child()
+      }
+    }
+    expression
+  }
+
+  # Access keys for a path given by display names (`filebridge vars cfg/servers/2`): a name,
+  # or an unnamed element as `[[2]]` or `2` (R's positions, from 1).
+  resolve_names <- function(names, env = globalenv()) {
+    if (!length(names)) return(character(0))
+    box <- new.env(parent = emptyenv())
+    on.exit(box$x <- NULL)
+    keys <- names[[1]]
+    expression <- resolve_into(box, keys)
+    for (name in names[-1]) {
+      if (is.environment(box$x) && exists(name, envir = box$x, inherits = FALSE)) {
+        key <- json_strings(name)
+      } else if (is.list(box$x)) {
+        position <- match(name, names(box$x))
+        if (is.na(position) && grepl("^(\\[\\[)?[0-9]+(\\]\\])?$", name)) {
+          position <- as.numeric(gsub("[^0-9]", "", name))
+        }
+        if (is.na(position) || position < 1 || position > length(box$x)) position <- NA
+        key <- if (!is.na(position)) list_children(box$x, expression, position)$keys
+      } else {
+        key <- NULL
+      }
+      if (is.null(key)) {
+        answer_error("not_found", sprintf("%s has no child named %s",
+                                          paste(names[seq_along(keys)], collapse = "/"),
+                                          encodeString(name, quote = "'")))
+      }
+      keys <- c(keys, key)
+      expression <- resolve_into(box, keys)
+    }
+    keys
+  }
+
+  request_path <- function(args) {
+    if (!is.null(args$names)) return(resolve_names(strings_arg(args, "names")))
+    strings_arg(args, "path")
+  }
+
+  sorted_filtered <- function(entries, sort, filter) {
+    if (!is.null(filter) && nzchar(filter)) {
+      shown <- vapply(entries, function(e) e$display_name, "", USE.NAMES = FALSE)
+      entries <- entries[grepl(tolower(filter), tolower(shown), fixed = TRUE)]
+    }
+    if (is.null(sort) || !length(entries)) return(entries)
+    by <- switch(sort,
+      name = tolower(vapply(entries, function(e) e$display_name, "", USE.NAMES = FALSE)),
+      type = tolower(vapply(entries, function(e) e$display_type, "", USE.NAMES = FALSE)),
+      size = -vapply(entries, function(e) if (is.null(e$size)) -1 else as.numeric(e$size), 0,
+                     USE.NAMES = FALSE))
+    entries[order(by, method = "radix")]
+  }
+
+  page_answer <- function(path, expression, total, start, kind, children) {
+    list(path = as.list(path), evaluate_name = expression, length = total, start = start,
+         children_kind = kind, children = children)
+  }
+
+  # The top level: the global environment's variables, as the snapshot lists them.
+  inspect_top_level <- function(start, count, sort, filter, now) {
+    env <- globalenv()
+    names <- sort(ls(env, all.names = FALSE, sorted = FALSE), method = "radix")
+    if (!is.null(filter) && nzchar(filter)) {
+      names <- names[grepl(tolower(filter), tolower(names), fixed = TRUE)]
+    }
+    ordered <- !is.null(sort)
+    chosen <- if (ordered) utils::head(names, SORT_LIMIT)
+              else names[seq_len(max(0, min(length(names), start + count) - start)) + start]
+    status <- read_bindings(chosen, env)
+    box <- new.env(parent = emptyenv())
+    entries <- vector("list", length(chosen))
+    for (i in seq_along(chosen)) {
+      box$x <- if (status[[i]] == "value") get(chosen[[i]], envir = env, inherits = FALSE)
+      entries[[i]] <- describe_safely(chosen[[i]], status[[i]], box, now)
+    }
     box$x <- NULL
-    x <- NULL  # let the container go too (see describe_safely)
-    list(children = children, length = total)
+    total <- length(names)
+    if (ordered) {
+      entries <- sorted_filtered(entries, sort, NULL)
+      total <- length(entries)
+      entries <- entries[seq_len(max(0, min(total, start + count) - start)) + start]
+    }
+    page_answer(character(0), NULL, total, start, "named", entries)
+  }
+
+  # `inspect`: a page of the children at `path` (or `names`), sorted and filtered on request.
+  inspect_children <- function(args) {
+    path <- request_path(args)
+    start <- whole_number_arg(args, "start", 0, 0, 2^53)
+    count <- whole_number_arg(args, "count", PAGE_DEFAULT, 0, PAGE_MAX)
+    sort <- text_arg(args, "sort", c("name", "size", "type"))
+    filter <- text_arg(args, "filter")
+    which <- text_arg(args, "children", c("named", "indexed"))
+    now <- round(as.numeric(Sys.time()) * 1000)
+    if (!length(path)) return(inspect_top_level(start, count, sort, filter, now))
+    box <- new.env(parent = emptyenv())
+    on.exit(box$x <- NULL)  # let the value go (see describe_safely)
+    expression <- resolve_into(box, path)
+    primary <- children_kind_of(box$x)
+    if (is.null(primary)) primary <- "named"
+    if (!is.null(which) && which != primary) {
+      return(page_answer(path, expression, 0, start, which, list()))
+    }
+    total <- child_count(box$x)
+    if (is.null(sort) && (is.null(filter) || !nzchar(filter))) {
+      positions <- seq_len(max(0, min(total, start + count) - start)) + start
+      children <- describe_children(box, expression, positions, now)
+    } else {
+      if (total > SORT_LIMIT) {
+        answer_error("too_large", sprintf(paste0("sorting or filtering %d children is limited ",
+                                                 "to %d; page through them unsorted"),
+                                          total, SORT_LIMIT))
+      }
+      everything <- sorted_filtered(describe_children(box, expression, seq_len(total), now),
+                                    sort, filter)
+      total <- length(everything)
+      children <- everything[seq_len(max(0, min(total, start + count) - start)) + start]
+    }
+    page_answer(path, expression, total, start, primary, children)
+  }
+
+  # `view`: the value at `path` (or `names`) as a data view.
+  view_path <- function(args) {
+    path <- request_path(args)
+    box <- new.env(parent = emptyenv())
+    on.exit(box$x <- NULL)
+    expression <- resolve_into(box, path)
+    fb$filebridge_view(box$x, title = expression)
+    list(ok = TRUE)
   }
 
   # ---- View(), viewers, help, plots --------------------------------------------------------
@@ -1890,15 +2226,12 @@ local({
         fb$filebridge_publish_variables()
         list(version = state$variables_version)
       },
-      view = function(args) {
-        path <- unlist(args$path)
-        fb$filebridge_view(resolve_path(path), title = paste(path, collapse = "$"))
-        list(ok = TRUE)
-      })
+      view = view_path)
     # handlers registered before connecting (or kept from an earlier connection) stay
     state$handlers <- c(state$handlers, built_in[setdiff(names(built_in), names(state$handlers))])
     state$connected <- TRUE
     start_heartbeat()
+    start_idle_looks()
     info <- state$info
     announce_session()
     post("attach", list(language = "r", versions = info$versions, cwd = info$cwd,
@@ -1920,6 +2253,7 @@ local({
     if (!isTRUE(state$connected)) return(invisible(FALSE))
     if (detach) try(post("detach", list(), FALSE), silent = TRUE)
     state$connected <- FALSE
+    state$idle_generation <- state$idle_generation + 1
     close_kept()
     close_probe()
     stop_heartbeat()
