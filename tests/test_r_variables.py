@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from r_support import IdleR, needs_r
+from variables_support import REPO, start_worker, stop_worker, worker_env
 
 from filebridge.errors import RemoteError
 from filebridge.host import Host
@@ -103,3 +109,51 @@ def test_r_inspect_answers_carry_the_protocols_fields_and_honour_sort_and_filter
         with pytest.raises(RemoteError) as caught:
             host.command("r1", "inspect", timeout=10, **bad)
         assert caught.value.code == code
+
+
+PYTHON_VALUES = 'cfg = {"alpha": 1, "beta": "two", "gamma": [1, 2, 3]}\nscore = 7\n'
+R_VALUES = 'cfg <- list(alpha = 1L, beta = "two", gamma = list(1L, 2L, 3L))\nscore <- 7L'
+
+
+def vars_json(session: Path, *args: str) -> dict[str, Any]:
+    env = worker_env(session)
+    env.pop("FILEBRIDGE_SESSION")
+    done = subprocess.run([sys.executable, "-m", "filebridge.cli.vars", "--session",
+                           session.name, *args, "--json"], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def test_filebridge_vars_expands_an_r_variable_as_it_expands_the_same_python_one(
+        tmp_path: Path) -> None:
+    sessions = tmp_path / "root" / "sessions"
+    python = start_worker(sessions / "py1", PYTHON_VALUES)
+    r = IdleR(sessions / "r1")
+    try:
+        r.run(R_VALUES)
+        time.sleep(0.3)  # R sits idle at its prompt
+        for args in (["cfg"], ["cfg", "--sort", "name", "--filter", "A"],
+                     ["cfg", "--start", "1", "--count", "1"], ["cfg/gamma"],
+                     ["cfg/gamma", "--start", "2"], ['["cfg", "\\"gamma\\""]']):
+            py_page, r_page = vars_json(sessions / "py1", *args), vars_json(sessions / "r1", *args)
+            assert set(py_page) == set(r_page), args
+            for key in ("path", "length", "start", "children_kind"):
+                assert py_page[key] == r_page[key], (args, key)
+            assert r_page["evaluate_name"] and py_page["evaluate_name"]
+            py_children, r_children = py_page["children"], r_page["children"]
+            assert [c["access_key"] for c in py_children] == \
+                [c["access_key"] for c in r_children], args
+            for mine, theirs in zip(r_children, py_children):
+                assert set(mine) == set(theirs), args
+                for key in ("kind", "has_children", "children_kind", "named_children",
+                            "indexed_children", "not_described"):
+                    assert mine[key] == theirs[key], (args, key)
+                if theirs["has_children"]:  # a scalar's length is the language's own
+                    assert mine["length"] == theirs["length"], args
+        top_r, top_py = vars_json(sessions / "r1"), vars_json(sessions / "py1")
+        assert [c["display_name"] for c in top_r["children"]] == ["cfg", "score"]
+        assert set(top_r["children"][0]) == set(top_py["children"][0])
+    finally:
+        r.close()
+        stop_worker(python)
