@@ -111,6 +111,42 @@ def test_r_inspect_answers_carry_the_protocols_fields_and_honour_sort_and_filter
         assert caught.value.code == code
 
 
+def test_r_children_of_every_common_kind_are_described_as_the_snapshot_describes_them(
+        host: Host, idle_r: IdleR) -> None:
+    idle_r.run('mixed <- list(1.5, "a\\nb", NA, 7L, NA_character_, strrep("x", 150),\n'
+               '  factor("f"), 1:3, list(z = 1), data.frame(q = 1:2))\n'
+               'flat <- mixed[c(1, 7, 8)]\none <- 1.5\ntwo <- "a\\nb"\nlong <- strrep("x", 150)')
+    page = host.command("r1", "inspect", timeout=10, path=["mixed"])
+    children = page["children"]
+    assert [c["display_value"] for c in children[:5]] == ["1.5", "a b", "NA", "7", "NA"]
+    assert [c["kind"] for c in children] == ["number", "string", "boolean", "number", "string",
+                                             "string", "collection", "collection", "map",
+                                             "table"]
+    assert children[5]["is_truncated"] and len(children[5]["display_value"]) == 100
+    assert [c["display_type"] for c in children[6:]] == ["factor [1]", "integer [3]",
+                                                          "list [1]", "data.frame [2 x 1]"]
+    assert children[8]["named_children"] == 1 and children[8]["children_kind"] == "named"
+    assert children[9]["named_children"] == 1  # a data frame's children are its columns
+    # a value described in a page is described as the snapshot describes it at the top level
+    idle_r.run("filebridge_publish_variables()")
+    snapshot = json.loads((host.root.sessions / "r1" / "workspace.json").read_bytes())
+    flat = next(v for v in snapshot["variables"] if v["display_name"] == "flat")
+    assert flat["indexed_children"] == 3
+    top = host.command("r1", "inspect", timeout=10, path=[], filter="flat")["children"][0]
+    assert {k: v for k, v in top.items() if k != "updated_time"} == \
+        {k: v for k, v in flat.items() if k != "updated_time"}
+    by_name = {v["display_name"]: v for v in snapshot["variables"]}
+    for name, child in (("one", children[0]), ("two", children[1]), ("long", children[5])):
+        for key in ("display_value", "display_type", "type_info", "kind", "size", "length",
+                    "shape", "has_children", "has_viewer", "is_truncated", "named_children",
+                    "indexed_children"):
+            assert by_name[name][key] == child[key], (name, key)
+    for first, second in ((children[0], 0), (children[6], 1), (children[7], 2)):
+        again = host.command("r1", "inspect", timeout=10, path=["flat"])["children"][second]
+        for key in ("display_value", "display_type", "kind", "size", "length", "shape"):
+            assert again[key] == first[key], key
+
+
 PYTHON_VALUES = 'cfg = {"alpha": 1, "beta": "two", "gamma": [1, 2, 3]}\nscore = 7\n'
 R_VALUES = 'cfg <- list(alpha = 1L, beta = "two", gamma = list(1L, 2L, 3L))\nscore <- 7L'
 

@@ -266,6 +266,7 @@ local({
     scalar <- scalar_json(x)
     if (!is.null(scalar)) return(scalar)
     if (is.null(x)) return("null")
+    if (isTRUE(attr(x, "filebridge_json"))) return(as.vector(x))  # JSON text already
     if (is.list(x) && is.null(attr(x, "class"))) {
       keys <- names(x)
       if (!length(x)) return(if (is.null(keys)) "[]" else "{}")
@@ -762,6 +763,10 @@ local({
     p <- state$paths
     data <- read_to_end(p$command_log, state$command_offset)
     if (!length(data)) return(invisible(0))
+    # R's JIT would compile the pane's functions at their first calls, which made the first
+    # expansions take about 0.3 s more; interpreted they cost little more than compiled
+    jit <- compiler::enableJIT(0L)
+    on.exit(compiler::enableJIT(jit))
     state$command_offset <- state$command_offset + length(data)
     data <- c(state$command_pending, data)
     breaks <- which(data == as.raw(0x0a))
@@ -802,7 +807,7 @@ local({
   # code; the idle look is such a callback: it reads command.lock's 20 digits by a fresh open
   # (what a network mount keeps current, docs/protocol.md), serves when the doorbell changed
   # or announces more of the log than was read, and schedules itself again: 10 ms after
-  # serving, backing off by half again each quiet look to filebridge.idle_look_ms (100).
+  # serving, backing off by half again each quiet look to filebridge.idle_look_ms (50).
   # Rscript and R without later answer only at the moments listed above.
 
   IDLE_LOOK_FIRST <- 0.01
@@ -828,7 +833,7 @@ local({
     # a disconnect or a new connection ends this chain of looks
     if (!identical(generation, state$idle_generation) || !isTRUE(state$connected)) return()
     served <- tryCatch(serve_if_rung(), error = function(e) 0)
-    most <- max(IDLE_LOOK_FIRST, getOption("filebridge.idle_look_ms", 100) / 1000)
+    most <- max(IDLE_LOOK_FIRST, getOption("filebridge.idle_look_ms", 50) / 1000)
     pause <- if (served) IDLE_LOOK_FIRST else min(pause * 1.5, most)
     schedule_idle_look(generation, pause)
   }
@@ -1541,31 +1546,85 @@ local({
     list(labels = labels, keys = keys, exprs = exprs)
   }
 
-  # Describes the children of the value in box$x at `positions` (1-based); promises and
-  # active bindings of an environment are shown, never run.
+  # Described children as rows: each one's JSON object, display name, display type and size
+  # (NA when unknown), so that pages, sorting and filtering need no list per child.
+  rows_of <- function(entries) {
+    list(json = variables_json(entries),
+         name = vapply(entries, function(e) e$display_name, "", USE.NAMES = FALSE),
+         type = vapply(entries, function(e) e$display_type, "", USE.NAMES = FALSE),
+         size = vapply(entries, function(e) if (is.null(e$size)) NA_real_
+                       else as.numeric(e$size), 0, USE.NAMES = FALSE))
+  }
+
+  take_rows <- function(rows, chosen) lapply(rows, function(column) column[chosen])
+
+  # Describes the children of the value in box$x at `positions` (1-based) as rows; promises
+  # and active bindings of an environment are shown, never run. Numbers, strings and logicals
+  # of length one without attributes (most of a long list) are written a field at a time for
+  # all of them: through the general path a page of 100 cost about 16 ms, most of it calls.
   describe_children <- function(box, expression, positions, now) {
     holder <- new.env(parent = emptyenv())
     on.exit(holder$x <- NULL)
-    if (is.environment(box$x)) {
+    n <- length(positions)
+    in_env <- is.environment(box$x)
+    if (in_env) {
       names <- env_names(box$x)[positions]
       status <- read_bindings(names, box$x)
       found <- list(labels = names, keys = json_strings(names),
                     exprs = member_exprs(expression, names))
     } else {
-      status <- rep("value", length(positions))
+      status <- rep("value", n)
       found <- list_children(box$x, expression, positions)
     }
-    children <- vector("list", length(positions))
-    for (i in seq_along(positions)) {
+    text <- character(n)
+    type <- character(n)
+    others <- vector("list", n)
+    for (i in seq_len(n)) {
       holder$x <- if (status[[i]] != "value") NULL
-                  else if (is.environment(box$x)) get(names[[i]], envir = box$x,
-                                                      inherits = FALSE)
+                  else if (in_env) get(names[[i]], envir = box$x, inherits = FALSE)
                   else box$x[[positions[[i]]]]
+      if (length(holder$x) == 1L && is.null(attributes(holder$x))) {
+        type[i] <- switch(typeof(holder$x), double = "numeric", integer = "integer",
+                          logical = "logical",
+                          character = if (validUTF8(holder$x)) "character" else "",
+                          "")
+        if (nzchar(type[i])) {
+          text[i] <- if (type[i] == "numeric") format(holder$x) else as.character(holder$x)
+          next
+        }
+      }
       child <- describe_safely(found$labels[[i]], status[[i]], holder, now, found$exprs[[i]])
       child$access_key <- found$keys[[i]]
-      children[[i]] <- child
+      others[[i]] <- child
     }
-    children
+    plain <- nzchar(type)
+    rows <- list(json = character(n), name = found$labels, type = paste0(type, " [1]"),
+                 size = ifelse(plain & type != "character", SCALAR_SIZE, NA_real_))
+    if (any(plain)) {
+      rows$json[plain] <- scalar_rows_json(found$keys[plain], found$labels[plain],
+                                           text[plain], type[plain], found$exprs[plain], now)
+    }
+    if (!all(plain)) {
+      general <- rows_of(others[!plain])
+      for (column in names(rows)) rows[[column]][!plain] <- general[[column]]
+    }
+    rows
+  }
+
+  SCALAR_SIZE <- as.numeric(utils::object.size(1))
+
+  scalar_rows_json <- function(keys, names, text, type, exprs, now) {
+    text[is.na(text)] <- "NA"
+    text <- gsub("[\r\n\t]+", " ", text)
+    truncated <- nchar(text, type = "chars") > 100L
+    text[truncated] <- paste0(substr(text[truncated], 1L, 99L), "\u2026")
+    string <- type == "character"
+    kind <- ifelse(string, "\"string\"", ifelse(type == "logical", "\"boolean\"", "\"number\""))
+    variable_objects(json_strings(keys), json_strings(names), json_strings(text),
+                     json_strings(paste0(type, " [1]")), json_strings(type), kind, "1", "[1]",
+                     ifelse(string, "null", sprintf("%.0f", SCALAR_SIZE)), "false", "null",
+                     "0", "0", "false", c("false", "true")[truncated + 1L], "null", now,
+                     json_strings(exprs))
   }
 
   # The access keys after the first, decoded from their JSON text.
@@ -1650,23 +1709,28 @@ local({
     strings_arg(args, "path")
   }
 
-  sorted_filtered <- function(entries, sort, filter) {
+  sorted_filtered <- function(rows, sort, filter) {
     if (!is.null(filter) && nzchar(filter)) {
-      shown <- vapply(entries, function(e) e$display_name, "", USE.NAMES = FALSE)
-      entries <- entries[grepl(tolower(filter), tolower(shown), fixed = TRUE)]
+      rows <- take_rows(rows, grepl(tolower(filter), tolower(rows$name), fixed = TRUE))
     }
-    if (is.null(sort) || !length(entries)) return(entries)
-    by <- switch(sort,
-      name = tolower(vapply(entries, function(e) e$display_name, "", USE.NAMES = FALSE)),
-      type = tolower(vapply(entries, function(e) e$display_type, "", USE.NAMES = FALSE)),
-      size = -vapply(entries, function(e) if (is.null(e$size)) -1 else as.numeric(e$size), 0,
-                     USE.NAMES = FALSE))
-    entries[order(by, method = "radix")]
+    if (is.null(sort) || !length(rows$name)) return(rows)
+    by <- switch(sort, name = tolower(rows$name), type = tolower(rows$type),
+                 size = -ifelse(is.na(rows$size), -1, rows$size))
+    take_rows(rows, order(by, method = "radix"))
   }
 
-  page_answer <- function(path, expression, total, start, kind, children) {
-    list(path = as.list(path), evaluate_name = expression, length = total, start = start,
-         children_kind = kind, children = children)
+  page_of <- function(rows, start, count) {
+    take_rows(rows, seq_len(max(0, min(length(rows$name), start + count) - start)) + start)
+  }
+
+  # The answer as JSON text, the children's objects as the snapshot writes them.
+  page_answer <- function(path, expression, total, start, kind, rows) {
+    json <- sprintf(
+      '{"path":%s,"evaluate_name":%s,"length":%.0f,"start":%.0f,"children_kind":%s,%s}',
+      if (length(path)) paste0("[", paste(json_strings(path), collapse = ","), "]") else "[]",
+      if (is.null(expression)) "null" else json_strings(expression), total, start,
+      json_strings(kind), paste0('"children":[', paste(rows$json, collapse = ","), "]"))
+    structure(json, filebridge_json = TRUE)
   }
 
   # The top level: the global environment's variables, as the snapshot lists them.
@@ -1687,13 +1751,14 @@ local({
       entries[[i]] <- describe_safely(chosen[[i]], status[[i]], box, now)
     }
     box$x <- NULL
+    rows <- rows_of(entries)
     total <- length(names)
     if (ordered) {
-      entries <- sorted_filtered(entries, sort, NULL)
-      total <- length(entries)
-      entries <- entries[seq_len(max(0, min(total, start + count) - start)) + start]
+      rows <- sorted_filtered(rows, sort, NULL)
+      total <- length(rows$name)
+      rows <- page_of(rows, start, count)
     }
-    page_answer(character(0), NULL, total, start, "named", entries)
+    page_answer(character(0), NULL, total, start, "named", rows)
   }
 
   # `inspect`: a page of the children at `path` (or `names`), sorted and filtered on request.
@@ -1712,24 +1777,24 @@ local({
     primary <- children_kind_of(box$x)
     if (is.null(primary)) primary <- "named"
     if (!is.null(which) && which != primary) {
-      return(page_answer(path, expression, 0, start, which, list()))
+      return(page_answer(path, expression, 0, start, which, list(json = character(0))))
     }
     total <- child_count(box$x)
     if (is.null(sort) && (is.null(filter) || !nzchar(filter))) {
       positions <- seq_len(max(0, min(total, start + count) - start)) + start
-      children <- describe_children(box, expression, positions, now)
+      rows <- describe_children(box, expression, positions, now)
     } else {
       if (total > SORT_LIMIT) {
         answer_error("too_large", sprintf(paste0("sorting or filtering %d children is limited ",
                                                  "to %d; page through them unsorted"),
                                           total, SORT_LIMIT))
       }
-      everything <- sorted_filtered(describe_children(box, expression, seq_len(total), now),
-                                    sort, filter)
-      total <- length(everything)
-      children <- everything[seq_len(max(0, min(total, start + count) - start)) + start]
+      rows <- sorted_filtered(describe_children(box, expression, seq_len(total), now),
+                              sort, filter)
+      total <- length(rows$name)
+      rows <- page_of(rows, start, count)
     }
-    page_answer(path, expression, total, start, primary, children)
+    page_answer(path, expression, total, start, primary, rows)
   }
 
   # `view`: the value at `path` (or `names`) as a data view.
