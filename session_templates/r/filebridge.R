@@ -807,7 +807,7 @@ local({
   # code; the idle look is such a callback: it reads command.lock's 20 digits by a fresh open
   # (what a network mount keeps current, docs/protocol.md), serves when the doorbell changed
   # or announces more of the log than was read, and schedules itself again: 10 ms after
-  # serving, backing off by half again each quiet look to filebridge.idle_look_ms (50).
+  # serving, backing off by half again each quiet look to filebridge.idle_look_ms (100).
   # Rscript and R without later answer only at the moments listed above.
 
   IDLE_LOOK_FIRST <- 0.01
@@ -833,7 +833,7 @@ local({
     # a disconnect or a new connection ends this chain of looks
     if (!identical(generation, state$idle_generation) || !isTRUE(state$connected)) return()
     served <- tryCatch(serve_if_rung(), error = function(e) 0)
-    most <- max(IDLE_LOOK_FIRST, getOption("filebridge.idle_look_ms", 50) / 1000)
+    most <- max(IDLE_LOOK_FIRST, getOption("filebridge.idle_look_ms", 100) / 1000)
     pause <- if (served) IDLE_LOOK_FIRST else min(pause * 1.5, most)
     schedule_idle_look(generation, pause)
   }
