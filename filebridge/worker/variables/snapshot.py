@@ -246,9 +246,10 @@ class SnapshotJob:
                 if name.isascii() and name.isidentifier() and name not in KEYWORDS:
                     expression = name
                 else:
-                    expression = expressions.get(name)
-                    if expression is None:
-                        expression = expressions[name] = top_level_expr(name)
+                    known = expressions.get(name)
+                    if known is None:
+                        known = expressions[name] = top_level_expr(name)
+                    expression = known
                 immutable = type(value) in IMMUTABLE
                 if immutable:  # runs no user code: no timer, nothing to reuse
                     entry = describe(value, name=name, access_key=name,
