@@ -17,6 +17,7 @@ from variables_support import REPO, start_worker, stop_worker, worker_env
 
 from filebridge.errors import RemoteError
 from filebridge.host import Host
+from filebridge.host.variables import VariablesProvider
 
 pytestmark = needs_r
 
@@ -190,6 +191,17 @@ def test_filebridge_vars_expands_an_r_variable_as_it_expands_the_same_python_one
         top_r, top_py = vars_json(sessions / "r1"), vars_json(sessions / "py1")
         assert [c["display_name"] for c in top_r["children"]] == ["cfg", "score"]
         assert set(top_r["children"][0]) == set(top_py["children"][0])
+        # the page asks through the host's provider with access keys, as the CLI's JSON path
+        provider = VariablesProvider.direct(tmp_path / "root")
+        try:
+            for session in ("py1", "r1"):
+                page = provider.inspect(session, ["cfg", '"gamma"'], start=1, count=5)
+                cli = vars_json(sessions / session, "cfg/gamma", "--start", "1")
+                assert [c["access_key"] for c in page["children"]] == ["1", "2"]
+                assert page["children"] == [{**c, "updated_time": p["updated_time"]}
+                                            for c, p in zip(cli["children"], page["children"])]
+        finally:
+            provider.close()
     finally:
         r.close()
         stop_worker(python)
