@@ -1568,10 +1568,10 @@ local({
     n <- length(positions)
     in_env <- is.environment(box$x)
     if (in_env) {
-      names <- env_names(box$x)[positions]
-      status <- read_bindings(names, box$x)
-      found <- list(labels = names, keys = json_strings(names),
-                    exprs = member_exprs(expression, names))
+      bound <- env_names(box$x)[positions]
+      status <- read_bindings(bound, box$x)
+      found <- list(labels = bound, keys = json_strings(bound),
+                    exprs = member_exprs(expression, bound))
     } else {
       status <- rep("value", n)
       found <- list_children(box$x, expression, positions)
@@ -1581,7 +1581,7 @@ local({
     others <- vector("list", n)
     for (i in seq_len(n)) {
       holder$x <- if (status[[i]] != "value") NULL
-                  else if (in_env) get(names[[i]], envir = box$x, inherits = FALSE)
+                  else if (in_env) get(bound[[i]], envir = box$x, inherits = FALSE)
                   else box$x[[positions[[i]]]]
       if (length(holder$x) == 1L && is.null(attributes(holder$x))) {
         type[i] <- switch(typeof(holder$x), double = "numeric", integer = "integer",
@@ -1674,13 +1674,13 @@ local({
 
   # Access keys for a path given by display names (`filebridge vars cfg/servers/2`): a name,
   # or an unnamed element as `[[2]]` or `2` (R's positions, from 1).
-  resolve_names <- function(names, env = globalenv()) {
-    if (!length(names)) return(character(0))
+  resolve_names <- function(shown, env = globalenv()) {
+    if (!length(shown)) return(character(0))
     box <- new.env(parent = emptyenv())
     on.exit(box$x <- NULL)
-    keys <- names[[1]]
+    keys <- shown[[1]]
     expression <- resolve_into(box, keys)
-    for (name in names[-1]) {
+    for (name in shown[-1]) {
       if (is.environment(box$x) && exists(name, envir = box$x, inherits = FALSE)) {
         key <- json_strings(name)
       } else if (is.list(box$x)) {
@@ -1695,7 +1695,7 @@ local({
       }
       if (is.null(key)) {
         answer_error("not_found", sprintf("%s has no child named %s",
-                                          paste(names[seq_along(keys)], collapse = "/"),
+                                          paste(shown[seq_along(keys)], collapse = "/"),
                                           encodeString(name, quote = "'")))
       }
       keys <- c(keys, key)
@@ -1736,13 +1736,13 @@ local({
   # The top level: the global environment's variables, as the snapshot lists them.
   inspect_top_level <- function(start, count, sort, filter, now) {
     env <- globalenv()
-    names <- sort(ls(env, all.names = FALSE, sorted = FALSE), method = "radix")
+    listed <- sort(ls(env, all.names = FALSE, sorted = FALSE), method = "radix")
     if (!is.null(filter) && nzchar(filter)) {
-      names <- names[grepl(tolower(filter), tolower(names), fixed = TRUE)]
+      listed <- listed[grepl(tolower(filter), tolower(listed), fixed = TRUE)]
     }
     ordered <- !is.null(sort)
-    chosen <- if (ordered) utils::head(names, SORT_LIMIT)
-              else names[seq_len(max(0, min(length(names), start + count) - start)) + start]
+    chosen <- if (ordered) utils::head(listed, SORT_LIMIT)
+              else listed[seq_len(max(0, min(length(listed), start + count) - start)) + start]
     status <- read_bindings(chosen, env)
     box <- new.env(parent = emptyenv())
     entries <- vector("list", length(chosen))
@@ -1752,7 +1752,7 @@ local({
     }
     box$x <- NULL
     rows <- rows_of(entries)
-    total <- length(names)
+    total <- length(listed)
     if (ordered) {
       rows <- sorted_filtered(rows, sort, NULL)
       total <- length(rows$name)
