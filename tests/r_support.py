@@ -86,18 +86,20 @@ class Recorder:
 
 class IdleR:
     """An interactive R (``R --interactive``) whose stdin stays open: after ``run`` returns it
-    sits idle at its prompt, as a person's R does between commands."""
+    sits idle at its prompt, as a person's R does between commands. ``startup`` is what R
+    printed while sourcing the worker and connecting."""
 
-    def __init__(self, session: Path, *, root: Path | None = None,
-                 options: str = "") -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FILEBRIDGE_")}
+    def __init__(self, session: Path, *, root: Path | None = None, options: str = "",
+                 env: dict[str, str] | None = None) -> None:
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("FILEBRIDGE_")},
+               **(env or {})}
         if root is not None:
             env["FILEBRIDGE_ROOT"] = str(root)
         self.proc = subprocess.Popen(
             ["R", "--interactive", "--vanilla", "--no-readline", "--quiet"], env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self._marks = 0
-        self.run(f"{options}\nsource({r_string(R_WORKER)})\n"
+        self.startup = self.run(f"{options}\nsource({r_string(R_WORKER)})\n"
                  f"filebridge_connect({r_string(session)})")
 
     def run(self, code: str, timeout: float = 60) -> str:

@@ -69,6 +69,33 @@ def test_r_without_idle_looks_answers_at_its_next_command(host: Host) -> None:
         r.close()
 
 
+def test_r_without_the_later_package_says_so_and_answers_at_its_next_command(
+        host: Host, tmp_path: Path) -> None:
+    # an R whose libraries hold jsonlite but not later: no site library, jsonlite linked in
+    library = tmp_path / "library"
+    library.mkdir()
+    found = subprocess.run(["Rscript", "-e", 'cat(find.package("jsonlite"))'],
+                           capture_output=True, text=True, timeout=60, check=True).stdout
+    (library / "jsonlite").symlink_to(found)
+    r = IdleR(host.root.sessions / "r1", env={"R_LIBS_SITE": " ", "R_LIBS_USER": " ",
+                                              "R_LIBS": str(library)})
+    try:
+        host.wait_for_session("r1", timeout=30)
+        assert "'later' is not installed" in r.startup
+        time.sleep(0.5)  # past the task callback of the last command: R sits idle
+        answers: list[object] = []
+        asker = threading.Thread(target=lambda: answers.append(
+            host.command("r1", "inspect", timeout=20, path=[])))
+        asker.start()
+        time.sleep(1.0)
+        assert not answers  # R sits idle and cannot answer
+        r.run("x <- 1")
+        asker.join()
+        assert isinstance(answers[0], dict)
+    finally:
+        r.close()
+
+
 def test_r_inspect_answers_carry_the_protocols_fields_and_honour_sort_and_filter(
         host: Host, idle_r: IdleR) -> None:
     idle_r.run("cfg <- list(beta = 'two', Alpha = 1, gamma = list(1, 2), `a b` = 3)\n"

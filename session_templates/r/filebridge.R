@@ -815,8 +815,13 @@ local({
   start_idle_looks <- function() {
     state$idle_generation <- state$idle_generation + 1
     state$idle_looks <- FALSE
-    if (!interactive() || !isTRUE(getOption("filebridge.idle_looks", TRUE)) ||
-        !requireNamespace("later", quietly = TRUE)) {
+    if (!interactive() || !isTRUE(getOption("filebridge.idle_looks", TRUE))) {
+      return(invisible(FALSE))
+    }
+    if (!requireNamespace("later", quietly = TRUE)) {
+      message("filebridge: the R package 'later' is not installed, so the variables pane and ",
+              "other host requests are answered only between commands, not while R waits ",
+              "at its prompt (install.packages(\"later\"); Debian: r-cran-later)")
       return(invisible(FALSE))
     }
     state$idle_looks <- TRUE
