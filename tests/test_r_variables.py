@@ -16,7 +16,7 @@ from r_support import IdleR, needs_r
 from variables_support import REPO, start_worker, stop_worker, worker_env
 
 from filebridge.errors import RemoteError
-from filebridge.host import Host
+from filebridge.host import DapVariables, Host
 from filebridge.host.variables import VariablesProvider
 
 pytestmark = needs_r
@@ -173,6 +173,46 @@ def test_r_children_of_every_common_kind_are_described_as_the_snapshot_describes
         again = host.command("r1", "inspect", timeout=10, path=["flat"])["children"][second]
         for key in ("display_value", "display_type", "kind", "size", "length", "shape"):
             assert again[key] == first[key], key
+
+
+def test_r_variables_through_dap_follow_its_schema_and_page_both_kinds(
+        host: Host, idle_r: IdleR) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((Path(__file__).parent / "schemas" / "dap_variables.json").read_text())
+
+    def check(definition: str, instance: Any) -> None:
+        validator = jsonschema.Draft202012Validator({**schema,
+                                                     "$ref": f"#/$defs/{definition}"})
+        errors = sorted(validator.iter_errors(instance), key=str)
+        assert not errors, [f"{list(e.absolute_path)}: {e.message}" for e in errors[:5]]
+
+    idle_r.run("cfg <- list(alpha = 1, beta = 'two', gamma = list(1, 2, 3))\n"
+               "df <- data.frame(a = 1:3, b = c('x', 'y', 'z'))\n"
+               "numbers <- as.list(seq_len(250))\nenv <- new.env()\nenv$inner <- 5")
+    provider = VariablesProvider.direct(host.root.root, timeout=20)
+    try:
+        dap = DapVariables(provider, "r1")
+        top = dap.variables(dap.scopes()["scopes"][0]["variablesReference"])
+        check("VariablesResponseBody", top)
+        shown = {v["name"]: v for v in top["variables"]}
+        assert set(shown) == {"cfg", "df", "numbers", "env"}
+        for variable in top["variables"]:
+            for kind in ("named", "indexed"):
+                body = dap.variables(variable["variablesReference"], filter=kind)
+                check("VariablesResponseBody", body)
+                assert len(body["variables"]) == variable.get(f"{kind}Variables", 0), \
+                    (variable["name"], kind)
+        assert shown["numbers"]["indexedVariables"] == 250
+        page = dap.variables(shown["numbers"]["variablesReference"], "indexed", start=240,
+                             count=20)
+        assert [v["evaluateName"] for v in page["variables"]][:2] == ["numbers[[241]]",
+                                                                      "numbers[[242]]"]
+        assert len(page["variables"]) == 10
+        columns = dap.variables(shown["df"]["variablesReference"], "named")["variables"]
+        assert [(v["name"], v["evaluateName"]) for v in columns] == [("a", "df$a"),
+                                                                     ("b", "df$b")]
+    finally:
+        provider.close()
 
 
 PYTHON_VALUES = 'cfg = {"alpha": 1, "beta": "two", "gamma": [1, 2, 3]}\nscore = 7\n'
