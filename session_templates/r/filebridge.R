@@ -1,8 +1,9 @@
 # filebridge R worker: connects this R session to a filebridge session folder.
 #
-# Base R and jsonlite only. Speaks the wire format of docs/protocol.md (protocol 1);
-# the R specifics (appending without a POSIX lock, polling, the plot device, the variables
-# snapshot) are explained in docs/r.md.
+# Base R and jsonlite only; the later package, where installed, lets it answer the host at
+# an idle prompt. Speaks the wire format of docs/protocol.md (protocol 1); the R specifics
+# (appending without a POSIX lock, polling, the plot device, the variables snapshot, answering
+# at an idle prompt) are explained in docs/r.md.
 #
 #   source("filebridge.R"); filebridge_connect("/path/to/session")   # or FILEBRIDGE_SESSION
 #
