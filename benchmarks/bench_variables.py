@@ -13,6 +13,10 @@
   subscribed, against the same cell without the pane.
 - ``slow_snapshots``: 100 values whose ``__repr__`` takes 10 ms: how many snapshots until
   every one is described, and the most one snapshot cost, against the snapshot budget.
+- ``r_idle_page_ms``: one page of 100 children of a 10^6-element R list, asked of an
+  interactive R that has sat idle at its prompt for a second (its looks backed off to the
+  longest pause), against a ``ping`` asked of the same idle R the same way. Left out when R
+  is not installed.
 """
 
 from __future__ import annotations
@@ -150,6 +154,71 @@ def measure_page(samples: int) -> dict[str, float]:
             "round_trip_ms": ping_ms, "page_extra_ms": max(0.0, page_ms - ping_ms)}
 
 
+R_WORKER = REPO / "session_templates" / "r" / "filebridge.R"
+
+
+def _r_string(value: object) -> str:
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def measure_r_idle_page(samples: int, idle_s: float = 1.0) -> dict[str, float]:
+    """Pages and pings asked of an interactive R sitting idle at its prompt."""
+    import shutil
+
+    from filebridge.host.variables import DirectCommands
+
+    if shutil.which("R") is None:
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "root"
+        session = root / "sessions" / "rbench"
+        ready = Path(tmp) / "ready"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FILEBRIDGE_")}
+        r = subprocess.Popen(["R", "--interactive", "--vanilla", "--no-readline", "--quiet"],
+                             env=env, text=True, stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert r.stdin is not None
+        r.stdin.write(f"source({_r_string(R_WORKER)})\n"
+                      f"filebridge_connect({_r_string(session)})\n"
+                      "readings <- as.list(seq_len(1e6))\n"
+                      f"invisible(file.create({_r_string(ready)}))\n")
+        r.stdin.flush()
+        send = DirectCommands(root)
+        try:
+            deadline = time.monotonic() + 60
+            while not ready.exists():
+                if time.monotonic() > deadline or r.poll() is not None:
+                    raise RuntimeError("the benchmark's R did not start")
+                time.sleep(0.05)
+            pings, pages = [], []
+            for i in range(samples):
+                time.sleep(idle_s)
+                started = time.perf_counter()
+                send("rbench", "ping", {}, 10.0)
+                pings.append((time.perf_counter() - started) * 1000)
+                time.sleep(idle_s)
+                first = (i * 7919) % (10**6 - 100)
+                started = time.perf_counter()
+                page = send("rbench", "inspect", {"path": ["readings"], "start": first,
+                                                  "count": 100}, 10.0)
+                pages.append((time.perf_counter() - started) * 1000)
+                if len(page["children"]) != 100:
+                    raise RuntimeError("an R page did not hold 100 children")
+        finally:
+            send.close()
+            r.stdin.write('q("no")\n')
+            r.stdin.close()
+            try:
+                r.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                r.kill()
+                r.wait()
+    page_ms, ping_ms = statistics.median(pages), statistics.median(pings)
+    return {"r_idle_page_ms": page_ms, "r_idle_page_max_ms": max(pages),
+            "r_idle_ping_ms": ping_ms, "r_idle_page_vs_ping": page_ms / ping_ms,
+            "r_idle_page_target_ms": 200.0}
+
+
 class NeverReturns:
     def __repr__(self) -> str:
         while True:
@@ -216,6 +285,7 @@ def run(full: bool = False) -> dict[str, Any]:
     result.update(measure_slow_values())
     result.update(measure_snapshots(repeat=15 if full else 7))
     result.update(measure_page(samples=1000 if full else 150))
+    result.update(measure_r_idle_page(samples=30 if full else 8))
     result["snapshot_vs_naive"] = result["snapshot_10k_ms"] / result["naive_10k_ms"]
     result["big_extra_vs_repr"] = result["big_objects_alone_ms"] / result["repr_big_ms"]
     result["page_vs_round_trip"] = result["page_ms"] / result["round_trip_ms"]
@@ -253,6 +323,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         ("  baseline: ping round trip, median (ms)", result["round_trip_ms"]),
         ("  ratio", f"{result['page_vs_round_trip']:.2f}x"),
     ]
+    if "r_idle_page_ms" in result:
+        rows += [
+            ("R at an idle prompt: page of 100 of a 10^6 list, median (ms)",
+             result["r_idle_page_ms"]),
+            ("  slowest (ms); target (ms)",
+             f"{result['r_idle_page_max_ms']:.1f}; {result['r_idle_page_target_ms']:.0f}"),
+            ("  baseline: ping of the same idle R, median (ms)", result["r_idle_ping_ms"]),
+            ("  ratio", f"{result['r_idle_page_vs_ping']:.2f}x"),
+        ]
+    else:
+        rows.append(("R at an idle prompt", "not measured: R is not installed"))
     print_report("filebridge bench variables", rows, result, args.json)
     return 0
 

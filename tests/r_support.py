@@ -82,3 +82,59 @@ class Recorder:
     def requests(self, session_id: str) -> list[str]:
         return [e.request.command for e in self.events
                 if e.kind == "request" and e.session_id == session_id and e.request]
+
+
+class IdleR:
+    """An interactive R (``R --interactive``) whose stdin stays open: after ``run`` returns it
+    sits idle at its prompt, as a person's R does between commands. ``startup`` is what R
+    printed while sourcing the worker and connecting."""
+
+    def __init__(self, session: Path, *, root: Path | None = None, options: str = "",
+                 env: dict[str, str] | None = None) -> None:
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("FILEBRIDGE_")},
+               **(env or {})}
+        if root is not None:
+            env["FILEBRIDGE_ROOT"] = str(root)
+        self.proc = subprocess.Popen(
+            ["R", "--interactive", "--vanilla", "--no-readline", "--quiet"], env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self._marks = 0
+        self.startup = self.run(f"{options}\nsource({r_string(R_WORKER)})\n"
+                 f"filebridge_connect({r_string(session)})")
+
+    def run(self, code: str, timeout: float = 60) -> str:
+        """Run ``code`` at the prompt and return its output once R is back at the prompt."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._marks += 1
+        mark = f"--idle-r-done-{self._marks}--"
+        self.proc.stdin.write(f"{code}\ncat({r_string(mark)}, '\\n', sep = '')\n")
+        self.proc.stdin.flush()
+        out: list[str] = []
+        done = threading.Event()
+
+        def read() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                if line.startswith(mark):
+                    done.set()
+                    return
+                out.append(line)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not done.is_set():
+            self.close()
+            raise AssertionError("R did not come back to its prompt:\n" + "".join(out))
+        return "".join(out)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            try:
+                self.proc.stdin.write('q("no")\n')
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()

@@ -269,7 +269,8 @@ def test_r_variables_snapshot_has_the_python_workers_fields(host: Host) -> None:
     assert set(by_name) == {"n", "df", "nested", "f", "live", "big"}
     python_fields = {"access_key", "display_name", "display_value", "display_type", "type_info",
                      "kind", "length", "shape", "size", "has_children", "children_kind",
-                     "has_viewer", "is_truncated", "updated_time", "evaluate_name"}
+                     "named_children", "indexed_children", "has_viewer", "is_truncated",
+                     "not_described", "updated_time", "evaluate_name"}
     for variable in by_name.values():
         assert set(variable) == python_fields
     assert by_name["n"]["kind"] == "number" and by_name["n"]["display_value"] == "42"
@@ -419,7 +420,7 @@ def test_r_inspect_of_an_environment_leaves_its_promises_unforced(host: Host,
     assert not mark.exists()
     inspect = answers["inspect"]
     assert isinstance(inspect, dict)
-    children = {c["access_key"]: c for c in inspect["children"]}
+    children = {c["display_name"]: c for c in inspect["children"]}
     assert children["inner"]["kind"] == "lazy"
     assert children["plain"]["display_value"] == "3"
 
@@ -452,7 +453,7 @@ def test_r_worker_answers_host_requests_while_it_serves(host: Host) -> None:
     assert isinstance(results["ping"], dict)
     inspect = results["inspect"]
     assert isinstance(inspect, dict) and inspect["length"] == 3
-    assert [c["access_key"] for c in inspect["children"]] == ["beta"]
+    assert [c["access_key"] for c in inspect["children"]] == ['"beta"']
     assert inspect["children"][0]["display_value"] == "two"
 
 

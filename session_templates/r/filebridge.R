@@ -1,8 +1,9 @@
 # filebridge R worker: connects this R session to a filebridge session folder.
 #
-# Base R and jsonlite only. Speaks the wire format of docs/protocol.md (protocol 1);
-# the R specifics (appending without a POSIX lock, polling, the plot device, the variables
-# snapshot) are explained in docs/r.md.
+# Base R and jsonlite only; the later package, where installed, lets it answer the host at
+# an idle prompt. Speaks the wire format of docs/protocol.md (protocol 1); the R specifics
+# (appending without a POSIX lock, polling, the plot device, the variables snapshot, answering
+# at an idle prompt) are explained in docs/r.md.
 #
 #   source("filebridge.R"); filebridge_connect("/path/to/session")   # or FILEBRIDGE_SESSION
 #
@@ -43,6 +44,8 @@ local({
   state$pid <- -1L  # the process whose requests are numbered and whose files are open (none yet)
   state$looks_pay <- TRUE   # whether answers come while a call looks without pausing
   state$looks_skipped <- 0L
+  state$idle_generation <- 0
+  state$idle_looks <- FALSE
   fb$.state <- state
 
   # ---- small file primitives -------------------------------------------------------------
@@ -106,12 +109,20 @@ local({
   # then in the next generation's file, after its header.
   header_pattern <- '^\\{"log_generation":([0-9]{1,12}),"base":([0-9]{1,20})\\}\n'
   log_header <- function(path) {
-    first <- tryCatch(read_bytes(path, 0, 64L), error = function(e) raw(0))
+    first <- read_first(path, 64L)
     first <- first[first != as.raw(0)]
     found <- regmatches(rawToChar(first), regexec(header_pattern, rawToChar(first)))[[1]]
     if (length(found) != 3L) return(list(generation = 0, base = 0, length = 0))
     list(generation = as.numeric(found[2]), base = as.numeric(found[3]),
          length = nchar(found[1], type = "bytes"))
+  }
+  # The first bytes of a file by a fresh open (no size asked first: a mount's cached size lags).
+  read_first <- function(path, n) {
+    con <- tryCatch(file(path, open = "rb"), error = function(e) NULL,
+                    warning = function(w) NULL)
+    if (is.null(con)) return(raw(0))
+    on.exit(close(con))
+    readBin(con, "raw", n)
   }
   retired_name <- function(path, generation) {
     paste0(path, ".", format(generation, scientific = FALSE))
@@ -366,6 +377,7 @@ local({
     scalar <- scalar_json(x)
     if (!is.null(scalar)) return(scalar)
     if (is.null(x)) return("null")
+    if (isTRUE(attr(x, "filebridge_json"))) return(as.vector(x))  # JSON text already
     if (is.list(x) && is.null(attr(x, "class"))) {
       keys <- names(x)
       if (!length(x)) return(if (is.null(keys)) "[]" else "{}")
@@ -891,7 +903,7 @@ local({
       if (head$generation < state$command_generation) return(raw(0))
       current <- head$generation == state$command_generation
       file <- if (current) path else retired_name(path, state$command_generation)
-      data <- read_bytes(file, state$command_offset)
+      data <- read_to_end(file, state$command_offset)
       if (length(data) || current) return(data)
       nxt <- next_generation(path, state$command_generation)
       state$command_generation <- nxt$generation
@@ -900,13 +912,16 @@ local({
     }
   }
 
-  # Served between top-level calls, while filebridge_call() waits, and by filebridge_serve():
-  # an R prompt that sits idle runs no R code, so it cannot answer until the next call.
+  # Served between top-level calls, while filebridge_call() waits, by filebridge_serve(), and
+  # at an idle prompt by the idle look below (where the later package is installed).
   serve_pending_commands <- function() {
     if (!isTRUE(state$connected)) return(invisible(0))
-    p <- state$paths
     data <- read_command_log()
     if (!length(data)) return(invisible(0))
+    # R's JIT would compile the pane's functions at their first calls, which made the first
+    # expansions take about 0.3 s more; interpreted they cost little more than compiled
+    jit <- compiler::enableJIT(0L)
+    on.exit(compiler::enableJIT(jit))
     state$command_offset <- state$command_offset + length(data)
     data <- c(state$command_pending, data)
     breaks <- which(data == as.raw(0x0a))
@@ -922,6 +937,82 @@ local({
       served <- served + 1
     }
     invisible(served)
+  }
+
+  # What a file holds from `from` on, through a fresh open and reads to its end (no size
+  # asked first: a network mount's cached size lags).
+  read_to_end <- function(path, from) {
+    con <- tryCatch(file(path, open = "rb"), error = function(e) NULL,
+                    warning = function(w) NULL)
+    if (is.null(con)) return(raw(0))
+    on.exit(close(con))
+    if (from > 0) seek(con, from)
+    parts <- list()
+    repeat {
+      chunk <- readBin(con, "raw", 65536L)
+      if (length(chunk)) parts[[length(parts) + 1L]] <- chunk
+      if (length(chunk) < 65536L) break
+    }
+    if (length(parts) == 1L) parts[[1L]] else unlist(parts, use.names = FALSE)
+  }
+
+  # ---- serving at an idle prompt -----------------------------------------------------------
+  # An idle R prompt runs R code only from its event loop's input handlers. The later package
+  # runs a callback from there (and from later::run_now()), never in the middle of other R
+  # code; the idle look is such a callback: it reads command.lock's 20 digits by a fresh open
+  # (what a network mount keeps current, docs/protocol.md), serves when the doorbell changed
+  # or announces more of the log than was read, and schedules itself again: 10 ms after
+  # serving, backing off by half again each quiet look to filebridge.idle_look_ms (100).
+  # Rscript and R without later answer only at the moments listed above.
+
+  IDLE_LOOK_FIRST <- 0.01
+
+  start_idle_looks <- function() {
+    state$idle_generation <- state$idle_generation + 1
+    state$idle_looks <- FALSE
+    if (!interactive() || !isTRUE(getOption("filebridge.idle_looks", TRUE))) {
+      return(invisible(FALSE))
+    }
+    if (!requireNamespace("later", quietly = TRUE)) {
+      message("filebridge: the R package 'later' is not installed, so the variables pane and ",
+              "other host requests are answered only between commands, not while R waits ",
+              "at its prompt (install.packages(\"later\"); Debian: r-cran-later)")
+      return(invisible(FALSE))
+    }
+    state$idle_looks <- TRUE
+    state$command_bell <- read_doorbell(state$paths$command_lock)
+    schedule_idle_look(state$idle_generation, IDLE_LOOK_FIRST)
+    invisible(TRUE)
+  }
+
+  schedule_idle_look <- function(generation, pause) {
+    later::later(function() idle_look(generation, pause), pause)
+  }
+
+  idle_look <- function(generation, pause) {
+    # a disconnect or a new connection ends this chain of looks
+    if (!identical(generation, state$idle_generation) || !isTRUE(state$connected)) return()
+    served <- tryCatch(serve_if_rung(), error = function(e) 0)
+    most <- max(IDLE_LOOK_FIRST, getOption("filebridge.idle_look_ms", 100) / 1000)
+    pause <- if (served) IDLE_LOOK_FIRST else min(pause * 1.5, most)
+    schedule_idle_look(generation, pause)
+  }
+
+  read_doorbell <- function(path) {
+    con <- tryCatch(file(path, open = "rb"), error = function(e) NULL,
+                    warning = function(w) NULL)
+    if (is.null(con)) return(raw(0))
+    on.exit(close(con))
+    readBin(con, "raw", 20L)
+  }
+
+  serve_if_rung <- function() {
+    bell <- read_doorbell(state$paths$command_lock)
+    announced <- suppressWarnings(as.numeric(rawToChar(bell[bell != as.raw(0)])))
+    unread <- length(announced) == 1L && !is.na(announced) && announced > state$command_offset
+    if (identical(bell, state$command_bell) && !unread) return(0)
+    state$command_bell <- bell
+    serve_pending_commands()
   }
 
   serve_command_line <- function(line) {
@@ -951,8 +1042,9 @@ local({
     args <- if (is.list(request$args)) request$args else list()
     tryCatch(list(v = 1L, id = request$id, ok = TRUE, result = handler(args)),
              error = function(e) {
+               code <- if (inherits(e, "filebridge_answer_error")) e$code else "handler_error"
                list(v = 1L, id = request$id, ok = FALSE,
-                    error = list(code = "handler_error", message = conditionMessage(e)))
+                    error = list(code = code, message = conditionMessage(e)))
              })
   }
 
@@ -1212,7 +1304,8 @@ local({
   cheap_size <- function(x) {
     if (isTRUE(getOption("filebridge.object_size", FALSE)) ||
         (is.atomic(x) && !is.character(x) && !is.object(x))) {
-      return(as.numeric(utils::object.size(x)))
+      size <- as.numeric(utils::object.size(x))
+      return(if (size <= .Machine$integer.max) as.integer(size) else size)
     }
     NULL
   }
@@ -1286,7 +1379,8 @@ local({
     list(access_key = name, display_name = name, display_value = display_value,
          display_type = display_type, type_info = display_type, kind = kind, length = NULL,
          shape = NULL, size = NULL, has_children = FALSE, children_kind = NULL,
-         has_viewer = FALSE, is_truncated = truncated, updated_time = now,
+         named_children = 0L, indexed_children = 0L, has_viewer = FALSE,
+         is_truncated = truncated, not_described = NULL, updated_time = now,
          evaluate_name = evaluate_name)
   }
 
@@ -1294,9 +1388,20 @@ local({
     active = list(display_value = "<active binding: not run>", display_type = "active binding"),
     promise = list(display_value = "<promise: not evaluated>", display_type = "promise"))
 
-  describe_variable <- function(name, status, x, now) {
-    syntactic <- make.names(name) == name
-    evaluate_name <- if (syntactic) name else paste0("`", name, "`")
+  # The expression that gives a top-level variable back: its name, backquoted when needed.
+  top_level_expr <- function(name) {
+    if (make.names(name) == name) name else encodeString(name, quote = "`")
+  }
+
+  # What a value's children are: "named" (an environment's bindings, a list's or data
+  # frame's named elements), "indexed" (an unnamed list's elements) or NULL (none).
+  children_kind_of <- function(x) {
+    if (is.environment(x)) return("named")
+    if (!is.list(x)) return(NULL)
+    if (is.null(names(x))) "indexed" else "named"
+  }
+
+  describe_variable <- function(name, status, x, now, evaluate_name = top_level_expr(name)) {
     if (status != "value") {
       shown <- not_read[[status]]
       return(bare_entry(name, shown$display_value, shown$display_type, "lazy", FALSE, now,
@@ -1305,21 +1410,25 @@ local({
     limit <- getOption("filebridge.object_length_limit", 2000)
     len <- length(x)
     shape <- if (is.data.frame(x)) c(nrow(x), ncol(x)) else if (!is.null(dim(x))) dim(x) else len
+    # integers where they fit: a double such as 1e5 would be written as 1e+05
+    shape <- if (all(shape <= .Machine$integer.max)) as.integer(shape) else as.numeric(shape)
     value <- if (!is.na(len) && len > limit && !is.data.frame(x) && !is.environment(x)) {
       list(text = sprintf("%s of length %d", class(x)[1], len), truncated = TRUE)
     } else {
       short_text(x)
     }
     has_children <- (is.list(x) || is.environment(x)) && !is.na(len) && len > 0
-    children_kind <- if (!has_children) NULL
-                     else if (is.environment(x) || !is.null(names(x))) "named" else "indexed"
+    children_kind <- if (has_children) children_kind_of(x)
     list(access_key = name, display_name = name, display_value = value$text,
          display_type = display_type(x), type_info = paste(class(x), collapse = ", "),
-         kind = kind_of(x), length = len, shape = as.list(as.numeric(shape)),
+         kind = kind_of(x), length = len, shape = as.list(shape),
          size = cheap_size(x), has_children = has_children, children_kind = children_kind,
+         named_children = if (identical(children_kind, "named")) len else 0L,
+         indexed_children = if (identical(children_kind, "indexed")) len else 0L,
          has_viewer = is.data.frame(x) || is.matrix(x) || is.list(x) || is.function(x) ||
            (is.atomic(x) && length(x) > 1),
-         is_truncated = value$truncated, updated_time = now, evaluate_name = evaluate_name)
+         is_truncated = value$truncated, not_described = NULL, updated_time = now,
+         evaluate_name = evaluate_name)
   }
 
   # A description is kept with a mark of the value it describes, to be used again while the
@@ -1357,15 +1466,16 @@ local({
   # variable, or a single text for all; updated_time is numbers.
   variable_objects <- function(access_key, display_name, display_value, display_type,
                                type_info, kind, length, shape, size, has_children,
-                               children_kind, has_viewer, is_truncated, updated_time,
-                               evaluate_name) {
+                               children_kind, named_children, indexed_children, has_viewer,
+                               is_truncated, not_described, updated_time, evaluate_name) {
     sprintf(paste0(
       '{"access_key":%s,"display_name":%s,"display_value":%s,"display_type":%s,',
       '"type_info":%s,"kind":%s,"length":%s,"shape":%s,"size":%s,"has_children":%s,',
-      '"children_kind":%s,"has_viewer":%s,"is_truncated":%s,"updated_time":%.0f,',
-      '"evaluate_name":%s}'),
+      '"children_kind":%s,"named_children":%s,"indexed_children":%s,"has_viewer":%s,',
+      '"is_truncated":%s,"not_described":%s,"updated_time":%.0f,"evaluate_name":%s}'),
       access_key, display_name, display_value, display_type, type_info, kind, length, shape,
-      size, has_children, children_kind, has_viewer, is_truncated, updated_time, evaluate_name)
+      size, has_children, children_kind, named_children, indexed_children, has_viewer,
+      is_truncated, not_described, updated_time, evaluate_name)
   }
 
   variables_json <- function(vars) {
@@ -1377,14 +1487,17 @@ local({
       vapply(vars, function(v) if (is.null(v[[key]])) "null" else encode(v[[key]]), "",
              USE.NAMES = FALSE)
     }
-    number <- function(x) if (is.na(x)) "null" else as.character(x)
+    number <- function(x) if (is.na(x)) "null" else sprintf("%.0f", x)
     variable_objects(
       text("access_key"), text("display_name"), text("display_value"), text("display_type"),
       text("type_info"), text("kind"), maybe("length", number),
-      maybe("shape", function(x) paste0("[", paste(as.character(unlist(x)), collapse = ","), "]")),
+      maybe("shape", function(x) {
+        paste0("[", paste(sprintf("%.0f", unlist(x)), collapse = ","), "]")
+      }),
       maybe("size", number), flag("has_children"), maybe("children_kind", json_strings),
-      flag("has_viewer"), flag("is_truncated"), field("updated_time", 0),
-      text("evaluate_name"))
+      maybe("named_children", number), maybe("indexed_children", number),
+      flag("has_viewer"), flag("is_truncated"), maybe("not_described", json_strings),
+      field("updated_time", 0), text("evaluate_name"))
   }
 
   # Describes the value held as `x` in the environment `box`, with any error as the entry.
@@ -1392,9 +1505,10 @@ local({
   # it, and then copies it at the user's next change (a 10^8 vector changed after each prompt:
   # 800 MB each time). tryCatch() keeps its caller's frame referred to, so that frame must not
   # hold the value: it holds the box, which the caller empties afterwards.
-  describe_safely <- function(name, status, box, now) {
-    tryCatch(describe_variable(name, status, box$x, now), error = function(e) {
-      bare_entry(name, paste0("<error: ", conditionMessage(e), ">"), "?", "other", TRUE, now)
+  describe_safely <- function(name, status, box, now, evaluate_name = top_level_expr(name)) {
+    tryCatch(describe_variable(name, status, box$x, now, evaluate_name), error = function(e) {
+      bare_entry(name, paste0("<error: ", conditionMessage(e), ">"), "?", "other", TRUE, now,
+                 evaluate_name)
     })
   }
 
@@ -1414,7 +1528,9 @@ local({
            length_json <- ifelse(is.na(value_lengths), "null", as.character(value_lengths))
            variable_objects(name, name, json_strings(not_described), json_strings(first_class),
                             json_strings(classes), '"other"', length_json, "null", "null",
-                            "false", "null", "false", "true", updated, name)
+                            "false", "null", "0", "0", "false", "true", '"budget"', updated,
+                            json_strings(vapply(names, top_level_expr, "",
+                                                USE.NAMES = FALSE)))
          })
   }
 
@@ -1512,45 +1628,343 @@ local({
     invisible(TRUE)
   }
 
-  resolve_path <- function(path, env = globalenv()) {
-    x <- env
-    for (key in path) {
-      if (is.environment(x)) {
-        x <- get(as.character(key), envir = x, inherits = FALSE)
-      } else if (is.numeric(key)) {
-        x <- x[[as.integer(key) + 1L]]  # paths index from 0 like the Python worker's
-      } else {
-        x <- x[[as.character(key)]]
-      }
-    }
-    x
+  # ---- the pane's requests: paths and pages of children (docs/protocol-variables.md) ------
+
+  PAGE_DEFAULT <- 100L
+  PAGE_MAX <- 1000L
+  SORT_LIMIT <- 10000L  # sorting or filtering children describes every one of them
+
+  # An error the host receives with its own code (bad_request, not_found, too_large, refused)
+  # rather than handler_error.
+  answer_error <- function(code, message) {
+    stop(fb_condition(message, "filebridge_answer_error", code = code))
   }
 
-  inspect_children <- function(args) {
-    path <- unlist(args$path)
-    x <- resolve_path(path)
-    start <- if (is.null(args$start)) 0 else as.integer(args$start)
-    count <- if (is.null(args$count)) 100 else as.integer(args$count)
-    keys <- if (is.environment(x)) sort(ls(x)) else if (!is.null(names(x))) names(x)
-            else seq_along(x) - 1L
-    total <- length(keys)
-    chosen <- if (start < total) keys[(start + 1):min(total, start + count)] else keys[0]
-    now <- round(as.numeric(Sys.time()) * 1000)
-    status <- if (is.environment(x)) read_bindings(chosen, x) else rep("value", length(chosen))
-    box <- new.env(parent = emptyenv())
-    children <- lapply(seq_along(chosen), function(i) {
-      key <- chosen[[i]]
-      box$x <- if (status[[i]] != "value") NULL
-               else if (is.environment(x)) get(key, envir = x, inherits = FALSE)
-               else x[[if (is.numeric(key)) key + 1L else key]]
-      label <- if (is.numeric(key)) sprintf("[[%d]]", key + 1L) else as.character(key)
-      child <- describe_safely(label, status[[i]], box, now)
-      child$access_key <- key
-      child
+  whole_number_arg <- function(args, name, default, low, high) {
+    v <- args[[name]]
+    if (is.null(v)) return(default)
+    if (!is.numeric(v) || length(v) != 1L || is.na(v) || v != floor(v) || v < low ||
+        v > high) {
+      answer_error("bad_request", sprintf("'%s' must be an integer from %.0f to %.0f", name,
+                                          low, high))
+    }
+    v
+  }
+
+  text_arg <- function(args, name, choices = NULL) {
+    v <- args[[name]]
+    if (is.null(v)) return(NULL)
+    if (!is.character(v) || length(v) != 1L || is.na(v) || (!is.null(choices) &&
+                                                             !(v %in% choices))) {
+      answer_error("bad_request", if (is.null(choices)) sprintf("'%s' must be a string", name)
+                   else sprintf("'%s' must be one of %s", name, paste(choices, collapse = ", ")))
+    }
+    v
+  }
+
+  strings_arg <- function(args, name) {
+    v <- args[[name]]
+    if (is.null(v)) return(character(0))
+    if (!is.list(v) || !all(vapply(v, function(k) is.character(k) && length(k) == 1L &&
+                                      !is.na(k), NA))) {
+      answer_error("bad_request", sprintf("'%s' must be a list of strings", name))
+    }
+    as.character(unlist(v))
+  }
+
+  # An environment's children, in byte order (as the snapshot's names).
+  env_names <- function(env) sort(ls(env, all.names = TRUE, sorted = FALSE), method = "radix")
+
+  child_count <- function(x) {
+    if (is.environment(x)) length(x) else if (is.list(x)) length(x) else 0L
+  }
+
+  # `parent$name` for a syntactic name, else `parent[["name"]]`.
+  member_exprs <- function(parent, names) {
+    plain <- make.names(names) == names
+    out <- paste0(parent, "[[", encodeString(names, quote = "\""), "]]")
+    out[plain] <- paste0(parent, "$", names[plain])
+    out
+  }
+
+  # For the children at `positions` (1-based) of a list: display names, access keys (JSON
+  # text: the name where x[["name"]] finds that very element, else the 0-based position) and
+  # the expressions that give each back.
+  list_children <- function(x, expression, positions) {
+    labels <- sprintf("[[%.0f]]", positions)
+    keys <- sprintf("%.0f", positions - 1)
+    exprs <- paste0(expression, labels)
+    all_names <- names(x)
+    if (!is.null(all_names)) {
+      chosen <- all_names[positions]
+      by_name <- !is.na(chosen) & nzchar(chosen)
+      labels[by_name] <- chosen[by_name]
+      by_name[by_name] <- match(chosen[by_name], all_names) == positions[by_name]
+      keys[by_name] <- json_strings(chosen[by_name])
+      exprs[by_name] <- member_exprs(expression, chosen[by_name])
+    }
+    list(labels = labels, keys = keys, exprs = exprs)
+  }
+
+  # Described children as rows: each one's JSON object, display name, display type and size
+  # (NA when unknown), so that pages, sorting and filtering need no list per child.
+  rows_of <- function(entries) {
+    list(json = variables_json(entries),
+         name = vapply(entries, function(e) e$display_name, "", USE.NAMES = FALSE),
+         type = vapply(entries, function(e) e$display_type, "", USE.NAMES = FALSE),
+         size = vapply(entries, function(e) if (is.null(e$size)) NA_real_
+                       else as.numeric(e$size), 0, USE.NAMES = FALSE))
+  }
+
+  take_rows <- function(rows, chosen) lapply(rows, function(column) column[chosen])
+
+  # Describes the children of the value in box$x at `positions` (1-based) as rows; promises
+  # and active bindings of an environment are shown, never run. Numbers, strings and logicals
+  # of length one without attributes (most of a long list) are written a field at a time for
+  # all of them: through the general path a page of 100 cost about 16 ms, most of it calls.
+  describe_children <- function(box, expression, positions, now) {
+    holder <- new.env(parent = emptyenv())
+    on.exit(holder$x <- NULL)
+    n <- length(positions)
+    in_env <- is.environment(box$x)
+    if (in_env) {
+      bound <- env_names(box$x)[positions]
+      status <- read_bindings(bound, box$x)
+      found <- list(labels = bound, keys = json_strings(bound),
+                    exprs = member_exprs(expression, bound))
+    } else {
+      status <- rep("value", n)
+      found <- list_children(box$x, expression, positions)
+    }
+    text <- character(n)
+    type <- character(n)
+    others <- vector("list", n)
+    for (i in seq_len(n)) {
+      holder$x <- if (status[[i]] != "value") NULL
+                  else if (in_env) get(bound[[i]], envir = box$x, inherits = FALSE)
+                  else box$x[[positions[[i]]]]
+      if (length(holder$x) == 1L && is.null(attributes(holder$x))) {
+        type[i] <- switch(typeof(holder$x), double = "numeric", integer = "integer",
+                          logical = "logical",
+                          character = if (validUTF8(holder$x)) "character" else "",
+                          "")
+        if (nzchar(type[i])) {
+          text[i] <- if (type[i] == "numeric") format(holder$x) else as.character(holder$x)
+          next
+        }
+      }
+      child <- describe_safely(found$labels[[i]], status[[i]], holder, now, found$exprs[[i]])
+      child$access_key <- found$keys[[i]]
+      others[[i]] <- child
+    }
+    plain <- nzchar(type)
+    rows <- list(json = character(n), name = found$labels, type = paste0(type, " [1]"),
+                 size = ifelse(plain & type != "character", SCALAR_SIZE, NA_real_))
+    if (any(plain)) {
+      rows$json[plain] <- scalar_rows_json(found$keys[plain], found$labels[plain],
+                                           text[plain], type[plain], found$exprs[plain], now)
+    }
+    if (!all(plain)) {
+      general <- rows_of(others[!plain])
+      for (column in names(rows)) rows[[column]][!plain] <- general[[column]]
+    }
+    rows
+  }
+
+  SCALAR_SIZE <- as.numeric(utils::object.size(1))
+
+  scalar_rows_json <- function(keys, names, text, type, exprs, now) {
+    text[is.na(text)] <- "NA"
+    text <- gsub("[\r\n\t]+", " ", text)
+    truncated <- nchar(text, type = "chars") > 100L
+    text[truncated] <- paste0(substr(text[truncated], 1L, 99L), "\u2026")
+    string <- type == "character"
+    kind <- ifelse(string, "\"string\"", ifelse(type == "logical", "\"boolean\"", "\"number\""))
+    variable_objects(json_strings(keys), json_strings(names), json_strings(text),
+                     json_strings(paste0(type, " [1]")), json_strings(type), kind, "1", "[1]",
+                     ifelse(string, "null", sprintf("%.0f", SCALAR_SIZE)), "false", "null",
+                     "0", "0", "false", c("false", "true")[truncated + 1L], "null", now,
+                     json_strings(exprs))
+  }
+
+  # The access keys after the first, decoded from their JSON text.
+  decode_keys <- function(texts) {
+    lapply(texts, function(text) {
+      key <- tryCatch(parse_json(text), error = function(e) NULL)
+      if (!((is.character(key) || is.numeric(key)) && length(key) == 1L && !is.na(key))) {
+        answer_error("bad_request", sprintf("access key %s is not a JSON string or number",
+                                            encodeString(text, quote = "'")))
+      }
+      key
     })
+  }
+
+  # Puts the value at `path` (a variable's name, then children's access keys) in box$x and
+  # returns the expression that gives it back.
+  resolve_into <- function(box, path, env = globalenv()) {
+    if (!length(path)) answer_error("bad_request", "the path is empty: name a variable first")
+    keys <- decode_keys(path[-1])
+    name <- path[[1]]
+    if (!exists(name, envir = env, inherits = FALSE)) {
+      answer_error("not_found", sprintf("no variable named %s", encodeString(name, quote = "'")))
+    }
+    box$x <- get(name, envir = env, inherits = FALSE)
+    expression <- top_level_expr(name)
+    for (i in seq_along(keys)) {
+      key <- keys[[i]]
+      no_child <- function() {
+        answer_error("not_found", sprintf("%s has no child %s", expression, path[[i + 1L]]))
+      }
+      if (is.environment(box$x)) {
+        if (!is.character(key) || !exists(key, envir = box$x, inherits = FALSE)) no_child()
+        box$x <- get(key, envir = box$x, inherits = FALSE)
+        expression <- member_exprs(expression, key)
+      } else if (is.list(box$x)) {
+        position <- if (is.numeric(key)) key + 1 else match(key, names(box$x))
+        if (is.na(position) || position < 1 || position > length(box$x) ||
+            position != floor(position)) no_child()
+        expression <- list_children(box$x, expression, position)$exprs
+        box$x <- box$x[[position]]
+      } else {
+        no_child()
+      }
+    }
+    expression
+  }
+
+  # Access keys for a path given by display names (`filebridge vars cfg/servers/2`): a name,
+  # or an unnamed element as `[[2]]` or `2` (R's positions, from 1).
+  resolve_names <- function(shown, env = globalenv()) {
+    if (!length(shown)) return(character(0))
+    box <- new.env(parent = emptyenv())
+    on.exit(box$x <- NULL)
+    keys <- shown[[1]]
+    expression <- resolve_into(box, keys)
+    for (name in shown[-1]) {
+      if (is.environment(box$x) && exists(name, envir = box$x, inherits = FALSE)) {
+        key <- json_strings(name)
+      } else if (is.list(box$x)) {
+        position <- match(name, names(box$x))
+        if (is.na(position) && grepl("^(\\[\\[)?[0-9]+(\\]\\])?$", name)) {
+          position <- as.numeric(gsub("[^0-9]", "", name))
+        }
+        if (is.na(position) || position < 1 || position > length(box$x)) position <- NA
+        key <- if (!is.na(position)) list_children(box$x, expression, position)$keys
+      } else {
+        key <- NULL
+      }
+      if (is.null(key)) {
+        answer_error("not_found", sprintf("%s has no child named %s",
+                                          paste(shown[seq_along(keys)], collapse = "/"),
+                                          encodeString(name, quote = "'")))
+      }
+      keys <- c(keys, key)
+      expression <- resolve_into(box, keys)
+    }
+    keys
+  }
+
+  request_path <- function(args) {
+    if (!is.null(args$names)) return(resolve_names(strings_arg(args, "names")))
+    strings_arg(args, "path")
+  }
+
+  sorted_filtered <- function(rows, sort, filter) {
+    if (!is.null(filter) && nzchar(filter)) {
+      rows <- take_rows(rows, grepl(tolower(filter), tolower(rows$name), fixed = TRUE))
+    }
+    if (is.null(sort) || !length(rows$name)) return(rows)
+    by <- switch(sort, name = tolower(rows$name), type = tolower(rows$type),
+                 size = -ifelse(is.na(rows$size), -1, rows$size))
+    take_rows(rows, order(by, method = "radix"))
+  }
+
+  page_of <- function(rows, start, count) {
+    take_rows(rows, seq_len(max(0, min(length(rows$name), start + count) - start)) + start)
+  }
+
+  # The answer as JSON text, the children's objects as the snapshot writes them.
+  page_answer <- function(path, expression, total, start, kind, rows) {
+    json <- sprintf(
+      '{"path":%s,"evaluate_name":%s,"length":%.0f,"start":%.0f,"children_kind":%s,%s}',
+      if (length(path)) paste0("[", paste(json_strings(path), collapse = ","), "]") else "[]",
+      if (is.null(expression)) "null" else json_strings(expression), total, start,
+      json_strings(kind), paste0('"children":[', paste(rows$json, collapse = ","), "]"))
+    structure(json, filebridge_json = TRUE)
+  }
+
+  # The top level: the global environment's variables, as the snapshot lists them.
+  inspect_top_level <- function(start, count, sort, filter, now) {
+    env <- globalenv()
+    listed <- sort(ls(env, all.names = FALSE, sorted = FALSE), method = "radix")
+    if (!is.null(filter) && nzchar(filter)) {
+      listed <- listed[grepl(tolower(filter), tolower(listed), fixed = TRUE)]
+    }
+    ordered <- !is.null(sort)
+    chosen <- if (ordered) utils::head(listed, SORT_LIMIT)
+              else listed[seq_len(max(0, min(length(listed), start + count) - start)) + start]
+    status <- read_bindings(chosen, env)
+    box <- new.env(parent = emptyenv())
+    entries <- vector("list", length(chosen))
+    for (i in seq_along(chosen)) {
+      box$x <- if (status[[i]] == "value") get(chosen[[i]], envir = env, inherits = FALSE)
+      entries[[i]] <- describe_safely(chosen[[i]], status[[i]], box, now)
+    }
     box$x <- NULL
-    x <- NULL  # let the container go too (see describe_safely)
-    list(children = children, length = total)
+    rows <- rows_of(entries)
+    total <- length(listed)
+    if (ordered) {
+      rows <- sorted_filtered(rows, sort, NULL)
+      total <- length(rows$name)
+      rows <- page_of(rows, start, count)
+    }
+    page_answer(character(0), NULL, total, start, "named", rows)
+  }
+
+  # `inspect`: a page of the children at `path` (or `names`), sorted and filtered on request.
+  inspect_children <- function(args) {
+    path <- request_path(args)
+    start <- whole_number_arg(args, "start", 0, 0, 2^53)
+    count <- whole_number_arg(args, "count", PAGE_DEFAULT, 0, PAGE_MAX)
+    sort <- text_arg(args, "sort", c("name", "size", "type"))
+    filter <- text_arg(args, "filter")
+    which <- text_arg(args, "children", c("named", "indexed"))
+    now <- round(as.numeric(Sys.time()) * 1000)
+    if (!length(path)) return(inspect_top_level(start, count, sort, filter, now))
+    box <- new.env(parent = emptyenv())
+    on.exit(box$x <- NULL)  # let the value go (see describe_safely)
+    expression <- resolve_into(box, path)
+    primary <- children_kind_of(box$x)
+    if (is.null(primary)) primary <- "named"
+    if (!is.null(which) && which != primary) {
+      return(page_answer(path, expression, 0, start, which, list(json = character(0))))
+    }
+    total <- child_count(box$x)
+    if (is.null(sort) && (is.null(filter) || !nzchar(filter))) {
+      positions <- seq_len(max(0, min(total, start + count) - start)) + start
+      rows <- describe_children(box, expression, positions, now)
+    } else {
+      if (total > SORT_LIMIT) {
+        answer_error("too_large", sprintf(paste0("sorting or filtering %d children is limited ",
+                                                 "to %d; page through them unsorted"),
+                                          total, SORT_LIMIT))
+      }
+      rows <- sorted_filtered(describe_children(box, expression, seq_len(total), now),
+                              sort, filter)
+      total <- length(rows$name)
+      rows <- page_of(rows, start, count)
+    }
+    page_answer(path, expression, total, start, primary, rows)
+  }
+
+  # `view`: the value at `path` (or `names`) as a data view.
+  view_path <- function(args) {
+    path <- request_path(args)
+    box <- new.env(parent = emptyenv())
+    on.exit(box$x <- NULL)
+    expression <- resolve_into(box, path)
+    fb$filebridge_view(box$x, title = expression)
+    list(ok = TRUE)
   }
 
   # ---- View(), viewers, help, plots --------------------------------------------------------
@@ -2054,15 +2468,12 @@ local({
         fb$filebridge_publish_variables()
         list(version = state$variables_version)
       },
-      view = function(args) {
-        path <- unlist(args$path)
-        fb$filebridge_view(resolve_path(path), title = paste(path, collapse = "$"))
-        list(ok = TRUE)
-      })
+      view = view_path)
     # handlers registered before connecting (or kept from an earlier connection) stay
     state$handlers <- c(state$handlers, built_in[setdiff(names(built_in), names(state$handlers))])
     state$connected <- TRUE
     start_heartbeat()
+    start_idle_looks()
     info <- state$info
     announce_session()
     post("attach", list(language = "r", versions = info$versions, cwd = info$cwd,
@@ -2084,6 +2495,7 @@ local({
     if (!isTRUE(state$connected)) return(invisible(FALSE))
     if (detach) try(post("detach", list(), FALSE), silent = TRUE)
     state$connected <- FALSE
+    state$idle_generation <- state$idle_generation + 1
     close_kept()
     close_probe()
     stop_heartbeat()

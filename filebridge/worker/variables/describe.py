@@ -14,6 +14,7 @@ from filebridge.worker.variables.limits import (
     TOP_LEVEL_ITEMS,
 )
 from filebridge.worker.variables.registry import Registration, lookup, report_failure
+from filebridge.worker.variables.scalars import SCALAR_TYPES, describe_scalar
 
 __all__ = ["KINDS", "Methods", "cheap_description", "describe", "methods_for"]
 
@@ -159,9 +160,24 @@ def describe(value: Any, *, name: str, access_key: str, evaluate_name: Optional[
              now_ms: Optional[int] = None) -> dict[str, Any]:
     """The fields of one variable (docs/protocol-variables.md)."""
     methods = methods_for(value)
-    family = methods.family
     if width is None:
         width = TOP_LEVEL_CHARS if top_level else NESTED_CHARS
+    scalar = SCALAR_TYPES.get(type(value))
+    if scalar is not None and methods.registration is None:
+        return describe_scalar(value, scalar, name=name, access_key=access_key,
+                               evaluate_name=evaluate_name, width=width,
+                               now_ms=int(time.time() * 1000) if now_ms is None else now_ms)
+    return describe_by_family(value, methods, name=name, access_key=access_key,
+                              evaluate_name=evaluate_name, top_level=top_level, width=width,
+                              now_ms=now_ms)
+
+
+def describe_by_family(value: Any, methods: Methods, *, name: str, access_key: str,
+                       evaluate_name: Optional[str], top_level: bool, width: int,
+                       now_ms: Optional[int]) -> dict[str, Any]:
+    """``describe`` through the value's registered methods or its family (every value but
+    the plain scalars, which ``describe_scalar`` gives the same fields faster)."""
+    family = methods.family
     items = TOP_LEVEL_ITEMS if top_level else NESTED_ITEMS
     if methods.registration is None:
         text, cut = preview(value, width, items, PREVIEW_DEPTH, family)

@@ -10,6 +10,7 @@ more than REUSE_AFTER_S is kept while the object and its attributes stay the sam
 from __future__ import annotations
 
 import gc
+import keyword
 import os
 import threading
 import time
@@ -45,6 +46,7 @@ Hidden = Callable[[str, Any], bool]
 IMMUTABLE = frozenset({int, float, complex, bool, type(None), str, bytes})
 BUDGET_TEXT = "not described yet: the snapshot's time budget ran out"
 _CONTAINERS = (list, tuple, dict, set, frozenset)
+KEYWORDS = frozenset(keyword.kwlist)
 
 
 def is_visible(name: str, value: Any) -> bool:
@@ -181,6 +183,7 @@ class SnapshotJob:
         self.now_ms = int(time.time() * 1000)
         self.kept: dict[str, tuple[int, dict[str, Any]]] = {}
         self.cancelled = False
+        self.overruns = 0  # values over the limit (tried again first next time)
         self.current: Optional[Any] = None
         self._store = threading.Lock()
         if owner._kept or owner._reused:
@@ -225,39 +228,52 @@ class SnapshotJob:
 
     def _loop(self, limiter: Limiter, stop: float) -> None:
         # The hot loop of a snapshot: 10,000 values take a few milliseconds of it, so what
-        # each value needs is bound to local names once.
+        # each value needs is bound to local names once, the position and the characters
+        # are counted in locals (stored back at the end), and plain ASCII names are their
+        # own expressions without a call.
         owner, items, queue, entries, kept = (self.owner, self.items, self.queue,
                                               self.entries, self.kept)
         expressions, reused, slow = owner._expressions, owner._reused, owner.slow
         clock, total, now_ms = time.perf_counter, len(queue), self.now_ms
-        while self.next < total and not self.cancelled and clock() < stop:
-            index = queue[self.next]
-            name, value = items[index]
-            self.current = value
-            width = NESTED_CHARS if self.chars > SNAPSHOT_CHARS else None
-            expression = expressions.get(name)
-            if expression is None:
-                expression = expressions[name] = top_level_expr(name)
-            immutable = type(value) in IMMUTABLE
-            if immutable:  # runs no user code: no timer, nothing to reuse
-                entry = describe(value, name=name, access_key=name, evaluate_name=expression,
-                                 top_level=True, width=width, now_ms=now_ms)
-            else:
-                entry = describe_guarded(value, limiter, slow, name=name, access_key=name,
-                                         evaluate_name=expression, top_level=True,
-                                         width=width, now_ms=now_ms, track=False)
-                if (limiter.elapsed_ms() > REUSE_AFTER_S * 1000
-                        and entry["not_described"] is None):
-                    mark = fingerprint(value)
-                    if mark is not None:
-                        reused[name] = (id(value), mark, entry)
-            if self.cancelled:  # abandoned meanwhile: finish() owns the entries now
-                return
-            if immutable and not entry["is_truncated"]:
-                kept[name] = (id(value), entry)
-            self.chars += len(entry["display_value"])
-            entries[index] = entry
-            self.next += 1
+        reuse_ms = REUSE_AFTER_S * 1000
+        position, chars = self.next, self.chars
+        try:
+            while position < total and not self.cancelled and clock() < stop:
+                index = queue[position]
+                name, value = items[index]
+                self.current = value
+                width = NESTED_CHARS if chars > SNAPSHOT_CHARS else None
+                if name.isascii() and name.isidentifier() and name not in KEYWORDS:
+                    expression = name
+                else:
+                    known = expressions.get(name)
+                    if known is None:
+                        known = expressions[name] = top_level_expr(name)
+                    expression = known
+                immutable = type(value) in IMMUTABLE
+                if immutable:  # runs no user code: no timer, nothing to reuse
+                    entry = describe(value, name=name, access_key=name,
+                                     evaluate_name=expression, top_level=True, width=width,
+                                     now_ms=now_ms)
+                else:
+                    entry = describe_guarded(value, limiter, slow, name=name, access_key=name,
+                                             evaluate_name=expression, top_level=True,
+                                             width=width, now_ms=now_ms, track=False)
+                    if entry["not_described"] is not None:
+                        self.overruns += 1
+                    elif limiter.elapsed_ms() > reuse_ms:
+                        mark = fingerprint(value)
+                        if mark is not None:
+                            reused[name] = (id(value), mark, entry)
+                if self.cancelled:  # abandoned meanwhile: finish() owns the entries now
+                    return
+                if immutable and not entry["is_truncated"]:
+                    kept[name] = (id(value), entry)
+                chars += len(entry["display_value"])
+                entries[index] = entry
+                position += 1
+        finally:
+            self.next, self.chars = position, chars
 
     def abandon(self, took_ms: float) -> None:
         """The slice's thread is stuck in the current value's code: remember it, stop."""
@@ -289,15 +305,19 @@ class SnapshotJob:
                                               evaluate_name=top_level_expr(name),
                                               text=BUDGET_TEXT, reason="budget")
                 variables.append(entry)
-        names = {name for name, _ in self.items}
         owner._kept = self.kept
-        owner._reused = {n: r for n, r in owner._reused.items() if n in names}
+        if owner._reused or len(owner._expressions) > 2 * len(self.items):
+            names = {name for name, _ in self.items}
+            owner._reused = {n: r for n, r in owner._reused.items() if n in names}
+            if len(owner._expressions) > 2 * len(names):
+                owner._expressions = {n: e for n, e in owner._expressions.items()
+                                      if n in names}
         # First overruns (not remembered yet) are tried again first, like the unreached.
+        # (only this job's own descriptions can be such: kept ones were described in full)
         again = [e["display_name"] for e, (_, v) in zip(variables, self.items)
-                 if e["not_described"] == "over_limit" and owner.slow.slow_ms(v) is None]
+                 if e["not_described"] == "over_limit" and owner.slow.slow_ms(v) is None] \
+            if self.overruns else []
         owner._pending = unevaluated + again
-        if len(owner._expressions) > 2 * len(names):
-            owner._expressions = {n: e for n, e in owner._expressions.items() if n in names}
         return _versioned(owner, variables, [id(v) for _, v in self.items], unevaluated,
                           self.spent)
 
