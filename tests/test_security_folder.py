@@ -162,6 +162,25 @@ def test_a_link_planted_for_any_protocol_name_is_never_followed(
         assert info.refused_reason, "a broken or refused session says why"
 
 
+def test_a_retired_log_generation_planted_as_a_link_is_never_followed_nor_removed(
+        served: tuple[Host, Connection], victim: Path) -> None:
+    """The log says it was rotated (a generation-1 header) while the host is still in
+    generation 0, whose retired name is a link: reading it, or removing it once read, must
+    not reach the link's target."""
+    host, healthy = served
+    before = snapshot(victim)
+    folder = hostile_session(host, "rotated")
+    (folder / "request.log").write_bytes(b'{"log_generation":1,"base":40}\n' + request("c0ffee01"))
+    (folder / "request.log.0").symlink_to(victim / "request.log")
+    ready(folder)
+    settle(host, folder)
+    healthy_calls_work(healthy)
+    assert snapshot(victim) == before
+    assert (victim / "request.log").read_bytes() == b"precious\n"
+    info = host.session("rotated")
+    assert info.status == "broken" and "link" in info.refused_reason, info.refused_reason
+
+
 def test_the_session_folder_itself_replaced_by_a_link_is_refused(
         served: tuple[Host, Connection], victim: Path) -> None:
     host, healthy = served
