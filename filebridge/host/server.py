@@ -359,6 +359,10 @@ class Host:
         if served is not None:
             self._waiter.hurry(served.state.layout.request_lock)
             self._read(served, rung=True)
+        # Two rings at once leave one id: a session still setting up that rang too is looked
+        # at now rather than at its own probe's next, slower look.
+        for folder in list(self._pending):
+            self._consider(folder.name)
         now = time.monotonic()
         if now >= self._next_sweep:  # two rings at once leave one id: look at all, now and then
             self._next_sweep = now + SWEEP_EVERY
