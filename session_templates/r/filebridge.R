@@ -2260,20 +2260,21 @@ local({
   }
 
   view_table_json <- function(x, title) {
-    total <- NROW(x)
+    total <- if (is.null(attr(x, "filebridge_total"))) NROW(x) else attr(x, "filebridge_total")
+    keyed <- isTRUE(attr(x, "filebridge_keyed"))  # key and value columns: no (row) column
     x <- as_view_table(x)
     named_rows <- is.character(attr(x, "row.names"))
     rows <- seq_len(min(nrow(x), VIEW_ROWS))
     shown <- x[rows, seq_len(min(ncol(x), VIEW_COLUMNS)), drop = FALSE]
-    headers <- c("(row)", names(shown))
+    headers <- c(if (!keyed) "(row)", names(shown))
     fields <- sprintf("x%d", seq_along(headers) - 1L)
-    types <- c(if (named_rows) "textColumn" else "numericColumn",
+    types <- c(if (!keyed) { if (named_rows) "textColumn" else "numericColumn" },
                vapply(shown, function(col) {
                  if (table_kind(col) == "number") "numericColumn" else "textColumn"
-               }, ""))
-    cells <- c(list(if (named_rows) json_strings(attr(x, "row.names")[rows])
-                    else as.character(rows)),
-               lapply(shown, function(col) table_cells(col)))
+               }, "", USE.NAMES = FALSE))
+    cells <- c(if (!keyed) list(if (named_rows) json_strings(attr(x, "row.names")[rows])
+                                else as.character(rows)),
+               lapply(unname(as.list(shown)), function(col) table_cells(col)))
     data <- if (length(rows)) {
       parts <- lapply(seq_along(cells), function(j) {
         paste0(if (j == 1L) "{" else ",", json_strings(fields[[j]]), ":", cells[[j]])
@@ -2302,13 +2303,14 @@ local({
       return(data.frame(source = deparse(x, control = "useSource"), stringsAsFactors = FALSE))
     }
     if (is.list(x)) {
-      labels <- names(x)
-      if (is.null(labels)) labels <- sprintf("[[%d]]", seq_along(x))
+      # as the Python worker shows a dict (key, value) and a list ((row), value)
       shown <- utils::head(seq_along(x), VIEW_ROWS)
-      return(data.frame(name = labels[shown],
-                        value = vapply(x[shown], function(v) short_text(v)$text, "",
-                                       USE.NAMES = FALSE),
-                        stringsAsFactors = FALSE))
+      values <- vapply(x[shown], function(v) short_text(v)$text, "", USE.NAMES = FALSE)
+      labels <- names(x)
+      table <- if (is.null(labels)) data.frame(value = values, stringsAsFactors = FALSE)
+               else data.frame(key = labels[shown], value = values, stringsAsFactors = FALSE)
+      return(structure(table, filebridge_keyed = !is.null(labels),
+                       filebridge_total = length(x)))
     }
     answer_error("refused", sprintf("a %s has no data viewer", class(x)[1]))
   }
