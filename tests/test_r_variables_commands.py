@@ -249,3 +249,32 @@ def test_r_retry_of_a_value_still_slow_says_so_as_python_does(host: Host,
     finally:
         r.close()
         stop_worker(python)
+
+
+def test_r_many_slow_values_cost_each_snapshot_a_bounded_number_of_limits(
+        host: Host, tmp_path: Path) -> None:
+    r = IdleR(host.root.sessions / "r1")
+    workspace = host.root.sessions / "r1" / "workspace.json"
+    try:
+        host.wait_for_session("r1", timeout=30)
+        r.run(slow_class(tmp_path))
+        r.run("rm(slow, box)")
+        ask(host, "r1", "subscribe", viewer="test", seconds=120)
+        before = starts(tmp_path)
+        r.run("for (i in 1:12) assign(sprintf('s%02d', i), structure(i, class = 'slow'))")
+        per_snapshot = [starts(tmp_path) - before]
+        for _ in range(8):
+            before = starts(tmp_path)
+            r.run("invisible(0)")
+            per_snapshot.append(starts(tmp_path) - before)
+        # the budget (100 ms) holds two tries of 50 ms; the others wait for later snapshots.
+        # Each run is two top-level calls (the code, then IdleR's marker line): two snapshots
+        assert max(per_snapshot) <= 2 * 3, per_snapshot
+        snapshot = json.loads(workspace.read_bytes())
+        slow = [v for v in snapshot["variables"] if v["display_name"].startswith("s")]
+        assert len(slow) == 12
+        assert {v["not_described"] for v in slow} == {"over_limit"}, snapshot["unevaluated"]
+        assert per_snapshot[-1] == 0  # the class is remembered: none of its code runs
+        assert not (tmp_path / "finished").exists()
+    finally:
+        r.close()

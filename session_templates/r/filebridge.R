@@ -1590,11 +1590,14 @@ local({
   run_limited <- function(fn, seconds) {
     dog <- watchdog()
     started <- now_seconds()
-    if (!is.null(dog)) {
-      writeLines(sprintf("arm %.3f", seconds), dog$arm)
-      flush(dog$arm)
-    }
+    armed <- FALSE
     outcome <- tryCatch({
+      # armed inside the handler: however late this R runs next, the interrupt lands here
+      if (!is.null(dog)) {
+        writeLines(sprintf("arm %.3f", seconds), dog$arm)
+        flush(dog$arm)
+        armed <- TRUE
+      }
       setTimeLimit(elapsed = seconds, transient = TRUE)
       value <- fn()
       setTimeLimit(elapsed = Inf, transient = TRUE)
@@ -1604,7 +1607,7 @@ local({
     setTimeLimit(elapsed = Inf, transient = TRUE)
     took <- now_seconds() - started
     fired <- FALSE
-    if (!is.null(dog)) {
+    if (armed) {
       fired <- identical(watchdog_say(dog, "disarm"), "fired")
       if (fired && !isTRUE(outcome$interrupted)) {
         # the interrupt came as the value finished: take it here, not in the caller's code
