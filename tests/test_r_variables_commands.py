@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from r_support import IdleR, needs_r, r_string
+from r_support import IdleR, Recorder, needs_r, r_string
 from variables_support import start_worker, stop_worker
 
 from filebridge.errors import RemoteError
@@ -105,6 +105,36 @@ def test_r_table_summary_view_and_clipboard_answer_as_python_does(
         assert error_code(host, session, "clipboard_format", path=["df"],
                           mime="image/png") == "bad_request"
         assert error_code(host, session, "view", path=["nope"]) == "not_found"
+    # Positron's requests on top of these answers
+    provider = VariablesProvider.direct(host.root.root, timeout=15)
+    try:
+        positron = PositronVariables(provider, "r1")
+        assert positron.view(["df"]) == "df"
+        html = positron.clipboard_format(["df"], "text/html")["content"]
+        assert html.startswith("<table><tr><th>(row)</th><th>a</th><th>b</th></tr>")
+        assert positron.query_table_summary(["df"], ["summary_stats"])["num_rows"] == 3
+    finally:
+        provider.close()
+
+
+def test_r_view_with_open_also_sends_the_whole_value_through_view(
+        host: Host, recorder: Recorder) -> None:
+    recorder.record("dataview", {"shown": True})
+    r = IdleR(host.root.sessions / "r1")
+    try:
+        host.wait_for_session("r1", timeout=30)
+        r.run("big <- data.frame(n = seq_len(2500))")
+        time.sleep(0.3)
+        table = ask(host, "r1", "view", path=["big"], open=True)
+        assert table["limited"] and table["title"] == "big (limited to 1000/2500)"
+        assert len(table["data"]) == 1000 and table["data"][-1] == {"x0": 1000, "x1": 1000}
+        recorder.wait_for(lambda: bool(recorder.received("dataview")))
+        sent = recorder.received("dataview")[0].args
+        assert sent["title"] == "big" and sent["total_rows"] == 2500
+        assert ask(host, "r1", "view", path=["big"])["total_rows"] == 2500
+        assert len(recorder.received("dataview")) == 1  # without open: the table alone
+    finally:
+        r.close()
 
 
 def test_r_delete_clear_refresh_and_subscribe_answer_as_python_does(
