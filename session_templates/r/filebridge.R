@@ -1580,13 +1580,14 @@ local({
     }
   }
 
-  close_watchdog <- function() {
+  # `failed`: not started again in this process (else the next use starts a new one).
+  close_watchdog <- function(failed = TRUE) {
     dog <- state$watchdog
     if (!is.null(dog$arm) && identical(dog$pid, Sys.getpid())) {
       try(close(dog$arm), silent = TRUE)  # the watchdog reads the end of its input and exits
       try(close(dog$ack), silent = TRUE)
     }
-    state$watchdog <- list(pid = Sys.getpid(), ok = FALSE)
+    state$watchdog <- if (failed) list(pid = Sys.getpid(), ok = FALSE)
   }
 
   # Runs fn() under a limit of `seconds`: list(ok, value) or list(ok = FALSE, over = TRUE,
@@ -3049,7 +3050,7 @@ local({
     state$idle_generation <- state$idle_generation + 1
     close_kept()
     close_probe()
-    close_watchdog()
+    close_watchdog(failed = FALSE)
     stop_heartbeat()
     if ("filebridge" %in% getTaskCallbackNames()) removeTaskCallback("filebridge")
     invisible(TRUE)
