@@ -1760,6 +1760,22 @@ local({
     })
   }
 
+  # Names left undescribed by the budget are described by a follow-up snapshot at the idle
+  # prompt (where the later package runs the idle looks) while a viewer is subscribed, as the
+  # Python worker follows up: one pending at a time, 50 ms after the last.
+  schedule_follow_up <- function() {
+    if (!isTRUE(state$idle_looks) || isTRUE(state$follow_up_pending) || !watched()) return()
+    state$follow_up_pending <- TRUE
+    generation <- state$idle_generation
+    later::later(function() {
+      state$follow_up_pending <- FALSE
+      if (identical(generation, state$idle_generation) && isTRUE(state$connected) &&
+          length(state$late_names) && watched()) {
+        try(fb$filebridge_publish_variables(), silent = TRUE)
+      }
+    }, 0.05)
+  }
+
   # Values the snapshot had no time to describe, by name and type only, as JSON objects.
   not_described <- "<not described: the snapshot's time budget ran out>"
   late_json <- function(names, values) {
@@ -1882,6 +1898,7 @@ local({
     state$over_limit_names <- names_now[!late & vapply(
       described, function(d) identical(d$not_described, "over_limit"), NA)]
     state$variables_stale <- FALSE
+    if (any(late)) schedule_follow_up()
     if (!is.null(before) && !length(assigned) && !length(removed)) return(invisible(FALSE))
     state$updated <- stats::setNames(updated, names_now)
     state$signatures <- signatures
