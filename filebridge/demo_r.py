@@ -32,6 +32,7 @@ plot(cumsum(c(0, rnorm(99))), type = "l", main = "a random walk")
 nested <- list(name = "demo", values = 1:5)
 r <- tryCatch(filebridge_call("no_such_command"), error = function(e) conditionMessage(e))
 cat("error answer:", r, "\n")
+filebridge_publish_variables()  # no viewer watches a script: its snapshot is written when asked
 '''
 
 

@@ -191,6 +191,7 @@ def test_r_variables_through_dap_follow_its_schema_and_page_both_kinds(
                "numbers <- as.list(seq_len(250))\nenv <- new.env()\nenv$inner <- 5")
     provider = VariablesProvider.direct(host.root.root, timeout=20)
     try:
+        provider.watch("r1")  # the worker snapshots while a viewer is subscribed
         dap = DapVariables(provider, "r1")
         top = dap.variables(dap.scopes()["scopes"][0]["variablesReference"])
         check("VariablesResponseBody", top)

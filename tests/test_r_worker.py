@@ -21,6 +21,11 @@ from filebridge.wire.messages import decode_request, new_request
 pytestmark = needs_r
 
 
+# The worker snapshots after every top-level call only while a viewer is subscribed; these
+# scripts read workspace.json themselves, as a tool without a subscription would.
+EVERY_CALL = "options(filebridge.variables_require_viewer = FALSE)\n"
+
+
 def session_dir(host: Host, name: str = "r1") -> Path:
     return host.root.sessions / name
 
@@ -257,7 +262,7 @@ def test_r_help_page_is_rendered_to_html_and_sent(host: Host, recorder: Recorder
 
 def test_r_variables_snapshot_has_the_python_workers_fields(host: Host) -> None:
     folder = session_dir(host)
-    run_r('filebridge_connect()\n'
+    run_r(EVERY_CALL + 'filebridge_connect()\n'
           'n <- 42\nwords <- c("a", "b")\ndf <- data.frame(a = 1:3)\n'
           'nested <- list(x = 1, y = list(z = 2))\nf <- function(a, b = 2) a + b\n'
           'makeActiveBinding("live", function() stop("must not run"), globalenv())\n'
@@ -294,7 +299,7 @@ def test_r_first_snapshot_lists_what_the_session_held_before_connecting(host: Ho
 
 def test_r_kept_descriptions_follow_changes_made_in_place(host: Host) -> None:
     folder = session_dir(host)
-    run_r('filebridge_connect()\n'
+    run_r(EVERY_CALL + 'filebridge_connect()\n'
           'v <- c(1, 2, 3)\nv[1] <- 10\n'  # R would change v in place if nobody else held it
           'l <- list(a = 1)\nl$b <- 2\nnames(l) <- NULL\n'
           'f <- function(a) a\nf <- function(a, b) a\n'
@@ -312,7 +317,7 @@ def test_r_kept_descriptions_follow_changes_made_in_place(host: Host) -> None:
 @pytest.mark.flaky(reruns=2)
 def test_r_snapshot_leaves_values_unshared_so_the_next_change_is_not_a_copy(host: Host) -> None:
     # R copies a value at a change when something else still refers to it
-    out = run_r('filebridge_connect()\n'
+    out = run_r(EVERY_CALL + 'filebridge_connect()\n'
                 'big <- numeric(1e7)\nwrapped <- list(inner = numeric(1e7))\n'
                 'before <- c(.Internal(address(big)), .Internal(address(wrapped$inner)))\n'
                 'big[1] <- 1\nwrapped$inner[1] <- 1\n'
@@ -323,7 +328,8 @@ def test_r_snapshot_leaves_values_unshared_so_the_next_change_is_not_a_copy(host
 
 def test_r_value_whose_description_fails_is_listed_with_the_error(host: Host) -> None:
     folder = session_dir(host)
-    run_r('filebridge_connect()\nstr.boom <- function(object, ...) stop("cannot show this")\n'
+    run_r(EVERY_CALL + 'filebridge_connect()\n'
+          'str.boom <- function(object, ...) stop("cannot show this")\n'
           'odd <- structure(list(), class = "boom")\nfine <- 1', session=folder)
     snapshot = json.loads((folder / "workspace.json").read_bytes())
     by_name = {v["display_name"]: v for v in snapshot["variables"]}
@@ -335,7 +341,7 @@ def test_r_snapshot_past_its_time_budget_lists_the_rest_and_describes_them_later
         host: Host) -> None:
     folder = session_dir(host)
     first = folder / "first.json"
-    run_r('filebridge_connect()\noptions(filebridge.variables_budget_ms = 0)\n'
+    run_r(EVERY_CALL + 'filebridge_connect()\noptions(filebridge.variables_budget_ms = 0)\n'
           'local(for (n in c("a", "b", "c")) assign(n, 1:3, envir = globalenv()))\n'
           f'invisible(file.copy(file.path(filebridge_session(), "workspace.json"), '
           f'{r_string(str(first))}))\n'
@@ -362,7 +368,7 @@ def test_r_variables_never_force_a_promise_but_show_a_forced_ones_value(host: Ho
         return (f'delayedAssign("{name}", {{ file.create({mark}); {value} }}, '
                 f'assign.env = {env})\n')
 
-    run_r('filebridge_connect()\n'
+    run_r(EVERY_CALL + 'filebridge_connect()\n'
           + promise("waiting", "1")
           # a promise whose environment is a function's frame, holding a large local
           + 'local({ big_local <- numeric(1e6); '
@@ -386,7 +392,7 @@ def test_r_variables_never_force_a_promise_but_show_a_forced_ones_value(host: Ho
 
 def test_r_forced_promise_of_a_compact_sequence_is_not_expanded_to_be_looked_at(
         host: Host) -> None:
-    out = run_r('filebridge_connect()\n'
+    out = run_r(EVERY_CALL + 'filebridge_connect()\n'
                 'delayedAssign("numbers", 1:5e8)\ninvisible(length(numbers))\n'
                 'invisible(gc(reset = TRUE))\n'  # the snapshot after this call reads `numbers`
                 'cat(gc()[2, 6])', session=session_dir(host)).stdout

@@ -1040,6 +1040,8 @@ local({
                                                  format(name)))))
     }
     args <- if (is.list(request$args)) request$args else list()
+    state$request_deadline <- now_seconds() + request_limit()
+    on.exit(state$request_deadline <- NULL)
     tryCatch(list(v = 1L, id = request$id, ok = TRUE, result = handler(args)),
              error = function(e) {
                code <- if (inherits(e, "filebridge_answer_error")) e$code else "handler_error"
@@ -1253,8 +1255,9 @@ local({
     text <- {
       if (is.function(x)) {
         paste(deparse(args(x), width.cutoff = 200L)[1], collapse = "")
-      } else if (is.atomic(x) && !is.object(x) && length(x) <= 1000) {
-        paste(format(utils::head(x, 100)), collapse = " ")
+      } else if (is.atomic(x) && length(x) <= 1000) {
+        # for a classed vector (Date, factor, a package's class) its format method
+        paste(format(if (length(x) > 100) utils::head(x, 100) else x), collapse = " ")
       } else if (is.data.frame(x)) {
         sprintf("%d obs. of %d variables", nrow(x), ncol(x))
       } else if (is.list(x) && !is.object(x)) {
@@ -1446,6 +1449,7 @@ local({
   }
 
   keep_mark <- function(x, limit) {
+    if (runs_user_code(x)) return(NULL)
     if ((is.atomic(x) && length(x) <= limit && !isS4(x)) || is.function(x)) {
       return(list(address = address_of(x), value = x))
     }
@@ -1500,16 +1504,276 @@ local({
       field("updated_time", 0), text("evaluate_name"))
   }
 
+  # ---- time limits on the user code the pane runs ------------------------------------------
+  # Describing a value whose class has methods (S3, S4, R5: format, length, dim, names, str,
+  # print, as.data.frame) runs the user's code. Each such description runs under a limit
+  # (filebridge.value_limit_ms, 50): setTimeLimit(elapsed =) stops R-level code at its next
+  # check, and a watchdog process sends this R a SIGINT at the limit, which also ends calls
+  # setTimeLimit does not reach (Sys.sleep, blocking reads: R checks for interrupts there).
+  # The watchdog is a bash loop reading "arm SECONDS" and "disarm" from a fifo and answering
+  # "ok" or "fired" on another, so an interrupt never arrives after its value is done unseen.
+  # A value that went over is remembered (by address and, after two values, by class) and its
+  # code is not run again until `retry`.
+
+  WATCHDOG_SCRIPT <- paste(
+    'exec 3<"$1" 4>"$2"',
+    'while read -r word rest <&3; do',
+    '  if [ "$word" = arm ]; then',
+    '    if read -r -t "$rest" word rest <&3; then echo ok >&4',
+    '    else kill -INT "$3" 2>/dev/null; read -r word rest <&3; echo fired >&4; fi',
+    '  elif [ "$word" = ping ]; then echo pong >&4; fi',
+    'done', sep = "\n")
+
+  value_limit <- function() max(1, getOption("filebridge.value_limit_ms", 50)) / 1000
+  request_limit <- function() max(10, getOption("filebridge.request_limit_ms", 1000)) / 1000
+
+  # The watchdog of this process, started at first use; NULL where it cannot run (no bash or
+  # mkfifo, Windows), and then only setTimeLimit() limits the values' code.
+  watchdog <- function() {
+    dog <- state$watchdog
+    if (!is.null(dog) && identical(dog$pid, Sys.getpid())) return(if (isTRUE(dog$ok)) dog)
+    state$watchdog <- list(pid = Sys.getpid(), ok = FALSE)
+    if (.Platform$OS.type != "unix" || !nzchar(Sys.which("bash")) ||
+        !nzchar(Sys.which("mkfifo"))) return(NULL)
+    folder <- tempfile("filebridge-watchdog-")
+    made <- tryCatch(with_private_umask({
+      dir.create(folder, mode = "0700")
+      paths <- file.path(folder, c("arm", "ack"))
+      system2("mkfifo", shQuote(paths)) == 0L
+    }), error = function(e) FALSE)
+    if (!isTRUE(made)) return(NULL)
+    paths <- file.path(folder, c("arm", "ack"))
+    launched <- tryCatch(system2("bash", c("-c", shQuote(WATCHDOG_SCRIPT), "filebridge-watchdog",
+                                           shQuote(paths), Sys.getpid()), wait = FALSE),
+                         error = function(e) 1L)
+    if (!identical(launched, 0L)) return(NULL)
+    arm <- fifo(paths[1], open = "w+", blocking = FALSE)
+    ack <- fifo(paths[2], open = "r+", blocking = FALSE)
+    dog <- list(pid = Sys.getpid(), ok = TRUE, arm = arm, ack = ack)
+    state$watchdog <- dog
+    # the first answer says the watchdog has opened both; the names are no longer needed
+    if (!identical(watchdog_say(dog, "ping", 5), "pong")) {
+      close_watchdog()
+      return(NULL)
+    }
+    unlink(folder, recursive = TRUE)
+    dog
+  }
+
+  # Sends a line, returns the answer (NULL, and the watchdog is given up, after `wait` s).
+  watchdog_say <- function(dog, line, wait = 1) {
+    writeLines(line, dog$arm)
+    flush(dog$arm)
+    deadline <- now_seconds() + wait
+    looks <- 0L
+    repeat {
+      answer <- readLines(dog$ack, n = 1L)
+      if (length(answer)) return(answer)
+      if (now_seconds() > deadline) {
+        close_watchdog()
+        return(NULL)
+      }
+      # the answer usually comes within a few looks (tens of microseconds); sleeping at once
+      # would cost the timer's slack on every value
+      looks <- looks + 1L
+      if (looks > 200L) Sys.sleep(0.0002)
+    }
+  }
+
+  # `failed`: not started again in this process (else the next use starts a new one).
+  close_watchdog <- function(failed = TRUE) {
+    dog <- state$watchdog
+    if (!is.null(dog$arm) && identical(dog$pid, Sys.getpid())) {
+      try(close(dog$arm), silent = TRUE)  # the watchdog reads the end of its input and exits
+      try(close(dog$ack), silent = TRUE)
+    }
+    state$watchdog <- if (failed) list(pid = Sys.getpid(), ok = FALSE)
+  }
+
+  # Runs fn() under a limit of `seconds`: list(ok, value) or list(ok = FALSE, over = TRUE,
+  # took_ms, user = TRUE when the user's own interrupt ended it, error = message).
+  run_limited <- function(fn, seconds) {
+    dog <- watchdog()
+    started <- now_seconds()
+    armed <- FALSE
+    outcome <- tryCatch({
+      # armed inside the handler: however late this R runs next, the interrupt lands here
+      if (!is.null(dog)) {
+        writeLines(sprintf("arm %.3f", seconds), dog$arm)
+        flush(dog$arm)
+        armed <- TRUE
+      }
+      setTimeLimit(elapsed = seconds, transient = TRUE)
+      value <- fn()
+      setTimeLimit(elapsed = Inf, transient = TRUE)
+      list(ok = TRUE, value = value)
+    }, interrupt = function(e) list(ok = FALSE, interrupted = TRUE),
+    error = function(e) list(ok = FALSE, error = conditionMessage(e)))
+    setTimeLimit(elapsed = Inf, transient = TRUE)
+    took <- now_seconds() - started
+    fired <- FALSE
+    if (armed) {
+      fired <- identical(watchdog_say(dog, "disarm"), "fired")
+      if (fired && !isTRUE(outcome$interrupted)) {
+        # the interrupt came as the value finished: take it here, not in the caller's code
+        tryCatch(for (i in 1:200) Sys.sleep(0.0005), interrupt = function(e) NULL)
+      }
+    }
+    over <- fired || (!is.null(outcome$error) && took >= seconds * 0.95 &&
+                        identical(outcome$error, TIME_LIMIT_MESSAGE))
+    if (!outcome$ok && over) {
+      return(list(ok = FALSE, over = TRUE, took_ms = took * 1000))
+    }
+    if (isTRUE(outcome$interrupted)) {
+      return(list(ok = FALSE, over = TRUE, user = TRUE, took_ms = took * 1000))
+    }
+    outcome
+  }
+
+  TIME_LIMIT_MESSAGE <- gettext("reached elapsed time limit", domain = "R")
+
+  # Values whose class has methods run the user's code; base classes described by base
+  # functions alone do not.
+  BASE_CLASSES <- c("data.frame", "factor", "Date", "POSIXct", "POSIXt", "difftime", "table",
+                    "matrix", "array", "integer", "numeric", "character", "logical",
+                    "function", "list", "environment", "NULL", "complex", "raw", "ordered")
+  runs_user_code <- function(x) {
+    isS4(x) || (is.object(x) && !all(class(x) %in% BASE_CLASSES))
+  }
+
+  # Within a host's request each value's limit is what is left of the request's limit
+  # (filebridge.request_limit_ms, 1000): a request stops with error `timeout` past it.
+  limit_in_request <- function() {
+    deadline <- state$request_deadline
+    if (is.null(deadline)) return(value_limit())
+    left <- deadline - now_seconds()
+    if (left <= 0) {
+      answer_error("timeout", sprintf("the request took over %.0f ms in values' own code",
+                                      request_limit() * 1000))
+    }
+    min(value_limit(), left)
+  }
+
+  class_key <- function(x) paste(class(x), collapse = "/")
+
+  address_key <- function(x) {
+    address <- address_of(x)
+    if (!is.null(address)) format(address)
+  }
+
+  # What is remembered: state$slow_values[address] = ms it took (with its class key), and
+  # state$slow_classes[class key] = how many of its values went over (2 remembers the class).
+  slow_ms <- function(x) {
+    key <- class_key(x)
+    by_class <- state$slow_classes[[key]]
+    if (!is.null(by_class) && by_class$count >= 2) return(by_class$took_ms)
+    address <- address_key(x)
+    if (is.null(address)) return(NULL)
+    seen <- state$slow_values[[address]]
+    if (!is.null(seen) && identical(seen$class, key) && seen$strikes >= 2) seen$took_ms
+  }
+
+  # A first overrun may be the machine's doing (a loaded machine, R's first calls): the value
+  # is tried again next time, and remembered at its second overrun; `at_once` (the user's own
+  # interrupt, a request's limit) remembers it at once.
+  remember_slow <- function(x, took_ms, at_once = FALSE) {
+    key <- class_key(x)
+    address <- address_key(x)
+    if (is.null(address)) return(invisible())
+    seen <- state$slow_values[[address]]
+    strikes <- if (at_once) 2 else if (!is.null(seen) && identical(seen$class, key))
+      seen$strikes + 1 else 1
+    state$slow_values[[address]] <- list(class = key, took_ms = took_ms, strikes = strikes)
+    if (strikes < 2) return(invisible())
+    by_class <- state$slow_classes[[key]]
+    state$slow_classes[[key]] <- list(count = if (is.null(by_class)) 1 else by_class$count + 1,
+                                      took_ms = took_ms)
+  }
+
+  forget_slow <- function(x = NULL) {
+    if (is.null(x)) {
+      state$slow_values <- new.env(parent = emptyenv())
+      state$slow_classes <- new.env(parent = emptyenv())
+      return(invisible())
+    }
+    key <- class_key(x)
+    if (exists(key, envir = state$slow_classes, inherits = FALSE)) {
+      rm(list = key, envir = state$slow_classes)
+    }
+    for (address in ls(state$slow_values, all.names = TRUE)) {
+      if (identical(state$slow_values[[address]]$class, key)) {
+        rm(list = address, envir = state$slow_values)
+      }
+    }
+  }
+
+  over_limit_text <- function(took_ms) {
+    sprintf("not described: took over %.0f ms", max(1, round(took_ms)))
+  }
+
+  # A description that runs none of the value's code: name, class and why not more.
+  over_limit_entry <- function(name, x, took_ms, now, evaluate_name) {
+    entry <- bare_entry(name, over_limit_text(took_ms), class(x)[1], kind_of(x), TRUE, now,
+                        evaluate_name)
+    entry$type_info <- paste(class(x), collapse = ", ")
+    entry$has_children <- is.list(x) || is.environment(x)
+    entry$children_kind <- if (is.environment(x)) "named"
+                           else if (is.list(x)) {
+                             if (is.null(attr(x, "names", exact = TRUE))) "indexed" else "named"
+                           }
+    entry$not_described <- "over_limit"
+    entry
+  }
+
   # Describes the value held as `x` in the environment `box`, with any error as the entry.
   # R counts a value as shared while a binding, a list or a pending promise still refers to
   # it, and then copies it at the user's next change (a 10^8 vector changed after each prompt:
   # 800 MB each time). tryCatch() keeps its caller's frame referred to, so that frame must not
   # hold the value: it holds the box, which the caller empties afterwards.
-  describe_safely <- function(name, status, box, now, evaluate_name = top_level_expr(name)) {
+  # A value whose class has methods is described under a time limit (above): `limit` seconds,
+  # else the value limit, within what is left of the current request. Went over a limit
+  # shorter than the value limit (the snapshot's budget ran short): not_described "budget".
+  describe_safely <- function(name, status, box, now, evaluate_name = top_level_expr(name),
+                              limit = NULL) {
+    if (status == "value" && runs_user_code(box$x)) {
+      took <- slow_ms(box$x)
+      if (!is.null(took)) return(over_limit_entry(name, box$x, took, now, evaluate_name))
+      seconds <- if (is.null(limit)) limit_in_request() else limit
+      outcome <- run_limited(function() describe_variable(name, status, box$x, now,
+                                                          evaluate_name), seconds)
+      if (outcome$ok) return(outcome$value)
+      if (isTRUE(outcome$over)) {
+        if (seconds < value_limit() * 0.95 && !isTRUE(outcome$user)) {
+          entry <- over_limit_entry(name, box$x, outcome$took_ms, now, evaluate_name)
+          entry$not_described <- "budget"
+          return(entry)
+        }
+        remember_slow(box$x, outcome$took_ms, at_once = isTRUE(outcome$user))
+        return(over_limit_entry(name, box$x, outcome$took_ms, now, evaluate_name))
+      }
+      return(bare_entry(name, paste0("<error: ", outcome$error, ">"), "?", "other", TRUE, now,
+                        evaluate_name))
+    }
     tryCatch(describe_variable(name, status, box$x, now, evaluate_name), error = function(e) {
       bare_entry(name, paste0("<error: ", conditionMessage(e), ">"), "?", "other", TRUE, now,
                  evaluate_name)
     })
+  }
+
+  # Names left undescribed by the budget are described by a follow-up snapshot at the idle
+  # prompt (where the later package runs the idle looks) while a viewer is subscribed, as the
+  # Python worker follows up: one pending at a time, 50 ms after the last.
+  schedule_follow_up <- function() {
+    if (!isTRUE(state$idle_looks) || isTRUE(state$follow_up_pending) || !watched()) return()
+    state$follow_up_pending <- TRUE
+    generation <- state$idle_generation
+    later::later(function() {
+      state$follow_up_pending <- FALSE
+      if (identical(generation, state$idle_generation) && isTRUE(state$connected) &&
+          length(state$late_names) && watched()) {
+        try(fb$filebridge_publish_variables(), silent = TRUE)
+      }
+    }, 0.05)
   }
 
   # Values the snapshot had no time to describe, by name and type only, as JSON objects.
@@ -1521,7 +1785,10 @@ local({
     several <- lengths(class_vectors) > 1L
     classes[several] <- vapply(class_vectors[several], paste, "", collapse = ", ",
                                USE.NAMES = FALSE)
-    value_lengths <- as.numeric(lengths(values, use.names = FALSE))
+    # lengths() runs the length methods of classed values: not for those
+    user <- vapply(values, runs_user_code, NA, USE.NAMES = FALSE)
+    value_lengths <- rep(NA_real_, length(values))
+    value_lengths[!user] <- as.numeric(lengths(values[!user], use.names = FALSE))
     list(signatures = paste(first_class, not_described, classes, value_lengths, sep = "\r"),
          json = function(updated) {
            name <- json_strings(names)
@@ -1541,6 +1808,10 @@ local({
   fb$filebridge_publish_variables <- function(env = globalenv()) {
     "Write the variables snapshot (workspace.json) now and ring workspace.lock."
     check_connected()
+    # R's JIT would compile the pane's functions at their first calls (see
+    # serve_pending_commands), inside the snapshot's budget
+    jit <- compiler::enableJIT(0L)
+    on.exit(compiler::enableJIT(jit))
     started <- Sys.time()
     now <- round(as.numeric(started) * 1000)
     limit <- getOption("filebridge.object_length_limit", 2000)
@@ -1559,7 +1830,10 @@ local({
     fragments <- character(count)
     late <- logical(count)
     box <- new.env(parent = emptyenv())
-    for (i in seq_len(count)) {
+    value_seconds <- value_limit()
+    # the names the previous snapshot could not reach come first
+    waiting <- names_now %in% state$late_names
+    for (i in c(which(waiting), which(!waiting))) {
       n <- names_now[[i]]
       status <- statuses[[i]]
       box$x <- NULL
@@ -1583,9 +1857,19 @@ local({
         marks[i] <- list(keep_mark(box$x, limit))
       }
       describing <- now_seconds()
-      described[[i]] <- describe_safely(n, status, box, now)
+      # a value's limit is cut to what is left of the budget (at least 5 ms), so a slow
+      # method cannot hold the prompt longer than the budget
+      entry <- describe_safely(n, status, box, now,
+                               limit = min(value_seconds, max(budget - spent, 0.005)))
       spent <- spent + (now_seconds() - describing)
-      signatures[i] <- signature_of(described[[i]])
+      if (identical(entry$not_described, "budget")) {
+        late[i] <- TRUE
+        marks[i] <- list(NULL)
+        next
+      }
+      if (!is.null(entry$not_described)) marks[i] <- list(NULL)
+      described[[i]] <- entry
+      signatures[i] <- signature_of(entry)
     }
     box$x <- NULL
     late_values <- mget(names_now[late], envir = env)
@@ -1610,11 +1894,18 @@ local({
                                    json = fragments[[i]])
     }
     state$kept_variables <- kept
+    state$late_names <- names_now[late]
+    state$over_limit_names <- names_now[!late & vapply(
+      described, function(d) identical(d$not_described, "over_limit"), NA)]
+    state$variables_stale <- FALSE
+    if (any(late)) schedule_follow_up()
     if (!is.null(before) && !length(assigned) && !length(removed)) return(invisible(FALSE))
     state$updated <- stats::setNames(updated, names_now)
     state$signatures <- signatures
     state$variables_version <- state$variables_version + 1
     elapsed <- as.numeric(difftime(Sys.time(), started, units = "secs")) * 1000
+    state$variables_length <- count
+    state$variables_elapsed_ms <- round(elapsed, 3)
     head <- list(format = 1L, version = state$variables_version, time = as.numeric(started),
                  pid = Sys.getpid(), language = "r", length = count)
     strings <- function(x) paste0("[", paste(json_strings(x), collapse = ","), "]")
@@ -1743,7 +2034,7 @@ local({
       holder$x <- if (status[[i]] != "value") NULL
                   else if (in_env) get(bound[[i]], envir = box$x, inherits = FALSE)
                   else box$x[[positions[[i]]]]
-      if (length(holder$x) == 1L && is.null(attributes(holder$x))) {
+      if (is.null(attributes(holder$x)) && length(holder$x) == 1L) {
         type[i] <- switch(typeof(holder$x), double = "numeric", integer = "integer",
                           logical = "logical",
                           character = if (validUTF8(holder$x)) "character" else "",
@@ -1957,14 +2248,276 @@ local({
     page_answer(path, expression, total, start, primary, rows)
   }
 
-  # `view`: the value at `path` (or `names`) as a data view.
-  view_path <- function(args) {
+  # ---- the pane's other requests: view, clipboard, table summary, delete, clear, retry ----
+
+  VIEW_ROWS <- 1000L
+  VIEW_COLUMNS <- 200L
+  CLIPBOARD_CHARS <- 2^20
+
+  # Runs a request's work on the value at `path` under the request's limit; a value whose code
+  # went over it is remembered (as a description that went over is) and the answer is
+  # error `timeout`.
+  limited_request <- function(what, box, work) {
+    if (runs_user_code(box$x)) {
+      took <- slow_ms(box$x)
+      if (!is.null(took)) {
+        answer_error("timeout", sprintf("%s: the value's own code went over its time limit (%s); retry it first",
+                                        what, over_limit_text(took)))
+      }
+    }
+    seconds <- request_limit()
+    outcome <- run_limited(work, seconds)
+    if (outcome$ok) return(outcome$value)
+    if (isTRUE(outcome$over)) {
+      remember_slow(box$x, outcome$took_ms, at_once = TRUE)
+      answer_error("timeout", sprintf("%s took over %.0f ms in the value's own code and was stopped",
+                                      what, seconds * 1000))
+    }
+    stop(outcome$error)
+  }
+
+  with_value <- function(args, fn) {
     path <- request_path(args)
     box <- new.env(parent = emptyenv())
-    on.exit(box$x <- NULL)
+    on.exit(box$x <- NULL)  # let the value go (see describe_safely)
     expression <- resolve_into(box, path)
-    fb$filebridge_view(box$x, title = expression)
-    list(ok = TRUE)
+    fn(box, path, expression)
+  }
+
+  view_table_json <- function(x, title) {
+    total <- if (is.null(attr(x, "filebridge_total"))) NROW(x) else attr(x, "filebridge_total")
+    keyed <- isTRUE(attr(x, "filebridge_keyed"))  # key and value columns: no (row) column
+    x <- as_view_table(x)
+    named_rows <- is.character(attr(x, "row.names"))
+    rows <- seq_len(min(nrow(x), VIEW_ROWS))
+    shown <- x[rows, seq_len(min(ncol(x), VIEW_COLUMNS)), drop = FALSE]
+    headers <- c(if (!keyed) "(row)", names(shown))
+    fields <- sprintf("x%d", seq_along(headers) - 1L)
+    types <- c(if (!keyed) { if (named_rows) "textColumn" else "numericColumn" },
+               vapply(shown, function(col) {
+                 if (table_kind(col) == "number") "numericColumn" else "textColumn"
+               }, "", USE.NAMES = FALSE))
+    cells <- c(if (!keyed) list(if (named_rows) json_strings(attr(x, "row.names")[rows])
+                                else as.character(rows)),
+               lapply(unname(as.list(shown)), function(col) table_cells(col)))
+    data <- if (length(rows)) {
+      parts <- lapply(seq_along(cells), function(j) {
+        paste0(if (j == 1L) "{" else ",", json_strings(fields[[j]]), ":", cells[[j]])
+      })
+      paste0(do.call(paste0, parts), "}")
+    } else character(0)
+    limited <- length(rows) < total
+    if (limited) title <- sprintf("%s (limited to %d/%d)", title, length(rows), total)
+    columns <- sprintf('{"headerName":%s,"headerTooltip":%s,"field":%s,"type":%s}',
+                       json_strings(headers), json_strings(headers), json_strings(fields),
+                       json_strings(types))
+    structure(sprintf(paste0('{"source":"table","title":%s,"columns":[%s],"data":[%s],',
+                             '"total_rows":%.0f,"limited":%s}'),
+                      json_strings(title), paste(columns, collapse = ","),
+                      paste(data, collapse = ","), total, if (limited) "true" else "false"),
+              filebridge_json = TRUE)
+  }
+
+  # A value as a table: data frames (tibbles and data.tables are data frames), matrices and
+  # atomic vectors as they are; a list or an environment as one row per element (name and
+  # short value); a function as its source lines.
+  view_table_of <- function(x) {
+    if (is.data.frame(x) || is.matrix(x) || (is.atomic(x) && !is.null(x))) return(x)
+    if (is.environment(x)) x <- as.list(x, all.names = FALSE, sorted = TRUE)
+    if (is.function(x)) {
+      return(data.frame(source = deparse(x, control = "useSource"), stringsAsFactors = FALSE))
+    }
+    if (is.list(x)) {
+      # as the Python worker shows a dict (key, value) and a list ((row), value)
+      shown <- utils::head(seq_along(x), VIEW_ROWS)
+      values <- vapply(x[shown], function(v) short_text(v)$text, "", USE.NAMES = FALSE)
+      labels <- names(x)
+      table <- if (is.null(labels)) data.frame(value = values, stringsAsFactors = FALSE)
+               else data.frame(key = labels[shown], value = values, stringsAsFactors = FALSE)
+      return(structure(table, filebridge_keyed = !is.null(labels),
+                       filebridge_total = length(x)))
+    }
+    answer_error("refused", sprintf("a %s has no data viewer", class(x)[1]))
+  }
+
+  # `view`: the value at `path` as the Python worker's table (at most 1000 rows, 200 columns);
+  # with `open: true` also shown whole through View()'s dataview.
+  view_path <- function(args) {
+    with_value(args, function(box, path, expression) {
+      title <- text_arg(args, "title")
+      if (is.null(title)) title <- expression
+      open <- isTRUE(args$open)
+      limited_request("view", box, function() {
+        table <- view_table_json(view_table_of(box$x), title)
+        if (open) fb$filebridge_view(box$x, title = title)
+        table
+      })
+    })
+  }
+
+  clipboard_path <- function(args) {
+    mime <- text_arg(args, "mime")
+    if (is.null(mime)) mime <- "text/plain"
+    if (!mime %in% c("text/plain", "text/csv")) {
+      answer_error("bad_request", sprintf(paste0("clipboard format '%s' is not supported; ",
+                                                 "use text/plain or text/csv"), mime))
+    }
+    with_value(args, function(box, path, expression) {
+      limited_request("clipboard_format", box, function() {
+        x <- box$x
+        truncated <- FALSE
+        if (mime == "text/csv") {
+          table <- as_view_table(view_table_of(x))
+          truncated <- nrow(table) > VIEW_ROWS
+          con <- textConnection(NULL, open = "w", local = TRUE)
+          utils::write.csv(utils::head(table, VIEW_ROWS), con, na = "",
+                           row.names = is.character(attr(table, "row.names")))
+          text <- paste(textConnectionValue(con), collapse = "\n")
+          close(con)
+        } else if (is.character(x) && length(x) == 1L && !is.object(x) && !is.na(x)) {
+          text <- x
+        } else {
+          # print() shows at most max.print entries: a long vector stays bounded
+          old <- options(max.print = 10000L, width = 120L)
+          on.exit(options(old))
+          text <- paste(utils::capture.output(print(x)), collapse = "\n")
+          truncated <- length(x) > 10000L
+        }
+        if (nchar(text, type = "chars") > CLIPBOARD_CHARS) {
+          text <- substr(text, 1L, CLIPBOARD_CHARS)
+          truncated <- TRUE
+        }
+        list(mime = mime, content = text, is_truncated = truncated)
+      })
+    })
+  }
+
+  # Positron's column display types for R's column classes.
+  column_display <- function(col) {
+    if (inherits(col, "POSIXt")) return("datetime")
+    if (inherits(col, "Date")) return("date")
+    if (is.factor(col) || is.character(col)) return("string")
+    if (is.logical(col)) return("boolean")
+    if (is.numeric(col) || is.complex(col)) return("number")
+    if (is.list(col)) return("array")
+    "unknown"
+  }
+
+  table_summary_path <- function(args) {
+    with_value(args, function(box, path, expression) {
+      x <- box$x
+      if (!is.data.frame(x) && !is.matrix(x)) {
+        answer_error("refused", sprintf("%s (%s) is not a table", expression, class(x)[1]))
+      }
+      limited_request("query_table_summary", box, function() {
+        table <- if (is.matrix(box$x)) as.data.frame(box$x, stringsAsFactors = FALSE) else box$x
+        columns <- names(table)
+        chosen <- seq_len(min(length(columns), VIEW_COLUMNS))
+        schemas <- vapply(chosen, function(j) {
+          col <- .subset2(table, j)
+          to_json(list(column_name = columns[[j]], column_index = j - 1L,
+                       type_name = class(col)[1], type_display = column_display(col)))
+        }, "")
+        list(num_rows = nrow(table), num_columns = length(columns),
+             column_schemas = as.list(unname(schemas)), column_profiles = list())
+      })
+    })
+  }
+
+  delete_names <- function(names) {
+    env <- globalenv()
+    present <- vapply(names, exists, NA, envir = env, inherits = FALSE, USE.NAMES = FALSE)
+    if (any(present)) rm(list = names[present], envir = env)
+    fb$filebridge_publish_variables()
+    list(removed = as.list(names[present]), missing = as.list(names[!present]),
+         version = state$variables_version)
+  }
+
+  delete_variables <- function(args) {
+    names <- args$names
+    if (!is.list(names) || !all(vapply(names, function(n) is.character(n) && length(n) == 1L,
+                                       NA))) {
+      answer_error("bad_request", "'names' must be a list of variable names")
+    }
+    delete_names(as.character(unlist(names)))
+  }
+
+  # Positron's `clear`: every listed variable, and the hidden `.x` ones when asked.
+  clear_variables <- function(args) {
+    hidden <- args$include_hidden_objects
+    if (is.null(hidden)) hidden <- FALSE
+    if (!is.logical(hidden) || length(hidden) != 1L || is.na(hidden)) {
+      answer_error("bad_request", "'include_hidden_objects' must be true or false")
+    }
+    delete_names(ls(globalenv(), all.names = hidden, sorted = FALSE))
+  }
+
+  refresh_variables <- function(args) {
+    state$signatures <- NULL
+    state$kept_variables <- NULL
+    fb$filebridge_publish_variables()
+    list(version = state$variables_version, length = state$variables_length,
+         elapsed_ms = state$variables_elapsed_ms, time = as.numeric(Sys.time()))
+  }
+
+  # `retry`: forget that the value at `path` (and its class) went over the time limit, or
+  # every such value without a path, and describe anew.
+  retry_variables <- function(args) {
+    if (is.null(args$path) && is.null(args$names)) {
+      forget_slow()
+    } else {
+      with_value(args, function(box, path, expression) forget_slow(box$x))
+    }
+    state$signatures <- NULL
+    state$kept_variables <- NULL
+    fb$filebridge_publish_variables()
+    list(version = state$variables_version, unevaluated = as.list(state$late_names),
+         still_over_limit = as.list(state$over_limit_names))
+  }
+
+  # ---- viewers: no snapshot for a closed pane ----------------------------------------------
+
+  SUBSCRIPTION_MAX_S <- 600
+
+  elapsed_now <- function() proc.time()[["elapsed"]]
+
+  active_viewers <- function() {
+    until <- state$viewers
+    until <- until[until > elapsed_now()]
+    state$viewers <- until
+    length(until)
+  }
+
+  watched <- function() {
+    !isTRUE(getOption("filebridge.variables_require_viewer", TRUE)) || active_viewers() > 0
+  }
+
+  subscribe_viewer <- function(args) {
+    viewer <- args$viewer
+    if (!is.character(viewer) || length(viewer) != 1L || is.na(viewer) ||
+        !nzchar(viewer) || nchar(viewer) > 200) {
+      answer_error("bad_request", "'viewer' must be a string of 1 to 200 characters")
+    }
+    seconds <- if (is.null(args$seconds)) 30 else args$seconds
+    if (!is.numeric(seconds) || length(seconds) != 1L || is.na(seconds) || seconds <= 0 ||
+        seconds > SUBSCRIPTION_MAX_S) {
+      answer_error("bad_request", sprintf("'seconds' must be a number from 0 to %g",
+                                          SUBSCRIPTION_MAX_S))
+    }
+    state$viewers[[viewer]] <- elapsed_now() + seconds
+    if (state$variables_version == 0 || isTRUE(state$variables_stale)) {
+      fb$filebridge_publish_variables()
+    }
+    list(version = state$variables_version, viewers = active_viewers())
+  }
+
+  unsubscribe_viewer <- function(args) {
+    viewer <- args$viewer
+    if (!is.character(viewer) || length(viewer) != 1L) {
+      answer_error("bad_request", "'viewer' must be a string")
+    }
+    state$viewers <- state$viewers[names(state$viewers) != viewer]
+    list(viewers = active_viewers())
   }
 
   # ---- View(), viewers, help, plots --------------------------------------------------------
@@ -2414,7 +2967,13 @@ local({
       try(fb$filebridge_publish_plot(), silent = TRUE)
     }
     if (ok && isTRUE(getOption("filebridge.variables", TRUE))) {
-      try(fb$filebridge_publish_variables(), silent = TRUE)
+      # nothing is described for a closed pane: the first snapshot, then only while a viewer
+      # is subscribed (docs/protocol-variables.md)
+      if (state$variables_version == 0 || watched()) {
+        try(fb$filebridge_publish_variables(), silent = TRUE)
+      } else {
+        state$variables_stale <- TRUE
+      }
     }
     try(serve_pending_commands(), silent = TRUE)
     TRUE
@@ -2446,6 +3005,12 @@ local({
     state$plots <- 0
     state$variables_version <- 0
     state$signatures <- NULL
+    state$kept_variables <- NULL
+    state$late_names <- character(0)
+    state$over_limit_names <- character(0)
+    state$variables_stale <- TRUE
+    state$viewers <- numeric(0)
+    forget_slow()
     state$last_plot <- NULL
     close_kept()
     state$info <- prepare_session(state$paths)
@@ -2463,16 +3028,20 @@ local({
       ping = function(args) list(pid = Sys.getpid(), time = as.numeric(Sys.time())),
       inspect = inspect_children,
       plot_size = resize_plot,
-      refresh = function(args) {
-        state$signatures <- NULL
-        fb$filebridge_publish_variables()
-        list(version = state$variables_version)
-      },
-      view = view_path)
+      refresh = refresh_variables,
+      view = view_path,
+      clipboard_format = clipboard_path,
+      query_table_summary = table_summary_path,
+      delete = delete_variables,
+      clear = clear_variables,
+      retry = retry_variables,
+      subscribe = subscribe_viewer,
+      unsubscribe = unsubscribe_viewer)
     # handlers registered before connecting (or kept from an earlier connection) stay
     state$handlers <- c(state$handlers, built_in[setdiff(names(built_in), names(state$handlers))])
     state$connected <- TRUE
     start_heartbeat()
+    watchdog()  # started now rather than inside the first snapshot's budget
     start_idle_looks()
     info <- state$info
     announce_session()
@@ -2498,6 +3067,7 @@ local({
     state$idle_generation <- state$idle_generation + 1
     close_kept()
     close_probe()
+    close_watchdog(failed = FALSE)
     stop_heartbeat()
     if ("filebridge" %in% getTaskCallbackNames()) removeTaskCallback("filebridge")
     invisible(TRUE)
