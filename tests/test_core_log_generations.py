@@ -69,13 +69,13 @@ def check_lines(lines: list[bytes], writers: int, count: int) -> None:
         assert numbers == sorted(numbers), "each writer's lines keep their order"
 
 
-def check_space(folder: Path, cursor: LogCursor) -> None:
+def check_space(folder: Path, cursor: LogCursor, generation_size: int = LIMIT) -> None:
     log = folder / "request.log"
     generations = sorted(p.name for p in folder.iterdir() if p.name.startswith("request.log."))
     assert len(generations) <= 1, f"read generations are removed, not {generations}"
     on_disk = sum(p.stat().st_size for p in folder.iterdir())
     assert cursor.position > 4 * LIMIT, "the test wrote several generations"
-    assert on_disk < 3 * LIMIT, "the space of older generations came back"
+    assert on_disk < 3 * generation_size, "the space of older generations came back"
     assert log_end(log) == cursor.position
 
 
@@ -85,7 +85,7 @@ def test_lines_from_many_writing_processes_are_read_once_across_generations(
     folder.mkdir()
     log = folder / "request.log"
     log.touch()
-    cursor = LogCursor(log, 0, sole_reader=True)
+    cursor = LogCursor(log, 0)
     writers, count = 3, 400
     children = []
     for writer in range(writers):
@@ -100,6 +100,14 @@ def test_lines_from_many_writing_processes_are_read_once_across_generations(
     for pid in children:
         assert os.waitpid(pid, 0)[1] == 0
     check_lines(lines, writers, count)
+    # Everything is read and acknowledged: the next rotation removes all but the last retired.
+    writer = AppendLog(log, rotate_at=LIMIT, released=read_by_host(folder / "host.offset"))
+    first = log.read_bytes()[:40]
+    added = 0
+    while log.read_bytes()[:40] == first:
+        writer.append(b'{"writer":%d,"n":%d}\n' % (writers, added))
+        added += 1
+    assert len(read_everything(cursor, time.monotonic() + 10, added)) == added
     check_space(folder, cursor)
 
 
@@ -111,7 +119,7 @@ def test_a_reader_that_opens_afresh_follows_the_generations(tmp_path: Path) -> N
     set_fresh_reads(folder, True)
     log = folder / "request.log"
     writers = [AppendLog(log, rotate_at=LIMIT) for _ in range(3)]
-    cursor = LogCursor(log, 0, sole_reader=True)
+    cursor = LogCursor(log, 0)
     lines: list[bytes] = []
     for n in range(400):
         for number, writer in enumerate(writers):
@@ -119,7 +127,9 @@ def test_a_reader_that_opens_afresh_follows_the_generations(tmp_path: Path) -> N
         if n % 10 == 9:
             lines += read_everything(cursor, time.monotonic() + 10, 30)
     check_lines(lines, len(writers), 400)
-    check_space(folder, cursor)
+    # Where sizes are dear a writer looks at the size after LIMIT bytes of its own: with three
+    # writers a generation grows to about three times the limit.
+    check_space(folder, cursor, generation_size=3 * LIMIT + 1024)
 
 
 def test_a_single_writer_log_rotates_and_a_reader_started_late_begins_at_its_end(
@@ -143,9 +153,11 @@ def test_a_reader_a_whole_generation_behind_is_told_what_was_lost(tmp_path: Path
     behind = LogCursor(log, 0)
     for n in range(1, 400):
         writer.append(b'{"n":%d,"pad":"%s"}\n' % (n, b"y" * 40))
+    deadline = time.monotonic() + 10  # a generation not seen is waited for a moment first
     with pytest.raises(LogDamaged, match=r"rotated away before it was read"):
-        while True:
-            assert behind.read(1 << 16)[1], "the reader meets the gap before the end"
+        while time.monotonic() < deadline:
+            behind.read(1 << 16)
+            time.sleep(0.05)
     with pytest.raises(LogDamaged, match="byte 8 is in its generation, which was rotated away"):
         LogCursor(log, 8)
 
@@ -207,7 +219,7 @@ def test_a_session_keeps_working_while_all_its_logs_rotate_and_after_a_host_rest
         assert (folder / name).read_bytes().startswith(b'{"log_generation":'), \
             f"{name} was rotated"
         retired = [p.name for p in folder.iterdir() if p.name.startswith(name + ".")]
-        assert len(retired) <= 1, f"at most one retired generation of {name} is kept: {retired}"
+        assert len(retired) <= 2, f"generations read are removed at a rotation: {retired}"
         sizes = [(folder / n).stat().st_size for n in (name, *retired)]
         assert sum(sizes) < 3 * LIMIT
 

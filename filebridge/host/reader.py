@@ -43,7 +43,7 @@ class LineReader:
         self.path = path
         self.bell = bell
         self.max_line = max_line
-        self._cursor = LogCursor(path, offset, sole_reader=True)
+        self._cursor = LogCursor(path, offset)
         self.position = self._cursor.position
         self._pending = bytearray()
         self._pending_start = self.position

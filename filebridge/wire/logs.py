@@ -5,8 +5,8 @@ name, ``<name>.<generation>``, and a fresh file takes ``<name>``, starting with 
 that gives its generation number and its *base*, the logical offset of its first byte.
 Offsets are logical across generations (``base`` plus the offset in the file), so a reader's
 position, and the host's journal, only ever grow. Readers follow the generations with a
-``LogCursor``; the writer keeps the one retired generation before the current one and removes
-older ones, which is how the space comes back.
+``LogCursor``; when a writer retires a generation it removes the older retired ones its
+reader no longer needs, which is how the space comes back.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ DEFAULT_ROTATE_AT = 64 << 20
 # Retired generations a writer keeps for a reader that has not read them (the host of a request
 # log that is not running): beyond this many, the oldest go, and that reader is told.
 MAX_RETIRED = 8
+# How long a reader waits for a next generation it cannot see before it calls it lost.
+UNSEEN_GRACE = 2.0
 _HEADER = re.compile(rb'\{"log_generation":(\d{1,12}),"base":(\d{1,20})\}\n')
 _HEADER_MAX = 64
 
@@ -330,17 +332,14 @@ class LogCursor:
     log afresh and reads its header to learn which generation the name holds now.
     """
 
-    def __init__(self, path: Path, position: Optional[int] = None, *,
-                 sole_reader: bool = False) -> None:
-        """``position``: where to start (None: at the log's end now). ``sole_reader``: no one
-        else reads the log (the host its request log), so a retired generation is removed
-        once read."""
+    def __init__(self, path: Path, position: Optional[int] = None) -> None:
+        """``position``: where to start (None: at the log's end now)."""
         self.path = Path(path)
-        self._sole_reader = sole_reader
         self._fresh = fresh_reads(self.path.parent)
         self._fd: Optional[int] = None
         self._retired = False
         self._missing = False
+        self._unseen_since = 0.0
         self.more = False
         generation, base, length, size = self._current()
         if position is None:
@@ -478,10 +477,16 @@ class LogCursor:
         try:
             fd = self._open_generation(self.generation + 1)
         except LogDamaged:
-            if entry_identity(self.path) is None:
+            # The log's name missing is a rotation in progress; a next generation not seen
+            # is taken for lost only once it stays unseen (a mount may show a new name late).
+            now = time.monotonic()
+            if self._unseen_since == 0.0:
+                self._unseen_since = now
+            if entry_identity(self.path) is None or now - self._unseen_since < UNSEEN_GRACE:
                 return False
             raise
-        finished, retired = self.generation, self._retired
+        self._unseen_since = 0.0
+        retired = self._retired
         self.close()
         self._retired = retired
         try:
@@ -491,8 +496,6 @@ class LogCursor:
                 os.close(fd)
             else:
                 self._fd = fd
-        if self._sole_reader:
-            remove_file(retired_path(self.path, finished))
         if base < self.position:
             raise LogDamaged(errno.EINVAL, f"{self.path.name}: generation {generation} starts "
                              f"at {base}, before the {self.position} bytes already read")
