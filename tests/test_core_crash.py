@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -85,3 +86,37 @@ def test_restarted_host_does_not_answer_old_requests_again(tmp_path: Path) -> No
     finally:
         worker.kill()
         second.kill()
+
+
+WAITING_CALL = """
+import json, time
+import filebridge.worker as fb
+from filebridge.errors import CallTimeout
+fb.connect()
+print("connected", flush=True)
+started = time.monotonic()
+try:
+    fb.call("slow", timeout=60, seconds=50)
+    print(json.dumps({"answered": True}))
+except CallTimeout as exc:
+    print(json.dumps({"waited": time.monotonic() - started, "alive": exc.host_alive,
+                      "message": str(exc)}))
+"""
+
+
+def test_a_call_whose_host_is_killed_mid_wait_fails_long_before_its_timeout(
+        tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    host = HostProcess(root)
+    worker = start_worker(WAITING_CALL, root / "sessions" / "waiting")
+    assert worker.stdout is not None
+    assert worker.stdout.readline().strip() == "connected"
+    time.sleep(1.0)  # the call is waiting in the host's handler
+    host.kill()
+    out, err = worker.communicate(timeout=30)
+    told = json.loads(out.strip().splitlines()[-1])
+    assert told.get("answered") is None, told
+    assert told["alive"] is False
+    assert "is gone while this call waited" in told["message"]
+    assert "filebridge serve" in told["message"]
+    assert told["waited"] < 10, f"the 60 s timeout was not waited out: {told}"

@@ -26,6 +26,8 @@ __all__ = ["Channel", "open_waiter"]
 log = logging.getLogger("filebridge")
 
 
+# How often a call that waits looks whether the answering side is still there.
+LOOK_AGAIN = 0.5
 # A writer that posted nothing for this long rings the root's wake bell too: a host that polls
 # may by now look at this session's doorbell only every few seconds.
 COLD_AFTER = 0.02
@@ -88,9 +90,13 @@ class Channel:
         if wake is not None:
             wake.ring()
 
-    def call(self, command: str, args: dict[str, Any],
-             timeout: Optional[float]) -> tuple[Request, Optional[Answer], float]:
-        """Post and wait for the answer to that very request: (request, answer or None, waited)."""
+    def call(self, command: str, args: dict[str, Any], timeout: Optional[float],
+             gone: Optional[Callable[[], bool]] = None
+             ) -> tuple[Request, Optional[Answer], float]:
+        """Post and wait for the answer to that very request: (request, answer or None, waited).
+
+        ``gone``: asked every LOOK_AGAIN seconds of waiting; when it says the answering side is
+        gone, the wait ends early (no answer)."""
         waiter = self._waiter()
         request = new_request(command, args, answer=True)
         self.inbox.expect(request.id)
@@ -105,7 +111,16 @@ class Channel:
 
         try:
             self._post(request)
-            waiter.wait_until(arrived, timeout)
+            if gone is None:
+                waiter.wait_until(arrived, timeout)
+            else:
+                deadline = None if timeout is None else started + timeout
+                while True:
+                    left = LOOK_AGAIN if deadline is None else deadline - time.monotonic()
+                    if waiter.wait_until(arrived, max(0.0, min(LOOK_AGAIN, left))):
+                        break
+                    if (deadline is not None and time.monotonic() >= deadline) or gone():
+                        break
         finally:
             if not found:
                 self.inbox.forget(request.id)

@@ -17,7 +17,7 @@ from filebridge.wire.files import (
     read_from,
     set_fresh_reads,
 )
-from filebridge.wire.host_status import holder_is_running, read_holder
+from filebridge.wire.host_status import HostWatch, holder_is_running, read_holder
 from filebridge.wire.layout import SessionLayout, default_root, new_session_id
 from filebridge.wire.logs import AppendLog, read_by_host, rotation_limit
 from filebridge.wire.messages import Request
@@ -89,8 +89,11 @@ class Connection:
         self._check_open()
         host_beat = self._host_heartbeat.read()
         limit = DEFAULT_TIMEOUT if timeout is None else timeout
-        request, answer, waited = self._requests.call(command, args, limit)
+        request, answer, waited = self._requests.call(command, args, limit,
+                                                      gone=HostWatch(self.layout.root).gone)
         if answer is None:
+            if waited < limit:
+                raise self._host_left(command, request, waited)
             raise self._timeout(command, request, waited, host_beat)
         return answer.unwrap()
 
@@ -127,6 +130,15 @@ class Connection:
         message = (f"no answer to {command!r} (request {request.id}) within {waited:.3g} s: "
                    f"{why}")
         return CallTimeout(message, command=command, waited=waited, host_alive=alive)
+
+    def _host_left(self, command: str, request: Request, waited: float) -> CallTimeout:
+        holder = read_holder(self.layout.root)
+        what = (f"the host (pid {holder.get('pid')} on {holder.get('machine')}) is gone"
+                if holder else "the host stopped")
+        return CallTimeout(f"no answer to {command!r} (request {request.id}): {what} while "
+                           f"this call waited ({waited:.2g} s); start one with "
+                           "`filebridge serve`", command=command, waited=waited,
+                           host_alive=False)
 
     def _answer_was_written(self, request_id: str) -> bool:
         """Whether the answer is in response.log after all, read afresh from the server."""
