@@ -113,7 +113,7 @@ def test_a_call_whose_host_is_killed_mid_wait_fails_long_before_its_timeout(
     assert worker.stdout.readline().strip() == "connected"
     time.sleep(1.0)  # the call is waiting in the host's handler
     host.kill()
-    out, err = worker.communicate(timeout=30)
+    out, _ = worker.communicate(timeout=30)
     told = json.loads(out.strip().splitlines()[-1])
     assert told.get("answered") is None, told
     assert told["alive"] is False
