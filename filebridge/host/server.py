@@ -58,8 +58,9 @@ TICK = 1.0  # heartbeats, rescans and a safety read of every log, whatever the w
 # seldom, and a worker wakes the host through the root's wake bell instead.
 SLOW_LOOK = 20.0
 IDLE_POLL = 10.0  # an idle session's doorbell, when polling
-WAKE_POLL = 0.05  # the root's wake bell, when polling
+WAKE_POLL = 0.1  # the root's wake bell, when polling (a new session waits this long at most)
 SWEEP_EVERY = 1.0  # at most this often a wake makes the host look at every session
+RESCAN_POLLING = 5.0  # a host that polls lists sessions/ this often
 MAX_STARTED = 256  # new sessions taken from started.log in one look
 BROKEN_RETRY = 3.0
 HANDLER_DEADLINE = 120.0
@@ -122,6 +123,7 @@ class Host:
         self._broken: dict[str, tuple[SessionState, float]] = {}
         self._slow_look = 0.0
         self._beat_look = 0.0
+        self._next_rescan = 0.0
         self._complained = 0.0
         self._next_sweep = 0.0
         self._wake_seen = b""
@@ -432,10 +434,15 @@ class Host:
     def _tick(self) -> None:
         self._beat()
         self._lease.renew()
-        self._rescan()
+        now = time.monotonic()
+        # A host that polls finds new sessions through started.log and the wake bell; the
+        # listing (cached by network mounts anyway, and a lookup per session it lacks) is the
+        # fallback, taken less often.
+        if not self.polling or now >= self._next_rescan:
+            self._next_rescan = now + RESCAN_POLLING
+            self._rescan()
         if self.polling:
             self._read_started()
-        now = time.monotonic()
         slow_look = not self.polling or now >= self._slow_look
         if slow_look:
             self._slow_look = now + SLOW_LOOK

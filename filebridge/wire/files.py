@@ -91,27 +91,38 @@ except ImportError:  # Windows
 # -- confinement ------------------------------------------------------------------------------
 
 class _Confinement:
-    """Trusted anchor folders and a kept descriptor of each folder directly below one."""
+    """Trusted anchor folders and a kept descriptor of each folder directly below one.
+
+    Paths are compared as strings: this runs at every open, and a hundred idle sessions polled
+    through a mount open many files a second.
+    """
 
     def __init__(self) -> None:
-        self.anchors: list[Path] = []
-        self.fds: dict[Path, int] = {}
+        self.anchors: list[tuple[Path, str]] = []  # (anchor, its path and a separator)
+        self.fds: dict[str, int] = {}  # the path of a folder directly below an anchor
         self.pid = os.getpid()
         self.lock = threading.Lock()
 
-    def anchor_of(self, folder: Path) -> Optional[Path]:
-        for anchor in self.anchors:
-            if folder != anchor and anchor in folder.parents:
-                return anchor
+    def add(self, anchor: Path) -> None:
+        with self.lock:
+            if all(anchor != known for known, _ in self.anchors):
+                self.anchors.append((anchor, str(anchor).rstrip(os.sep) + os.sep))
+
+    def anchor_of(self, folder: Path) -> Optional[tuple[Path, str]]:
+        text = str(folder)
+        for anchor, prefix in self.anchors:
+            if text.startswith(prefix) and len(text) > len(prefix):
+                return anchor, text[len(prefix):]
         return None
 
     def folder_fd(self, folder: Path) -> tuple[int, bool]:
         """A descriptor of ``folder`` reached without following links; (fd, kept)."""
-        anchor = self.anchor_of(folder)
-        if anchor is None:
+        found = self.anchor_of(folder)
+        if found is None:
             return os.open(folder, os.O_RDONLY | _DIRECTORY | _CLOEXEC), False
-        parts = folder.relative_to(anchor).parts
-        top = anchor / parts[0]
+        anchor, below = found
+        parts = [part for part in below.split(os.sep) if part]
+        top = os.path.join(str(anchor), parts[0])
         with self.lock:
             if self.pid != os.getpid():
                 self.fds.clear()
@@ -135,9 +146,10 @@ class _Confinement:
         return current, False
 
     def drop(self, folder: Path) -> None:
+        text = str(folder).rstrip(os.sep)
         with self.lock:
-            for top in [t for t in self.fds if t == folder or folder in t.parents
-                        or t in folder.parents]:
+            for top in [t for t in self.fds if t == text or t.startswith(text + os.sep)
+                        or text.startswith(t + os.sep)]:
                 _close_quietly(self.fds.pop(top))
 
 
@@ -163,10 +175,7 @@ def _close_quietly(fd: int) -> None:
 
 def confine_to(anchor: Path) -> None:
     """From now on, reach every path below ``anchor`` without following a symbolic link."""
-    anchor = Path(anchor)
-    with _confined.lock:
-        if anchor not in _confined.anchors:
-            _confined.anchors.append(anchor)
+    _confined.add(Path(anchor))
 
 
 def release_folder(folder: Path) -> None:
