@@ -514,24 +514,32 @@ class LogCursor:
         """Raise LogDamaged when the log is now shorter than what was read, or an older or
         foreign file took its name, or its name stayed missing since the last check (missing
         once may be a rotation in progress)."""
-        if entry_identity(self.path) is None:
+        named = entry_identity(self.path)
+        if named is None:
             if self._missing:
                 raise LogDamaged(errno.ENOENT, f"{self.path.name} was deleted")
             self._missing = True
             return
         self._missing = False
+        if not self._fresh and self._fd is not None and not self._retired:
+            kept = os.fstat(self._fd)
+            if named == (kept.st_dev, kept.st_ino):  # still the file this reader holds
+                self._check_size(self.base + kept.st_size)
+                return
         generation, base, _, size = self._current()
         if generation < self.generation:
             raise LogDamaged(errno.EINVAL, f"{self.path.name} was replaced by another file "
                              f"(generation {generation}, after {self.generation})")
         if generation == self.generation:
-            if not self._fresh and self._fd is not None and not self._retired \
-                    and entry_identity(self.path) is not None and not self._still_named(self._fd):
+            if not self._fresh and self._fd is not None and not self._retired:
+                # another file of the same generation under the name this reader holds
                 raise LogDamaged(errno.EINVAL, f"{self.path.name} was replaced by another file")
-            if base + size < self.position:
-                raise LogDamaged(errno.EINVAL, f"{self.path.name} is {base + size} bytes, "
-                                 f"shorter than the {self.position} already read: it was "
-                                 "truncated or replaced")
+            self._check_size(base + size)
+
+    def _check_size(self, end: int) -> None:
+        if end < self.position:
+            raise LogDamaged(errno.EINVAL, f"{self.path.name} is {end} bytes, shorter than "
+                             f"the {self.position} already read: it was truncated or replaced")
 
     def close(self) -> None:
         if self._fd is not None:
