@@ -40,8 +40,9 @@ seen = []
 host.register("bench_record", lambda call: seen.append(call.request.id), inline=True)
 host.register("bench_count", lambda call: {"n": len(seen), "unique": len(set(seen))},
               inline=True)
+host.start()  # on a mount the lease settles first (2.5 s): sessions are timed from here
 print("ready", flush=True)
-host.serve_forever()
+host.join()
 """
 
 # Timed calls until ``count`` are done or ``budget`` seconds have passed (a call stuck behind a
