@@ -86,42 +86,40 @@ def test_prompts_are_shown_on_the_page_and_their_answers_return_to_r(
         page.close()
 
 
-def test_a_prompt_nobody_answers_times_out_in_r_and_leaves_the_page(
-        tmp_path: Path, browser: Any) -> None:
-    root = tmp_path / "root"
+def prompt_that_fails(root: Path, browser: Any, *, timeout: int, close_page: bool) -> list[str]:
+    """What R prints when its prompt, shown on a page, is not answered: left alone until R's
+    ``timeout``, or with the page closed while it waits."""
     with running_host(root) as (_host, viewers):
         assert viewers.ui is not None
         page = browser.new_page()
         page.goto(viewers.ui.url)
-        code = ('filebridge_connect()\noptions(filebridge.prompt_timeout = 3)\n'
-                'tryCatch(rstudioapi::showPrompt("T", "nobody answers"),\n'
+        code = (f'filebridge_connect()\noptions(filebridge.prompt_timeout = {timeout})\n'
+                'tryCatch(rstudioapi::showPrompt("T", "answer me"),\n'
                 '         error = function(e) cat(conditionMessage(e)))\n')
         with r_in_background(code, root / "sessions" / "waits") as r:
             page.get_by_test_id("prompt-dialog").wait_for(timeout=60_000)
-            assert finish(r) == [
-                "rstudioapi action 'show_prompt' failed in filebridge: nobody answered the "
-                "prompt on the web page within 3 s [timeout]"]
-        page.wait_for_function("!document.getElementById('prompt').open")
-        page.close()
+            if close_page:
+                page.close()
+            told = finish(r)
+        if not close_page:
+            page.wait_for_function("!document.getElementById('prompt').open")
+            page.close()
+    return told
+
+
+def test_a_prompt_nobody_answers_times_out_in_r_and_leaves_the_page(
+        tmp_path: Path, browser: Any) -> None:
+    assert prompt_that_fails(tmp_path / "root", browser, timeout=3, close_page=False) == [
+        "rstudioapi action 'show_prompt' failed in filebridge: nobody answered the "
+        "prompt on the web page within 3 s [timeout]"]
 
 
 def test_a_prompt_whose_page_is_closed_fails_in_r_instead_of_waiting_on(
         tmp_path: Path, browser: Any) -> None:
-    root = tmp_path / "root"
-    with running_host(root) as (_host, viewers):
-        assert viewers.ui is not None
-        page = browser.new_page()
-        page.goto(viewers.ui.url)
-        code = ('filebridge_connect()\noptions(filebridge.prompt_timeout = 110)\n'
-                'tryCatch(rstudioapi::showPrompt("T", "the page goes away"),\n'
-                '         error = function(e) cat(conditionMessage(e)))\n')
-        with r_in_background(code, root / "sessions" / "closed") as r:
-            page.get_by_test_id("prompt-dialog").wait_for(timeout=60_000)
-            page.close()
-            # noticed once the closed page's last long poll (20 s) has ended
-            assert finish(r) == [
-                "rstudioapi action 'show_prompt' failed in filebridge: the web page was "
-                "closed before the prompt was answered [not_available]"]
+    # noticed once the closed page's last long poll (20 s) has ended
+    assert prompt_that_fails(tmp_path / "root", browser, timeout=110, close_page=True) == [
+        "rstudioapi action 'show_prompt' failed in filebridge: the web page was "
+        "closed before the prompt was answered [not_available]"]
 
 
 def test_a_prompt_with_no_page_open_fails_at_once_with_a_clear_message(tmp_path: Path) -> None:

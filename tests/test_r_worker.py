@@ -436,13 +436,7 @@ def test_r_worker_answers_host_requests_while_it_serves(host: Host) -> None:
     results: dict[str, object] = {}
 
     def ask() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                host.session("r1")
-                break
-            except Exception:
-                time.sleep(0.05)
+        host.wait_for_session("r1", timeout=30)
         results["ping"] = host.command("r1", "ping", timeout=20)
         results["inspect"] = host.command("r1", "inspect", timeout=20, path=["cfg"], start=1,
                                           count=1)
@@ -553,13 +547,7 @@ def test_r_rotates_its_request_log_and_follows_the_hosts_logs_across_generations
     pings: list[object] = []
 
     def ask() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                host.session("r1")
-                break
-            except Exception:
-                time.sleep(0.05)
+        host.wait_for_session("r1", timeout=30)
         for _ in range(40):
             pings.append(host.command("r1", "ping", timeout=20))
         host.command("r1", "stop_serving", timeout=20)

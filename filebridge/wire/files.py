@@ -39,6 +39,7 @@ __all__ = [
     "file_size",
     "fresh_reads",
     "lock_fd",
+    "look_fresh",
     "make_folder",
     "open_file",
     "read_at",
@@ -276,17 +277,23 @@ def read_from(path: Path, offset: int, limit: int) -> bytes:
         os.close(fd)
 
 
-def file_size(path: Path) -> int:
-    """The size of ``path`` as the server knows it now (0 when missing)."""
+def look_fresh(path: Path, look: Callable[[int], T], missing: T) -> T:
+    """``look(fd)`` on a fresh descriptor of ``path`` whose size was fetched from the server
+    (``missing`` when there is no such file)."""
     try:
         fd = open_file(path, os.O_RDONLY)
     except FileNotFoundError:
-        return 0
+        return missing
     try:
         refresh_size(fd)
-        return os.fstat(fd).st_size
+        return look(fd)
     finally:
         os.close(fd)
+
+
+def file_size(path: Path) -> int:
+    """The size of ``path`` as the server knows it now (0 when missing)."""
+    return look_fresh(path, lambda fd: os.fstat(fd).st_size, 0)
 
 
 def file_exists(path: Path) -> bool:

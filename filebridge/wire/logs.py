@@ -26,6 +26,7 @@ from filebridge.wire.files import (
     entry_identity,
     fresh_reads,
     lock_fd,
+    look_fresh,
     open_file,
     publish_by_close,
     read_at,
@@ -136,15 +137,7 @@ def _base_of(fd: int) -> int:
 
 def log_end(path: Path) -> int:
     """The logical end of the log ``path`` now (0 when it does not exist)."""
-    try:
-        fd = open_file(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return 0
-    try:
-        refresh_size(fd)
-        return _base_of(fd) + os.fstat(fd).st_size
-    finally:
-        os.close(fd)
+    return look_fresh(path, lambda fd: _base_of(fd) + os.fstat(fd).st_size, 0)
 
 
 def log_start(path: Path) -> int:
@@ -356,16 +349,8 @@ class LogCursor:
 
     def _current(self) -> tuple[int, int, int, int]:
         """(generation, base, header length, size) of the file that has the log's name."""
-        try:
-            fd = open_file(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            return 0, 0, 0, 0
-        try:
-            refresh_size(fd)
-            generation, base, length = _parse_header(os.pread(fd, _HEADER_MAX, 0))
-            return generation, base, length, os.fstat(fd).st_size
-        finally:
-            os.close(fd)
+        return look_fresh(self.path, lambda fd: (
+            *_parse_header(os.pread(fd, _HEADER_MAX, 0)), os.fstat(fd).st_size), (0, 0, 0, 0))
 
     def _step_back(self) -> int:
         """Move to the generation before; return its header's length."""
