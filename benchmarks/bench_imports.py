@@ -99,7 +99,7 @@ print(json.dumps({"start_ms": start_ms, "error_ms": (time.perf_counter() - t) * 
 HOST_CODE = r"""
 import sys
 from filebridge.host import Host
-from filebridge.host.source_serve import serve_sources
+from filebridge.host.imports.service import serve_sources
 host = Host(sys.argv[1])
 serve_sources(host, [sys.argv[2]])
 host.start()
@@ -205,7 +205,7 @@ class Served:
 
     def __init__(self, workdir: Path, modules: int, poll: bool) -> None:
         from filebridge.host import Host
-        from filebridge.host.source_serve import serve_sources
+        from filebridge.host.imports.service import serve_sources
 
         self.workdir = workdir
         self.folder = workdir / "served" / "benchpkg"

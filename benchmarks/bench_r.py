@@ -36,7 +36,7 @@ R_WORKER = REPO / "session_templates" / "r" / "filebridge.R"
 HOST_CODE = """
 import json, sys, time
 from filebridge.host import Host
-from filebridge.host.vscode_r import LegacyWatcher
+from filebridge.host.vscode_r.watcher import LegacyWatcher
 host = Host(sys.argv[1])
 host.register("rstudioapi", lambda call: {"path": "/project"}, inline=True)
 arrivals = open(sys.argv[3], "a")
@@ -367,7 +367,7 @@ def _wait_complete(meta: Path, timeout: float) -> float:
 def _discovery_figures(watcher: Path, looks: int = 20) -> dict[str, float]:
     """The legacy adapter's look for silent sessions: the first (reads /proc), then idle ones,
     beside the baseline of listing /proc's process folders alone."""
-    from filebridge.host.vscode_r_discovery import LegacyFinder
+    from filebridge.host.vscode_r.discovery import LegacyFinder
 
     finder = LegacyFinder(watcher)
     began = time.perf_counter()

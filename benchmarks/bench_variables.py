@@ -115,7 +115,7 @@ def measure_snapshots(repeat: int) -> dict[str, Any]:
 
 
 def measure_page(samples: int) -> dict[str, float]:
-    from filebridge.host.variables import DirectCommands
+    from filebridge.host.variables.provider import DirectCommands
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "root"
@@ -165,7 +165,7 @@ def measure_r_idle_page(samples: int, idle_s: float = 1.0) -> dict[str, float]:
     """Pages and pings asked of an interactive R sitting idle at its prompt."""
     import shutil
 
-    from filebridge.host.variables import DirectCommands
+    from filebridge.host.variables.provider import DirectCommands
 
     if shutil.which("R") is None:
         return {}

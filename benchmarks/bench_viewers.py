@@ -183,7 +183,7 @@ def measure_plots(base: str, root: Path, repeat: int) -> dict[str, float]:
 
 def run(full: bool = False) -> dict[str, Any]:
     from filebridge.host import Host
-    from filebridge.ui.feature import install_viewers
+    from filebridge.host.viewers.service import install_viewers
 
     rows = 10**6
     with tempfile.TemporaryDirectory(prefix="filebridge-bench-viewers-") as tmp:

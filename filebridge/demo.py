@@ -5,7 +5,6 @@ Each feature contributes a step: a function taking a ``DemoContext`` that raises
 
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
 import sys
@@ -20,24 +19,11 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import filebridge
+from filebridge.features import DemoStep, features
 from filebridge.host import Host, HostEvent
 from filebridge.wire.layout import new_session_id
 
-__all__ = ["DEMO_STEPS", "DemoContext", "DemoFailure", "run_demo"]
-
-# (title, "module:function"); a step's function takes a DemoContext.
-DEMO_STEPS: tuple[tuple[str, str], ...] = (
-    ("core: attach, send, call, an error answer, detach", "filebridge.demo:core_step"),
-    ("remote imports: a local package through the bridge, and a traceback from it",
-     "filebridge.host.source_demo:demo_step"),
-    ("viewers: a plot, a webview and a data view on the local page",
-     "filebridge.ui.demo:demo_step"),
-    ("variables: list, expand a nested one, a big array's shape",
-     "filebridge.host.variables_demo:demo_step"),
-    ("notebooks: a Databricks notebook as a shadow .ipynb", "filebridge.demo:notebooks_step"),
-    ("R: an Rscript worker on the same wire", "filebridge.demo_r:demo_step"),
-)
-
+__all__ = ["DemoContext", "DemoFailure", "demo_steps", "run_demo"]
 
 class DemoFailure(Exception):
     """A demo step did not do what it shows."""
@@ -124,16 +110,10 @@ def core_step(ctx: DemoContext) -> None:
             f"{ctx.host.session(session_dir.name).status}")
 
 
-def notebooks_step(ctx: DemoContext) -> None:
-    from filebridge.notebooks.demo import demo_step
-
-    demo_step(ctx.workdir / "notebooks", ctx.say)
-
-
-def _step_function(target: str) -> Callable[[DemoContext], None]:
-    module, _, name = target.partition(":")
-    function: Callable[[DemoContext], None] = getattr(importlib.import_module(module), name)
-    return function
+def demo_steps() -> list[DemoStep]:
+    """The core's step, then each feature's, in the registry's order."""
+    core = DemoStep("core: attach, send, call, an error answer, detach", core_step)
+    return [core, *(f.demo for f in features() if f.demo is not None)]
 
 
 @contextmanager
@@ -164,13 +144,13 @@ def run_demo(host_factory: Callable[[Path], Host], say: Callable[[str], None] = 
     with demo_context(host_factory, say) as ctx:
         say(f"filebridge {filebridge.__version__} demo: host serving {ctx.root} "
             f"(waiting by {ctx.host.strategy})")
-        for title, target in DEMO_STEPS:
-            if only and only not in title:
+        for step in demo_steps():
+            if only and only not in step.title:
                 continue
-            say(f"\n== {title}")
+            say(f"\n== {step.title}")
             started = time.perf_counter()
             try:
-                _step_function(target)(ctx)
+                step.run(ctx)
             except Exception as exc:
                 failed += 1
                 detail = str(exc) if isinstance(exc, DemoFailure) else traceback.format_exc()

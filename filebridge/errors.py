@@ -10,11 +10,14 @@ from typing import Any
 
 __all__ = [
     "CallTimeout",
+    "FaultSpecError",
     "FilebridgeError",
     "HandlerFailed",
     "Interrupted",
+    "JournalDamaged",
     "LeaseHeld",
     "LeaseLost",
+    "LogDamaged",
     "NoHandler",
     "NotConnected",
     "NotebookConflict",
@@ -28,6 +31,7 @@ __all__ = [
     "RemoteTimeout",
     "RequestRejected",
     "RequestTooLarge",
+    "SessionError",
     "SourceConfigError",
     "UnsafeFile",
     "UnsupportedVersion",
@@ -144,6 +148,24 @@ class LeaseHeld(FilebridgeError):
     def __init__(self, message: str, holder: dict[str, Any]) -> None:
         super().__init__(message)
         self.holder = holder
+
+
+class LogDamaged(FilebridgeError, OSError):
+    """The log was truncated, replaced or deleted under the reader, or the generation that
+    holds the reader's position was removed before it was read."""
+
+
+class JournalDamaged(FilebridgeError, OSError):
+    """host.offset cannot be trusted; the message says why and what to run."""
+
+
+class FaultSpecError(FilebridgeError, ValueError):
+    """A fault spec (``FILEBRIDGE_FAULTS``) that cannot be read; the message names the part."""
+
+
+class SessionError(FilebridgeError):
+    """A session could not be created, found or recovered under a root (the message says
+    which and why)."""
 
 
 def error_from_answer(code: str, message: str, details: Any = None) -> RemoteError:

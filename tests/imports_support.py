@@ -15,7 +15,7 @@ from typing import Any, Callable
 import pytest
 
 from filebridge.host import Host
-from filebridge.host.source_serve import SourceService, serve_sources
+from filebridge.host.imports.service import SourceService, serve_sources
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -195,7 +195,7 @@ def test_a_host_built_as_serve_builds_it_leaves_nothing_running_after_stop(
     import socket
 
     from filebridge.cli.serve import build_host, build_parser_for_serve
-    from filebridge.ui.feature import viewers_of
+    from filebridge.host.viewers.service import viewers_of
 
     source = tmp_path / "proj"
     source.mkdir()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from imports_support import Bridge, bridge_fixture
 
-from filebridge.host.module_source import ModuleSourceProvider, content_hash
-from filebridge.host.source_rules import SourceRoot
+from filebridge.host.imports.module_source import ModuleSourceProvider, content_hash
+from filebridge.host.imports.rules import SourceRoot
 
 
 @pytest.fixture
@@ -184,7 +184,7 @@ def test_subpackages_named_build_are_served_and_exclusions_are_logged_once_with_
                      "secret_x.py"):
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text("")
-    from filebridge.host.source_rules import SourceRules
+    from filebridge.host.imports.rules import SourceRules
 
     with caplog.at_level(logging.INFO, logger="filebridge.host.imports"):
         provider = ModuleSourceProvider([SourceRoot.of(root)], SourceRules(exclude=["secret_*"]))

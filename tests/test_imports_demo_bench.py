@@ -8,7 +8,7 @@ from pathlib import Path
 
 from filebridge.demo import DemoContext
 from filebridge.host import Host
-from filebridge.host.source_demo import demo_step
+from filebridge.host.imports.demo import demo_step
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,9 +9,9 @@ import pytest
 from imports_support import Bridge
 
 from filebridge.errors import RemoteError
-from filebridge.host.module_source import ModuleSourceProvider
-from filebridge.host.source_resources import read_resource
-from filebridge.host.source_rules import SourceRoot, SourceRules
+from filebridge.host.imports.module_source import ModuleSourceProvider
+from filebridge.host.imports.resources import read_resource
+from filebridge.host.imports.rules import SourceRoot, SourceRules
 
 SCHEMA = '{"title": "order", "type": "object", "required": ["id"]}\n'
 GRAMMAR = "start: expr\nexpr: NUMBER (\"+\" NUMBER)*\n%import common.NUMBER\n"

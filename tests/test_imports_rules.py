@@ -9,9 +9,9 @@ import pytest
 
 from filebridge.errors import SourceConfigError
 from filebridge.host import Host
-from filebridge.host.module_source import ModuleSourceProvider, content_hash
-from filebridge.host.source_rules import SourceRoot, SourceRules, is_module_name, parse_source
-from filebridge.host.source_serve import add_serve_arguments, install
+from filebridge.host.imports.feature import add_serve_arguments, install
+from filebridge.host.imports.module_source import ModuleSourceProvider, content_hash
+from filebridge.host.imports.rules import SourceRoot, SourceRules, is_module_name, parse_source
 
 
 def make_tree(base: Path, files: dict[str, str]) -> Path:

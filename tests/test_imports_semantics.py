@@ -249,7 +249,7 @@ def test_import_from_a_thread_running_an_asyncio_loop(bridge: Bridge) -> None:
 HOST_PROCESS = """
 import sys
 from filebridge.host import Host
-from filebridge.host.source_serve import serve_sources
+from filebridge.host.imports.service import serve_sources
 host = Host(sys.argv[1])
 serve_sources(host, [sys.argv[2]])
 print("ready", flush=True)

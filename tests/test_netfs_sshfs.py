@@ -38,8 +38,8 @@ from netfs_support import (  # noqa: F401 - sshfs is a fixture
     worker_json,
 )
 
+from filebridge.host.viewers.service import install_viewers
 from filebridge.testing.loopback_mount import SshfsMount
-from filebridge.ui.feature import install_viewers
 
 pytestmark = [pytest.mark.netfs, pytest.mark.timeout(240)]
 

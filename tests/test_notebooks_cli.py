@@ -36,7 +36,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def notebook_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "filebridge.cli.notebook", *args],
+        [sys.executable, "-m", "filebridge.notebooks.cli", *args],
         env=env, cwd=cwd, capture_output=True, text=True, timeout=WAIT,
     )
 
@@ -99,7 +99,7 @@ class Watcher:
 
     def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "filebridge.cli.notebook", "open", *args, "--watch", "--json"],
+            [sys.executable, "-m", "filebridge.notebooks.cli", "open", *args, "--watch", "--json"],
             env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.lines: queue.Queue[dict[str, Any]] = queue.Queue()

@@ -208,7 +208,7 @@ def cli(*args: str, tmp: Path, cwd: Path, session: str = "") -> subprocess.Compl
     env.pop("FILEBRIDGE_NOTEBOOK_SESSION", None)
     if session:
         env["FILEBRIDGE_NOTEBOOK_SESSION"] = session
-    return subprocess.run([sys.executable, "-m", "filebridge.cli.notebook", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "filebridge.notebooks.cli", *args], env=env,
                           cwd=cwd, capture_output=True, text=True, timeout=WAIT)
 
 
@@ -271,7 +271,7 @@ def test_a_watcher_removes_its_shadows_when_it_stops(tmp_path: Path, workspace: 
     env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp)}
     env.pop("FILEBRIDGE_NOTEBOOK_SESSION", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "filebridge.cli.notebook", "open", "a.py", "--watch", "--json"],
+        [sys.executable, "-m", "filebridge.notebooks.cli", "open", "a.py", "--watch", "--json"],
         env=env, cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

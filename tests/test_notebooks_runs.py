@@ -99,14 +99,14 @@ def test_the_shadow_lists_its_runs_in_metadata(repo: Path, tmp_path: Path) -> No
 def test_cli_runs_lists_targets(repo: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-m", "filebridge.cli.notebook", "runs", "jobs/main.py", "--json"],
+        [sys.executable, "-m", "filebridge.notebooks.cli", "runs", "jobs/main.py", "--json"],
         cwd=repo, env=env, capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, done.stderr
     runs = json.loads(done.stdout)["runs"]
     assert len(runs) == 8 and runs[0]["path"].endswith("setup.py")
     text = subprocess.run(
-        [sys.executable, "-m", "filebridge.cli.notebook", "runs", "jobs/main.py"],
+        [sys.executable, "-m", "filebridge.notebooks.cli", "runs", "jobs/main.py"],
         cwd=repo, env=env, capture_output=True, text=True, timeout=60,
     ).stdout
     assert "cell 6: %run ./lib/$name -> not found: the path is computed" in text

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from r_support import needs_r
 
-from filebridge.demo_r import demo_step
 from filebridge.host import Host
+from filebridge.r.demo import demo_step
 
 
 @dataclass

@@ -17,7 +17,7 @@ import pytest
 from r_support import Recorder, needs_r, r_string
 
 from filebridge.host import Call, Host
-from filebridge.host.vscode_r import LegacyWatcher, legacy_variables
+from filebridge.host.vscode_r.watcher import LegacyWatcher, legacy_variables
 
 pytestmark = needs_r
 

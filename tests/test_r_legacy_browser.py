@@ -21,7 +21,7 @@ from r_support import needs_r
 from test_r_legacy import legacy_script
 from viewers_support import CHROMIUM, running_host, wait_for
 
-from filebridge.host.vscode_r import LegacyWatcher
+from filebridge.host.vscode_r.watcher import LegacyWatcher
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [needs_r,

@@ -20,8 +20,8 @@ from r_support import Recorder, needs_r
 from test_r_legacy import WAIT_FOR, legacy_script
 
 from filebridge.host import Host
-from filebridge.host.vscode_r import LegacyWatcher
-from filebridge.host.vscode_r_discovery import BIRTH_WINDOW, LegacyFinder, birth_time
+from filebridge.host.vscode_r.discovery import BIRTH_WINDOW, LegacyFinder, birth_time
+from filebridge.host.vscode_r.watcher import LegacyWatcher
 
 pytestmark = [needs_r, pytest.mark.skipif(not Path("/proc/self/stat").exists(),
                                           reason="finding legacy sessions reads /proc")]

@@ -17,7 +17,7 @@ from variables_support import REPO, start_worker, stop_worker, worker_env
 
 from filebridge.errors import RemoteError
 from filebridge.host import DapVariables, Host
-from filebridge.host.variables import VariablesProvider
+from filebridge.host.variables.provider import VariablesProvider
 
 pytestmark = needs_r
 
@@ -223,7 +223,7 @@ R_VALUES = 'cfg <- list(alpha = 1L, beta = "two", gamma = list(1L, 2L, 3L))\nsco
 def vars_json(session: Path, *args: str) -> dict[str, Any]:
     env = worker_env(session)
     env.pop("FILEBRIDGE_SESSION")
-    done = subprocess.run([sys.executable, "-m", "filebridge.cli.vars", "--session",
+    done = subprocess.run([sys.executable, "-m", "filebridge.host.variables.cli", "--session",
                            session.name, *args, "--json"], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

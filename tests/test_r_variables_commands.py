@@ -17,7 +17,7 @@ from variables_support import start_worker, stop_worker
 
 from filebridge.errors import RemoteError
 from filebridge.host import Host, PositronVariables
-from filebridge.host.variables import VariablesProvider
+from filebridge.host.variables.provider import VariablesProvider
 
 pytestmark = needs_r
 

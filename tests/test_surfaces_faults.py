@@ -13,10 +13,10 @@ from types import ModuleType
 import pytest
 
 import filebridge
+from filebridge.errors import FaultSpecError
 from filebridge.host import Host
 from filebridge.testing.pytest_plugin import WorkerFactory
 from filebridge.testing.workers import Worker, WorkerFailed
-from filebridge.wire.faults import FaultSpecError
 
 CHECKOUT = Path(filebridge.__file__).resolve().parents[1]
 

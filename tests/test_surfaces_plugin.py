@@ -83,7 +83,7 @@ def test_serve_options_reach_the_host_and_its_page_stops_with_it(
         fb_host: Host, fb_host_factory: HostFactory) -> None:
     from urllib.request import urlopen
 
-    from filebridge.ui.feature import viewers_of
+    from filebridge.host.viewers.service import viewers_of
 
     viewers = viewers_of(fb_host)
     assert viewers is not None and viewers.ui is not None

@@ -11,7 +11,7 @@ import pytest
 from variables_support import worker_env
 from viewers_support import CHROMIUM, running_host
 
-from filebridge.host.variables_feature import install
+from filebridge.host.variables.feature import install
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing")

@@ -33,7 +33,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def vars_cli(session: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = worker_env(session)
     env.pop("FILEBRIDGE_SESSION")
-    return subprocess.run([sys.executable, "-m", "filebridge.cli.vars", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "filebridge.host.variables.cli", *args], env=env,
                           cwd=REPO, capture_output=True, text=True, timeout=60)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from filebridge.demo import demo_context
 from filebridge.host import Host
-from filebridge.host.variables_demo import demo_step
+from filebridge.host.variables.demo import demo_step
 
 
 def test_demo_step_shows_variables_a_nested_one_and_a_big_shape() -> None:

@@ -11,7 +11,7 @@ import pytest
 from variables_support import by_name, snapshot_with, wait_for, worker_env
 
 from filebridge.host import Host
-from filebridge.host.variables import VariablesChanged, VariablesProvider
+from filebridge.host.variables.provider import VariablesChanged, VariablesProvider
 
 jupyter_client = pytest.importorskip("jupyter_client")
 pytest.importorskip("ipykernel")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from variables_support import by_name, snapshot_with, stop_worker, worker_env
 
-from filebridge.host.variables import VariablesProvider
+from filebridge.host.variables.provider import VariablesProvider
 
 
 @pytest.fixture

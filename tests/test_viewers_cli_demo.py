@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from viewers_support import run_worker, running_host, wait_for
 
-from filebridge.cli import viewers as viewers_cli
 from filebridge.cli.output import CommandFailed
 from filebridge.demo import demo_context
 from filebridge.host import Host
-from filebridge.ui.demo import demo_step
+from filebridge.host.viewers import cli as viewers_cli
+from filebridge.host.viewers.demo import demo_step
 
 
 def cli(*argv: str) -> int:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from viewers_support import api, http_get, page_origin, run_worker, running_host, wait_for
 
-from filebridge.host.tables import PageRequest, TableReader
+from filebridge.host.viewers.tables import PageRequest, TableReader
 
 MIXED_FRAME = """
 import numpy as np, pandas as pd

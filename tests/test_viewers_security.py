@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib
 from viewers_support import http_get, page_origin, run_worker, running_host, wait_for
 
-from filebridge.host.viewers import MAX_CONTENT_BYTES, MAX_IMPORT_BYTES, MAX_TITLE, MAX_VIEWS
+from filebridge.host.viewers.store import MAX_CONTENT_BYTES, MAX_IMPORT_BYTES, MAX_TITLE, MAX_VIEWS
 
 HOST_PNG = Path(matplotlib.get_data_path()) / "images" / "matplotlib.png"
 
@@ -379,7 +379,7 @@ def test_the_file_primitive_follows_no_symlink_and_never_blocks(tmp_path: Path) 
     """The walk itself, on a real filesystem: a symlinked folder on the way is refused even
     when the caller named it by its own path (the state a swap after the check leaves)."""
     from filebridge.errors import RemoteError
-    from filebridge.host.view_files import AllowedFolders, open_regular, write_inside
+    from filebridge.host.viewers.files import AllowedFolders, open_regular, write_inside
     from filebridge.wire.files import confine_to
 
     outside = _outside(tmp_path)
@@ -437,7 +437,7 @@ def test_the_file_primitive_follows_no_symlink_and_never_blocks(tmp_path: Path) 
 def test_mapped_and_served_folders_are_readable_and_nothing_beside_them(
         tmp_path: Path) -> None:
     from filebridge.host import Host
-    from filebridge.ui.feature import install_viewers
+    from filebridge.host.viewers.service import install_viewers
 
     outside = _outside(tmp_path)
     mapped, served = tmp_path / "mapped", tmp_path / "served"

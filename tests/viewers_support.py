@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from filebridge.host import Host
-from filebridge.ui.feature import Viewers, install_viewers
+from filebridge.host.viewers.service import Viewers, install_viewers
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"

@@ -10,6 +10,7 @@ from typing import Any
 
 from filebridge.cli.output import CommandFailed
 from filebridge.cli.paths import checkout_dir
+from filebridge.features import features
 
 __all__ = ["register"]
 
@@ -17,6 +18,14 @@ __all__ = ["register"]
 def _names() -> list[str]:
     folder = checkout_dir("benchmarks")
     return sorted(p.stem[len("bench_"):] for p in folder.glob("bench_*.py"))
+
+
+CORE_BENCHMARKS = ("core", "netfs", "surfaces")
+
+
+def _listed() -> list[str]:
+    """The core's benchmarks (netfs through a real sshfs mount), then the features'."""
+    return [*CORE_BENCHMARKS, *(name for f in features() for name in f.benchmarks)]
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -39,8 +48,7 @@ def register(subparsers: Any) -> None:
         "bench", help="measure filebridge against a baseline taken in the same run",
         description="Run a benchmark and print a table (or JSON). Each compares against a "
                     "baseline measured in the same run: a Unix socket, a local import, "
-                    "jupytext. NAME is core (default), notebooks, imports, variables, "
-                    "viewers, r, surfaces or netfs (a real sshfs mount).")
+                    f"jupytext. NAME is one of: {', '.join(_listed())}.")
     parser.add_argument("name", nargs="?", default="core", help="which benchmark (core)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--full", action="store_true", help="more samples, longer")

@@ -21,8 +21,8 @@ from typing import Any, Optional
 
 from filebridge.cli.jsonc import JsoncObject
 from filebridge.cli.output import CommandFailed, emit
-from filebridge.host.module_source import ModuleSourceProvider
-from filebridge.host.source_rules import SourceRoot, SourceRules, parse_source, roots_by_name
+from filebridge.host.imports.module_source import ModuleSourceProvider
+from filebridge.host.imports.rules import SourceRoot, SourceRules, parse_source, roots_by_name
 
 __all__ = ["EditorPlan", "plan_editor_config", "register"]
 

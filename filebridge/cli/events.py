@@ -46,8 +46,8 @@ def _line(method: str, params: dict[str, Any]) -> str:
 def _events(args: argparse.Namespace) -> int:
     from filebridge.cli.serve import build_host, configure_logging
     from filebridge.editor.events import TOPICS, EventRelay
-    from filebridge.host.variables_feature import provider_for
-    from filebridge.ui.feature import viewers_of
+    from filebridge.host.variables.service import provider_for
+    from filebridge.host.viewers.service import viewers_of
 
     topics = [t.strip() for t in args.topics.split(",") if t.strip()]
     unknown = [t for t in topics if t not in TOPICS]

@@ -13,22 +13,19 @@ from filebridge.cli import (
     doctor,
     editor_config,
     events,
-    notebook,
-    recording,
     send,
     serve,
     sessions,
     template,
-    vars,
-    viewers,
 )
 from filebridge.cli.output import EXIT_FAILED, EXIT_FILES, CommandFailed
 from filebridge.errors import FilebridgeError
+from filebridge.features import features
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (serve, events, sessions, send, template, vars, viewers, editor_config, notebook,
-            recording, demo, doctor, bench)
+# The core's commands; each feature adds its own (filebridge.features).
+COMMANDS = (serve, events, sessions, send, template, editor_config, demo, doctor, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="subcommand", metavar="COMMAND")
     for command in COMMANDS:
         command.register(subparsers)
+    for feature in features():
+        for register in feature.commands:
+            register(subparsers)
     return parser
 
 

@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from filebridge.cli.host_run import start_host, stop_on_sigterm
 from filebridge.cli.output import EXIT_LEASE, CommandFailed
 from filebridge.cli.request_log import RequestLogger
 from filebridge.cli.sessions import add_root_argument
+from filebridge.features import features, install_features
 from filebridge.host import Host
 from filebridge.host.pathmap import parse_mapping
 
-__all__ = ["FEATURES", "build_host", "build_parser_for_serve", "features", "register"]
-
-# Each feature module offers add_serve_arguments(parser) and install(host, args).
-FEATURES: tuple[str, ...] = (
-    "filebridge.host.source_serve",
-    "filebridge.ui.feature",
-    "filebridge.host.variables_feature",
-    "filebridge.host.vscode_r",
-    "filebridge.testing.record_feature",
-)
-
-
-def features() -> list[ModuleType]:
-    return [importlib.import_module(name) for name in FEATURES]
+__all__ = ["build_host", "build_parser_for_serve", "register"]
 
 
 def configure_logging(level: str) -> None:
@@ -46,8 +32,7 @@ def build_host(args: argparse.Namespace) -> Host:
         raise CommandFailed(str(exc)) from None
     host = Host(Path(args.root).expanduser(), force_poll=True if args.poll else None,
                 path_map=mapping)
-    for feature in features():
-        feature.install(host, args)
+    install_features(host, args)
     return host
 
 

@@ -31,8 +31,8 @@ def serve_stdio(args: argparse.Namespace, build_host: Callable[[argparse.Namespa
                 ) -> int:
     """Serve one editor with the host ``build_host`` makes from ``serve``'s arguments."""
     from filebridge.editor.server import StdioServer
-    from filebridge.host.variables_feature import provider_for
-    from filebridge.ui.feature import viewers_of
+    from filebridge.host.variables.service import provider_for
+    from filebridge.host.viewers.service import viewers_of
 
     reader, writer = protocol_streams()
     host = build_host(args)

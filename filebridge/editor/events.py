@@ -12,8 +12,8 @@ from typing import Any, Callable, Optional
 
 from filebridge.errors import FilebridgeError
 from filebridge.host import Host, HostEvent
-from filebridge.host.variables import VariablesChanged
-from filebridge.host.viewers import ViewerStore
+from filebridge.host.variables.provider import VariablesChanged
+from filebridge.host.viewers.store import ViewerStore
 
 __all__ = ["TOPICS", "EventRelay", "Sink"]
 

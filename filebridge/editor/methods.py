@@ -12,9 +12,9 @@ from typing import Any, Callable, Optional
 
 from filebridge.errors import CallTimeout, FilebridgeError, NotebookError, RemoteError
 from filebridge.host import Host
-from filebridge.host.tables import PageRequest, parse_sort
-from filebridge.host.variables import NoSnapshot, VariablesProvider
-from filebridge.host.viewers import ViewerStore
+from filebridge.host.variables.provider import NoSnapshot, VariablesProvider
+from filebridge.host.viewers.store import ViewerStore
+from filebridge.host.viewers.tables import PageRequest, parse_sort
 
 __all__ = ["ERRORS", "Methods", "RpcError"]
 

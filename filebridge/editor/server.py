@@ -21,8 +21,8 @@ from filebridge.editor.events import DEFAULT_TOPICS, TOPICS, EventRelay
 from filebridge.editor.framing import FramingError, Readable, frame, read_message
 from filebridge.editor.methods import ERRORS, Methods, Params, RpcError
 from filebridge.host import Host
-from filebridge.host.variables import VariablesProvider
-from filebridge.host.viewers import ViewerStore
+from filebridge.host.variables.provider import VariablesProvider
+from filebridge.host.viewers.store import ViewerStore
 from filebridge.wire.codec import dumps, loads
 
 __all__ = ["PROTOCOL_VERSION", "StdioServer"]

@@ -14,8 +14,15 @@
 from filebridge.host.dispatch import Call, HandlerSpec
 from filebridge.host.server import Host, HostEvent
 from filebridge.host.session import SessionInfo
-from filebridge.host.variables import VariablesProvider
-from filebridge.host.variables_protocols import DapVariables, PositronVariables
+from filebridge.host.sessions import (
+    new_session,
+    observe_sessions,
+    prune_sessions,
+    recover_session,
+)
+from filebridge.host.variables.protocols import DapVariables, PositronVariables
+from filebridge.host.variables.provider import VariablesProvider
 
 __all__ = ["Call", "DapVariables", "HandlerSpec", "Host", "HostEvent", "PositronVariables",
-           "SessionInfo", "VariablesProvider"]
+           "SessionInfo", "VariablesProvider", "new_session", "observe_sessions", "prune_sessions",
+           "recover_session"]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
-from filebridge.errors import RemoteError
 from filebridge.wire.layout import SessionLayout
-from filebridge.wire.messages import Answer, Request
+from filebridge.wire.messages import Answer, Request, answer_by_running
 
 if TYPE_CHECKING:
     from filebridge.host.server import Host
@@ -49,14 +47,4 @@ class HandlerSpec:
 
 def run_handler(spec: HandlerSpec, call: Call) -> Answer:
     """Run one handler; whatever it raises becomes an error answer, never a dead host."""
-    rid = call.request.id
-    try:
-        return Answer(rid, True, result=spec.func(call))
-    except RemoteError as exc:
-        return Answer(rid, False, error_code=exc.code, error_message=exc.remote_message,
-                      error_details=exc.details)
-    except Exception as exc:
-        return Answer(rid, False, error_code="handler_error",
-                      error_message=f"handler for {call.command!r} failed: "
-                                    f"{type(exc).__name__}: {exc}",
-                      error_details=traceback.format_exc(limit=8))
+    return answer_by_running(call.request, lambda: spec.func(call))

@@ -12,14 +12,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from filebridge.errors import JournalDamaged
 from filebridge.wire.files import KeptFile, atomic_write, fresh_reads, read_file
 from filebridge.wire.journal_record import RECORD_WIDTH, decode_record, encode_record
 
-__all__ = ["Journal", "JournalDamaged", "recover"]
-
-
-class JournalDamaged(OSError):
-    """host.offset cannot be trusted; the message says why and what to run."""
+__all__ = ["Journal", "recover"]
 
 
 class Journal:

@@ -18,7 +18,14 @@ from filebridge.wire import faults
 from filebridge.wire.codec import loads
 from filebridge.wire.files import read_file, remove_file
 from filebridge.wire.logs import log_end
-from filebridge.wire.messages import Answer, BadRequest, Request, decode_request, salvage_id
+from filebridge.wire.messages import (
+    Answer,
+    BadRequest,
+    Request,
+    decode_request,
+    no_handler_answer,
+    salvage_id,
+)
 
 if TYPE_CHECKING:
     from filebridge.host.server import Host
@@ -321,8 +328,7 @@ class RequestRunner:
                 served.unhandled.add(request.command)
                 log.warning("session %s: no handler for %r (logged once per session)",
                             served.state.layout.id, request.command)
-            answer = Answer(request.id, False, error_code="no_handler",
-                            error_message=f"no handler for {request.command!r} on this host")
+            answer = no_handler_answer(request, "host")
         elif served.abandoned >= MAX_ABANDONED and not spec.inline:
             answer = Answer(request.id, False, error_code="timeout", error_message=(
                 f"not run: {served.abandoned} handlers of this session are past their "

@@ -12,16 +12,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
-from filebridge.errors import CallTimeout, FilebridgeError, LeaseLost, UnsafeFile
+from filebridge.errors import (
+    CallTimeout,
+    FilebridgeError,
+    JournalDamaged,
+    LeaseLost,
+    LogDamaged,
+    UnsafeFile,
+)
 from filebridge.host.dispatch import HandlerFunc, HandlerSpec
-from filebridge.host.journal import JournalDamaged
 from filebridge.host.lease import HostLease
 from filebridge.host.pathmap import PathMap
 from filebridge.host.runner import RequestRunner, ServedSession
 from filebridge.host.safety import issued_tokens, why_refused
 from filebridge.host.session import STALE_AFTER, SessionInfo, SessionState
-from filebridge.wire.answers import AnswerFiles
-from filebridge.wire.channel import Channel, open_waiter
+from filebridge.host.worker_commands import WorkerCommands
+from filebridge.wire.channel import open_waiter
 from filebridge.wire.codec import dumps
 from filebridge.wire.files import (
     MOUNT_ERRORS,
@@ -41,7 +47,7 @@ from filebridge.wire.layout import (
     is_valid_session_id,
     make_private_dir,
 )
-from filebridge.wire.logs import LogDamaged, rotation_for
+from filebridge.wire.logs import rotation_for
 from filebridge.wire.messages import Answer, Request
 from filebridge.wire.waiting import Change, choose_strategy
 from filebridge.wire.waiting.base import SPIN_SECONDS, yield_cpu
@@ -131,7 +137,7 @@ class Host:
         self._lagging: dict[str, float] = {}
         self.failure: Optional[BaseException] = None
         self._pending: set[Path] = set()
-        self._commands: dict[str, Channel] = {}
+        self._commands = WorkerCommands(lambda layout: self.strategy)
         self._subscribers: list[Callable[[HostEvent], None]] = []
         self._stop_callbacks: list[Callable[[], None]] = []
         self._pool = ThreadPoolExecutor(max_workers=handler_threads,
@@ -173,8 +179,10 @@ class Host:
         self._subscribers.append(callback)
 
     def on_stop(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` when the host stops (features stop their own threads here)."""
-        self._stop_callbacks.append(callback)
+        """Run ``callback`` when the host stops (features stop their own threads here); a
+        callback already registered is not added twice."""
+        if callback not in self._stop_callbacks:
+            self._stop_callbacks.append(callback)
 
     def _emit(self, event: HostEvent) -> None:
         for callback in list(self._subscribers):
@@ -213,15 +221,8 @@ class Host:
                 **args: Any) -> Any:
         """Ask the worker of ``session_id`` (host -> worker) and return its result."""
         info = self.session(session_id)
-        with self._lock:
-            channel = self._commands.get(session_id)
-            if channel is None:
-                layout = info.layout
-                channel = Channel(layout.command_log, layout.command_lock,
-                                  AnswerFiles(layout.command_responses), self.strategy,
-                                  rotate_at=rotation_for(info.info))
-                self._commands[session_id] = channel
-        _request, answer, waited = channel.call(command, args, timeout)
+        answer, waited = self._commands.call(info.layout, command, args, timeout,
+                                             rotate_at=rotation_for(info.info))
         if answer is None:
             status = self.session(session_id).status
             raise CallTimeout(f"worker of session {session_id} did not answer {command!r} "
@@ -494,8 +495,7 @@ class Host:
             except OSError:
                 pass
             release_folder(served.state.layout.folder)
-        for channel in self._commands.values():
-            channel.close()
+        self._commands.close()
         self._waiter.close()
         try:
             self._lease.release()
@@ -638,7 +638,7 @@ class Host:
     def _drop_served(self, session_id: str) -> Optional[ServedSession]:
         with self._lock:
             served = self._served.pop(session_id, None)
-            channel = self._commands.pop(session_id, None)
+        self._commands.forget(session_id)
         if served is not None:
             self._waiter.unwatch(served.state.layout.request_lock)
             self._waiter.unwatch(served.state.layout.request_log)
@@ -647,8 +647,6 @@ class Host:
             except OSError:
                 pass
             release_folder(served.state.layout.folder)
-        if channel is not None:
-            channel.close()
         return served
 
     def _forget(self, session_id: str) -> None:

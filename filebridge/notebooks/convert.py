@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from filebridge.errors import NotebookFormatError
-from filebridge.notebooks.files import atomic_write
+from filebridge.notebooks.files import replace_user_file
 from filebridge.notebooks.ipynb import to_ipynb, to_source
 from filebridge.notebooks.languages import SOURCE_EXTENSIONS, language_for_path
 from filebridge.notebooks.notebook_json import dumps_ipynb, loads_ipynb
@@ -52,7 +52,7 @@ def convert_file(
     except UnicodeDecodeError:
         raise NotebookFormatError(f"{in_path}: not UTF-8 text") from None
     out_text, warnings = convert_text(text, in_path, out_path, progress)
-    atomic_write(Path(out_path), out_text.encode("utf-8"))
+    replace_user_file(Path(out_path), out_text.encode("utf-8"))
     return warnings
 
 

@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import Callable, Optional
 
 __all__ = [
-    "atomic_write",
-    "content_hash",
     "default_file_mode",
     "read_bytes_or_none",
     "read_complete",
     "read_settled",
+    "replace_user_file",
+    "sha256_hex",
 ]
 
 
-def content_hash(data: bytes) -> str:
+def sha256_hex(data: bytes) -> str:
     """SHA-256 of a file's bytes: changes are judged by content, never by mtime."""
     return hashlib.sha256(data).hexdigest()
 
@@ -80,10 +80,12 @@ def default_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def atomic_write(
+def replace_user_file(
     path: Path, data: bytes, mode: Optional[int] = None, *, durable: bool = True
 ) -> None:
-    """Replace ``path`` so readers see the old or the new bytes, never a mix.
+    """Replace a user's file (a notebook, a settings file) so readers see the old or the new
+    bytes, never a mix; unlike session files (``filebridge.wire.files.atomic_write``), a link
+    is followed and the mode kept.
 
     Writes a temporary file in the same folder (a rename is only atomic within one
     filesystem), fsyncs it, then replaces. ``mode`` defaults to the existing file's mode.

@@ -24,7 +24,7 @@ from jupyter_server.services.contents.largefilemanager import AsyncLargeFileMana
 from tornado import web
 
 from filebridge.errors import NotebookError
-from filebridge.notebooks.files import atomic_write
+from filebridge.notebooks.files import replace_user_file
 from filebridge.notebooks.ipynb import to_ipynb, to_source
 from filebridge.notebooks.languages import SOURCE_EXTENSIONS, language_for_path
 
@@ -88,7 +88,7 @@ def build_contents_manager_class(base: type[Any]) -> type[Any]:
 
         async def _write_source(self, os_path: str, data: bytes) -> None:
             with self.perm_to_403(os_path):
-                atomic_write(Path(os_path), data)
+                replace_user_file(Path(os_path), data)
 
         async def _source_notebook_model(
             self, path: str, content: bool, require_hash: bool = False

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from filebridge.errors import NotebookError
-from filebridge.notebooks.files import atomic_write
+from filebridge.notebooks.files import replace_user_file
 
 __all__ = ["DOUBLE_CLICK_TYPES", "SCOPES", "Locations", "install", "locations", "status",
            "uninstall"]
@@ -216,7 +216,7 @@ def _is_our_labextension(folder: Path) -> bool:
 
 def _write_json(path: Path, value: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, (json.dumps(value, indent=2) + "\n").encode("utf-8"))
+    replace_user_file(path, (json.dumps(value, indent=2) + "\n").encode("utf-8"))
 
 
 def _read_json(path: Path) -> dict[str, Any]:

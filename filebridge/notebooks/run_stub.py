@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from filebridge.errors import NotebookError
-from filebridge.notebooks.files import atomic_write, read_bytes_or_none
+from filebridge.notebooks.files import read_bytes_or_none, replace_user_file
 from filebridge.notebooks.runs import RunTarget, runs_of_source
 
 __all__ = ["STUB_NAME", "remove_run_stub", "run_stub_text", "write_run_stub"]
@@ -55,7 +55,7 @@ def write_run_stub(shadow: Path, source: Path, runs: list[RunTarget], workspace:
     if text is None:
         remove_run_stub(shadow)
     elif existing != text.encode("utf-8"):
-        atomic_write(path, text.encode("utf-8"), durable=False)
+        replace_user_file(path, text.encode("utf-8"), durable=False)
 
 
 def remove_run_stub(shadow: Path) -> None:

@@ -31,12 +31,12 @@ from filelock import FileLock, Timeout
 
 from filebridge.errors import NotebookConflict, NotebookError, NotebookFormatError
 from filebridge.notebooks.files import (
-    atomic_write,
-    content_hash,
     default_file_mode,
     read_bytes_or_none,
     read_complete,
     read_settled,
+    replace_user_file,
+    sha256_hex,
 )
 from filebridge.notebooks.ipynb import METADATA_KEY, to_ipynb, to_source
 from filebridge.notebooks.languages import language_for_path, language_named
@@ -313,7 +313,7 @@ class ShadowSession:
         """Record this process as the session's owner: the session ends when it exits."""
         self._ensure_folder()
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
-        atomic_write(self.owner_path, orjson.dumps(owner), 0o600)
+        replace_user_file(self.owner_path, orjson.dumps(owner), 0o600)
 
     def owner_alive(self) -> Optional[bool]:
         """Whether the owning process still runs; None when the session has no owner."""
@@ -357,10 +357,10 @@ class ShadowSession:
             item["source_exists"] = source_bytes is not None
             item["shadow_exists"] = shadow_bytes is not None
             item["source_changed"] = (
-                source_bytes is not None and content_hash(source_bytes) != entry.source_sha256
+                source_bytes is not None and sha256_hex(source_bytes) != entry.source_sha256
             )
             item["shadow_changed"] = (
-                shadow_bytes is not None and content_hash(shadow_bytes) != entry.shadow_sha256
+                shadow_bytes is not None and sha256_hex(shadow_bytes) != entry.shadow_sha256
             )
             out.append(item)
         return out
@@ -433,7 +433,7 @@ class ShadowSession:
                 if data != before:
                     # Hashes lost in a crash only make the next sync see changes that are not
                     # there (read-only, never a lost edit); not worth an fsync per event.
-                    atomic_write(self.state_path, data, 0o600, durable=False)
+                    replace_user_file(self.state_path, data, 0o600, durable=False)
         except Timeout:
             raise NotebookError(f"{self.state_path} stayed locked; is a sync stuck?") from None
 
@@ -450,7 +450,7 @@ class ShadowSession:
         shadow = Path(entry.shadow)
         shadow_bytes = read_bytes_or_none(shadow)
         if (shadow_bytes is not None and entry.status != "conflict"
-                and content_hash(shadow_bytes) != entry.shadow_sha256):
+                and sha256_hex(shadow_bytes) != entry.shadow_sha256):
             copy = self._keep_copy(entry, shadow_bytes)
             events.append(
                 self._event("kept", entry, f"shadow edits not saved back; kept in {copy}")
@@ -487,14 +487,14 @@ class ShadowSession:
 
     def _read_source(self, entry: ShadowEntry) -> Optional[bytes]:
         data = read_bytes_or_none(Path(entry.source))
-        if data is not None and content_hash(data) != entry.source_sha256:
+        if data is not None and sha256_hex(data) != entry.source_sha256:
             # A changed source may be half way through a truncate-and-write save.
             data = read_settled(Path(entry.source))
         return data
 
     def _read_shadow(self, entry: ShadowEntry) -> Optional[bytes]:
         data = read_bytes_or_none(Path(entry.shadow))
-        if data is not None and content_hash(data) != entry.shadow_sha256:
+        if data is not None and sha256_hex(data) != entry.shadow_sha256:
             data = read_complete(Path(entry.shadow), is_complete_json)
         return data
 
@@ -505,7 +505,7 @@ class ShadowSession:
             if entry.status != "deleted":
                 self._set_read_only(entry, "deleted", "the source was deleted")
                 return [self._event("deleted", entry, "source deleted; shadow is read-only")]
-            shadow_hash = content_hash(shadow_bytes) if shadow_bytes is not None else ""
+            shadow_hash = sha256_hex(shadow_bytes) if shadow_bytes is not None else ""
             if shadow_hash and shadow_hash != entry.shadow_sha256 and (
                 entry.reported_sha256 != shadow_hash
             ):
@@ -522,8 +522,8 @@ class ShadowSession:
             entry.reported_sha256 = "missing"
             return [self._event("missing", entry, "shadow is gone; run open to regenerate")]
 
-        source_changed = content_hash(source_bytes) != entry.source_sha256
-        shadow_hash = content_hash(shadow_bytes)
+        source_changed = sha256_hex(source_bytes) != entry.source_sha256
+        shadow_hash = sha256_hex(shadow_bytes)
         shadow_changed = shadow_hash != entry.shadow_sha256
         if entry.read_only:
             if source_changed and not shadow_changed and (entry.auto_reload or reopen):
@@ -577,10 +577,10 @@ class ShadowSession:
             entry.shadow_sha256 = shadow_hash
             return []
         current = read_bytes_or_none(Path(entry.source))
-        if current is None or content_hash(current) != entry.source_sha256:
+        if current is None or sha256_hex(current) != entry.source_sha256:
             return [self._conflict(entry, shadow_bytes, "source and shadow both changed")]
-        atomic_write(Path(entry.source), new_bytes)
-        entry.source_sha256 = content_hash(new_bytes)
+        replace_user_file(Path(entry.source), new_bytes)
+        entry.source_sha256 = sha256_hex(new_bytes)
         entry.shadow_sha256 = shadow_hash
         return [self._event("saved", entry, "shadow saved to source", result.warnings)]
 
@@ -592,14 +592,14 @@ class ShadowSession:
         while copy.exists():
             n += 1
             copy = shadow.with_name(f"{shadow.stem}.conflict-{stamp}-{n}.ipynb")
-        atomic_write(copy, shadow_bytes, self._writable_mode(entry))
+        replace_user_file(copy, shadow_bytes, self._writable_mode(entry))
         return copy
 
     def _conflict(self, entry: ShadowEntry, shadow_bytes: bytes, reason: str) -> SyncEvent:
         copy = self._keep_copy(entry, shadow_bytes)
         self._set_read_only(entry, "conflict", reason)
         # These bytes are reported here; the same bytes must not be reported again as ignored.
-        entry.reported_sha256 = content_hash(shadow_bytes)
+        entry.reported_sha256 = sha256_hex(shadow_bytes)
         error = NotebookConflict(
             f"{entry.source}: {reason}: the source was not overwritten; shadow edits kept in "
             f"{copy}; run reload"
@@ -621,7 +621,7 @@ class ShadowSession:
         notebook = to_ipynb(text, entry.language, steps if progress else None)
         if keep_from is not None:
             _carry_over(keep_from, notebook)
-        source_hash = content_hash(source_bytes)
+        source_hash = sha256_hex(source_bytes)
         version = f"{source_hash[:12]}.{secrets.token_hex(3)}"
         saved = notebook["metadata"][METADATA_KEY]
         saved["version"] = version
@@ -630,7 +630,7 @@ class ShadowSession:
             saved["runs"] = [run.to_dict() for run in runs]
         data = dumps_ipynb(notebook).encode("utf-8")
         shadow = Path(entry.shadow)
-        atomic_write(shadow, data, self._writable_mode(entry))
+        replace_user_file(shadow, data, self._writable_mode(entry))
         if entry.location == "workspace" and entry.language == "python":
             # Only there can a language server find it (docs/notebooks.md, %run).
             write_run_stub(shadow, Path(entry.source), runs, Path(entry.workspace))
@@ -638,7 +638,7 @@ class ShadowSession:
             progress(1.0)
         _marker(shadow).unlink(missing_ok=True)
         entry.source_sha256 = source_hash
-        entry.shadow_sha256 = content_hash(data)
+        entry.shadow_sha256 = sha256_hex(data)
         entry.version = version
         entry.status, entry.reason, entry.reported_sha256 = "synced", "", ""
 
@@ -654,7 +654,7 @@ class ShadowSession:
         with contextlib.suppress(FileNotFoundError):
             os.chmod(shadow, 0o444)
         if shadow.parent.is_dir():
-            atomic_write(_marker(shadow), f"{status}: {reason}\n".encode(), 0o644)
+            replace_user_file(_marker(shadow), f"{status}: {reason}\n".encode(), 0o644)
 
     def _writable_mode(self, entry: ShadowEntry) -> int:
         return 0o600 if entry.location == "temp" else default_file_mode()

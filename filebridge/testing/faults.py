@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from filebridge.errors import FaultSpecError
 from filebridge.wire import faults as _core
-from filebridge.wire.faults import ENV, Fault, FaultSpecError
+from filebridge.wire.faults import ENV, Fault
 
 __all__ = ["ENV", "Fault", "FaultSpecError", "clear", "env", "fired", "inject", "injected"]
 

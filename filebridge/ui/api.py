@@ -31,8 +31,8 @@ from urllib.parse import quote
 
 from filebridge.errors import FilebridgeError, RemoteError
 from filebridge.host import Host
-from filebridge.host.tables import PageRequest, parse_sort
-from filebridge.host.viewers import View, ViewerStore
+from filebridge.host.viewers.store import View, ViewerStore
+from filebridge.host.viewers.tables import PageRequest, parse_sort
 from filebridge.ui import panels as panel_registry
 from filebridge.ui.activity import Activity
 from filebridge.ui.capabilities import ViewCapabilities

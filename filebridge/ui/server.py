@@ -26,12 +26,13 @@ from typing import Callable, Optional
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from filebridge.errors import RemoteError
+from filebridge.features import features, load
 from filebridge.host import Host
-from filebridge.host.viewers import ViewerStore
+from filebridge.host.viewers.store import ViewerStore
 from filebridge.ui.activity import Activity
 from filebridge.ui.api import Api, Response
 from filebridge.ui.capabilities import ViewCapabilities
-from filebridge.ui.panels.variables import register as register_variables_panel
+from filebridge.ui.panels import register_panel
 from filebridge.ui.prompts import PagePrompts, install_prompt_handler
 
 __all__ = ["UIServer", "allowed_hosts"]
@@ -123,7 +124,9 @@ class UIServer:
     def __init__(self, host: Host, store: ViewerStore, *, port: int = 0,
                  token: Optional[str] = None, bind: str = "127.0.0.1",
                  view_port: int = 0) -> None:
-        register_variables_panel()  # every page has the variables pane
+        for feature in features():
+            for reference in feature.panels:
+                register_panel(load(reference))
         self.token = token or secrets.token_urlsafe(24)
         self.bind = bind
         self.activity = Activity()

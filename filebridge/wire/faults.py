@@ -30,17 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["ARMED", "ENV", "Fault", "FaultSpecError", "arm", "at_host_point", "disarm",
+from filebridge.errors import FaultSpecError
+
+__all__ = ["ARMED", "ENV", "Fault", "arm", "at_host_point", "disarm",
            "drop_ring", "on_write", "parse", "spent"]
 
 ENV = "FILEBRIDGE_FAULTS"
 NAMES = ("drop_doorbell", "delay_answer", "tear_write", "disk_full", "kill_host")
 HOST_POINTS = ("claimed", "handled", "answered")
 EVERY = -1
-
-
-class FaultSpecError(ValueError):
-    """A fault spec that cannot be read; the message names the part."""
 
 
 @dataclass

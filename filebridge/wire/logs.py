@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from filebridge.errors import LogDamaged
 from filebridge.wire import faults
 from filebridge.wire.files import (
     KeptFile,
@@ -39,7 +40,7 @@ from filebridge.wire.files import (
 )
 from filebridge.wire.journal_record import RECORD_WIDTH, decode_record
 
-__all__ = ["DEFAULT_ROTATE_AT", "AppendLog", "LogCursor", "LogDamaged", "SoleWriterLog",
+__all__ = ["DEFAULT_ROTATE_AT", "AppendLog", "LogCursor", "SoleWriterLog",
            "log_end", "log_start", "read_by_host", "retired_path", "rotation_for", "rotation_limit"]
 
 DEFAULT_ROTATE_AT = 64 << 20
@@ -50,11 +51,6 @@ MAX_RETIRED = 8
 UNSEEN_GRACE = 2.0
 _HEADER = re.compile(rb'\{"log_generation":(\d{1,12}),"base":(\d{1,20})\}\n')
 _HEADER_MAX = 64
-
-
-class LogDamaged(OSError):
-    """The log was truncated, replaced or deleted under the reader, or the generation that
-    holds the reader's position was removed before it was read."""
 
 
 def _header(generation: int, base: int) -> bytes:

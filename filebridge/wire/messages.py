@@ -8,7 +8,8 @@ import re
 import secrets
 import threading
 import time
-from typing import Any, NamedTuple, Optional
+import traceback
+from typing import Any, Callable, NamedTuple, Optional
 
 from filebridge import PROTOCOL_VERSION
 from filebridge.errors import ProtocolError, RemoteError, error_from_answer
@@ -18,9 +19,11 @@ __all__ = [
     "Answer",
     "BadRequest",
     "Request",
+    "answer_by_running",
     "decode_answer",
     "decode_request",
     "new_request",
+    "no_handler_answer",
 ]
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -181,6 +184,29 @@ class Answer(NamedTuple):
 
     def as_error(self) -> RemoteError:
         return error_from_answer(self.error_code, self.error_message, self.error_details)
+
+
+def answer_by_running(request: Request, handler: Callable[[], Any]) -> Answer:
+    """The answer to ``request`` from ``handler()``, on either side of the channel: its result,
+    or the error answer for what it raised. A ``RemoteError`` keeps its code, message and
+    details; anything else is ``handler_error`` with the exception and its traceback, so a
+    failing handler never takes down the side that runs it."""
+    try:
+        return Answer(request.id, True, result=handler())
+    except RemoteError as exc:
+        return Answer(request.id, False, error_code=exc.code, error_message=exc.remote_message,
+                      error_details=exc.details)
+    except Exception as exc:
+        return Answer(request.id, False, error_code="handler_error",
+                      error_message=f"handler for {request.command!r} failed: "
+                                    f"{type(exc).__name__}: {exc}",
+                      error_details=traceback.format_exc(limit=8))
+
+
+def no_handler_answer(request: Request, side: str) -> Answer:
+    """``side`` ("host" or "worker") has no handler for the request's command."""
+    return Answer(request.id, False, error_code="no_handler",
+                  error_message=f"no handler for {request.command!r} on the {side}")
 
 
 def decode_answer(data: bytes) -> Answer:

@@ -10,16 +10,21 @@ import logging
 import os
 import threading
 import time
-import traceback
 from typing import Any, Callable, Optional
 
-from filebridge.errors import RemoteError
 from filebridge.wire.answers import FileOutbox
 from filebridge.wire.channel import open_waiter
 from filebridge.wire.files import Doorbell
 from filebridge.wire.layout import SessionLayout
 from filebridge.wire.logs import LogCursor
-from filebridge.wire.messages import Answer, BadRequest, Request, decode_request
+from filebridge.wire.messages import (
+    Answer,
+    BadRequest,
+    Request,
+    answer_by_running,
+    decode_request,
+    no_handler_answer,
+)
 
 __all__ = ["HEARTBEAT_INTERVAL", "BackgroundService", "CommandHandler"]
 
@@ -130,17 +135,8 @@ class BackgroundService:
     def _handle(self, request: Request) -> Answer:
         handler = self._handlers.get(request.command)
         if handler is None:
-            return Answer(request.id, False, error_code="no_handler",
-                          error_message=f"the worker has no handler for {request.command!r}")
-        try:
-            return Answer(request.id, True, result=handler(request.args))
-        except RemoteError as exc:
-            return Answer(request.id, False, error_code=exc.code,
-                          error_message=exc.remote_message)
-        except Exception as exc:
-            return Answer(request.id, False, error_code="handler_error",
-                          error_message=f"{type(exc).__name__}: {exc}",
-                          error_details=traceback.format_exc(limit=5))
+            return no_handler_answer(request, "worker")
+        return answer_by_running(request, lambda: handler(request.args))
 
     def _answer(self, answer: Answer) -> None:
         try:

@@ -17,10 +17,10 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
-from filebridge.host.source_metadata import distributions_of
+from filebridge.host.imports.metadata import distributions_of
 
 if TYPE_CHECKING:
-    from filebridge.host.module_source import ModuleSourceProvider
+    from filebridge.host.imports.module_source import ModuleSourceProvider
 
 __all__ = ["HISTORY", "SourceIndex", "content_hash"]
 

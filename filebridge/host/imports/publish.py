@@ -16,9 +16,9 @@ from typing import Any
 
 from filebridge.errors import FilebridgeError, RemoteError
 from filebridge.host.dispatch import Call
-from filebridge.host.module_source import ModuleSourceProvider
+from filebridge.host.imports.module_source import ModuleSourceProvider
+from filebridge.host.imports.resources import read_resource
 from filebridge.host.server import Host, HostEvent
-from filebridge.host.source_resources import read_resource
 from filebridge.wire.codec import dumps
 from filebridge.wire.files import atomic_write
 from filebridge.wire.layout import SessionLayout

@@ -22,7 +22,7 @@ import orjson
 
 from filebridge.errors import FilebridgeError
 from filebridge.notebooks.convert import convert_text
-from filebridge.notebooks.files import atomic_write
+from filebridge.notebooks.files import replace_user_file
 from filebridge.notebooks.runs import runs_of_source
 from filebridge.notebooks.shadow import (
     LOCATIONS,
@@ -141,7 +141,7 @@ def _sessions_holding(args: argparse.Namespace) -> list[ShadowSession]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Run ``notebook`` alone (``python -m filebridge.cli.notebook ...``)."""
+    """Run ``notebook`` alone (``python -m filebridge.notebooks.cli ...``)."""
     parser = argparse.ArgumentParser(prog="filebridge")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["notebook", *(sys.argv[1:] if argv is None else argv)])
@@ -178,7 +178,7 @@ def _convert(args: argparse.Namespace) -> int:
         sys.stdout.write(out_text)
         sys.stdout.flush()
     else:
-        atomic_write(Path(args.output), out_text.encode("utf-8"))
+        replace_user_file(Path(args.output), out_text.encode("utf-8"))
     return 0
 
 

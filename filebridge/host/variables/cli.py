@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from filebridge.cli.sessions import add_root_argument
 from filebridge.errors import FilebridgeError
-from filebridge.host.variables import VariablesProvider, read_snapshot
+from filebridge.host.variables.provider import VariablesProvider, read_snapshot
 from filebridge.wire.codec import dumps
 from filebridge.wire.layout import RootLayout, default_root
 

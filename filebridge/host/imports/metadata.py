@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from filebridge.host.source_rules import SourceRoot
+from filebridge.host.imports.rules import SourceRoot
 
 __all__ = ["distributions_of", "normalized"]
 

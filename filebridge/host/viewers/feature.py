@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
+from filebridge.features import DemoStep, Feature
 from filebridge.host import Host
-from filebridge.host.source_rules import parse_source
-from filebridge.host.viewers import ViewerStore, install_viewer_handlers
-from filebridge.ui.server import UIServer
+from filebridge.host.imports.rules import parse_source
+from filebridge.host.viewers.cli import register as register_command
+from filebridge.host.viewers.demo import demo_step
+from filebridge.host.viewers.service import install_viewers
 
-__all__ = ["Viewers", "add_serve_arguments", "install", "install_viewers"]
-
-
-@dataclass
-class Viewers:
-    store: ViewerStore
-    ui: Optional[UIServer] = None
-
-
-# The serve command's host gets one of these, so the demo and tests can reach the page.
-installed: dict[int, Viewers] = {}
+__all__ = ["FEATURE", "add_serve_arguments", "install"]
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,33 +30,6 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                             "folders); repeatable")
 
 
-def install_viewers(host: Host, *, ui: bool = False, port: int = 0,
-                    open_browser: bool = False,
-                    folders: Iterable[Path | str] = ()) -> Viewers:
-    """Register the viewer handlers on ``host`` and, when asked, start the web page.
-
-    Views read from each session's own folder, the local side of the host's path map and
-    ``folders``; nothing else.
-    """
-    store = ViewerStore(folders)
-    install_viewer_handlers(host, store)
-    viewers = Viewers(store)
-    if ui or open_browser:
-        viewers.ui = UIServer(host, store, port=port)
-        viewers.ui.start()
-        if open_browser:
-            viewers.ui.open_browser()
-    installed[id(host)] = viewers
-    host.on_stop(lambda: _stop(host))
-    return viewers
-
-
-def _stop(host: Host) -> None:
-    viewers = installed.pop(id(host), None)
-    if viewers is not None and viewers.ui is not None:
-        viewers.ui.stop()
-
-
 def _served_folders(args: argparse.Namespace) -> list[Path]:
     sources = [parse_source(text).folder for text in getattr(args, "source", None) or []]
     return [*sources, *(Path(d).expanduser() for d in getattr(args, "view_folder", None) or [])]
@@ -82,5 +44,12 @@ def install(host: Host, args: argparse.Namespace) -> None:
         print(f"filebridge: web page at {viewers.ui.url}", file=sys.stderr, flush=True)
 
 
-def viewers_of(host: Host) -> Optional[Viewers]:
-    return installed.get(id(host))
+FEATURE = Feature(
+    name="viewers",
+    summary="webviews, browser and help pages, plots and table views on the local web page",
+    install=install,
+    add_serve_arguments=add_serve_arguments,
+    commands=(register_command,),
+    demo=DemoStep("viewers: a plot, a webview and a data view on the local page", demo_step),
+    benchmarks=("viewers",),
+)

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from filebridge.errors import RemoteError
-from filebridge.host.source_index import SourceIndex, content_hash
-from filebridge.host.source_rules import SourceRoot, SourceRules, is_module_name, roots_by_name
+from filebridge.host.imports.index import SourceIndex, content_hash
+from filebridge.host.imports.rules import SourceRoot, SourceRules, is_module_name, roots_by_name
 
 __all__ = ["INDEX_VERSION", "Located", "ModuleSourceProvider", "content_hash"]
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from filebridge.errors import RemoteError
 
 if TYPE_CHECKING:
-    from filebridge.host.module_source import ModuleSourceProvider
+    from filebridge.host.imports.module_source import ModuleSourceProvider
 
 __all__ = ["MAX_RESOURCE_BYTES", "read_resource"]
 

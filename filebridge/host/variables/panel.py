@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from filebridge.errors import CallTimeout, FilebridgeError, RemoteError
-from filebridge.host.variables import NoSnapshot, VariablesChanged
-from filebridge.host.variables_feature import provider_for
+from filebridge.host.variables.provider import NoSnapshot, VariablesChanged
+from filebridge.host.variables.service import provider_for
 from filebridge.ui.panels import (
     Panel,
     PanelError,
@@ -25,15 +25,14 @@ from filebridge.ui.panels import (
     PanelResponse,
     PanelRoute,
     json_response,
-    register_panel,
 )
 
 if TYPE_CHECKING:
     from filebridge.host import Host
 
-__all__ = ["SCRIPT", "register", "routes"]
+__all__ = ["PANEL", "SCRIPT", "routes"]
 
-SCRIPT = Path(__file__).resolve().parent.parent / "static" / "variables.js"
+SCRIPT = Path(__file__).resolve().parent / "panel.js"
 MAX_WAIT = 25.0
 
 
@@ -154,7 +153,4 @@ def routes(host: Host) -> dict[str, PanelRoute]:
             "retry": retry}
 
 
-def register() -> None:
-    """Add the panel to the page (called when the page is installed)."""
-    register_panel(Panel(name="variables", title="Variables", script=SCRIPT, routes=routes,
-                         order=50))
+PANEL = Panel(name="variables", title="Variables", script=SCRIPT, routes=routes, order=50)

@@ -6,7 +6,7 @@ import json
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
-from filebridge.ui.feature import install_viewers, viewers_of
+from filebridge.host.viewers.service import install_viewers, viewers_of
 from filebridge.ui.server import UIServer
 
 if TYPE_CHECKING:

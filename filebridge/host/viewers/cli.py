@@ -16,9 +16,9 @@ from typing import Any
 from filebridge.cli.output import CommandFailed, emit
 from filebridge.cli.sessions import add_root_argument
 from filebridge.errors import RemoteError
-from filebridge.host.tables import PageRequest, TableReader, display_text, parse_sort
-from filebridge.host.view_files import AllowedFolders
-from filebridge.host.viewers import HOST_FOLDER, MAX_INDEX_BYTES
+from filebridge.host.viewers.files import AllowedFolders
+from filebridge.host.viewers.store import HOST_FOLDER, MAX_INDEX_BYTES
+from filebridge.host.viewers.tables import PageRequest, TableReader, display_text, parse_sort
 from filebridge.wire.codec import loads
 from filebridge.wire.layout import RootLayout, is_valid_session_id
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from filebridge.errors import RemoteError
-from filebridge.host.view_files import write_inside
+from filebridge.host.viewers.files import write_inside
 from filebridge.wire.codec import dumps, loads
 
 __all__ = ["CHUNK_ROWS", "import_vscode_r_table"]

@@ -1,7 +1,7 @@
 """The host's viewers: what each session asked to show, kept until closed or pruned.
 
     from filebridge.host import Host
-    from filebridge.host.viewers import ViewerStore, install_viewer_handlers
+    from filebridge.host.viewers.store import ViewerStore, install_viewer_handlers
 
     store = ViewerStore()
     install_viewer_handlers(host, store)    # webview, browser, help, dataview, plot, httpgd
@@ -14,7 +14,7 @@ Views live in memory and in ``<session>/host-views/index.json`` (so a restarted 
 lists them); plots are copied into ``<session>/host-views/plots/``. Pruning the session
 folder removes both.
 
-Every file a view reads goes through ``filebridge.host.view_files``: only inside the session
+Every file a view reads goes through ``filebridge.host.viewers.files``: only inside the session
 folder or the folders the user let the host serve, never through a symlink leading out, never a
 FIFO or a device, and never more than the size limits below. The worker can edit
 ``index.json``, so what it says is checked again whenever a file is read.
@@ -36,9 +36,9 @@ from typing import Any, Callable, Optional
 from filebridge.errors import RemoteError
 from filebridge.host.dispatch import Call
 from filebridge.host.server import Host, HostEvent
-from filebridge.host.table_import import import_vscode_r_table
-from filebridge.host.tables import MAX_META_BYTES, TableReader
-from filebridge.host.view_files import AllowedFolders, remove_inside, write_inside
+from filebridge.host.viewers.files import AllowedFolders, remove_inside, write_inside
+from filebridge.host.viewers.table_import import import_vscode_r_table
+from filebridge.host.viewers.tables import MAX_META_BYTES, TableReader
 from filebridge.wire.codec import dumps, loads
 from filebridge.wire.layout import is_valid_session_id
 

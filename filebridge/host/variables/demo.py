@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from filebridge.host.variables import NoSnapshot
-from filebridge.host.variables_feature import provider_for
+from filebridge.host.variables.provider import NoSnapshot
+from filebridge.host.variables.service import provider_for
 
 if TYPE_CHECKING:
     from filebridge.demo import DemoContext

@@ -1,6 +1,6 @@
 """The variables pane, host side: a provider shaped like VS Code's and DAP's, and change events.
 
-    from filebridge.host.variables import VariablesProvider
+    from filebridge.host.variables.provider import VariablesProvider
     provider = VariablesProvider.for_host(host)
     for var in provider.provide_variables(session_id):              # the top level
         if var.has_named_children or var.indexed_children_count:
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Union
 
 from filebridge.errors import CallTimeout, FilebridgeError
-from filebridge.wire.answers import AnswerFiles
-from filebridge.wire.channel import Channel, open_waiter
+from filebridge.host.worker_commands import WorkerCommands
+from filebridge.wire.channel import open_waiter
 from filebridge.wire.codec import loads
 from filebridge.wire.files import read_counter, read_file
 from filebridge.wire.layout import RootLayout, SessionLayout, is_valid_session_id
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["DirectCommands", "NoSnapshot", "ProvidedVariable", "VariablesChanged",
            "VariablesProvider", "WorkspaceWatcher", "child_counts", "read_snapshot"]
 
-log = logging.getLogger("filebridge.host.variables")
+log = logging.getLogger("filebridge.host.variables.provider")
 
 DEFAULT_TIMEOUT = 10.0
 # A viewer's subscription lasts this long on the worker; it is renewed every third of it.
@@ -83,20 +83,12 @@ class DirectCommands:
 
     def __init__(self, root: Path | str) -> None:
         self.root = RootLayout(Path(root).expanduser())
-        self._channels: dict[str, Channel] = {}
-        self._lock = threading.Lock()
+        self._commands = WorkerCommands(lambda layout: choose_strategy(layout.folder))
 
     def __call__(self, session_id: str, command: str, args: dict[str, Any],
                  timeout: Optional[float]) -> Any:
-        with self._lock:
-            channel = self._channels.get(session_id)
-            if channel is None:
-                layout = self.root.session(session_id)
-                strategy = choose_strategy(layout.folder)
-                channel = Channel(layout.command_log, layout.command_lock,
-                                  AnswerFiles(layout.command_responses), strategy)
-                self._channels[session_id] = channel
-        _request, answer, waited = channel.call(command, args, timeout)
+        answer, waited = self._commands.call(self.root.session(session_id), command, args,
+                                             timeout)
         if answer is None:
             raise CallTimeout(f"the worker of session {session_id} did not answer {command!r} "
                               f"within {waited:.3g} s; is it still running?",
@@ -104,10 +96,7 @@ class DirectCommands:
         return answer.unwrap()
 
     def close(self) -> None:
-        with self._lock:
-            for channel in self._channels.values():
-                channel.close()
-            self._channels.clear()
+        self._commands.close()
 
 
 @dataclass(frozen=True)

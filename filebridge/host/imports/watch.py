@@ -6,7 +6,7 @@ import logging
 import threading
 from typing import Callable, Optional
 
-from filebridge.host.module_source import ModuleSourceProvider
+from filebridge.host.imports.module_source import ModuleSourceProvider
 
 __all__ = ["SourceWatcher"]
 

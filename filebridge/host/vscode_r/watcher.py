@@ -15,7 +15,6 @@ The format is documented in docs/r.md, built from vscode-R's documented behaviou
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
 import logging
@@ -31,13 +30,13 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from filebridge import PROTOCOL_VERSION
 from filebridge.errors import RemoteError
-from filebridge.host.vscode_r_answers import (
+from filebridge.host.vscode_r.answers import (
     builtin_rstudioapi,
     legacy_children,
     not_available_body,
 )
-from filebridge.host.vscode_r_discovery import LegacyFinder
-from filebridge.host.vscode_r_help import render_help
+from filebridge.host.vscode_r.discovery import LegacyFinder
+from filebridge.host.vscode_r.help import render_help
 from filebridge.wire.answers import FileOutbox
 from filebridge.wire.codec import dumps, loads
 from filebridge.wire.files import (
@@ -57,9 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LegacyWatcher",
-    "add_serve_arguments",
     "default_watcher_dir",
-    "install",
     "legacy_variables",
 ]
 
@@ -705,24 +702,3 @@ def legacy_variables(legacy: Any, version: int, pid: int) -> dict[str, Any]:
             "language": "r", "length": len(variables), "variables": variables,
             "assigned": [v["access_key"] for v in variables], "removed": [], "unevaluated": [],
             "elapsed_ms": 0, "errors": [], "legacy": "vscode-r"}
-
-
-# -- the serve feature: `filebridge serve --vscode-r [--watcher-dir DIR]` -------------------
-
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("legacy vscode-R sessions")
-    group.add_argument("--vscode-r", action="store_true",
-                       help="also serve R sessions started with vscode-R 2.8's session code")
-    group.add_argument("--watcher-dir", metavar="DIR", type=Path, default=None,
-                       help="their watcher folder (default: $VSCODE_WATCHER_DIR or ~/.vscode-R)")
-
-
-def install(host: Host, args: argparse.Namespace) -> Optional[LegacyWatcher]:
-    """Start the adapter when ``--vscode-r`` was given; returns it (stop it with the host)."""
-    if not getattr(args, "vscode_r", False):
-        return None
-    watcher = LegacyWatcher(host, getattr(args, "watcher_dir", None),
-                            force_poll=getattr(args, "poll", None) or None)
-    watcher.start()
-    host.on_stop(watcher.stop)
-    return watcher

@@ -18,10 +18,10 @@ import threading
 from typing import TYPE_CHECKING, Any, List, Optional
 
 from filebridge.errors import FilebridgeError
-from filebridge.host.variables import child_counts
+from filebridge.host.variables.provider import child_counts
 
 if TYPE_CHECKING:
-    from filebridge.host.variables import VariablesProvider
+    from filebridge.host.variables.provider import VariablesProvider
 
 __all__ = ["DapVariables", "PositronVariables"]
 

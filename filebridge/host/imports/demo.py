@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from filebridge.host.source_serve import serve_sources
+from filebridge.host.imports.service import serve_sources
 
 if TYPE_CHECKING:
     from filebridge.demo import DemoContext

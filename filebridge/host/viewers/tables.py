@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from filebridge.errors import RemoteError
-from filebridge.host.view_files import AllowedFolders, read_capped
+from filebridge.host.viewers.files import AllowedFolders, read_capped
 from filebridge.wire.codec import loads
 
 __all__ = ["MAX_CHUNK_BYTES", "MAX_META_BYTES", "MAX_PAGE", "PageRequest", "TableReader",

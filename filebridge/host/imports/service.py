@@ -1,7 +1,7 @@
-"""The remote-imports feature of ``filebridge serve``: ``--source``, ``--include``, ``--exclude``.
+"""Serving local Python source to workers: the provider, the index publisher and the watcher.
 
     from filebridge.host import Host
-    from filebridge.host.source_serve import serve_sources
+    from filebridge.host.imports.service import serve_sources
 
     host = Host(root)
     service = serve_sources(host, ["~/proj", "~/lib/src=mylib"])
@@ -10,16 +10,15 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Optional, Sequence
 
-from filebridge.host.module_source import ModuleSourceProvider
+from filebridge.host.imports.module_source import ModuleSourceProvider
+from filebridge.host.imports.publish import IndexPublisher
+from filebridge.host.imports.rules import SourceRules, parse_source
+from filebridge.host.imports.watch import SourceWatcher
 from filebridge.host.server import Host
-from filebridge.host.source_publish import IndexPublisher
-from filebridge.host.source_rules import DEFAULT_EXCLUDES, SourceRules, parse_source
-from filebridge.host.source_watch import SourceWatcher
 
-__all__ = ["SourceService", "add_serve_arguments", "install", "serve_sources"]
+__all__ = ["SourceService", "serve_sources"]
 
 
 class SourceService:
@@ -57,25 +56,3 @@ def serve_sources(host: Host, sources: Sequence[str], *, include: Sequence[str] 
     service = SourceService(provider, publisher, watcher)
     host.on_stop(service.stop)
     return service
-
-
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("remote imports")
-    group.add_argument("--source", action="append", default=[], metavar="DIR[=NAME]",
-                       help="serve the Python modules in DIR to workers as NAME (default: the "
-                            "folder's name); repeatable")
-    group.add_argument("--include", action="append", default=[], metavar="GLOB",
-                       help="serve only module files matching GLOB; repeatable")
-    group.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                       help="never serve files or folders matching GLOB, in addition to "
-                            f"{', '.join(DEFAULT_EXCLUDES)}; repeatable")
-
-
-def install(host: Host, args: argparse.Namespace) -> Optional[SourceService]:
-    """Serve the ``--source`` folders, if any were given."""
-    sources = getattr(args, "source", None) or []
-    if not sources:
-        return None
-    return serve_sources(host, sources, include=getattr(args, "include", None) or [],
-                         exclude=getattr(args, "exclude", None) or [],
-                         force_polling=True if getattr(args, "poll", False) else None)

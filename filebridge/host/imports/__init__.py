@@ -1,0 +1,1 @@
+"""Remote imports: local Python source served to workers (docs/imports.md)."""

@@ -1,0 +1,2 @@
+"""The variables pane: snapshots of a worker's variables, for editors and the page
+(docs/variables.md)."""

@@ -1,0 +1,1 @@
+"""Viewers: webviews, browser and help pages, plots and table views (docs/viewers.md)."""
