@@ -10,7 +10,7 @@ __all__ = ["FEATURE"]
 
 FEATURE = Feature(
     name="r",
-    summary="R sessions on the same wire as Python's (the R worker in templates/r)",
+    summary="R sessions on the same wire as Python's (the R worker in session_templates/r)",
     demo=DemoStep("R: an Rscript worker on the same wire", demo_step),
     benchmarks=("r",),
 )
