@@ -187,6 +187,8 @@
     try {
       detail = await api(`api/sessions/${encodeURIComponent(id)}`);
     } catch (error) {
+      // no answer at all is the host-gone banner's news; the session stays as last seen
+      if (error instanceof TypeError || state.lostSince !== null) return;
       document.getElementById("session-head").replaceChildren(el("p", { class: "error" }, error.message));
       return;
     }
@@ -334,7 +336,8 @@
     }, el("img", { src: plotUrl(p, "png"), alt: `plot ${p.number}`, loading: "lazy" }))));
     requestAnimationFrame(() => {
       const current = strip.querySelector(".current");
-      if (current) current.scrollIntoView({ block: "nearest", inline: "nearest" });
+      // only the strip scrolls, never the page around it
+      if (current) strip.scrollLeft = current.offsetLeft - (strip.clientWidth - current.offsetWidth) / 2;
     });
     return strip;
   }
@@ -711,7 +714,8 @@
       } catch (error) {
         failures += 1;
         if (state.lostSince === null) state.lostSince = new Date();
-        state.lostWhy = error.name === "AbortError" ? "no answer" : error.message;
+        state.lostWhy = error.name === "AbortError" ? "no answer within 30 s"
+          : error instanceof TypeError ? "the connection was refused or dropped" : error.message;
         // a restarted server counts its versions from zero again: ask it for everything
         state.version = -1;
         renderHost();
