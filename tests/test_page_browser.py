@@ -134,7 +134,8 @@ def test_dark_mode_follows_the_system_with_a_readable_palette_on_every_panel(
     page.locator("[data-testid=session][data-session=work]").click()
     assert luminance(page.evaluate("getComputedStyle(document.body).backgroundColor")) < 0.05
     for selector in ("header h1", "#status", "[data-testid=session] strong",
-                     "[data-testid=session] .meta", "#tabs button.active", "#tabs button:not(.active)"):
+                     "[data-testid=session] .meta", "#tabs button.active",
+                     "#tabs button:not(.active)"):
         assert _readable(page, selector) >= 4.5, selector
     page.get_by_test_id("plot-image").wait_for()
     assert _readable(page, "[data-testid=plot-info]") >= 4.5
@@ -384,3 +385,20 @@ def test_python_help_shows_docstrings_as_formatted_text(
     assert "``" not in text and "`_" not in text and "Args:" not in text
     page.screenshot(path=str(shots / "python-help.png"))
     page.close()
+
+
+def test_empty_page_shows_the_commands_that_start_a_worker_here(
+        tmp_path: Path, browser: Any) -> None:
+    shots = screenshots("empty_page")
+    root = tmp_path / "root"
+    with running_host(root) as (_host, viewers):
+        page = browser.new_page(viewport={"width": 1300, "height": 700})
+        page.goto(viewers.ui.url)
+        shown = page.get_by_test_id("start-command")
+        shown.first.wait_for()
+        texts = shown.evaluate_all("cs => cs.map(c => c.textContent)")
+        assert texts[0] == f"filebridge new-session --root {root} --id mywork"
+        assert texts[1] == f"filebridge template r --session {root}/sessions/mywork"
+        page.get_by_test_id("copy-command-0").focus()  # reachable and labelled
+        page.screenshot(path=str(shots / "empty.png"))
+        page.close()

@@ -7,7 +7,7 @@ Every path below is relative to ``/<token>/``:
 | `` / `` | the page |
 | `static/<file>` | its script and style sheet |
 | `panels/<name>.js` | a registered panel's script |
-| `api/state?since=V&wait=S` | sessions, panels, prompts, the host's health, once V passes |
+| `api/state?since=V&wait=S&host=H` | sessions, prompts, panels, the host's health (H: last seen) |
 | `api/sessions/<sid>` | a session's views and plots |
 | `api/sessions/<sid>/tables/<vid>?start&count&sort=f:desc&filter=text&f.<field>=q` | a page |
 | `api/sessions/<sid>/views/<vid>/content` | a tree's JSON or a text view's text |
@@ -149,7 +149,7 @@ class Api:
             wait = min(float(_int(query, "wait", 0)), LONG_POLL_MAX)
             self.prompts.poll_started()
             try:
-                version = self._wait(since, wait)
+                version = self._wait(since, wait, query.get("host", ""))
             finally:
                 self.prompts.poll_ended()
             return Response.json(self._state(version))
@@ -178,11 +178,12 @@ class Api:
                 return Response.json({"closed": self.store.close(session_id, rest[3])})
         return Response.error(404, "no such API path")
 
-    def _wait(self, since: int, wait: float) -> int:
-        """The version once it passes ``since``, or once the host's health changes (a host
-        that stops or stalls makes no event), or after ``wait`` seconds."""
+    def _wait(self, since: int, wait: float, known_health: str) -> int:
+        """The version once it passes ``since``, or once the host's health differs from
+        ``known_health`` (what the page last saw; a host that stops or stalls makes no
+        event), or after ``wait`` seconds."""
         deadline = time.monotonic() + wait
-        health = health_of(self.host)["state"]
+        health = known_health or health_of(self.host)["state"]
         while True:
             left = deadline - time.monotonic()
             version = self.activity.wait(since, min(left, HEALTH_LOOK))

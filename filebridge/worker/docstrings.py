@@ -156,10 +156,14 @@ class _Blocks:
             self._list()
             return
         next_line = self._line(1)
-        if next_line.strip() and _indent(next_line) > 0:
+        if (next_line.strip() and _indent(next_line) > 0) or self._see_also_entry(line):
             self._definitions()
             return
         self._paragraph()
+
+    def _see_also_entry(self, line: str) -> bool:
+        """numpydoc's See Also lists ``name : what it is``, often on one line each."""
+        return self.section == "see also" and bool(re.match(r"^\S+(, \S+)*\s+:\s", line))
 
     def _paragraph(self) -> None:
         lines = self._paragraph_lines()
@@ -273,8 +277,10 @@ class _Blocks:
         while self.at < len(self.lines):
             term = self.lines[self.at]
             following = self._line(1)
-            if _indent(term) > 0 or not term.strip() or not following.strip() \
-                    or _indent(following) == 0 or _GOOGLE.match(term) or _FIELD.match(term):
+            one_line = self._see_also_entry(term)
+            if _indent(term) > 0 or not term.strip() or _GOOGLE.match(term) \
+                    or _FIELD.match(term) or (not one_line and (
+                        not following.strip() or _indent(following) == 0)):
                 break
             self.at += 1
             body, self.at = self._indented_after(self.at)

@@ -698,7 +698,8 @@
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), (POLL_WAIT + 10) * 1000);
     try {
-      return await api("api/state", { since: state.version, wait: POLL_WAIT },
+      return await api("api/state", { since: state.version, wait: POLL_WAIT,
+        host: state.lostSince === null && state.host ? state.host.state : "" },
         { signal: abort.signal });
     } finally {
       clearTimeout(timer);
