@@ -124,7 +124,7 @@ def _readable(page: Any, selector: str, *, frame: Any = None) -> float:
 
 def test_dark_mode_follows_the_system_with_a_readable_palette_on_every_panel(
         served: tuple[Host, Any, Worker], browser: Any) -> None:
-    _host, viewers, _worker = served
+    _host, viewers, worker = served
     shots = screenshots("dark_mode")
     light = _open(browser, viewers, "light")
     assert luminance(light.evaluate("getComputedStyle(document.body).backgroundColor")) > 0.8
@@ -168,6 +168,21 @@ def test_dark_mode_follows_the_system_with_a_readable_palette_on_every_panel(
     page.get_by_test_id("log-row").first.wait_for()
     assert _readable(page, "[data-testid=log-row] td") >= 4.5
     page.screenshot(path=str(shots / "requests.png"))
+
+    # a worker's prompt: the dialog is dark too, and Escape cancels it
+    worker.run("import threading; from filebridge.worker import call; threading.Thread("
+               "target=lambda: print('prompt answer', call('rstudioapi', action='show_prompt', "
+               "args={'title': 'Name', 'message': 'Your name?', 'default': 'Ada'}, timeout=60)),"
+               " daemon=True).start()")
+    dialog = page.get_by_test_id("prompt-dialog")
+    dialog.wait_for()
+    assert luminance(dialog.evaluate("d => getComputedStyle(d).backgroundColor")) < 0.05
+    for selector in ("[data-testid=prompt-title]", "[data-testid=prompt-message]",
+                     "[data-testid=prompt-input]", "[data-testid=prompt-ok]"):
+        assert _readable(page, selector) >= 4.5, selector
+    page.screenshot(path=str(shots / "prompt.png"))
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="hidden")
     page.close()
 
 

@@ -46,3 +46,13 @@ def test_figure_plots_keep_an_svg_that_downloads_inert_and_png_bytes_have_none(
         kept = root / "sessions" / "svg" / "host-views" / "plots"
         assert sorted(p.name for p in kept.iterdir()) == ["000001.png", "000001.svg",
                                                           "000002.png"]
+
+
+def test_plot_svg_can_be_switched_off_for_every_plot(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with running_host(root) as (_host, viewers):
+        run_worker(root, "nosvg", "import matplotlib.pyplot as plt\n"
+                   "plt.plot([1, 2]); plt.show()\n", FILEBRIDGE_PLOT_SVG="0")
+        plots = wait_for(lambda: viewers.store.plots("nosvg"), what="the plot kept")
+        assert [p.svg for p in plots] == [""]
+        assert not (root / "sessions" / "nosvg" / "plot.svg").exists()

@@ -281,13 +281,17 @@ def png_size(data: bytes) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def plot(figure_or_png: Any, *, dpi: Optional[float] = None, svg: bool = True) -> str:
+def plot(figure_or_png: Any, *, dpi: Optional[float] = None,
+         svg: Optional[bool] = None) -> str:
     """Send a plot: a matplotlib Figure (or anything with ``savefig``) or PNG bytes.
 
     Replaces ``<session>/plot.png`` atomically, rings ``plot.lock`` and sends ``plot``. A
-    figure is also saved as ``<session>/plot.svg`` (``svg=False`` skips it), so the page can
-    save it as SVG. Returns the request id.
+    figure is also saved as ``<session>/plot.svg``, so the page can save it as SVG; that is a
+    second ``savefig``: ``svg=False``, or ``FILEBRIDGE_PLOT_SVG=0`` for every plot (plt.show()
+    included), skips it. Returns the request id.
     """
+    if svg is None:
+        svg = os.environ.get("FILEBRIDGE_PLOT_SVG", "1").strip() != "0"
     vector: Optional[bytes] = None
     if isinstance(figure_or_png, (bytes, bytearray, memoryview)):
         data = bytes(figure_or_png)

@@ -143,6 +143,8 @@
         `${s.language || "?"} · pid ${s.pid ?? "?"} · ${s.machine || "?"}`),
       el("div", { class: "meta" }, `started ${when(s.started)}`)))));
     document.getElementById("no-sessions").hidden = state.sessions.length > 0;
+    document.getElementById("pick").textContent = state.sessions.length
+      ? "Pick a session on the left." : "No session yet: the commands on the left start one.";
   }
 
   // The empty page's commands come from the server, filled in with this host's folder.
