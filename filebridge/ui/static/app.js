@@ -76,12 +76,14 @@
   // Column headers of any table in a view can be reached with Tab and sorted with Enter or
   // Space (shift adds a sort key, as shift-click does), whatever code built the table.
   function focusableHeaders(root) {
-    const mark = () => root.querySelectorAll("thead th[data-field]:not([tabindex])")
-      .forEach((th) => { th.tabIndex = 0; });
+    const headers = "thead th[data-field], [role=columnheader][data-field]";
+    const mark = () => root.querySelectorAll(headers).forEach((th) => {
+      if (!th.hasAttribute("tabindex")) th.tabIndex = 0;
+    });
     new MutationObserver(mark).observe(root, { childList: true, subtree: true });
     root.addEventListener("keydown", (event) => {
       const th = event.target;
-      if (!(th instanceof HTMLElement) || !th.matches("thead th[data-field]")) return;
+      if (!(th instanceof HTMLElement) || !th.matches(headers)) return;
       if (event.key !== "Enter" && event.key !== " ") return;
       event.preventDefault();
       th.dispatchEvent(new MouseEvent("click", { bubbles: true, shiftKey: event.shiftKey }));
