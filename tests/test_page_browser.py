@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -285,9 +286,21 @@ def test_page_says_plainly_when_the_host_is_gone_and_recovers_when_it_is_back(
             assert page.get_by_test_id("host-banner").is_hidden()
             assert page.get_by_test_id("status").inner_text() == "live"
 
+            # a handler that runs on the host's own thread and takes 9 s stalls its heartbeat
+            released = threading.Event()
+            host.register("stall", lambda call: released.wait(9), inline=True)
+            worker.run("from filebridge.worker import send; send('stall')")
+            banner = page.get_by_test_id("host-banner")
+            banner.wait_for(state="visible", timeout=20_000)
+            assert banner.get_attribute("data-state") == "stalled"
+            assert "has not beaten" in banner.inner_text()
+            assert page.get_by_test_id("status").inner_text() == "host stalled"
+            page.screenshot(path=str(shots / "host-stalled.png"))
+            released.set()
+            banner.wait_for(state="hidden", timeout=20_000)
+
             ui.stop()
             host.stop()
-            banner = page.get_by_test_id("host-banner")
             banner.wait_for(state="visible", timeout=40_000)
             assert banner.get_attribute("data-state") == "unreachable"
             assert "not answering" in banner.inner_text()
