@@ -3,9 +3,10 @@
 Two locks, because neither suffices alone:
 - a kernel file lock on ``host.lease``, which the kernel drops when the holder dies however it
   dies, so a crashed host never blocks the next one on the same machine;
-- an ownership record in ``host.json`` (pid, machine, a random nonce and a beat counter),
-  rewritten by the holder every second. Kernel locks do not cross sshfs, and a deleted lock
-  file fools them; the record does neither. A host that finds a record of another live host
+- an ownership record in ``host.json`` (pid, machine, a random nonce, a beat counter and the
+  commands the host answers, so workers do not ask for what it cannot serve), rewritten by
+  the holder every second. Kernel locks do not cross sshfs, and a deleted lock file fools
+  them; the record does neither. A host that finds a record of another live host
   refuses to serve; one that finds its own nonce replaced stops serving (LeaseLost).
 
 Liveness of a record on another machine is judged by whether its beat changes while we watch,
@@ -17,7 +18,9 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import threading
 import time
+from collections.abc import Callable, Iterable
 from typing import Any, Optional
 
 from filelock import FileLock, Timeout
@@ -45,8 +48,11 @@ def describe(holder: dict[str, Any]) -> str:
 
 
 class HostLease:
-    def __init__(self, root: RootLayout) -> None:
+    def __init__(self, root: RootLayout,
+                 commands: Callable[[], Iterable[str]] = tuple) -> None:
         self.root = root
+        self._commands = commands
+        self._writing = threading.Lock()
         self._lock = FileLock(str(root.host_lease), mode=0o600, thread_local=False)
         self.nonce = secrets.token_hex(16)
         self.machine = socket.gethostname()
@@ -106,10 +112,17 @@ class HostLease:
         return None  # its beat stood still: that host is gone
 
     def _write(self) -> None:
-        self._beat += 1
-        atomic_write(self.root.host_json, dumps({
-            "pid": os.getpid(), "machine": self.machine, "since": self._since,
-            "nonce": self.nonce, "beat": self._beat}))
+        with self._writing:
+            self._beat += 1
+            atomic_write(self.root.host_json, dumps({
+                "pid": os.getpid(), "machine": self.machine, "since": self._since,
+                "nonce": self.nonce, "beat": self._beat,
+                "commands": sorted(self._commands())}))
+
+    def advertise(self) -> None:
+        """Write the record now (a command was registered): workers read what it serves."""
+        if self.held:
+            self._write()
 
     def renew(self) -> None:
         """Called every second: raise LeaseLost when another host's record replaced ours."""

@@ -144,10 +144,11 @@ class Host:
                                         thread_name_prefix="filebridge-handler")
         self._runner = RequestRunner(self, self._handlers, self._pool, self.path_map,
                                      self._request_done)
-        self._lease = HostLease(self.root)
+        self._lease = HostLease(self.root, lambda: self._handlers.copy().keys())
         self._waiter = open_waiter(self.strategy)
         self._heartbeat = Doorbell(self.root.host_heartbeat)
         self._beats = 0
+        self.last_beat = 0.0  # time.monotonic() of the last heartbeat (0: none yet)
         self._stopping = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._published: bytes = b""
@@ -161,7 +162,10 @@ class Host:
     def register(self, command: str, func: HandlerFunc, *, idempotent: bool = False,
                  inline: bool = False) -> None:
         """Answer ``command`` with ``func``; registering a name again replaces its handler."""
+        known = command in self._handlers
         self._handlers[command] = HandlerSpec(func, idempotent, inline)
+        if not known:
+            self._lease.advertise()
 
     def handler_spec(self, command: str) -> Optional[HandlerSpec]:
         """The handler registered for ``command`` now, if any (to hand calls on to it)."""
@@ -476,6 +480,7 @@ class Host:
 
     def _beat(self) -> None:
         self._beats += 1
+        self.last_beat = time.monotonic()
         try:
             self._heartbeat.ring(self._beats)
         except OSError as exc:

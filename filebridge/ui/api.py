@@ -7,7 +7,7 @@ Every path below is relative to ``/<token>/``:
 | `` / `` | the page |
 | `static/<file>` | its script and style sheet |
 | `panels/<name>.js` | a registered panel's script |
-| `api/state?since=V&wait=S` | sessions, panels, pending prompts, once the version passes V |
+| `api/state?since=V&wait=S&host=H` | sessions, prompts, panels, the host's health (H: last seen) |
 | `api/sessions/<sid>` | a session's views and plots |
 | `api/sessions/<sid>/tables/<vid>?start&count&sort=f:desc&filter=text&f.<field>=q` | a page |
 | `api/sessions/<sid>/views/<vid>/content` | a tree's JSON or a text view's text |
@@ -16,6 +16,7 @@ Every path below is relative to ``/<token>/``:
 | `api/prompts/<id>` (POST `{"value": text or null}`) | answer a worker's prompt (null: cancel) |
 | `api/panels/<name>/<route>` | a panel's route |
 | `plot/<sid>/<n>.png` | a plot |
+| `plot/<sid>/<n>.svg` | its SVG, where the worker sent one (a download) |
 
 Webviews and help pages are not served here: each has a capability URL on the views origin
 (the ``frame`` field of a view in ``api/sessions/<sid>``), see ``filebridge.ui.server``.
@@ -24,6 +25,7 @@ Webviews and help pages are not served here: each has a capability URL on the vi
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Callable, Optional
@@ -36,12 +38,15 @@ from filebridge.host.viewers.tables import PageRequest, parse_sort
 from filebridge.ui import panels as panel_registry
 from filebridge.ui.activity import Activity
 from filebridge.ui.capabilities import ViewCapabilities
+from filebridge.ui.empty_state import start_commands
+from filebridge.ui.host_health import health_of
 from filebridge.ui.prompts import PagePrompts
 from filebridge.wire.codec import dumps
 
 __all__ = ["Api", "Response"]
 
 LONG_POLL_MAX = 30.0
+HEALTH_LOOK = 2.0  # a long poll looks at the host's health this often
 ERROR_STATUS = {"not_found": 404, "refused": 403, "bad_request": 400, "too_large": 413}
 
 
@@ -123,6 +128,14 @@ class Api:
             number = int(rest[1][:-4]) if rest[1][:-4].isdigit() else -1
             self._session_views(rest[0])
             return Response(200, "image/png", self.store.plot_bytes(rest[0], number))
+        if head == "plot" and len(rest) == 2 and rest[1].endswith(".svg"):
+            number = int(rest[1][:-4]) if rest[1][:-4].isdigit() else -1
+            self._session_views(rest[0])
+            # Worker SVG may hold scripts: only ever a download, and inert if opened.
+            return Response(200, "image/svg+xml", self.store.plot_svg_bytes(rest[0], number),
+                            {"Content-Disposition": f'attachment; filename="plot-{number}.svg"',
+                             "Content-Security-Policy": "sandbox; default-src 'none'; "
+                                                        "style-src 'unsafe-inline'"})
         if head == "api" and rest:
             return self._api(method, rest, query, body)
         return Response.error(404, "not found")
@@ -136,8 +149,7 @@ class Api:
             wait = min(float(_int(query, "wait", 0)), LONG_POLL_MAX)
             self.prompts.poll_started()
             try:
-                version = (self.activity.wait(since, wait) if wait > 0
-                           else self.activity.version)
+                version = self._wait(since, wait, query.get("host", ""))
             finally:
                 self.prompts.poll_ended()
             return Response.json(self._state(version))
@@ -166,8 +178,22 @@ class Api:
                 return Response.json({"closed": self.store.close(session_id, rest[3])})
         return Response.error(404, "no such API path")
 
+    def _wait(self, since: int, wait: float, known_health: str) -> int:
+        """The version once it passes ``since``, or once the host's health differs from
+        ``known_health`` (what the page last saw; a host that stops or stalls makes no
+        event), or after ``wait`` seconds."""
+        deadline = time.monotonic() + wait
+        health = known_health or health_of(self.host)["state"]
+        while True:
+            left = deadline - time.monotonic()
+            version = self.activity.wait(since, min(left, HEALTH_LOOK))
+            if version > since or left <= HEALTH_LOOK or health_of(self.host)["state"] != health:
+                return version
+
     def _state(self, version: int) -> dict[str, Any]:
-        return {"version": version,
+        return {"version": version, "host": health_of(self.host),
+                "root": str(self.host.root.root),
+                "start_commands": start_commands(self.host.root.root),
                 "sessions": [info.as_json() for info in self.host.sessions()],
                 "prompts": self.prompts.pending(),
                 "panels": [{"name": p.name, "title": p.title}

@@ -1,7 +1,7 @@
 """The worker side: connect a running interpreter to its session folder.
 
 Standard library only at import (orjson when present), so a host can copy this package into a
-session folder and start it with one line (``filebridge template python``).
+session folder and start it with one line (``filebridge template python --session DIR``).
 
     import filebridge.worker as fb
     fb.connect()                      # FILEBRIDGE_SESSION, or a new session under FILEBRIDGE_ROOT

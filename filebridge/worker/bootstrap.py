@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Optional
 
+from filebridge.wire.host_status import read_holder
 from filebridge.worker.connection import Connection
 from filebridge.worker.current import connect
 
@@ -22,6 +23,18 @@ log = logging.getLogger("filebridge.worker")
 
 def _in_notebook_kernel() -> bool:
     return "ipykernel" in sys.modules
+
+
+def host_serves_sources(connection: Connection) -> bool:
+    """Whether the host says it serves module source. Asking a host that is not there would
+    wait out the import timeout, and asking one started without ``--source`` fails (a false
+    error in its request log); a host's record lists the commands it answers (a record
+    without that list is from an older host, which is asked)."""
+    holder = read_holder(connection.layout.root)
+    if not holder:
+        return False
+    commands = holder.get("commands")
+    return not isinstance(commands, list) or "module_index" in commands
 
 
 def start(session_dir: Optional[str | Path] = None, *, sources: Optional[Iterable[str]] = None,
@@ -37,9 +50,8 @@ def start(session_dir: Optional[str | Path] = None, *, sources: Optional[Iterabl
     kernel, where the notebook shows plots itself.
     """
     connection = connect(session_dir)
-    # Asking a host that is not there for its roots would wait out the import timeout.
-    host_serving = connection.layout.root.host_json.exists()
-    if (sources is None and host_serving) or (sources is not None and list(sources)):
+    if (sources is None and host_serves_sources(connection)) or (
+            sources is not None and list(sources)):
         from filebridge.worker import imports
 
         try:

@@ -169,14 +169,16 @@ def browser(url: str, title: Optional[str] = None, *, external: bool = False) ->
 
 
 def help(topic: Any) -> str:
-    """Show pydoc's HTML page for an object or a dotted name; return the view id."""
+    """Show the help page of an object or a dotted name (pydoc's layout, docstrings rendered
+    from reST, numpydoc or Google style); return the view id."""
     conn = _connection()
     try:
         obj, name = pydoc.resolve(topic)  # type: ignore[misc]
     except ImportError as exc:
         raise LookupError(f"help: {exc}") from None
-    title = pydoc.describe(obj)
-    page = pydoc.html.page(title, pydoc.html.document(obj, name))
+    from filebridge.worker.help_page import help_html
+
+    page = help_html(obj, name)
     view_id, folder = _new_view(conn)
     target = folder / "help.html"
     atomic_write(target, page.encode("utf-8"))
@@ -279,12 +281,18 @@ def png_size(data: bytes) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def plot(figure_or_png: Any, *, dpi: Optional[float] = None) -> str:
+def plot(figure_or_png: Any, *, dpi: Optional[float] = None,
+         svg: Optional[bool] = None) -> str:
     """Send a plot: a matplotlib Figure (or anything with ``savefig``) or PNG bytes.
 
-    Replaces ``<session>/plot.png`` atomically, rings ``plot.lock`` and sends ``plot``.
-    Returns the request id.
+    Replaces ``<session>/plot.png`` atomically, rings ``plot.lock`` and sends ``plot``. A
+    figure is also saved as ``<session>/plot.svg``, so the page can save it as SVG; that is a
+    second ``savefig``: ``svg=False``, or ``FILEBRIDGE_PLOT_SVG=0`` for every plot (plt.show()
+    included), skips it. Returns the request id.
     """
+    if svg is None:
+        svg = os.environ.get("FILEBRIDGE_PLOT_SVG", "1").strip() != "0"
+    vector: Optional[bytes] = None
     if isinstance(figure_or_png, (bytes, bytearray, memoryview)):
         data = bytes(figure_or_png)
     elif hasattr(figure_or_png, "savefig"):
@@ -294,19 +302,40 @@ def plot(figure_or_png: Any, *, dpi: Optional[float] = None) -> str:
             options["dpi"] = dpi
         figure_or_png.savefig(buffer, **options)
         data = buffer.getvalue()
+        if svg:
+            vector = _figure_svg(figure_or_png)
     else:
         raise TypeError(f"plot: expected a figure or PNG bytes, got {type(figure_or_png)}")
     width, height = png_size(data)
     conn = _connection()
     layout = conn.layout
     atomic_write(layout.plot_png, data)
+    extra: dict[str, Any] = {}
+    if vector is not None:
+        svg_file = layout.folder / "plot.svg"
+        atomic_write(svg_file, vector)
+        extra = _location(conn, "svg", svg_file)
     bell = Doorbell(layout.plot_lock)
     try:
         bell.ring()
     finally:
         bell.close()
     return conn.send("plot", format="png", width=width, height=height, bytes=len(data),
-                     **_location(conn, "file", layout.plot_png))
+                     **_location(conn, "file", layout.plot_png), **extra)
+
+
+MAX_SVG_BYTES = 16 << 20
+
+
+def _figure_svg(figure: Any) -> Optional[bytes]:
+    """The figure as SVG, or None where it cannot be (or would be too large to be of use)."""
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, format="svg")
+    except Exception:  # a backend without SVG, or an object that only pretends to be a figure
+        return None
+    data = buffer.getvalue()
+    return data if 0 < len(data) <= MAX_SVG_BYTES else None
 
 
 class _HostBrowser(webbrowser.BaseBrowser):

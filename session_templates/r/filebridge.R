@@ -2729,7 +2729,13 @@ local({
     rd <- tryCatch(utils:::.getHelpFile(x[[1]]), error = function(e) NULL)
     if (is.null(rd)) return(invisible(x))
     out <- file.path(state$paths$views, paste0(random_hex(8), ".html"))
-    with_private_umask(tools::Rd2HTML(rd, out = out, package = basename(dirname(dirname(x[[1]])))))
+    # Rd2HTML links "R.css" beside the page: put R's style sheet there, so the page is styled
+    style <- file.path(state$paths$views, "R.css")
+    if (!file.exists(style)) {
+      with_private_umask(file.copy(file.path(R.home("doc"), "html", "R.css"), style))
+    }
+    with_private_umask(tools::Rd2HTML(rd, out = out, package = basename(dirname(dirname(x[[1]]))),
+                                      stylesheet = "R.css"))
     fb$filebridge_send("help", file = normalizePath(out, winslash = "/"),
                        file_in_session = in_session(out), topic = topic,
                        package = basename(dirname(dirname(x[[1]]))))

@@ -135,8 +135,16 @@ filebridge_help_search_page <- function(found, pattern, out_dir, render) {
   dir.create(dir, recursive = TRUE, showWarnings = FALSE, mode = "0700")
   file.copy(file.path(R.home("doc"), "html", "R.css"), file.path(dir, "R.css"))
   rows <- character()
+  total <- 0L
   if (NROW(hits)) {
     hits <- hits[!duplicated(hits[, c("Package", "Name")]), , drop = FALSE]
+    # What a person most likely wants first: the topic itself, then R's own packages, then
+    # the rest in R's order (by package); only the first 60 are listed.
+    exact <- tolower(hits$Topic) == tolower(pattern) | tolower(hits$Name) == tolower(pattern)
+    base <- hits$Package %in% c("base", "stats", "utils", "graphics", "grDevices", "methods",
+                                "datasets", "tools", "grid", "parallel", "splines", "stats4")
+    hits <- hits[order(!exact, !base, seq_len(NROW(hits))), , drop = FALSE]
+    total <- NROW(hits)
     for (i in seq_len(min(NROW(hits), 60L))) {
       pkg <- hits$Package[i]
       name <- hits$Name[i]
@@ -148,8 +156,10 @@ filebridge_help_search_page <- function(found, pattern, out_dir, render) {
                              "</td></tr>"))
     }
   }
-  body <- if (length(rows)) paste0("<table>", paste(rows, collapse = "\n"), "</table>") else
-    "<p>No help pages found.</p>"
+  shown <- if (total > length(rows)) paste0("<p>The first ", length(rows), " of ", total,
+                                            " pages found.</p>") else ""
+  body <- if (length(rows)) paste0(shown, "<table>", paste(rows, collapse = "\n"),
+                                   "</table>") else "<p>No help pages found.</p>"
   html <- paste0('<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Search results',
                  '</title><link rel="stylesheet" href="R.css"></head><body>',
                  "<h2>Help pages matching <code>", escape(pattern), "</code></h2>\n", body,

@@ -60,6 +60,7 @@ MAX_IMPORT_BYTES = 256 << 20  # vscode-R's table payload, parsed whole
 MAX_TITLE = 300
 MAX_URL = 8192
 _PLOT_FILE = re.compile(r"[0-9]{6}\.png")
+_SVG_FILE = re.compile(r"[0-9]{6}\.svg")
 
 
 @dataclass
@@ -90,6 +91,7 @@ class PlotRecord:
     height: int
     bytes: int
     file: str
+    svg: str = ""  # the same picture as SVG, where the worker sent one
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,6 +144,8 @@ def _plot_from_saved(raw: Any) -> Optional[PlotRecord]:
     if not isinstance(record.file, str) or not _PLOT_FILE.fullmatch(record.file) \
             or not all(isinstance(v, int) and not isinstance(v, bool)
                        for v in (record.number, record.width, record.height, record.bytes)):
+        return None
+    if not isinstance(record.svg, str) or (record.svg and not _SVG_FILE.fullmatch(record.svg)):
         return None
     return record
 
@@ -331,8 +335,8 @@ class ViewerStore:
     # -- plots ---------------------------------------------------------------------------
 
     def add_plot(self, session_id: str, folder: Path, data: bytes, width: int,
-                 height: int) -> Optional[PlotRecord]:
-        """Keep a copy of a new plot (the same picture twice is kept once)."""
+                 height: int, svg: Optional[bytes] = None) -> Optional[PlotRecord]:
+        """Keep a copy of a new plot (the same picture twice is kept once), and of its SVG."""
         entry = self.attach_folder(session_id, folder)
         digest = hashlib.sha256(data).hexdigest()
         with self._lock:
@@ -344,12 +348,21 @@ class ViewerStore:
                 write_inside(entry.folder, (HOST_FOLDER, "plots", name), data)
             except OSError as exc:
                 raise RemoteError("refused", f"plot: cannot keep the plot: {exc}") from None
-            record = PlotRecord(number, time.time(), width, height, len(data), name)
+            svg_name = ""
+            if svg is not None:
+                svg_name = f"{number % 1_000_000:06d}.svg"
+                try:
+                    write_inside(entry.folder, (HOST_FOLDER, "plots", svg_name), svg)
+                except OSError:
+                    svg_name = ""  # the PNG is what the page shows; the SVG is a bonus
+            record = PlotRecord(number, time.time(), width, height, len(data), name, svg_name)
             entry.plots.append(record)
             entry.last_plot_digest = digest
             while len(entry.plots) > PLOT_HISTORY:
                 old = entry.plots.pop(0)
                 remove_inside(entry.folder, (HOST_FOLDER, "plots", old.file))
+                if old.svg:
+                    remove_inside(entry.folder, (HOST_FOLDER, "plots", old.svg))
             self._save(entry)
         self._changed(session_id)
         return record
@@ -373,7 +386,29 @@ class ViewerStore:
         return data
 
 
+    def plot_svg_bytes(self, session_id: str, number: int) -> bytes:
+        """The SVG a worker sent with a kept plot (not_found when it sent none)."""
+        entry = self._entry(session_id)
+        with self._lock:
+            found = [r for r in entry.plots if r.number == number and r.svg]
+        if not found:
+            raise RemoteError("not_found", f"plot {number} of session {session_id!r} has no SVG")
+        own = AllowedFolders([], session=entry.folder)
+        data = own.read(entry.store_folder / "plots" / found[0].svg, MAX_SVG_BYTES)
+        if not looks_like_svg(data):
+            raise RemoteError("refused", f"plot {number}'s SVG is no longer an SVG image")
+        return data
+
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_SVG_BYTES = 32 << 20
+
+
+def looks_like_svg(data: bytes) -> bool:
+    """An XML document whose root is ``<svg`` (matplotlib starts with a declaration and a
+    doctype), judged from its first kilobytes."""
+    head = data[:4096].lstrip()
+    return head.startswith((b"<?xml", b"<svg", b"<!DOCTYPE svg")) and b"<svg" in data[:8192]
 
 
 # -- handlers --------------------------------------------------------------------------------
@@ -511,7 +546,11 @@ def install_viewer_handlers(host: Host, store: ViewerStore) -> None:
         image = _local_path(call, "file", required=False) or call.layout.plot_png
         data = allowed(call).read(image, MAX_PLOT_BYTES)
         width, height = _png_size(data, image)
-        record = store.add_plot(call.session.id, call.layout.folder, data, width, height)
+        svg_file = _local_path(call, "svg", required=False)
+        svg = allowed(call).read(svg_file, MAX_SVG_BYTES) if svg_file is not None else None
+        if svg is not None and not looks_like_svg(svg):
+            raise RemoteError("bad_request", f"plot: {svg_file} is not an SVG image")
+        record = store.add_plot(call.session.id, call.layout.folder, data, width, height, svg)
         return {"plot": record.number if record else None}
 
     host.register("webview", webview, idempotent=True)

@@ -1,0 +1,58 @@
+"""A matplotlib figure reaches the page as PNG and SVG; the SVG is only ever a download."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from viewers_support import http_get, run_worker, running_host, wait_for
+
+PLOTS = """
+import io
+import matplotlib.pyplot as plt
+from filebridge.worker import viewers, call
+plt.plot([1, 2, 3], [3, 1, 2]); plt.title("vector title")
+viewers.plot(plt.gcf())
+plt.plot([0, 1], [1, 0])
+buffer = io.BytesIO(); plt.gcf().savefig(buffer, format="png"); plt.close("all")
+viewers.plot(buffer.getvalue())   # PNG bytes: no SVG
+import os, pathlib
+fake = pathlib.Path(os.environ["FILEBRIDGE_SESSION"]) / "not.svg"
+fake.write_text("<html><script>alert(1)</script></html>")
+try:
+    call("plot", svg=str(fake))
+except Exception as exc:
+    print("refused:", exc)
+"""
+
+
+def test_figure_plots_keep_an_svg_that_downloads_inert_and_png_bytes_have_none(
+        tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with running_host(root) as (_host, viewers):
+        assert viewers.ui is not None
+        done = run_worker(root, "svg", PLOTS)
+        assert "refused:" in done.stdout and "not an SVG image" in done.stdout
+        plots = wait_for(lambda: len(viewers.store.plots("svg")) == 2
+                         and viewers.store.plots("svg"), what="two plots kept")
+        assert plots[0].svg == "000001.svg" and plots[1].svg == ""
+        status, headers, body = http_get(f"{viewers.ui.url}plot/svg/1.svg")
+        assert status == 200
+        assert body.lstrip().startswith(b"<?xml") and b"vector title" in body
+        assert headers["Content-Type"] == "image/svg+xml"
+        assert headers["Content-Disposition"] == 'attachment; filename="plot-1.svg"'
+        assert headers["Content-Security-Policy"].startswith("sandbox")
+        status, _, body = http_get(f"{viewers.ui.url}plot/svg/2.svg")
+        assert status == 404 and b"has no SVG" in body
+        kept = root / "sessions" / "svg" / "host-views" / "plots"
+        assert sorted(p.name for p in kept.iterdir()) == ["000001.png", "000001.svg",
+                                                          "000002.png"]
+
+
+def test_plot_svg_can_be_switched_off_for_every_plot(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with running_host(root) as (_host, viewers):
+        run_worker(root, "nosvg", "import matplotlib.pyplot as plt\n"
+                   "plt.plot([1, 2]); plt.show()\n", FILEBRIDGE_PLOT_SVG="0")
+        plots = wait_for(lambda: viewers.store.plots("nosvg"), what="the plot kept")
+        assert [p.svg for p in plots] == [""]
+        assert not (root / "sessions" / "nosvg" / "plot.svg").exists()
