@@ -19,8 +19,8 @@ from page_support import contrast, luminance, screenshots
 from viewers_support import CHROMIUM, running_host, wait_for, worker_env
 
 from filebridge.host import Host
-from filebridge.host.variables_feature import install as install_variables
-from filebridge.host.viewers import ViewerStore, install_viewer_handlers
+from filebridge.host.variables.feature import install as install_variables
+from filebridge.host.viewers.store import ViewerStore, install_viewer_handlers
 from filebridge.ui.server import UIServer
 
 playwright_api = pytest.importorskip("playwright.sync_api")

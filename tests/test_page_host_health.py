@@ -12,7 +12,7 @@ from viewers_support import http_get, wait_for
 
 from filebridge.errors import LeaseLost
 from filebridge.host import Host
-from filebridge.host.viewers import ViewerStore, install_viewer_handlers
+from filebridge.host.viewers.store import ViewerStore, install_viewer_handlers
 from filebridge.ui.host_health import STALL_AFTER, health_of, host_health
 from filebridge.ui.server import UIServer
 

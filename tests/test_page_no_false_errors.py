@@ -13,7 +13,7 @@ from pathlib import Path
 
 from viewers_support import api, run_worker, running_host, wait_for
 
-from filebridge.host.source_serve import serve_sources
+from filebridge.host.imports.service import serve_sources
 
 START = ("import filebridge.worker as fb\n"
          "fb.start()\n"
