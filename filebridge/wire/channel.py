@@ -127,10 +127,11 @@ class Channel:
         self.inbox.expect(request.id)
         started = time.monotonic()
         found: list[Answer] = []
-        looks: list[float] = []  # when each look for the answer started
+        looks, last_look = 0, 0.0  # how many looks for the answer, when the last one started
 
         def arrived() -> bool:
-            looks.append(time.perf_counter())
+            nonlocal looks, last_look
+            looks, last_look = looks + 1, time.perf_counter()
             answer = self.inbox.take(request.id)
             if answer is not None:
                 found.append(answer)
@@ -155,7 +156,7 @@ class Channel:
             if not found:
                 self.inbox.forget(request.id)
         if found and self._first_look is not None:
-            self._first_look.learn(len(looks) == 1, looks[-1] - posted)
+            self._first_look.learn(looks == 1, last_look - posted)
         return request, (found[0] if found else None), time.monotonic() - started
 
     def _waiter(self) -> Waiter:
