@@ -74,17 +74,44 @@ def test_timeout_says_how_long_and_that_no_host_is_serving(root: Path) -> None:
     assert "no answer to 'echo'" in message and "no host serves this root" in message
 
 
-def test_timeout_with_a_busy_host_says_the_host_is_alive(host: HostProcess, root: Path) -> None:
-    out = run_worker("""
+@pytest.mark.parametrize("timeout", [1.5, 0.3])
+@pytest.mark.parametrize("poll", ["", "1"])
+def test_timeout_with_a_busy_host_says_the_host_is_alive(host: HostProcess, root: Path,
+                                                         poll: str, timeout: float) -> None:
+    """A worker that polls (as on a mount) reads the host's heartbeat only once its call has
+    waited a while, or not at all before a short timeout: it still tells a busy host."""
+    out = run_worker(f"""
         import filebridge.worker as fb
         from filebridge.errors import CallTimeout
         fb.connect()
         try:
-            fb.call("slow", seconds=3, timeout=1.5)
+            fb.call("slow", seconds=3, timeout={timeout})
         except CallTimeout as exc:
             print(exc.host_alive, exc)
-    """, root / "sessions" / "w1")
+    """, root / "sessions" / f"w{poll}{timeout}", env={"FILEBRIDGE_POLL": poll})
     assert out.startswith("True") and "did not answer in time" in out
+
+
+def test_a_polling_host_answers_a_session_that_went_quiet_and_came_back(root: Path) -> None:
+    """A host that polls reads a busy session's log itself and goes back to its doorbell
+    after a quiet second: calls before, after and across that are all answered."""
+    process = HostProcess(root, env={"FILEBRIDGE_POLL": "1"})
+    try:
+        out = run_worker("""
+            import time
+            import filebridge.worker as fb
+            fb.connect()
+            answers, slowest = [], 0.0
+            for pause in (0, 0, 0, 1.5, 0, 0, 0.9, 0.3, 1.2, 0):
+                time.sleep(pause)
+                started = time.monotonic()
+                answers.append(fb.call("echo", x=len(answers), timeout=10)["x"])
+                slowest = max(slowest, time.monotonic() - started)
+            print(answers == list(range(10)), slowest < 2)
+        """, root / "sessions" / "quiet", env={"FILEBRIDGE_POLL": "1"})
+        assert out.strip() == "True True"
+    finally:
+        process.kill()
 
 
 @pytest.mark.parametrize("strategy", ["polling", "native"])

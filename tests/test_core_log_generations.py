@@ -132,6 +132,32 @@ def test_a_reader_that_opens_afresh_follows_the_generations(tmp_path: Path) -> N
     check_space(folder, cursor, generation_size=3 * LIMIT + 1024)
 
 
+def test_a_fresh_reader_sees_a_later_generation_of_the_very_same_size(tmp_path: Path) -> None:
+    """A reader that opens afresh skips the header while the size says nothing was appended;
+    a later generation that happens to have exactly the size read so far is still seen
+    (within HEADER_TRUST)."""
+    folder = tmp_path / "session"
+    folder.mkdir()
+    set_fresh_reads(folder, True)
+    log = folder / "request.log"
+    log.write_bytes(b'{"n":0,"pad":"' + b"x" * 200 + b'"}\n')
+    cursor = LogCursor(log, 0)
+    assert read_everything(cursor, time.monotonic() + 5, 1)
+    size = log.stat().st_size
+    assert cursor.read(1 << 16) == (size, b""), "nothing new: the size says so"
+    os.link(log, folder / "request.log.0")
+    header = b'{"log_generation":1,"base":%d}\n' % size
+    line = b'{"n":1,"pad":"'
+    line += b"y" * (size - len(header) - len(line) - 3) + b'"}\n'
+    replacement = folder / "next"
+    replacement.write_bytes(header + line)
+    assert replacement.stat().st_size == size
+    replacement.replace(log)
+    lines = read_everything(cursor, time.monotonic() + 5, 1)
+    assert [json.loads(found)["n"] for found in lines] == [1], "seen without a next append"
+    assert cursor.position == 2 * size
+
+
 def test_a_single_writer_log_rotates_and_a_reader_started_late_begins_at_its_end(
         tmp_path: Path) -> None:
     log = tmp_path / "response.log"

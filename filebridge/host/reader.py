@@ -51,14 +51,15 @@ class LineReader:
         self._head = b""
         self._fresh = fresh_reads(path.parent)
 
-    def read(self, max_bytes: int = 64 << 20, rung: bool = False) -> list[LogLine]:
+    def read(self, max_bytes: int = 64 << 20, skip_bell: bool = False) -> list[LogLine]:
         """The complete lines that arrived since the last call (at most about ``max_bytes``).
 
         Raises OSError when the log cannot be read (gone, unsafe, a dropped mount); the next
-        call tries afresh. ``rung``: the doorbell was just seen to change.
+        call tries afresh. ``skip_bell``: read the log without looking at the doorbell first
+        (it was just seen to change, or the session is busy: one open instead of two).
         """
         lines: list[LogLine] = []
-        if self._fresh and self.bell is not None and not rung:
+        if self._fresh and self.bell is not None and not skip_bell:
             try:
                 if int(read_counter(self.bell)) <= self.position:
                     return lines

@@ -128,7 +128,7 @@ class RequestRunner:
         self.path_map = path_map
         self.on_request = on_request
 
-    def read(self, served: ServedSession, rung: bool = False) -> int:
+    def read(self, served: ServedSession, skip_bell: bool = False) -> int:
         """Run every complete request that arrived in ``served``'s log since the last look;
         return how many lines there were.
 
@@ -141,7 +141,7 @@ class RequestRunner:
                 if len(state.backlog) >= MAX_BACKLOG:
                     served.deferred = True  # the drain reads on once it has room
                     return 0
-            lines = served.reader.read(READ_SLICE, rung)
+            lines = served.reader.read(READ_SLICE, skip_bell)
         for line in lines:
             self._accept(served, line)
         return len(lines)

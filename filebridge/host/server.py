@@ -72,6 +72,21 @@ BROKEN_RETRY = 3.0
 HANDLER_DEADLINE = 120.0
 # A look that takes longer than this means another process ran on the host's core meanwhile.
 SHARED_CORE_SIGN = 20e-6
+# A host that polls reads a busy session's log itself instead of its doorbell (one open per
+# look instead of two): from BUSY_FIRST after a request, less and less often up to
+# BUSY_LONGEST, and back to the doorbell once BUSY_FOR seconds passed without one.
+BUSY_FIRST, BUSY_LONGEST, BUSY_GROWTH, BUSY_FOR = 0.0002, 0.02, 1.3, 1.0
+
+
+class _Busy:
+    """When to look at a busy session's log next."""
+
+    __slots__ = ("due", "heard", "interval")
+
+    def __init__(self) -> None:
+        self.interval = BUSY_FIRST
+        self.heard = time.monotonic()
+        self.due = self.heard + self.interval
 
 
 @dataclass(frozen=True)
@@ -135,6 +150,7 @@ class Host:
         self._wake_seen = b""
         self._started_offset = 0
         self._lagging: dict[str, float] = {}
+        self._busy: dict[str, _Busy] = {}
         self.failure: Optional[BaseException] = None
         self._pending: set[Path] = set()
         self._commands = WorkerCommands(lambda layout: self.strategy)
@@ -288,10 +304,13 @@ class Host:
         try:
             while not self._stopping.is_set():
                 try:
-                    due = min([next_tick, *self._lagging.values()])
+                    due = min([next_tick, *self._lagging.values(),
+                               *(busy.due for busy in self._busy.values())])
                     changes = self._waiter.wait(max(0.0, due - time.monotonic()))
                     if self._lagging:
                         self._read_lagging()
+                    if self._busy:
+                        self._read_busy()
                     while changes:
                         self._route(changes)
                         changes = self._spin()
@@ -377,19 +396,60 @@ class Host:
                 if other is not served:
                     self._read(other)
 
-    def _read(self, served: ServedSession, rung: bool = False) -> None:
-        """Run what arrived in a session's log; a fault there is that session's alone."""
+    def _read(self, served: ServedSession, rung: bool = False, busy: bool = False) -> int:
+        """Run what arrived in a session's log; a fault there is that session's alone.
+        ``rung``: its doorbell was just seen to change; ``busy``: a look at a busy session's
+        log, made without its doorbell. Returns how many lines there were."""
         sid = served.state.layout.id
         try:
-            lines = self._runner.read(served, rung)
+            lines = self._runner.read(served, skip_bell=rung or busy)
             if lines:
                 served.state.heard_from()
+                if self.polling:
+                    self._keep_busy(served)
+            elif busy:
+                pass  # looked at again soon; its doorbell is not read meanwhile
             elif served.reader.behind():
                 self._lagging.setdefault(sid, time.monotonic() + 0.002)
             else:
                 self._lagging.pop(sid, None)
+            return lines
         except OSError as exc:
             self.session_fault(served, exc)
+            return 0
+
+    def _keep_busy(self, served: ServedSession) -> None:
+        """A session that just posted is looked at through its log from now on, for a while;
+        its doorbell is not watched meanwhile."""
+        layout = served.state.layout
+        busy = self._busy.get(layout.id)
+        if busy is None:
+            self._busy[layout.id] = _Busy()
+            self._waiter.unwatch(layout.request_lock)
+        else:
+            busy.interval = BUSY_FIRST
+            busy.heard = time.monotonic()
+            busy.due = busy.heard + busy.interval
+
+    def _read_busy(self) -> None:
+        """Look at the logs of busy sessions that are due; a session quiet for BUSY_FOR goes
+        back to its doorbell."""
+        now = time.monotonic()
+        for sid, busy in list(self._busy.items()):
+            served = self._served.get(sid)
+            if served is None:
+                self._busy.pop(sid, None)
+            elif busy.due <= now and not self._read(served, busy=True):
+                if now - busy.heard < BUSY_FOR:
+                    busy.interval = min(busy.interval * BUSY_GROWTH, BUSY_LONGEST)
+                    busy.due = time.monotonic() + busy.interval
+                    continue
+                self._busy.pop(sid, None)
+                self._waiter.watch(served.state.layout.request_lock,
+                                   idle_interval=IDLE_POLL)
+                # A request posted between the last look and the doorbell's first reading
+                # rang a value the probe took as its start: the log is read once more.
+                self._read(served, busy=True)
 
     def _read_lagging(self) -> None:
         """Read again the logs whose doorbell announced more than a read returned."""
@@ -643,6 +703,7 @@ class Host:
     def _drop_served(self, session_id: str) -> Optional[ServedSession]:
         with self._lock:
             served = self._served.pop(session_id, None)
+        self._busy.pop(session_id, None)
         self._commands.forget(session_id)
         if served is not None:
             self._waiter.unwatch(served.state.layout.request_lock)

@@ -20,7 +20,6 @@ from filebridge.wire.files import (
     file_exists,
     file_size,
     fresh_reads,
-    read_counter,
     read_file,
     read_from,
     remove_file,
@@ -81,8 +80,9 @@ class AnswerLog(Inbox):
     """Reads the answer log from where this process started, keeping answers it waits for.
 
     Every process reads the whole log once; answers for requests it did not send are skipped
-    by looking at their id, without parsing them. On a network filesystem each look reads the
-    doorbell afresh (it holds the log's size) and opens the log only when it grew.
+    by looking at their id, without parsing them. On a network filesystem each look opens the
+    log afresh (not the doorbell first: that would be two opens where one does) and reads only
+    when its size moved (``LogCursor``).
     """
 
     def __init__(self, log: Path, bell: Path) -> None:
@@ -93,7 +93,6 @@ class AnswerLog(Inbox):
         self._partial = b""
         self._waiting: set[str] = set()
         self._arrived: dict[str, Answer] = {}
-        self._fresh = fresh_reads(log.parent)
 
     def _start(self, position: Optional[int] = None) -> Optional[LogCursor]:
         try:
@@ -126,13 +125,6 @@ class AnswerLog(Inbox):
         cursor = self._cursor
         if cursor is None:
             cursor = self._cursor = LogCursor(self.log)
-        if self._fresh:
-            try:
-                end = int(read_counter(self.bell))
-            except ValueError:
-                end = -1
-            if 0 <= end <= cursor.position:
-                return cursor.position, b""
         return cursor.read(1 << 22)
 
     def _collect(self) -> None:

@@ -16,6 +16,7 @@ import errno
 import os
 import secrets
 import stat
+import struct
 import threading
 import time
 from pathlib import Path
@@ -312,16 +313,18 @@ def file_exists(path: Path) -> bool:
 
 
 def entry_identity(path: Path) -> Optional[tuple[int, int]]:
-    """(device, inode) of the entry ``path`` (a link is not followed); None when missing."""
+    """(device, inode) of the entry ``path`` (a link is not followed); None when missing.
 
-    def look(name: str, dir_fd: Optional[int]) -> Optional[tuple[int, int]]:
-        try:
-            found = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return None
-        return found.st_dev, found.st_ino
-
-    return _in_folder(Path(path), look)
+    What the kernel knows of the name is enough, without refreshing the file's attributes
+    from a server: a rename made on this machine shows at once, and where another machine
+    renamed, a refreshed inode number shows no more (sshfs numbers inodes by path; NFS's
+    name lookups follow its folder cache either way). A refresh after a write to the file
+    would cost a round trip to the server on every append.
+    """
+    global _identity
+    if _identity is None:
+        _identity = _load_identity()
+    return _in_folder(Path(path), _identity)
 
 
 def retire_file(path: Path, retired_name: str) -> None:
@@ -530,6 +533,49 @@ def _load_statx() -> Callable[[int], None]:
         return lambda fd: None  # NFS revalidates at open (close-to-open): nothing more to do
 
 
+_Identity = Callable[[str, Optional[int]], Optional[tuple[int, int]]]
+_identity: Optional[_Identity] = None
+
+
+def _stat_identity(name: str, dir_fd: Optional[int]) -> Optional[tuple[int, int]]:
+    try:
+        found = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _load_identity() -> _Identity:
+    """statx(AT_STATX_DONT_SYNC) asking only for the inode number, where there is statx."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = libc.statx
+        call.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint,
+                         ctypes.c_void_p]
+    except (OSError, AttributeError, ImportError):
+        return _stat_identity
+    no_follow_no_sync, inode_only, cwd = 0x100 | 0x4000, 0x100, -100
+
+    def identity(name: str, dir_fd: Optional[int]) -> Optional[tuple[int, int]]:
+        buffer = ctypes.create_string_buffer(256)
+        if call(cwd if dir_fd is None else dir_fd, os.fsencode(name), no_follow_no_sync,
+                inode_only, buffer):
+            code = ctypes.get_errno()
+            if code == errno.ENOENT:
+                return None
+            if code == errno.ENOSYS:
+                return _stat_identity(name, dir_fd)
+            raise OSError(code, os.strerror(code), name)
+        # struct statx: stx_ino at byte 32, stx_dev_major and stx_dev_minor at 136 and 140
+        inode, = struct.unpack_from("=Q", buffer, 32)
+        major, minor = struct.unpack_from("=II", buffer, 136)
+        return os.makedev(major, minor), inode
+
+    return identity
+
+
 def refresh_size(fd: int) -> None:
     global _statx
     if _statx is None:
@@ -547,12 +593,23 @@ class KeptFile:
         self._flags = flags
         self._fd: Optional[int] = None
         self._pid = 0
+        self._identity: Optional[tuple[int, int]] = None
 
     def get(self) -> int:
         if self._fd is None or self._pid != os.getpid():
             self._fd = open_file(self.path, self._flags)
             self._pid = os.getpid()
+            self._identity = None
         return self._fd
+
+    def identity(self) -> tuple[int, int]:
+        """(device, inode) of the open file: asked once per descriptor (on a mount, asking
+        after a write is a round trip to the server)."""
+        fd = self.get()
+        if self._identity is None:
+            found = os.fstat(fd)
+            self._identity = found.st_dev, found.st_ino
+        return self._identity
 
     def run(self, action: Callable[[int], T]) -> T:
         """``action(fd)``, once more on a new descriptor when the mount dropped the old one."""
@@ -568,6 +625,7 @@ class KeptFile:
         if self._fd is not None and self._pid == os.getpid():
             _close_quietly(self._fd)
         self._fd = None
+        self._identity = None
 
 
 class Doorbell:
@@ -628,10 +686,10 @@ class CounterReader:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._file = KeptFile(self.path, os.O_RDONLY)
-        self._fresh = fresh_reads(self.path.parent)
+        self.fresh = fresh_reads(self.path.parent)
 
     def read(self) -> bytes:
-        if self._fresh:
+        if self.fresh:
             return read_counter(self.path)
         try:
             return self._file.run(lambda fd: os.pread(fd, COUNTER_WIDTH, 0))

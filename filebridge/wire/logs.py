@@ -49,6 +49,10 @@ DEFAULT_ROTATE_AT = 64 << 20
 MAX_RETIRED = 8
 # How long a reader waits for a next generation it cannot see before it calls it lost.
 UNSEEN_GRACE = 2.0
+# A reader that opens the log afresh at every look reads the header (which generation the
+# name holds) only when the log's size changed, while it read the header this recently: a
+# same-sized file of a later generation in its place waits at most this long to be seen.
+HEADER_TRUST = 1.0
 _HEADER = re.compile(rb'\{"log_generation":(\d{1,12}),"base":(\d{1,20})\}\n')
 _HEADER_MAX = 64
 
@@ -125,6 +129,25 @@ def _retire(path: Path, fd: int, size: int, released: Optional[int]) -> None:
         if released is None or end <= released or generation - older >= MAX_RETIRED:
             remove_file(older_path)
         end = older_base
+
+
+def _no_readahead(fd: int) -> None:
+    """Reads of ``fd`` fetch only the bytes asked for. A FUSE mount drops a file's pages at
+    each open, and the read of a log's header would otherwise fetch the whole log from its
+    start, again at every look."""
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+    except (AttributeError, OSError):
+        pass
+
+
+def _fetch_soon(fd: int, offset: int, length: int) -> None:
+    """Start fetching ``length`` bytes at ``offset`` without waiting for them: two ranges
+    asked for so travel to a mount's server together, one round trip instead of two."""
+    try:
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_WILLNEED)
+    except (AttributeError, OSError):
+        pass
 
 
 def _base_of(fd: int) -> int:
@@ -216,7 +239,7 @@ class AppendLog:
     def _append(self, fd: int, line: bytes) -> int:
         lock_fd(fd)
         try:
-            kept = self._check_current(fd)
+            self._check_current()
             if faults.ARMED: line = faults.on_write(self.path, fd, line)  # noqa: E701
             if self._fresh:
                 self._rotate_when_full(fd, None, len(line) + 1)
@@ -224,7 +247,7 @@ class AppendLog:
                 # fragment a killed writer left, and readers skip the blank line it may make.
                 write_all(fd, b"\n" + line)
                 return time.time_ns()
-            size = kept.st_size
+            size = os.fstat(fd).st_size
             self._rotate_when_full(fd, size, len(line))
             # A writer killed mid-line left a fragment: end it so it cannot swallow this line.
             # Where the log still ends with our own last line, it ends with a newline.
@@ -232,19 +255,18 @@ class AppendLog:
                 line = b"\n" + line
             write_all(fd, line)
             self._our_end = size + len(line)
-            return self._logical_base(fd, kept.st_ino) + self._our_end
+            return self._logical_base(fd, self._file.identity()[1]) + self._our_end
         finally:
             unlock_fd(fd)
 
-    def _check_current(self, fd: int) -> os.stat_result:
-        """The descriptor's status, when its file still has the log's name."""
+    def _check_current(self) -> None:
+        """Raise _Moved unless the descriptor's file still has the log's name."""
         for _ in range(200):
             now = entry_identity(self.path)
             if now is not None:
-                kept = os.fstat(fd)
-                if now != (kept.st_dev, kept.st_ino):
+                if now != self._file.identity():
                     raise _Moved
-                return kept
+                return
             time.sleep(0.005)  # between the two steps of a rotation by rename
         raise _Moved  # the log was removed: the next open creates it
 
@@ -329,6 +351,7 @@ class LogCursor:
         self._retired = False
         self._missing = False
         self._unseen_since = 0.0
+        self._header_seen = 0.0
         self.more = False
         generation, base, length, size = self._current()
         if position is None:
@@ -420,8 +443,17 @@ class LogCursor:
             return b"", False  # a writer between the two steps of a rotation; check() judges
         try:
             refresh_size(fd)
+            now = time.monotonic()
+            size, offset = os.fstat(fd).st_size, self.position - self.base
+            if size == offset and now - self._header_seen < HEADER_TRUST:
+                return b"", False
+            _no_readahead(fd)
+            if size > offset:  # the header and the new bytes are fetched at the same time
+                _fetch_soon(fd, offset, min(size - offset, limit))
+                _fetch_soon(fd, 0, _HEADER_MAX)
             generation, _, _ = _parse_header(os.pread(fd, _HEADER_MAX, 0))
             if generation == self.generation:
+                self._header_seen = now
                 return read_at(fd, self.position - self.base, limit), False
         finally:
             os.close(fd)
@@ -433,6 +465,7 @@ class LogCursor:
             return b"", True  # removed once read: the next generation says whether it all was
         try:
             refresh_size(fd)
+            _no_readahead(fd)
             data = read_at(fd, self.position - self.base, limit)
         finally:
             os.close(fd)

@@ -82,8 +82,9 @@ class BackgroundService:
     def _run(self) -> None:
         next_beat = time.monotonic() + HEARTBEAT_INTERVAL
         while not self._stop.is_set():
+            changes = True
             try:
-                self._waiter.wait(max(0.0, next_beat - time.monotonic()))
+                changes = bool(self._waiter.wait(max(0.0, next_beat - time.monotonic())))
             except OSError:
                 time.sleep(0.1)
             if self._stop.is_set():
@@ -91,6 +92,9 @@ class BackgroundService:
             if time.monotonic() >= next_beat:
                 self.beat()
                 next_beat = time.monotonic() + HEARTBEAT_INTERVAL
+                changes = True  # and the log is read, whatever the doorbell said
+            if not changes:
+                continue  # a look that found the doorbell unchanged: no need to open the log
             try:
                 self.serve_pending()
             except Exception:  # the thread must outlive any one bad command

@@ -87,14 +87,22 @@ class Connection:
         host's error as a RemoteError (NoHandler for an unknown command).
         """
         self._check_open()
-        host_beat = self._host_heartbeat.read()
+        # Where every read is a round trip (a mount), the host's heartbeat is first read once
+        # the call has waited a while, not before every call.
+        beats: list[bytes] = [] if self._host_heartbeat.fresh else [self._host_heartbeat.read()]
+        watch = HostWatch(self.layout.root)
+
+        def gone() -> bool:
+            if not beats:
+                beats.append(self._host_heartbeat.read())
+            return watch.gone()
+
         limit = DEFAULT_TIMEOUT if timeout is None else timeout
-        request, answer, waited = self._requests.call(command, args, limit,
-                                                      gone=HostWatch(self.layout.root).gone)
+        request, answer, waited = self._requests.call(command, args, limit, gone=gone)
         if answer is None:
             if waited < limit:
                 raise self._host_left(command, request, waited)
-            raise self._timeout(command, request, waited, host_beat)
+            raise self._timeout(command, request, waited, beats[0] if beats else None)
         return answer.unwrap()
 
     def on_command(self, name: str, handler: CommandHandler) -> None:
@@ -119,7 +127,7 @@ class Connection:
             raise NotConnected("this filebridge connection is closed")
 
     def _timeout(self, command: str, request: Request, waited: float,
-                 host_beat: bytes) -> CallTimeout:
+                 host_beat: Optional[bytes]) -> CallTimeout:
         if self._answer_was_written(request.id):
             kind = filesystem_type(self.layout.folder) or "this filesystem"
             message = (f"no answer to {command!r} (request {request.id}) seen within "
@@ -149,9 +157,11 @@ class Connection:
             return False
         return f'"id":"{request_id}"'.encode() in tail
 
-    def _host_status(self, beat_before: bytes) -> tuple[bool, str]:
+    def _host_status(self, beat_before: Optional[bytes]) -> tuple[bool, str]:
+        """``beat_before``: the host's heartbeat early in the wait (None: not read)."""
         root = self.layout.root
-        if read_counter(root.host_heartbeat) not in (b"", beat_before):
+        if beat_before is not None and read_counter(root.host_heartbeat) not in (b"",
+                                                                                 beat_before):
             return True, "a host is serving this root but did not answer in time"
         holder = read_holder(root)
         if not holder:

@@ -13,7 +13,7 @@ from typing import Any
 
 from filebridge import PROTOCOL_VERSION
 from filebridge.wire.codec import dumps, loads
-from filebridge.wire.files import FILE_MODE, atomic_write, fresh_reads
+from filebridge.wire.files import FILE_MODE, atomic_write
 from filebridge.wire.layout import SessionLayout, make_private_dir
 from filebridge.wire.waiting.filesystems import filesystem_type
 
@@ -66,9 +66,9 @@ def prepare_session(layout: SessionLayout, identity: dict[str, Any],
         "started": time.time(),
         "token": existing.get("token") or secrets.token_hex(16),
         "cwd": os.getcwd(),
-        # On a mount, an answer file is looked up by name, which the mount shows at once;
-        # a growing log is seen only through a fresh open and a forced size (docs/protocol.md).
-        "answers": "files" if fresh_reads(layout.folder) else "log",
+        # Also on a mount: a look at the log is one open where nothing arrived, and an open
+        # and one read where an answer did; an answer file is a lookup, an open and a read.
+        "answers": "log",
         # This worker's readers follow log generations, so the host may rotate the logs it
         # writes (docs/protocol.md, "Log generations").
         "log_generations": 1,
