@@ -53,7 +53,10 @@ class TableService:
             names = [c["name"] for c in meta["columns"]]
             return {"code": query_code(query, names, str(args.get("language", "pandas")))}
         needed = self._columns_used(command, args, len(meta["columns"]))
-        if meta.get("live") and self._may_ask(session_id, view_id):
+        # An export is answered by the host whenever the snapshot has its columns: its text
+        # would otherwise travel through the session folder as one large answer.
+        worker_first = command != "export" or not snapshot.ready(needed)
+        if worker_first and meta.get("live") and self._may_ask(session_id, view_id):
             live = self._ask_worker(session_id, view_id, command, args,
                                     snapshot.ready(needed))
             if live is not None:
