@@ -48,6 +48,7 @@
   // -- panels registered by other features -------------------------------------------------
   window.filebridge = {
     registerPanel(def) { state.panelDefs[def.name] = def; renderTabs(); },
+    openView: (id) => openView(id),
     api, el,
   };
 
