@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from viewers_support import running_host, wait_for
+from viewers_support import run_worker, running_host, wait_for
 
 import filebridge.worker as fb
 from filebridge.errors import RemoteError
@@ -323,3 +323,21 @@ def test_a_snapshot_written_as_r_writes_it_keeps_na_and_nan_apart(tmp_path: Path
             ["2024-08-25 07:45:07", "1969-12-31 19:00:00.5", "1969-12-31 19:00:00"]]
         profile = table.query().profile({"column": 0})
         assert (profile["na"], profile["nan"]) == (1, 1)
+
+
+def test_a_gone_worker_leaves_the_snapshot_to_answer(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with running_host(root, ui=False) as (_host, viewers):
+        run_worker(root, "gone", """
+import pandas as pd
+from filebridge.worker import viewers
+viewers.dataview(pd.DataFrame({"n": [3, 1, 2], "s": ["c", "a", "b"]}), "short-lived")
+""")
+        (view,) = wait_for(lambda: viewers.store.views("gone"), what="the view")
+        service = TableService(_host, viewers.store)
+        wait_for(lambda: _host.session("gone").status != "alive", what="the session detached")
+        answer = service.answer("gone", view.id, "rows", {"sort": [{"column": 1}]})
+        assert answer["source"] == "snapshot"
+        assert answer["cells"][1:] == [[1, 2, 3], ["a", "b", "c"]]
+        schema = service.answer("gone", view.id, "schema", {})
+        assert schema["live"] and schema["complete"] and schema["rows"] == 3
