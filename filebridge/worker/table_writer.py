@@ -25,7 +25,7 @@ from filebridge.wire.table_format import FORMAT, VERSION
 from filebridge.wire.table_query import ColumnBuffers, TableQuery, parse_query
 from filebridge.worker.table_columns import EncodedTable, as_table
 
-__all__ = ["LIVE_VIEWS", "LiveTables", "as_table", "live_tables", "write_table"]
+__all__ = ["LIVE_VIEWS", "LiveTables", "as_table", "limited", "live_tables", "write_table"]
 
 LIVE_VIEWS = 16
 FIRST_ANSWER_WAIT = 0.5  # seconds the snapshot writer waits for the host's first window
@@ -181,7 +181,7 @@ class LiveTables:
 live_tables = LiveTables()
 
 
-def limited(obj: Any, table: EncodedTable, row_limit: Optional[int]) -> EncodedTable:
+def limited(table: EncodedTable, row_limit: Optional[int]) -> EncodedTable:
     """The first ``row_limit`` rows of ``table`` (the whole table without a limit)."""
     if row_limit is None or row_limit >= table.rows or table.slicer is None:
         return table

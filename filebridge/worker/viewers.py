@@ -228,7 +228,7 @@ def show_table(conn: Connection, table: EncodedTable, view_id: str, folder: Path
                title: str, row_limit: Optional[int] = None) -> None:
     """Write ``table``'s snapshot into ``folder`` and show it; answer ``table.*`` for it."""
     total = table.rows
-    shown = limited(None, table, row_limit)
+    shown = limited(table, row_limit)
     if shown.rows < total:
         title = f"{title} (limited to {shown.rows}/{total})"
     for command, handler in live_tables.handlers().items():
