@@ -15,6 +15,7 @@ import os
 import secrets
 import sys
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -29,6 +30,7 @@ __all__ = ["LIVE_VIEWS", "LiveTables", "as_table", "limited", "live_tables", "wr
 
 LIVE_VIEWS = 16
 FIRST_ANSWER_WAIT = 0.5  # seconds the snapshot writer waits for the host's first window
+ANSWER_SENT_WAIT = 0.1
 _SUFFIX = {"f64": "f64", "i32": "i32", "i64": "i64", "utf8": "utf8"}
 
 
@@ -80,8 +82,8 @@ def write_table(table: EncodedTable, folder: Path, title: str, *, total_rows: in
 
     def columns() -> None:
         # Encoding holds the interpreter lock; let the host's first window be answered first.
-        if first_answer is not None:
-            first_answer.wait(FIRST_ANSWER_WAIT)
+        if first_answer is not None and first_answer.wait(FIRST_ANSWER_WAIT):
+            time.sleep(ANSWER_SENT_WAIT)  # the answer is set before it is written out
         try:
             for n, entry in enumerate(meta["columns"]):
                 _write_column(folder, entry, table.buffers(n))
