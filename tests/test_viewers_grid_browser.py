@@ -52,6 +52,20 @@ def _loaded(page: Any) -> Any:
     return page.locator("[data-testid=table-info][data-loaded=true]")
 
 
+def _scroll_to(page: Any, fraction: float) -> int:
+    """Scroll the grid to ``fraction`` of its height; the first row shown once its rows came."""
+    info = page.get_by_test_id("table-info")
+    was = info.get_attribute("data-first")
+    page.get_by_test_id("grid").evaluate(
+        f"g => {{ g.scrollTop = (g.scrollHeight - g.clientHeight) * {fraction}; }}")
+    wait_for(lambda: info.get_attribute("data-first") != was, timeout=60,
+             what="the grid to follow the scroll")
+    first = int(info.get_attribute("data-first") or 0)
+    wait_for(lambda: _cell(page, first, 1).inner_text() != "…", timeout=60,
+             what="the rows in view")
+    return first
+
+
 def test_grid_scrolls_sorts_filters_profiles_navigates_and_copies(tmp_path: Path,
                                                                    browser: object) -> None:
     root = tmp_path / "root"
@@ -89,9 +103,7 @@ def test_grid_scrolls_sorts_filters_profiles_navigates_and_copies(tmp_path: Path
 
             # scroll to a far row: the rows there arrive and show their positions
             grid = page.get_by_test_id("grid")
-            grid.evaluate("g => { g.scrollTop = g.scrollHeight * 0.9; }")
-            _loaded(page).wait_for(timeout=60_000)
-            first = int(info.get_attribute("data-first") or 0)
+            first = _scroll_to(page, 0.9)
             assert 890_000 < first < 910_000
             label = _cell(page, first + 1, 0).inner_text()
             assert label == str(first + 1)
@@ -166,6 +178,37 @@ def test_grid_scrolls_sorts_filters_profiles_navigates_and_copies(tmp_path: Path
             code.wait_for()
             assert "arrange(desc(x))" in code.inner_text()
             assert 'grepl("beta", s' in code.inner_text()
+
+            # headers are reachable by keyboard: Enter sorts by the focused one
+            header = page.get_by_test_id("col-i")
+            header.focus()
+            page.keyboard.press("Enter")
+            header.filter(has_text="▲").wait_for()
+            page.keyboard.press("Enter")
+            header.filter(has_text="▼").wait_for()
+            assert header.get_attribute("aria-sort") == "descending"
+            _loaded(page).wait_for(timeout=60_000)
+            shown = [int(t.replace(",", "")) for t in
+                     page.locator(".fbgrid-cell[data-col='3']").all_inner_texts()]
+            assert shown == sorted(shown, reverse=True) and shown[0] > 999_000
+
+            # a pinned column stays in place while the grid scrolls sideways
+            page.set_viewport_size({"width": 700, "height": 850})
+            page.get_by_test_id("pin-s").click()
+            label = page.get_by_test_id("col-(row)").bounding_box()
+            before = page.get_by_test_id("col-s").bounding_box()
+            moving = page.get_by_test_id("col-i").bounding_box()
+            assert label is not None and before is not None and moving is not None
+            # s moved next to the pinned row labels, before the columns that scroll
+            assert abs(before["x"] - (label["x"] + label["width"])) < 2
+            assert moving["x"] > before["x"]
+            grid.evaluate("g => { g.scrollLeft = 150; g.dispatchEvent(new Event('scroll')); }")
+            wait_for(lambda: grid.evaluate("g => g.scrollLeft") > 0, what="a sideways scroll")
+            after = page.get_by_test_id("col-s").bounding_box()
+            moved = page.get_by_test_id("col-i").bounding_box()
+            assert after is not None and moved is not None
+            assert abs(after["x"] - before["x"]) < 2 and moved["x"] < moving["x"] - 100
+            page.screenshot(path=str(shots / "grid-pinned.png"))
         finally:
             if worker.stdin is not None:
                 worker.stdin.write("quit\n")
@@ -208,13 +251,9 @@ def test_grid_scrolls_through_ten_million_rows_to_the_last_one(tmp_path: Path,
             page.locator("[data-testid=view][data-kind=table] button.open").click()
             info = page.get_by_test_id("table-info")
             info.filter(has_text="of 10,000,000").wait_for(timeout=60_000)
-            grid = page.get_by_test_id("grid")
             positions = []
             for fraction in (0.25, 0.5, 0.999, 1.0):
-                grid.evaluate(f"g => {{ g.scrollTop = (g.scrollHeight - g.clientHeight) * "
-                              f"{fraction}; }}")
-                _loaded(page).wait_for(timeout=60_000)
-                first = int(info.get_attribute("data-first") or 0)
+                first = _scroll_to(page, fraction)
                 positions.append(first)
                 assert _cell(page, first, 1).inner_text() == f"{first:,}"
             assert positions == sorted(positions) and positions[0] > 2_000_000

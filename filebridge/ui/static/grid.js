@@ -147,7 +147,19 @@
     }
 
     // -- geometry -----------------------------------------------------------------------------
-    const left = (i) => st.widths.slice(0, i).reduce((a, b) => a + b, 0);
+    // display order: pinned columns first (in their own order), then the others
+    const displayOrder = () => [...st.columns.keys()].filter((i) => st.pinned.has(i))
+      .concat([...st.columns.keys()].filter((i) => !st.pinned.has(i)));
+    const left = (i) => {
+      let x = 0;
+      for (const j of displayOrder()) { if (j === i) return x; x += st.widths[j]; }
+      return x;
+    };
+    const step = (col, delta) => {
+      const order = displayOrder();
+      const at = Math.max(0, Math.min(order.length - 1, order.indexOf(col) + delta));
+      return order[at];
+    };
     const totalWidth = () => st.widths.reduce((a, b) => a + b, 0);
 
     function scrollGeometry() {
@@ -245,10 +257,10 @@
     }
 
     function stickPinned() {
-      // pinned columns stay at the left edge while the rest scrolls under them
+      // pinned columns come first and stay at the left edge while the rest scrolls under them
       const x = viewport.scrollLeft;
-      root.querySelectorAll(".pinned").forEach((node) => {
-        node.style.transform = `translateX(${x}px)`;
+      root.querySelectorAll(".fbgrid-hcell, .fbgrid-fcell, .fbgrid-cell").forEach((node) => {
+        node.style.transform = node.classList.contains("pinned") ? `translateX(${x}px)` : "";
       });
     }
 
@@ -333,11 +345,18 @@
     }
 
     // -- rows -------------------------------------------------------------------------------------
+    function selectedColumns() {
+      const a = st.anchor || st.active;
+      const order = displayOrder();
+      const from = order.indexOf(a.col);
+      const to = order.indexOf(st.active.col);
+      return order.slice(Math.min(from, to), Math.max(from, to) + 1);
+    }
+
     function inSelection(row, col) {
       const a = st.anchor || st.active;
       const b = st.active;
-      return row >= Math.min(a.row, b.row) && row <= Math.max(a.row, b.row) &&
-        col >= Math.min(a.col, b.col) && col <= Math.max(a.col, b.col);
+      return row >= Math.min(a.row, b.row) && row <= Math.max(a.row, b.row) && selectedColumns().includes(col);
     }
 
     function render() {
@@ -415,9 +434,10 @@
       const page = Math.max(1, Math.floor(scrollGeometry().view / ROW_HEIGHT) - 1);
       const ctrl = event.ctrlKey || event.metaKey;
       const moves = {
-        ArrowDown: [row + 1, col], ArrowUp: [row - 1, col], ArrowLeft: [row, col - 1], ArrowRight: [row, col + 1],
+        ArrowDown: [row + 1, col], ArrowUp: [row - 1, col], ArrowLeft: [row, step(col, -1)], ArrowRight: [row, step(col, 1)],
         PageDown: [row + page, col], PageUp: [row - page, col],
-        Home: ctrl ? [0, col] : [row, 0], End: ctrl ? [st.total - 1, col] : [row, st.columns.length - 1],
+        Home: ctrl ? [0, col] : [row, step(col, -st.columns.length)],
+        End: ctrl ? [st.total - 1, col] : [row, step(col, st.columns.length)],
       };
       if (moves[event.key]) {
         event.preventDefault();
@@ -441,8 +461,7 @@
       const a = st.anchor || st.active;
       const b = st.active;
       const rows = [Math.min(a.row, b.row), Math.max(a.row, b.row)];
-      const cols = [];
-      for (let c = Math.min(a.col, b.col); c <= Math.max(a.col, b.col); c++) cols.push(c);
+      const cols = selectedColumns();
       const lines = [];
       let complete = true;
       for (let r = rows[0]; r <= rows[1] && complete; r++) {
