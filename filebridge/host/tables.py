@@ -15,6 +15,7 @@ import math
 import os
 import re
 import threading
+import time
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -400,8 +401,14 @@ class SnapshotPages:
                 return n
         raise RemoteError("bad_request", f"no column {field_name!r}")
 
-    def page(self, request: PageRequest) -> dict[str, Any]:
+    def page(self, request: PageRequest, wait: float = 10.0) -> dict[str, Any]:
+        """A page; waits up to ``wait`` seconds for columns the worker is still writing."""
+        deadline = time.monotonic() + wait
         meta = self.snapshot.meta()
+        while not all(c.get("ready") for c in meta["columns"]) \
+                and time.monotonic() < deadline:
+            time.sleep(0.02)
+            meta = self.snapshot.meta()
         columns = meta["columns"]
         args = {"start": max(0, request.start), "count": max(0, min(request.count, MAX_PAGE)),
                 "sort": [{"column": self._index(f, columns), "descending": d}
