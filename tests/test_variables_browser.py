@@ -90,11 +90,15 @@ def test_tree_expands_pages_sorts_filters_views_and_follows_new_snapshots(
                                    "'[data-testid=variables-row][data-depth=\"0\"]').length === 1")
             frame = page.locator("[data-testid=variables-row][data-name=frame]")
             frame.get_by_test_id("variables-view-button").click()
-            table = page.get_by_test_id("variables-view-table")
-            table.wait_for()
-            assert page.get_by_test_id("variables-view-title").inner_text() == "frame"
-            assert table.locator("tr").nth(0).inner_text().split() == ["(row)", "city", "temp"]
-            assert table.locator("tr").nth(2).inner_text().split() == ["1", "Lima", "19"]
+            # the value opens as a real data view, in the same grid as dataview()
+            page.get_by_test_id("view-title").filter(has_text="frame").wait_for()
+            page.locator("[data-testid=table-info][data-loaded=true]").wait_for()
+            headers = page.locator(".fbgrid-hcell .fbgrid-name").all_inner_texts()
+            assert headers == ["(row)", "city", "temp"]
+            assert page.locator(".fbgrid-row[data-row='1']").inner_text().split() == [
+                "1", "Lima", "19"]
+            page.screenshot(path=str(tmp_path / "variables-view.png"))
+            page.get_by_test_id("tab-panel:variables").click()
 
             page.get_by_test_id("variables-filter").fill("")
             worker.stdin.write("fresh_value = 123\n")

@@ -16,7 +16,15 @@ from typing import Any
 from filebridge.cli.output import CommandFailed, emit
 from filebridge.cli.sessions import add_root_argument
 from filebridge.errors import RemoteError
-from filebridge.host.tables import PageRequest, TableReader, display_text, parse_sort
+from filebridge.host.table_snapshot import SnapshotTable
+from filebridge.host.tables import (
+    PageRequest,
+    SnapshotPages,
+    TableReader,
+    display_text,
+    parse_sort,
+    table_version,
+)
 from filebridge.host.view_files import AllowedFolders
 from filebridge.host.viewers import HOST_FOLDER, MAX_INDEX_BYTES
 from filebridge.wire.codec import loads
@@ -83,8 +91,12 @@ def _table(args: argparse.Namespace) -> int:
         filters.append((field, query))
     try:
         folder = root.session(session).folder
-        page = TableReader(Path(str(view.get("folder", ""))),
-                           AllowedFolders([], session=folder)).page(PageRequest(
+        table_folder = Path(str(view.get("folder", "")))
+        allowed = AllowedFolders([], session=folder)
+        reader = (SnapshotPages(SnapshotTable(table_folder, allowed))
+                  if table_version(table_folder, allowed) == 2
+                  else TableReader(table_folder, allowed))
+        page = reader.page(PageRequest(
             start=args.start, count=args.count, sort=parse_sort(args.sort or ""),
             filter=args.filter or "", column_filters=tuple(filters)))
     except RemoteError as exc:

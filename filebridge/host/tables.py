@@ -35,6 +35,7 @@ MAX_CHUNKS = 100_000
 _OFFSET_CACHE = 8
 _ORDER_CACHE = 4
 NA_TEXT = "NA"
+ROW_FIELD = "r"
 
 
 @dataclass(frozen=True)
@@ -349,3 +350,82 @@ def _sorted(positions: list[int], values: list[Any], kind: str,
     else:
         present.sort(key=lambda n: display_text(values[n]).lower(), reverse=descending)
     return present + missing
+
+
+# -- version 2 snapshots behind the same page interface (the CLI's `filebridge table`) ----------
+
+_RANGE_QUERY = re.compile(r"\s*(\S+)\s*\.\.\s*(\S+)\s*")
+
+
+def _filter_of(column: int, query: str) -> dict[str, Any]:
+    """A version-1 column filter (``>3``, ``1..5``, ``NA``, text) as a protocol filter."""
+    if query.strip().upper() == NA_TEXT:
+        return {"column": column, "op": "is_na"}
+    found = _COMPARISON.fullmatch(query)
+    if found:
+        return {"column": column, "op": found.group(1), "value": found.group(2)}
+    bounds = _RANGE_QUERY.fullmatch(query)
+    if bounds:
+        return {"column": column, "op": "between", "low": bounds.group(1),
+                "high": bounds.group(2)}
+    return {"column": column, "op": "contains", "value": query}
+
+
+class SnapshotPages:
+    """``page(PageRequest)`` over a version-2 snapshot, with version 1's field names."""
+
+    def __init__(self, snapshot: Any) -> None:
+        self.snapshot = snapshot
+
+    @staticmethod
+    def fields(columns: list[dict[str, Any]]) -> list[str]:
+        """``r`` for the row labels, ``c0``, ``c1``... for the other columns."""
+        names, number = [], 0
+        for spec in columns:
+            if spec.get("role") == "label":
+                names.append(ROW_FIELD)
+            else:
+                names.append(f"c{number}")
+                number += 1
+        return names
+
+    def _index(self, field_name: str, columns: list[dict[str, Any]]) -> int:
+        for n, name in enumerate(self.fields(columns)):
+            if field_name == name:
+                return n
+        for n, spec in enumerate(columns):
+            if field_name == spec.get("name"):
+                return n
+        raise RemoteError("bad_request", f"no column {field_name!r}")
+
+    def page(self, request: PageRequest) -> dict[str, Any]:
+        meta = self.snapshot.meta()
+        columns = meta["columns"]
+        args = {"start": max(0, request.start), "count": max(0, min(request.count, MAX_PAGE)),
+                "sort": [{"column": self._index(f, columns), "descending": d}
+                         for f, d in request.sort],
+                "filters": [_filter_of(self._index(f, columns), q)
+                            for f, q in request.column_filters],
+                "search": request.filter}
+        answer = self.snapshot.query().rows(args)
+        kinds = {"integer": "number", "float": "number", "boolean": "bool", "date": "date",
+                 "datetime": "date"}
+        return {"title": meta.get("title", ""),
+                "columns": [{"name": c["name"], "field": name,
+                             "type": kinds.get(c["type"], "string"), "dtype": c.get("dtype", "")}
+                            for name, c in zip(self.fields(columns), columns)],
+                "rows": [list(cells) for cells in zip(*answer["cells"])],
+                "start": answer["start"], "total": answer["total"],
+                "available": meta["rows"], "rows_total": meta["rows"],
+                "complete": bool(meta.get("complete", True))}
+
+
+def table_version(folder: Path, allowed: AllowedFolders) -> int:
+    path = folder / "meta.json"
+    with allowed.open(path, MAX_META_BYTES, within=folder) as (fd, size):
+        try:
+            meta = loads(read_capped(fd, size, MAX_META_BYTES, path))
+        except ValueError as exc:
+            raise RemoteError("bad_request", f"unreadable meta.json: {exc}") from None
+    version = meta.get("version", 1) if isinstance(meta, dict) else 1
+    return version if version in (1, 2) else 1

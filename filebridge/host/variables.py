@@ -291,8 +291,11 @@ class VariablesProvider:
             args["filter"] = filter
         return dict(self._ask(session, "inspect", **args))
 
-    def view(self, session: SessionRef, path: List[str]) -> dict[str, Any]:
-        """The value as a data-view table (docs/variables.md); refused when it has no viewer."""
+    def view(self, session: SessionRef, path: List[str], open: bool = False) -> dict[str, Any]:
+        """The value as a data-view table (docs/variables.md); refused when it has no viewer.
+        ``open``: the worker also shows it as a data view (its id in ``view``, when it says)."""
+        if open:
+            return dict(self._ask(session, "view", path=list(path), open=True))
         return dict(self._ask(session, "view", path=list(path)))
 
     def clipboard_format(self, session: SessionRef, path: List[str],

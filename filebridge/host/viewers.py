@@ -37,7 +37,8 @@ from filebridge.errors import RemoteError
 from filebridge.host.dispatch import Call
 from filebridge.host.server import Host, HostEvent
 from filebridge.host.table_import import import_vscode_r_table
-from filebridge.host.tables import MAX_META_BYTES, TableReader
+from filebridge.host.table_snapshot import SnapshotTable
+from filebridge.host.tables import MAX_META_BYTES, SnapshotPages, TableReader, table_version
 from filebridge.host.view_files import AllowedFolders, remove_inside, write_inside
 from filebridge.wire.codec import dumps, loads
 from filebridge.wire.layout import is_valid_session_id
@@ -152,7 +153,7 @@ class _SessionViews:
         self.allowed = allowed
         self.views: OrderedDict[str, View] = OrderedDict()
         self.plots: list[PlotRecord] = []
-        self.tables: OrderedDict[str, TableReader] = OrderedDict()
+        self.tables: OrderedDict[str, TableReader | SnapshotPages] = OrderedDict()
         self.last_plot_digest = ""
 
     @property
@@ -292,7 +293,8 @@ class ViewerStore:
             self._changed(session_id)
         return closed
 
-    def table(self, session_id: str, view_id: str) -> TableReader:
+    def table(self, session_id: str, view_id: str) -> TableReader | SnapshotPages:
+        """The reader of a table view: SnapshotPages (version 2) or TableReader (1)."""
         view = self.view(session_id, view_id)
         if view.kind != "table":
             raise RemoteError("bad_request", f"view {view_id!r} is a {view.kind}, not a table")
@@ -300,7 +302,11 @@ class ViewerStore:
             entry = self._entry(session_id)
             reader = entry.tables.get(view_id)
             if reader is None:
-                reader = entry.tables[view_id] = TableReader(Path(view.folder), entry.allowed)
+                folder = Path(view.folder)
+                reader = (SnapshotPages(SnapshotTable(folder, entry.allowed))
+                          if table_version(folder, entry.allowed) == 2
+                          else TableReader(folder, entry.allowed))
+                entry.tables[view_id] = reader
                 while len(entry.tables) > OPEN_TABLES:
                     entry.tables.popitem(last=False)
             else:

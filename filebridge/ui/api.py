@@ -10,6 +10,7 @@ Every path below is relative to ``/<token>/``:
 | `api/state?since=V&wait=S` | sessions, panels, pending prompts, once the version passes V |
 | `api/sessions/<sid>` | a session's views and plots |
 | `api/sessions/<sid>/tables/<vid>?start&count&sort=f:desc&filter=text&f.<field>=q` | a page |
+| `api/sessions/<sid>/tables/<vid>/<command>?q=<JSON>` | schema, rows, profile, export, code |
 | `api/sessions/<sid>/views/<vid>/content` | a tree's JSON or a text view's text |
 | `api/sessions/<sid>/views/<vid>/close` (POST) | close a view |
 | `api/log?session=<sid>` | the request log, newest first |
@@ -31,6 +32,7 @@ from urllib.parse import quote
 
 from filebridge.errors import FilebridgeError, RemoteError
 from filebridge.host import Host
+from filebridge.host.table_service import TableService
 from filebridge.host.tables import PageRequest, parse_sort
 from filebridge.host.viewers import View, ViewerStore
 from filebridge.ui import panels as panel_registry
@@ -42,7 +44,8 @@ from filebridge.wire.codec import dumps
 __all__ = ["Api", "Response"]
 
 LONG_POLL_MAX = 30.0
-ERROR_STATUS = {"not_found": 404, "refused": 403, "bad_request": 400, "too_large": 413}
+ERROR_STATUS = {"not_found": 404, "refused": 403, "bad_request": 400, "too_large": 413,
+                "busy": 503}
 
 
 @dataclass
@@ -85,6 +88,18 @@ def _int(query: dict[str, str], key: str, default: int) -> int:
         raise RemoteError("bad_request", f"{key} must be a whole number") from None
 
 
+def _query_args(query: dict[str, str]) -> dict[str, Any]:
+    """A table query's arguments: the JSON object in ``q``."""
+    text = query.get("q", "{}")
+    try:
+        args = json.loads(text)
+    except ValueError:
+        raise RemoteError("bad_request", "q is not JSON") from None
+    if not isinstance(args, dict):
+        raise RemoteError("bad_request", "q is not a JSON object")
+    return args
+
+
 class Api:
     def __init__(self, host: Host, store: ViewerStore, activity: Activity,
                  capabilities: ViewCapabilities, view_base: str,
@@ -96,6 +111,7 @@ class Api:
         self.capabilities = capabilities
         self.view_base = view_base
         self._panel_routes: dict[str, dict[str, panel_registry.PanelRoute]] = {}
+        self.tables = TableService(host, store)
 
     def handle(self, method: str, segments: list[str], query: dict[str, str],
                body: bytes) -> Response:
@@ -111,7 +127,8 @@ class Api:
         head, rest = segments[0], segments[1:]
         if head == "" and not rest:
             return Response(200, "text/html; charset=utf-8", _static("index.html"))
-        if head == "static" and len(rest) == 1 and rest[0] in ("app.js", "style.css"):
+        if head == "static" and len(rest) == 1 and rest[0] in ("app.js", "style.css", "grid.js",
+                                                               "grid.css"):
             kind = "text/javascript" if rest[0].endswith(".js") else "text/css"
             return Response(200, f"{kind}; charset=utf-8", _static(rest[0]))
         if head == "panels" and len(rest) == 1 and rest[0].endswith(".js"):
@@ -157,13 +174,20 @@ class Api:
                 return Response.json(self._session(session_id))
             if len(rest) == 4 and rest[2] == "tables":
                 return Response.json(self._table_page(session_id, rest[3], query))
+            if len(rest) == 5 and rest[2] == "tables":
+                self._session_views(session_id)
+                return Response.json(self.tables.answer(session_id, rest[3], rest[4],
+                                                        _query_args(query)))
             if len(rest) == 5 and rest[2] == "views" and rest[4] == "content":
                 return self._content(session_id, rest[3])
             if len(rest) == 5 and rest[2] == "views" and rest[4] == "close":
                 if method != "POST":
                     return Response.error(405, "close with POST")
                 self._session_views(session_id)
-                return Response.json({"closed": self.store.close(session_id, rest[3])})
+                closed = self.store.close(session_id, rest[3])
+                if closed:
+                    self.tables.close(session_id, rest[3])
+                return Response.json({"closed": closed})
         return Response.error(404, "no such API path")
 
     def _state(self, version: int) -> dict[str, Any]:

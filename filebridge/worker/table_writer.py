@@ -1,287 +1,166 @@
-"""Writing a table into a view folder so the host can page through it without loading it whole.
+"""Showing a table: its snapshot on disk, and live answers while the worker keeps the object.
 
-Layout of ``<session>/views/<id>/`` (docs/protocol-viewers.md):
-``meta.json`` (columns, chunk list, row counts, ``complete``) and ``rows-00000.jsonl``,
-``rows-00001.jsonl``, ... with one JSON object per row, keyed by each column's ``field``.
-The first chunk is written before the host is told, the rest after, so a huge table shows its
-first page while the remainder is still being written.
+``show_table`` writes ``meta.json`` (every column ``ready: false``), tells the host, and writes
+the column files on a background thread, so the worker is blocked only for the schema. Until
+``table.close`` (or until LIVE_VIEWS newer views push it out) the worker keeps the encoded table
+and answers the host's ``table.*`` commands from it (docs/protocol-viewers.md).
 
-Standard library only at import; pandas, polars and numpy are used only when the object is one.
+Standard library only at import.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
-import math
+import os
+import secrets
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from filebridge.errors import RemoteError
 from filebridge.wire.files import atomic_write
+from filebridge.wire.table_format import FORMAT, VERSION
+from filebridge.wire.table_query import ColumnBuffers, TableQuery, parse_query
+from filebridge.worker.table_columns import EncodedTable, as_table
 
-__all__ = ["CHUNK_ROWS", "ROW_FIELD", "TableSource", "as_table", "write_table"]
+__all__ = ["LIVE_VIEWS", "LiveTables", "as_table", "live_tables", "write_table"]
 
-CHUNK_ROWS = 50_000
-ROW_FIELD = "r"
-ROW_HEADER = "(row)"
-TABLE_FORMAT = "filebridge.table"
-
-
-def _cell(value: Any) -> Any:
-    """A JSON-safe cell: NA is null, non-finite floats are the strings NaN / Inf / -Inf."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Inf" if value > 0 else "-Inf"
-        return value
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        try:
-            return _cell(value.item())
-        except (TypeError, ValueError):
-            pass
-    return str(value)
+LIVE_VIEWS = 16
+_SUFFIX = {"f64": "f64", "i32": "i32", "i64": "i64", "utf8": "utf8"}
 
 
-def _kind_of(values: Iterable[Any]) -> str:
-    """The display type of a column from its first non-null cells."""
-    kinds = set()
-    for count, value in enumerate(v for v in values if v is not None):
-        if isinstance(value, bool):
-            kinds.add("bool")
-        elif isinstance(value, (int, float)) or value in ("NaN", "Inf", "-Inf"):
-            kinds.add("number")
-        elif isinstance(value, str):
-            kinds.add("string")
-        else:
-            kinds.add("other")
-        if count >= 100:
-            break
-    if len(kinds) == 1:
-        return kinds.pop()
-    return "number" if kinds == {"number", "bool"} else "string"
+def _write_buffer(path: Path, data: Any) -> None:
+    """Write a buffer under a temporary name and rename it, so a reader never sees a part."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    with open(tmp, "wb") as out:
+        out.write(memoryview(data).cast("B"))
+    os.replace(tmp, path)
 
 
-class TableSource:
-    """Columns plus a way to produce JSON Lines for a range of rows."""
-
-    def __init__(self, headers: list[str], kinds: list[str], dtypes: list[str], nrows: int,
-                 encode: Callable[[int, int, list[str]], str]) -> None:
-        self.headers = headers
-        self.kinds = kinds
-        self.dtypes = dtypes
-        self.nrows = nrows
-        self.fields = [f"c{i}" for i in range(len(headers))]
-        self.row_kind = "number"
-        self._encode = encode
-
-    def lines(self, start: int, stop: int) -> str:
-        """Rows [start, stop) as JSON Lines keyed by ``ROW_FIELD`` and the column fields."""
-        return self._encode(start, stop, self.fields)
-
-    def columns(self) -> list[dict[str, Any]]:
-        first = {"name": ROW_HEADER, "field": ROW_FIELD, "type": self.row_kind,
-                 "dtype": "index"}
-        return [first] + [{"name": h, "field": f, "type": k, "dtype": d}
-                          for h, f, k, d in zip(self.headers, self.fields, self.kinds,
-                                                self.dtypes)]
+def _file_specs(table: EncodedTable) -> list[dict[str, Any]]:
+    columns = []
+    for n, spec in enumerate(table.specs):
+        name = "r" if spec.get("role") == "label" else f"c{n}"
+        entry = dict(spec, file=f"{name}.{_SUFFIX[spec['storage']]}", ready=False)
+        if spec["storage"] == "utf8":
+            entry["offsets"] = f"{name}.off"
+        columns.append(entry)
+    return columns
 
 
-def _python_rows(headers: list[str], rows: Sequence[Sequence[Any]],
-                 labels: Optional[Sequence[Any]] = None) -> TableSource:
-    kinds = [_kind_of(_cell(row[i]) if i < len(row) else None for row in rows[:200])
-             for i in range(len(headers))]
-
-    def encode(start: int, stop: int, fields: list[str]) -> str:
-        out = []
-        for n in range(start, stop):
-            row = rows[n]
-            record: dict[str, Any] = {ROW_FIELD: _cell(labels[n]) if labels is not None else n}
-            for i, field in enumerate(fields):
-                record[field] = _cell(row[i]) if i < len(row) else None
-            out.append(json.dumps(record, ensure_ascii=False, allow_nan=False))
-        return "\n".join(out) + "\n" if out else ""
-
-    return TableSource(headers, kinds, ["object"] * len(headers), len(rows), encode)
-
-
-def _from_records(records: Sequence[Mapping[Any, Any]]) -> TableSource:
-    keys: dict[Any, None] = {}
-    for record in records:
-        for key in record:
-            keys.setdefault(key, None)
-    order = list(keys)
-    rows = [[record.get(key) for key in order] for record in records]
-    return _python_rows([str(k) for k in order], rows)
-
-
-def _from_columns(columns: Mapping[Any, Sequence[Any]]) -> TableSource:
-    names = list(columns)
-    length = len(columns[names[0]]) if names else 0
-    rows = [[columns[name][n] for name in names] for n in range(length)]
-    return _python_rows([str(n) for n in names], rows)
-
-
-def _pandas_kind(series: Any, pd: Any) -> str:
-    types = pd.api.types
-    if types.is_bool_dtype(series.dtype):
-        return "bool"
-    if types.is_numeric_dtype(series.dtype) and not types.is_complex_dtype(series.dtype):
-        return "number"
-    if types.is_datetime64_any_dtype(series.dtype):
-        return "date"
-    return "string"
-
-
-def _from_pandas(frame: Any) -> TableSource:
-    pd = sys.modules["pandas"]
-    np = sys.modules["numpy"]
-    if isinstance(frame, pd.Series):
-        frame = frame.to_frame(name=frame.name if frame.name is not None else "value")
-    kinds = [_pandas_kind(frame.iloc[:, i], pd) for i in range(frame.shape[1])]
-    plain_index = (isinstance(frame.index, pd.RangeIndex)
-                   or (frame.index.nlevels == 1
-                       and pd.api.types.is_numeric_dtype(frame.index.dtype)))
-
-    def encode(start: int, stop: int, fields: list[str]) -> str:
-        part = frame.iloc[start:stop].set_axis(fields, axis=1)
-        for field, kind in zip(fields, kinds):
-            column = part[field]
-            if kind == "number" and column.dtype.kind == "f":
-                values = column.to_numpy()
-                infinite = np.isinf(values)
-                if infinite.any():
-                    marked = column.astype(object)
-                    marked[infinite] = np.where(values[infinite] > 0, "Inf", "-Inf")
-                    part = part.assign(**{field: marked})
-            elif kind == "string" and column.dtype.kind in "mcO" and column.dtype.kind != "O":
-                part = part.assign(**{field: column.astype(str)})
-        labels = part.index if plain_index else part.index.map(str)
-        part = part.assign(**{ROW_FIELD: labels.to_numpy()})
-        part = part[[ROW_FIELD, *fields]]
-        text: str = part.to_json(orient="records", lines=True, date_format="iso",
-                                 default_handler=str, double_precision=15)
-        return text if text.endswith("\n") or not text else text + "\n"
-
-    table = TableSource([str(c) for c in frame.columns], kinds,
-                        [str(frame.dtypes.iloc[i]) for i in range(frame.shape[1])],
-                        int(frame.shape[0]), encode)
-    if not plain_index and not pd.api.types.is_numeric_dtype(frame.index.dtype):
-        table.row_kind = "string"
-    return table
-
-
-def _from_polars(frame: Any) -> TableSource:
-    pl = sys.modules["polars"]
-    kinds = []
-    for dtype in frame.dtypes:
-        if dtype == pl.Boolean:
-            kinds.append("bool")
-        elif dtype.is_numeric():
-            kinds.append("number")
-        elif dtype.is_temporal():
-            kinds.append("date")
-        else:
-            kinds.append("string")
-
-    def encode(start: int, stop: int, fields: list[str]) -> str:
-        part = frame.slice(start, stop - start)
-        renamed = dict(zip(part.columns, fields))
-        part = part.rename(renamed)
-        exprs = [pl.int_range(start, start + part.height, eager=False).alias(ROW_FIELD)]
-        for field, dtype in zip(fields, part.dtypes):
-            column = pl.col(field)
-            if dtype.is_float():
-                # polars writes NaN and Inf as null: keep them visible as strings
-                exprs.append(pl.when(column.is_nan()).then(pl.lit("NaN"))
-                             .when(column == float("inf")).then(pl.lit("Inf"))
-                             .when(column == float("-inf")).then(pl.lit("-Inf"))
-                             .otherwise(column.cast(pl.String)).alias(field)
-                             if bool(part.select((column.is_nan() | column.is_infinite()).any())
-                                     .item()) else column)
-            else:
-                exprs.append(column)
-        text: str = part.select(exprs).write_ndjson()
-        return text
-
-    return TableSource([str(c) for c in frame.columns], kinds, [str(d) for d in frame.dtypes],
-                       int(frame.height), encode)
-
-
-def _from_numpy(array: Any) -> TableSource:
-    if "pandas" in sys.modules:
-        return _from_pandas(sys.modules["pandas"].DataFrame(array))
-    rows = array.tolist() if array.ndim == 2 else [[v] for v in array.tolist()]
-    width = len(rows[0]) if rows else 0
-    return _python_rows([str(i) for i in range(width)], rows)
-
-
-def _is_instance(obj: Any, module: str, names: tuple[str, ...]) -> bool:
-    mod = sys.modules.get(module)
-    return mod is not None and isinstance(obj, tuple(getattr(mod, n) for n in names))
-
-
-def as_table(obj: Any) -> Optional[TableSource]:
-    """``obj`` as a table, or None when it is not table-shaped."""
-    if _is_instance(obj, "pandas", ("DataFrame", "Series")):
-        return _from_pandas(obj)
-    if _is_instance(obj, "polars", ("DataFrame",)):
-        return _from_polars(obj)
-    if _is_instance(obj, "numpy", ("ndarray",)) and obj.ndim in (1, 2):
-        return _from_numpy(obj)
-    if isinstance(obj, Mapping) and obj and all(
-            isinstance(v, Sequence) and not isinstance(v, (str, bytes)) for v in obj.values()):
-        if len({len(v) for v in obj.values()}) == 1:
-            return _from_columns(obj)
-        return None
-    if isinstance(obj, Sequence) and not isinstance(obj, (str, bytes)) and obj:
-        if all(isinstance(r, Mapping) for r in obj):
-            return _from_records(obj)
-        if all(isinstance(r, (list, tuple)) for r in obj) and len({len(r) for r in obj}) == 1:
-            return _python_rows([str(i) for i in range(len(obj[0]))], obj)
-    return None
-
-
-def _chunks(nrows: int) -> Iterator[tuple[int, int]]:
-    for start in range(0, nrows, CHUNK_ROWS):
-        yield start, min(nrows, start + CHUNK_ROWS)
-
-
-def write_table(source: TableSource, folder: Path, title: str, *, row_limit: Optional[int],
-                announce: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-    """Write ``source`` into ``folder``; call ``announce(meta)`` once the first chunk is readable.
-
-    Returns the final meta.json content.
-    """
-    shown = source.nrows if row_limit is None else max(0, min(row_limit, source.nrows))
-    if shown < source.nrows:
-        title = f"{title} (limited to {shown}/{source.nrows})"
-    meta: dict[str, Any] = {
-        "format": TABLE_FORMAT, "version": 1, "title": title,
-        "columns": source.columns(), "rows": shown, "total_rows": source.nrows,
-        "chunks": [], "complete": False,
-    }
-    announced = False
-    for number, (start, stop) in enumerate(_chunks(shown)):
-        name = f"rows-{number:05d}.jsonl"
-        atomic_write(folder / name, source.lines(start, stop).encode("utf-8"))
-        meta["chunks"].append({"file": name, "start": start, "rows": stop - start})
-        if not announced:
-            _write_meta(folder, meta)
-            announce(meta)
-            announced = True
-    meta["complete"] = True
-    _write_meta(folder, meta)
-    if not announced:
-        announce(meta)
-    return meta
+def _write_column(folder: Path, entry: dict[str, Any], buffers: ColumnBuffers) -> None:
+    _write_buffer(folder / entry["file"], buffers.data)
+    if entry.get("offsets"):
+        _write_buffer(folder / entry["offsets"], buffers.offsets)
+    if buffers.na is not None:
+        entry["na"] = entry["file"].rsplit(".", 1)[0] + ".na"
+        _write_buffer(folder / entry["na"], buffers.na)
+    entry["ready"] = True
 
 
 def _write_meta(folder: Path, meta: dict[str, Any]) -> None:
     atomic_write(folder / "meta.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+
+
+def write_table(table: EncodedTable, folder: Path, title: str, *, total_rows: int,
+                live: bool, announce: Callable[[dict[str, Any]], None],
+                background: bool = True) -> Optional[threading.Thread]:
+    """Write ``meta.json``, call ``announce(meta)``, then write the columns (on a thread when
+    ``background``). Returns the thread, if any."""
+    meta: dict[str, Any] = {"format": FORMAT, "version": VERSION, "title": title,
+                            "rows": table.rows, "total_rows": total_rows, "complete": False,
+                            "live": live, "columns": _file_specs(table)}
+    lock = threading.Lock()
+    _write_meta(folder, meta)
+    announce(meta)
+
+    def columns() -> None:
+        try:
+            for n, entry in enumerate(meta["columns"]):
+                _write_column(folder, entry, table.buffers(n))
+                with lock:
+                    meta["complete"] = n == len(meta["columns"]) - 1
+                    _write_meta(folder, meta)
+        except Exception as exc:  # the folder vanished, the disk is full: say so, keep running
+            print(f"filebridge: writing the table {title!r} stopped: {exc}", file=sys.stderr)
+
+    if not background:
+        columns()
+        return None
+    # Not a daemon: a script that ends right after dataview still leaves a complete snapshot.
+    thread = threading.Thread(target=columns, name="filebridge-table-writer", daemon=False)
+    thread.start()
+    return thread
+
+
+class LiveTables:
+    """The tables this worker keeps for answering ``table.*``; the newest LIVE_VIEWS."""
+
+    def __init__(self) -> None:
+        self._tables: OrderedDict[str, tuple[EncodedTable, TableQuery]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def keep(self, view: str, table: EncodedTable) -> None:
+        query = TableQuery(table.specs, table.rows, table.buffers, table.np)
+        with self._lock:
+            self._tables[view] = (table, query)
+            self._tables.move_to_end(view)
+            while len(self._tables) > LIVE_VIEWS:
+                self._tables.popitem(last=False)
+
+    def _get(self, args: dict[str, Any]) -> tuple[EncodedTable, TableQuery]:
+        view = args.get("view")
+        with self._lock:
+            found = self._tables.get(view) if isinstance(view, str) else None
+        if found is None:
+            raise RemoteError("not_found", f"this worker no longer keeps the table {view!r}")
+        return found
+
+    # -- commands --------------------------------------------------------------------------
+
+    def schema(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._get(args)[1].schema()
+
+    def rows(self, args: dict[str, Any]) -> dict[str, Any]:
+        table, query = self._get(args)
+        asked = parse_query(args, len(table.specs))
+        start = args.get("start", 0)
+        count = args.get("count", 100)
+        if asked.identity and table.slicer is not None and isinstance(start, int) \
+                and isinstance(count, int) and start >= 0 and count >= 0:
+            # An unsorted window: encode only its rows, not whole columns.
+            stop = min(table.rows, start + min(count, 2000))
+            part = table.slicer(start, max(start, stop))
+            answer = TableQuery(part.specs, part.rows, part.buffers, part.np).rows(
+                dict(args, start=0, count=stop - start))
+            return dict(answer, start=start, total=table.rows,
+                        rows=[start + r for r in answer["rows"]])
+        return query.rows(args)
+
+    def profile(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._get(args)[1].profile(args)
+
+    def export(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._get(args)[1].export(args)
+
+    def close(self, args: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._tables.pop(str(args.get("view")), None)
+        return {}
+
+    def handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
+        return {"table.schema": self.schema, "table.rows": self.rows,
+                "table.profile": self.profile, "table.export": self.export,
+                "table.close": self.close}
+
+
+live_tables = LiveTables()
+
+
+def limited(obj: Any, table: EncodedTable, row_limit: Optional[int]) -> EncodedTable:
+    """The first ``row_limit`` rows of ``table`` (the whole table without a limit)."""
+    if row_limit is None or row_limit >= table.rows or table.slicer is None:
+        return table
+    return table.slicer(0, max(0, row_limit))

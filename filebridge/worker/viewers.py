@@ -33,7 +33,8 @@ from filebridge.wire.files import Doorbell, atomic_write
 from filebridge.wire.layout import make_private_dir
 from filebridge.worker.connection import Connection
 from filebridge.worker.current import connect
-from filebridge.worker.table_writer import as_table, write_table
+from filebridge.worker.table_columns import EncodedTable
+from filebridge.worker.table_writer import as_table, limited, live_tables, write_table
 
 __all__ = ["MPL_BACKEND", "browser", "dataview", "help", "install_integrations", "plot",
            "redirect_webbrowser", "webview"]
@@ -188,19 +189,15 @@ def help(topic: Any) -> str:
 def dataview(obj: Any, title: Optional[str] = None, row_limit: Optional[int] = None) -> str:
     """Show a table (DataFrame, 2-D array, records, dict of columns), a tree or source code.
 
-    Tables are written in chunks the host pages through; the host is told as soon as the
-    first chunk is on disk. Returns the view id.
+    A table's schema is written and the host told at once; its columns are written on a
+    thread while the worker answers the host's queries from the object. Returns the view id.
     """
     conn = _connection()
     name = title or _title_of(obj)
     view_id, folder = _new_view(conn)
     table = as_table(obj)
     if table is not None:
-        def announce(meta: dict[str, Any]) -> None:
-            conn.send("dataview", view=view_id, source="table", type="filebridge.table",
-                      title=meta["title"], rows=meta["rows"], viewer=True,
-                      **_location(conn, "dir", folder))
-        write_table(table, folder, name, row_limit=row_limit, announce=announce)
+        show_table(conn, table, view_id, folder, name, row_limit)
         return view_id
     if inspect.isroutine(obj) or inspect.isclass(obj) or inspect.ismodule(obj):
         try:
@@ -225,6 +222,25 @@ def dataview(obj: Any, title: Optional[str] = None, row_limit: Optional[int] = N
     conn.send("dataview", view=view_id, source="object", type="txt", title=name, viewer=True,
               **_location(conn, "file", target))
     return view_id
+
+
+def show_table(conn: Connection, table: EncodedTable, view_id: str, folder: Path,
+               title: str, row_limit: Optional[int] = None) -> None:
+    """Write ``table``'s snapshot into ``folder`` and show it; answer ``table.*`` for it."""
+    total = table.rows
+    shown = limited(None, table, row_limit)
+    if shown.rows < total:
+        title = f"{title} (limited to {shown.rows}/{total})"
+    for command, handler in live_tables.handlers().items():
+        conn.on_command(command, handler)
+    live_tables.keep(view_id, shown)
+
+    def announce(meta: dict[str, Any]) -> None:
+        conn.send("dataview", view=view_id, source="table", type="filebridge.table",
+                  title=meta["title"], rows=meta["rows"], viewer=True,
+                  **_location(conn, "dir", folder))
+
+    write_table(shown, folder, title, total_rows=total, live=True, announce=announce)
 
 
 def _title_of(obj: Any) -> str:

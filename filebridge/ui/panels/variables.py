@@ -129,7 +129,11 @@ def routes(host: Host) -> dict[str, PanelRoute]:
 
     def view(request: PanelRequest) -> PanelResponse:
         try:
-            return json_response(provider.view(_session(request), _path(request)))
+            answer = provider.view(_session(request), _path(request),
+                                   open=request.query.get("open") == "1")
+            # the page opens the data view itself; the first rows of the table stay out
+            return json_response({key: answer[key] for key in ("title", "view", "total_rows")
+                                  if key in answer})
         except FilebridgeError as exc:
             raise _failure(exc) from None
 

@@ -48,6 +48,7 @@
   // -- panels registered by other features -------------------------------------------------
   window.filebridge = {
     registerPanel(def) { state.panelDefs[def.name] = def; renderTabs(); },
+    openView: (id) => openView(id),
     api, el,
   };
 
@@ -280,92 +281,12 @@
       value === null ? el("span", { class: "na" }, "None") : JSON.stringify(value));
   }
 
-  // -- data views: paged, sorted and filtered on the host -------------------------------------
+  // -- data views: the virtual grid (grid.js) over the host's table queries -----------------
   function tableView(view) {
-    const st = { start: 0, count: 100, sort: [], filter: "", columnFilters: {}, columns: null, timer: null };
-    const info = el("span", { class: "table-info", "data-testid": "table-info" }, "loading…");
-    const filterBox = el("input", { type: "search", placeholder: "filter all columns",
-      "data-testid": "table-filter", oninput: () => later(() => { st.filter = filterBox.value; st.start = 0; load(); }) });
-    const prev = el("button", { "data-testid": "page-prev", onclick: () => { st.start = Math.max(0, st.start - st.count); load(); } }, "◀ previous");
-    const next = el("button", { "data-testid": "page-next", onclick: () => { st.start += st.count; load(); } }, "next ▶");
-    const head = el("thead");
-    const rows = el("tbody");
-    const table = el("table", { class: "grid", "data-testid": "table" }, head, rows);
-    const root = el("div", { class: "view-body" },
-      el("h3", { "data-testid": "view-title" }, view.title),
-      el("div", { class: "table-bar" }, filterBox, prev, next, info),
-      el("div", { class: "grid-scroll" }, table));
-
-    function later(fn) { clearTimeout(st.timer); st.timer = setTimeout(fn, 250); }
-
-    function sortFlag(field) {
-      const found = st.sort.find(([f]) => f === field);
-      return found ? (found[1] ? " ▼" : " ▲") : "";
-    }
-
-    function toggleSort(field, add) {
-      const found = st.sort.find(([f]) => f === field);
-      const others = add ? st.sort.filter(([f]) => f !== field) : [];
-      if (!found) st.sort = others.concat([[field, false]]);
-      else if (!found[1]) st.sort = (add ? st.sort.map((s) => s[0] === field ? [field, true] : s) : [[field, true]]);
-      else st.sort = others;
-      st.start = 0;
-      load();
-    }
-
-    function buildHead(columns) {
-      st.columns = columns;
-      head.replaceChildren(
-        el("tr", {}, columns.map((c) => el("th", {
-          class: c.type === "number" ? "num" : "", title: `${c.dtype || c.type} (click: sort, shift-click: add sort key)`,
-          "data-testid": `col-${c.name}`, "data-field": c.field,
-          onclick: (event) => toggleSort(c.field, event.shiftKey),
-        }, c.name, el("span", { class: "sort-flag" }, sortFlag(c.field))))),
-        el("tr", { class: "filters" }, columns.map((c) => el("th", {},
-          el("input", { type: "search", placeholder: c.type === "number" ? ">0, 1..5, NA" : "contains",
-            "data-testid": `colfilter-${c.name}`,
-            oninput: (event) => later(() => { st.columnFilters[c.field] = event.target.value; st.start = 0; load(); }) })))));
-    }
-
-    function cell(value, column) {
-      const numeric = column.type === "number";
-      if (value === null || value === undefined) return el("td", { class: "na" }, "NA");
-      if (numeric && typeof value === "string") return el("td", { class: "num special" }, value);
-      if (typeof value === "boolean") return el("td", {}, value ? "TRUE" : "FALSE");
-      if (typeof value === "object") return el("td", {}, JSON.stringify(value));
-      return el("td", { class: numeric ? "num" : "" }, String(value));
-    }
-
-    async function load() {
-      const params = { start: st.start, count: st.count, filter: st.filter,
-        sort: st.sort.map(([f, d]) => `${f}:${d ? "desc" : "asc"}`).join(",") };
-      for (const [field, text] of Object.entries(st.columnFilters)) params[`f.${field}`] = text;
-      info.textContent = "loading…";
-      let page;
-      try {
-        page = await api(`api/sessions/${encodeURIComponent(state.selected)}/tables/${encodeURIComponent(view.id)}`, params);
-      } catch (error) {
-        info.textContent = `error: ${error.message}`;
-        return;
-      }
-      if (!st.columns) buildHead(page.columns);
-      else head.querySelectorAll("tr:first-child th").forEach((th) => {
-        th.querySelector(".sort-flag").textContent = sortFlag(th.dataset.field);
-      });
-      rows.replaceChildren(...page.rows.map((row) => el("tr", {}, row.map((v, i) => cell(v, page.columns[i])))));
-      const first = page.total ? page.start + 1 : 0;
-      const last = page.start + page.rows.length;
-      const filtered = page.total !== page.available ? ` (filtered from ${page.available})` : "";
-      const loading = page.complete ? "" : ` · still loading (${page.available} of ${page.rows_total})`;
-      info.textContent = `rows ${first}-${last} of ${page.total}${filtered}${loading}`;
-      info.dataset.total = String(page.total);
-      info.dataset.start = String(page.start);
-      prev.disabled = page.start <= 0;
-      next.disabled = last >= page.total;
-      if (!page.complete) setTimeout(load, 1000);
-    }
-
-    load();
+    const root = el("div", { class: "view-body" }, el("h3", { "data-testid": "view-title" }, view.title));
+    const path = `api/sessions/${encodeURIComponent(state.selected)}/tables/${encodeURIComponent(view.id)}`;
+    window.filebridgeGrid.mount(root, { title: view.title,
+      ask: (command, args) => api(`${path}/${command}`, { q: JSON.stringify(args) }) });
     return root;
   }
 

@@ -149,16 +149,14 @@
     }
 
     async function openView(entry, path) {
-      viewer.replaceChildren(el("p", {}, `loading ${entry.display_name}\u2026`));
+      // the value opens as a data view: the same grid as dataview()
+      viewer.replaceChildren(el("p", {}, `opening ${entry.display_name}\u2026`));
       try {
-        const view = await ctx.api("view", { path: JSON.stringify(path) });
-        const fields = view.columns.map((c) => c.field);
-        viewer.replaceChildren(
-          el("h3", { "data-testid": "variables-view-title" }, view.title),
-          el("button", { onclick: () => viewer.replaceChildren() }, "close"),
-          el("table", { class: "variables-view-table", "data-testid": "variables-view-table" },
-            el("tr", {}, ...view.columns.map((c) => el("th", { class: c.type }, c.headerName))),
-            ...view.data.map((r) => el("tr", {}, ...fields.map((f) => el("td", {}, r[f] ?? ""))))));
+        const view = await ctx.api("view", { path: JSON.stringify(path), open: "1" });
+        viewer.replaceChildren();
+        if (view.view && window.filebridge.openView) window.filebridge.openView(view.view);
+        else viewer.replaceChildren(el("p", { "data-testid": "variables-view-title" },
+          `${view.title}: shown in the Views tab`));
       } catch (error) {
         viewer.replaceChildren(el("p", { class: "error" }, `no view: ${error.message}`));
       }

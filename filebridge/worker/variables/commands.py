@@ -165,7 +165,12 @@ class VariableCommands:
         def work() -> dict[str, Any]:
             value, expression = resolve(self._namespace(), path)
             title = args.get("title") or expression or path[0]
-            return view_payload(value, str(title))
+            payload = view_payload(value, str(title))
+            if args.get("open"):
+                # The real data view: the same table pipeline and grid as dataview().
+                from filebridge.worker.viewers import dataview
+                payload["view"] = dataview(value, title=str(title))
+            return payload
 
         return dict(self._limited("view", work))
 

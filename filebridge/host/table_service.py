@@ -1,0 +1,158 @@
+"""Answering the page's table queries: from the live worker, else from the snapshot.
+
+A version-2 view whose ``meta.json`` says ``live`` is asked first through the reverse channel
+(``table.rows`` ... answered from the object the worker kept); when the session is not alive,
+the worker does not answer within LIVE_TIMEOUT (busy: R is single-threaded) or no longer keeps
+the table, the host answers the same request from the snapshot's files. A worker that timed out
+is not asked again for BUSY_SECONDS. Version-1 folders (JSON Lines) are paged by TableReader.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Optional
+
+from filebridge.errors import CallTimeout, FilebridgeError, RemoteError
+from filebridge.host.table_code import query_code
+from filebridge.host.tables import PageRequest, TableReader
+from filebridge.wire.table_query import parse_query
+
+__all__ = ["BUSY_SECONDS", "COMMANDS", "LIVE_TIMEOUT", "TableService"]
+
+LIVE_TIMEOUT = 2.0
+BUSY_SECONDS = 10.0
+COMMANDS = ("schema", "rows", "profile", "export", "code")
+
+
+class TableService:
+    """``answer(session, view, command, args)`` for the page; ``store`` is the ViewerStore."""
+
+    def __init__(self, host: Any, store: Any) -> None:
+        self.host = host
+        self.store = store
+        self._busy_until: dict[str, float] = {}
+        self._not_live: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def answer(self, session_id: str, view_id: str, command: str,
+               args: dict[str, Any]) -> dict[str, Any]:
+        if command not in COMMANDS:
+            raise RemoteError("bad_request", f"no table command {command!r}")
+        table = self.store.table(session_id, view_id)
+        if isinstance(table, TableReader):
+            return self._legacy(table, command, args)
+        snapshot = table.snapshot
+        meta = snapshot.meta()
+        if command == "schema":
+            return {**snapshot.query().schema(), "title": meta.get("title", ""),
+                    "total_rows": meta.get("total_rows", meta["rows"]),
+                    "complete": bool(meta.get("complete")), "live": bool(meta.get("live"))}
+        if command == "code":
+            query = parse_query(args, len(meta["columns"]))
+            names = [c["name"] for c in meta["columns"]]
+            return {"code": query_code(query, names, str(args.get("language", "pandas")))}
+        needed = self._columns_used(command, args, len(meta["columns"]))
+        # An export is answered by the host whenever the snapshot has its columns: its text
+        # would otherwise travel through the session folder as one large answer.
+        worker_first = command != "export" or not snapshot.ready(needed)
+        if worker_first and meta.get("live") and self._may_ask(session_id, view_id):
+            live = self._ask_worker(session_id, view_id, command, args,
+                                    snapshot.ready(needed))
+            if live is not None:
+                return {**live, "source": "live"}
+        if not snapshot.ready(needed):
+            raise RemoteError("busy", "the table is still being written and its worker does "
+                                      "not answer; try again in a moment")
+        query = snapshot.query()
+        found = getattr(query, command)(args)
+        return {**found, "source": "snapshot"}
+
+    @staticmethod
+    def _columns_used(command: str, args: dict[str, Any], width: int) -> list[int]:
+        used: list[int] = []
+        asked = args.get("columns")
+        if command == "profile":
+            column = args.get("column")
+            used.append(column if isinstance(column, int) else 0)
+        elif isinstance(asked, list):
+            used.extend(i for i in asked if isinstance(i, int))
+        else:
+            used.extend(range(width))
+        for key in list(args.get("sort") or ()) + list(args.get("filters") or ()):
+            if isinstance(key, dict) and isinstance(key.get("column"), int):
+                used.append(key["column"])
+        if args.get("search"):
+            used.extend(range(width))
+        return used
+
+    def _may_ask(self, session_id: str, view_id: str) -> bool:
+        with self._lock:
+            if (session_id, view_id) in self._not_live:
+                return False
+            if self._busy_until.get(session_id, 0) > time.monotonic():
+                return False
+        try:
+            return bool(self.host.session(session_id).status == "alive")
+        except FilebridgeError:
+            return False
+
+    def _ask_worker(self, session_id: str, view_id: str, command: str, args: dict[str, Any],
+                    snapshot_ready: bool) -> Optional[dict[str, Any]]:
+        timeout = LIVE_TIMEOUT if snapshot_ready else LIVE_TIMEOUT * 5
+        try:
+            answer = self.host.command(session_id, f"table.{command}", timeout=timeout,
+                                       **dict(args, view=view_id))
+        except CallTimeout:
+            with self._lock:
+                self._busy_until[session_id] = time.monotonic() + BUSY_SECONDS
+            return None
+        except RemoteError as exc:
+            if exc.code in ("not_found", "no_handler"):
+                with self._lock:
+                    self._not_live.add((session_id, view_id))
+                return None
+            raise
+        except FilebridgeError:
+            return None
+        return answer if isinstance(answer, dict) else None
+
+    def close(self, session_id: str, view_id: str) -> None:
+        """Tell a live worker to forget the view's object (in the background)."""
+        def forget() -> None:
+            try:
+                self.host.command(session_id, "table.close", timeout=5, view=view_id)
+            except (FilebridgeError, RemoteError, OSError):
+                pass
+        threading.Thread(target=forget, name="filebridge-table-close", daemon=True).start()
+
+    # -- version 1 -------------------------------------------------------------------------
+
+    @staticmethod
+    def _legacy(reader: TableReader, command: str, args: dict[str, Any]) -> dict[str, Any]:
+        meta = reader.meta()
+        columns = meta["columns"]
+        kinds = {"number": "float", "bool": "boolean", "date": "string"}
+        if command == "schema":
+            return {"rows": reader.available_rows(meta), "title": meta.get("title", ""),
+                    "total_rows": meta.get("total_rows"), "complete": bool(meta.get("complete",
+                                                                                    True)),
+                    "live": False,
+                    "columns": [{"name": str(c.get("name", "")), "dtype": c.get("dtype", ""),
+                                 "type": kinds.get(str(c.get("type")), "string"),
+                                 **({"role": "label"} if (n == 0 and c.get("dtype") == "index")
+                                    or c.get("name") == "(row)" else {})}
+                                for n, c in enumerate(columns)]}
+        if command != "rows":
+            raise RemoteError("bad_request", "this table was written by an older worker: it "
+                                             "pages and sorts, but has no profiles or export")
+        query = parse_query(args, len(columns))
+        fields = [str(c.get("field")) for c in columns]
+        page = reader.page(PageRequest(
+            start=int(args.get("start", 0) or 0), count=int(args.get("count", 100) or 100),
+            sort=tuple((fields[i], d) for i, d in query.sort), filter=query.search))
+        cells = [list(column) for column in zip(*page["rows"])] or [[] for _ in fields]
+        return {"total": page["total"], "start": page["start"],
+                "rows": list(range(page["start"], page["start"] + len(page["rows"]))),
+                "columns": list(range(len(fields))), "cells": cells, "source": "snapshot"}
+

@@ -1,0 +1,177 @@
+"""The data grid in headless Chromium over a live worker's million-row frame: scrolling to a
+far row, sorting, filtering, a column profile, keyboard navigation, copy, export and code.
+
+Screenshots go to ``$FILEBRIDGE_ARTIFACTS/grid`` when that is set, else to pytest's tmp dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from viewers_support import CHROMIUM, running_host, wait_for, worker_env
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = [pytest.mark.peers,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing")]
+
+WORKER = """
+import sys
+import numpy as np, pandas as pd
+from filebridge.worker import viewers
+n = 10**6
+rng = np.random.default_rng(3)
+x = rng.random(n) * 1e6
+x[2] = np.nan
+x[3] = np.inf
+df = pd.DataFrame({"x": x, "s": rng.choice(["alpha", "beta", "gamma"], n), "i": np.arange(n),
+                   "d": pd.Timestamp("2024-08-25") + pd.to_timedelta(np.arange(n) % 1000, "D"),
+                   "k": pd.Series(rng.choice(["p", "q"], n)).astype("category")})
+df.loc[5, "s"] = None
+viewers.dataview(df, title="million")
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def _shots(tmp_path: Path) -> Path:
+    base = os.environ.get("FILEBRIDGE_ARTIFACTS")
+    folder = Path(base) / "grid" if base else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _cell(page: Any, row: int, column: int) -> Any:
+    return page.locator(f".fbgrid-cell[data-row='{row}'][data-col='{column}']")
+
+
+def _loaded(page: Any) -> Any:
+    return page.locator("[data-testid=table-info][data-loaded=true]")
+
+
+def test_grid_scrolls_sorts_filters_profiles_navigates_and_copies(tmp_path: Path,
+                                                                   browser: object) -> None:
+    root = tmp_path / "root"
+    shots = _shots(tmp_path)
+    with running_host(root) as (_host, viewers):
+        assert viewers.ui is not None
+        context = browser.new_context(  # type: ignore[attr-defined]
+            viewport={"width": 1300, "height": 850}, accept_downloads=True)
+        context.grant_permissions(["clipboard-read", "clipboard-write"],
+                                  origin=viewers.ui.url.split("/", 3)[0] + "//"
+                                  + viewers.ui.url.split("/", 3)[2])
+        page = context.new_page()
+        page.goto(viewers.ui.url)
+        worker = subprocess.Popen([sys.executable, "-c", WORKER], text=True,
+                                  env=worker_env(root, "grid"), stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+        try:
+            assert worker.stdout is not None and worker.stdin is not None
+            assert worker.stdout.readline().strip() == "ready"
+            page.locator("[data-testid=session][data-session=grid]").click()
+            page.get_by_test_id("tab-views").click()
+            page.locator("[data-testid=view][data-kind=table] button.open").click()
+            info = page.get_by_test_id("table-info")
+            info.filter(has_text="of 1,000,000").wait_for(timeout=60_000)
+            _loaded(page).wait_for(timeout=60_000)
+            assert _cell(page, 2, 1).inner_text() == "NA" or _cell(page, 2, 1).inner_text() \
+                == "NaN"
+            assert _cell(page, 3, 1).inner_text() == "Inf"
+            assert "special" in (_cell(page, 3, 1).get_attribute("class") or "")
+            assert _cell(page, 5, 2).inner_text() == "NA"
+            assert "na" in (_cell(page, 5, 2).get_attribute("class") or "").split()
+            assert _cell(page, 0, 4).inner_text() == "2024-08-25 00:00:00"
+            assert _cell(page, 0, 5).inner_text() in ("p", "q")
+            page.screenshot(path=str(shots / "grid-first-rows.png"))
+
+            # scroll to a far row: the rows there arrive and show their positions
+            grid = page.get_by_test_id("grid")
+            grid.evaluate("g => { g.scrollTop = g.scrollHeight * 0.9; }")
+            _loaded(page).wait_for(timeout=60_000)
+            first = int(info.get_attribute("data-first") or 0)
+            assert 890_000 < first < 910_000
+            label = _cell(page, first + 1, 0).inner_text()
+            assert label == str(first + 1)
+            assert _cell(page, first + 1, 3).inner_text() == f"{first + 1:,}"
+            page.screenshot(path=str(shots / "grid-far-row.png"))
+
+            # sort descending by x: Inf first, NaN last; NA (None in s) is NA
+            page.get_by_test_id("col-x").click()
+            page.get_by_test_id("col-x").filter(has_text="▲").wait_for()
+            page.get_by_test_id("col-x").click()
+            page.get_by_test_id("col-x").filter(has_text="▼").wait_for()
+            wait_for(lambda: _cell(page, 0, 1).inner_text() == "Inf", timeout=60,
+                     what="Inf on top of the descending sort")
+            second = _cell(page, 1, 1).inner_text()
+            assert second.replace(",", "").replace(".", "").isdigit()
+            assert float(second.replace(",", "")) > 999_990
+            page.screenshot(path=str(shots / "grid-sorted.png"))
+
+            # a text filter on s
+            page.get_by_test_id("colfilter-s").fill("beta")
+            info.filter(has_text="filtered from 1,000,000").wait_for(timeout=60_000)
+            total = int(info.get_attribute("data-total") or 0)
+            assert 300_000 < total < 366_000
+            _loaded(page).wait_for(timeout=60_000)
+            cells = page.locator(".fbgrid-cell[data-col='2']").all_inner_texts()
+            assert cells and set(cells) == {"beta"}
+            page.screenshot(path=str(shots / "grid-filtered.png"))
+
+            # the profile of x over the filtered rows
+            page.get_by_test_id("profile-x").click()
+            stats = page.get_by_test_id("profile-stats")
+            stats.wait_for(timeout=60_000)
+            rows = stats.locator("tr[data-key=rows] td").inner_text()
+            assert int(rows.replace(",", "")) == total
+            page.get_by_test_id("histogram").wait_for()
+            assert page.locator("[data-testid=histogram] rect").count() == 20
+            page.get_by_test_id("profile-s").click()
+            page.get_by_test_id("profile-frequent").filter(has_text="beta").wait_for()
+            page.screenshot(path=str(shots / "grid-profile.png"))
+
+            # keyboard: focus the grid, move, extend the selection and copy it as TSV
+            _cell(page, 0, 1).click()
+            page.keyboard.press("ArrowDown")
+            page.keyboard.press("ArrowRight")
+            active = page.locator(".fbgrid-cell.active")
+            assert (active.get_attribute("data-row"), active.get_attribute("data-col")) == (
+                "1", "2")
+            page.keyboard.press("Shift+ArrowDown")
+            page.keyboard.press("Shift+ArrowRight")
+            page.keyboard.press("Control+c")
+            root_grid = page.locator(".fbgrid")
+            wait_for(lambda: root_grid.get_attribute("data-copied"), what="the copy")
+            copied = root_grid.get_attribute("data-copied") or ""
+            lines = copied.strip("\n").split("\n")
+            assert lines[0] == "s\ti" and len(lines) == 3
+            assert all(line.split("\t")[0] == "beta" for line in lines[1:])
+            assert page.evaluate("navigator.clipboard.readText()") == copied
+            page.keyboard.press("Control+End")
+            _loaded(page).wait_for(timeout=60_000)
+            assert page.locator(".fbgrid-cell.active").get_attribute("data-row") == str(
+                total - 1)
+            page.screenshot(path=str(shots / "grid-keyboard.png"))
+
+            # export and convert to code
+            with page.expect_download() as download:
+                page.get_by_test_id("export-tsv").click()
+            text = Path(download.value.path()).read_text()
+            assert text.count("\n") == total + 1 and text.startswith("(row)\tx\ts\ti\td\tk\n")
+            page.get_by_test_id("code-language").select_option("dplyr")
+            page.get_by_test_id("convert-code").click()
+            code = page.get_by_test_id("code")
+            code.wait_for()
+            assert "arrange(desc(x))" in code.inner_text()
+            assert 'grepl("beta", s' in code.inner_text()
+        finally:
+            if worker.stdin is not None:
+                worker.stdin.write("quit\n")
+                worker.stdin.close()
+            worker.wait(timeout=30)
+        context.close()
+    assert {p.name for p in shots.iterdir()} >= {
+        "grid-first-rows.png", "grid-far-row.png", "grid-sorted.png", "grid-filtered.png",
+        "grid-profile.png", "grid-keyboard.png"}
