@@ -388,3 +388,34 @@ def test_r_view_through_the_hosts_table_service_live_when_idle_snapshot_when_bus
     idle_r.proc.stdin.flush()
     busy = service.answer("r1", view.id, "rows", queries[0][1])
     assert busy.pop("source") == "snapshot" and busy == live[0]
+
+
+def test_r_view_of_empty_frames_vectors_and_unusual_columns(host: Host,
+                                                            recorder: Recorder) -> None:
+    recorder.record("dataview", {"shown": True})
+    run_r('filebridge_connect()\n'
+          'View(data.frame(a = numeric(0), s = character(0)), "empty")\n'
+          'View(data.frame(row.names = 1:3), "no columns")\n'
+          'View(c(b = 2.5, a = NA), "vector")\n'
+          'x <- data.frame(a = 1:2, b = 3:4); names(x) <- c("a", ""); View(x, "unnamed")\n'
+          'View(data.frame(f = factor(sprintf("l%06d", 100001:1))), "many levels")\n'
+          'View(data.frame(t = as.POSIXlt(c("2024-01-01 10:00:00", NA), tz = "America/New_York"),\n'
+          '                h = as.difftime(c(1.5, NA), units = "hours")), "lt")\n'
+          'View(data.frame(s = iconv(c("caf\\xe9", "b"), "latin1", "latin1")), "latin1")\n',
+          session=host.root.sessions / "r1")
+    recorder.wait_for(lambda: len(recorder.received("dataview")) == 7)
+    seen = {c.args["title"]: read_snapshot(Path(c.args["dir"]))
+            for c in recorder.received("dataview")}
+    meta, cells = seen["empty"]
+    assert meta["rows"] == 0 and cells == {"(row)": [], "a": [], "s": []}
+    assert seen["no columns"][1] == {"(row)": [1, 2, 3]}
+    assert seen["vector"][1] == {"(row)": ["b", "a"], "x": [2.5, None]}  # names label rows
+    assert list(seen["unnamed"][1]) == ["(row)", "a", "V2"]
+    levels_meta, levels_cells = seen["many levels"]
+    assert levels_meta["columns"][1]["type"] == "string"  # over 100,000 levels
+    assert levels_cells["f"][:2] == ["l100001", "l100000"]
+    lt_meta, lt_cells = seen["lt"]
+    assert [(c["type"], c.get("tz")) for c in lt_meta["columns"][1:]] == [
+        ("datetime", "America/New_York"), ("float", None)]
+    assert lt_cells["t"] == [1704121200.0, None] and lt_cells["h"] == [1.5, None]
+    assert seen["latin1"][1]["s"] == ["caf\u00e9", "b"]

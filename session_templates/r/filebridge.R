@@ -1218,7 +1218,8 @@ local({
     spec <- function(type, storage, ...) {
       list(name = name, type = type, storage = storage, dtype = dtype, ...)
     }
-    if (is.factor(col) && length(levels(col)) <= TABLE_MAX_LEVELS) {
+    if (is.factor(col)) {
+      if (length(levels(col)) > TABLE_MAX_LEVELS) return(spec("string", "utf8"))
       return(spec("category", "i32", levels = as.list(levels(col))))
     }
     if (inherits(col, "Date")) return(spec("date", "f64"))
@@ -1516,9 +1517,8 @@ local({
     list(sort = sort, filters = filters, search = if (is.na(search)) "" else search)
   }
 
-  # One column as the queries use it, made once a view: `key` (numbers, codes or text, in the
-  # order the column sorts), `na` and `nan` (logical), `text` (the cells as shown, NA where
-  # NA; made when a text filter or the search needs it).
+  # One column as the queries use it, made once a view: `spec`, `key` (numbers, codes or text,
+  # in the order the column sorts), `na` and `nan` (logical, every row).
   live_key <- function(entry, i) {
     found <- entry$keys[[as.character(i)]]
     if (!is.null(found)) return(found)
@@ -1527,8 +1527,14 @@ local({
     key <- if (spec$storage == "utf8") column_text(v)
            else if (spec$storage == "i64") as.double(v)
            else column_numbers(v, spec)
-    nan <- if (is.double(key)) is.nan(key) else logical(length(key))
-    found <- list(spec = spec, key = key, na = is.na(key) & !nan, nan = nan)
+    # `na` and `nan` over every row only when a sort, filter or profile asks for them: a
+    # window's cells need none of it
+    found <- new.env(parent = emptyenv())
+    found$spec <- spec
+    found$key <- key
+    delayedAssign("nan", if (is.double(key)) is.nan(key) else logical(length(key)),
+                  assign.env = found)
+    delayedAssign("na", is.na(key) & !found$nan, assign.env = found)
     entry$keys[[as.character(i)]] <- found
     found
   }
@@ -1575,9 +1581,11 @@ local({
       v <- entry$values[[i + 1L]]
       text <- as.character(if (is.null(rows)) v else v[rows])
     }
-    text[if (is.null(rows)) col$na else col$na[rows]] <- NA_character_
+    text[window_na(key)] <- NA_character_
     text
   }
+
+  window_na <- function(k) if (is.double(k)) is.na(k) & !is.nan(k) else is.na(k)
 
   # Seconds since 1970 as "2024-08-25 13:45:07" in zone tz, with ".25" where there are fractions.
   datetime_text <- function(seconds, tz) {
@@ -1692,8 +1700,23 @@ local({
       chosen <- which(text_test(f, unlist(spec$levels, use.names = FALSE)))
       return(present & col$key %in% chosen)
     }
-    text <- if (spec$storage == "utf8") col$key else live_text(entry, f$column)
-    present & text_test(f, text)
+    distinct <- distinct_text(entry, f$column)
+    present & text_test(f, distinct$values)[distinct$at]
+  }
+
+  # A text column as its distinct values and each row's index into them, made once a view: a
+  # text filter then tests each value once (a column of few values: a few tests, not a
+  # million), and the rows follow by indexing.
+  distinct_text <- function(entry, i) {
+    name <- paste0("distinct", i)
+    found <- entry$keys[[name]]
+    if (!is.null(found)) return(found)
+    col <- live_key(entry, i)
+    text <- if (col$spec$storage == "utf8") col$key else live_text(entry, i)
+    values <- unique(text)
+    found <- list(values = values, at = match(text, values))
+    entry$keys[[name]] <- found
+    found
   }
 
   search_mask <- function(entry, text) {
@@ -1704,9 +1727,9 @@ local({
       col <- live_key(entry, i)
       type <- col$spec$type
       if (col$spec$storage == "utf8") {
-        lower <- entry$keys[[paste0("lower", i)]]
-        if (is.null(lower)) lower <- entry$keys[[paste0("lower", i)]] <- tolower(col$key)
-        mask <- mask | (!col$na & grepl(needle, lower, fixed = TRUE))
+        distinct <- distinct_text(entry, i)
+        hits <- grepl(needle, tolower(distinct$values), fixed = TRUE)
+        mask <- mask | (!col$na & hits[distinct$at])
       } else if (type == "category") {
         chosen <- which(grepl(needle, tolower(unlist(col$spec$levels, use.names = FALSE)),
                               fixed = TRUE))
@@ -1733,17 +1756,22 @@ local({
       which(mask)
     } else seq_len(entry$rows)
     if (length(query$sort) && length(selected)) {
+      whole <- length(selected) == entry$rows  # no filter: the columns as they are
       keys <- list()
       decreasing <- logical(0)
       for (s in query$sort) {
         col <- live_key(entry, s$column)
-        group <- integer(entry$rows)
-        group[col$nan] <- 1L
-        group[col$na] <- 2L
         k <- col$key
-        if (any(group > 0L)) k[group > 0L] <- if (is.character(k)) "" else 0
-        keys <- c(keys, list(group[selected], k[selected]))
-        decreasing <- c(decreasing, FALSE, s$descending)
+        if (any(col$na) || any(col$nan)) {
+          group <- integer(entry$rows)
+          group[col$nan] <- 1L
+          group[col$na] <- 2L
+          k[group > 0L] <- if (is.character(k)) "" else 0
+          keys <- c(keys, list(if (whole) group else group[selected]))
+          decreasing <- c(decreasing, FALSE)
+        }
+        keys <- c(keys, list(if (whole) k else k[selected]))
+        decreasing <- c(decreasing, s$descending)
       }
       selected <- selected[do.call(order, c(keys, list(method = "radix",
                                                        decreasing = decreasing)))]
@@ -1758,7 +1786,7 @@ local({
     col <- live_key(entry, i)
     spec <- col$spec
     k <- col$key[rows]
-    na <- col$na[rows]
+    na <- window_na(k)
     out <- switch(spec$type,
                   float = {
                     text <- exact_number_text(k)
@@ -1929,6 +1957,18 @@ local({
     }
     list(text = paste0(paste(c(header, lines), collapse = "\n"), "\n"), rows = length(lines),
          truncated = truncated)
+  }
+
+  # The queries run interpreted: R's JIT would compile these functions at their first calls
+  # (a few hundred ms of the page's first request), and their work is in vectorised calls.
+  uncompiled <- function(handler) {
+    function(args) {
+      if (requireNamespace("compiler", quietly = TRUE)) {
+        jit <- compiler::enableJIT(0L)
+        on.exit(compiler::enableJIT(jit))
+      }
+      handler(args)
+    }
   }
 
   table_close <- function(args) {
@@ -3726,9 +3766,9 @@ local({
       clipboard_format = clipboard_path,
       query_table_summary = table_summary_path,
       table.schema = table_schema,
-      table.rows = table_rows,
-      table.profile = table_profile,
-      table.export = table_export,
+      table.rows = uncompiled(table_rows),
+      table.profile = uncompiled(table_profile),
+      table.export = uncompiled(table_export),
       table.close = table_close,
       delete = delete_variables,
       clear = clear_variables,
