@@ -3324,6 +3324,11 @@ local({
   fb$View <- function(x, title) {
     if (missing(title)) title <- paste(deparse(substitute(x), width.cutoff = 60L)[1])
     if (!isTRUE(state$connected)) return(utils::View(x, title))
+    # filebridge_view is long: R's JIT would compile it at a call (tens of ms of that View())
+    if (requireNamespace("compiler", quietly = TRUE)) {
+      jit <- compiler::enableJIT(0L)
+      on.exit(compiler::enableJIT(jit))
+    }
     invisible(fb$filebridge_view(x, title = title))
   }
 
