@@ -1864,19 +1864,20 @@ local({
     bins <- clamped_arg(args, "bins", 20, 1, 200)
     top <- clamped_arg(args, "top", 10, 1, 100)
     order <- live_order(entry, live_query(args, width))
-    rows <- if (is.null(order)) seq_len(entry$rows) else order
+    pick <- function(v) if (is.null(order)) v else v[order]  # no filter: no copy
     col <- live_key(entry, i)
     spec <- col$spec
-    na <- col$na[rows]
-    out <- list(column = i, rows = length(rows), na = sum(na), nan = 0L, inf = 0L)
+    na <- pick(col$na)
+    out <- list(column = i, rows = length(na), na = sum(na), nan = 0L, inf = 0L)
     if (spec$storage == "utf8") {
-      text <- col$key[rows][!na]
+      text <- pick(col$key)[!na]
       seen <- unique(text)
       counts <- tabulate(match(text, seen), length(seen))
       return(c(out, list(empty = sum(text == ""), distinct = length(seen),
                          frequent = frequent_values(seen, counts, top))))
     }
-    k <- col$key[rows][!na]
+    k <- pick(col$key)
+    if (any(na)) k <- k[!na]
     if (spec$type == "category") {
       levels <- unlist(spec$levels, use.names = FALSE)
       counts <- tabulate(k, length(levels))
@@ -1891,12 +1892,13 @@ local({
                          distinct = sum(counts > 0),
                          frequent = frequent_values(c("true", "false"), counts, top))))
     }
-    k <- as.double(k)
-    nan <- is.nan(k)
-    inf <- is.infinite(k)
-    out$nan <- sum(nan)
-    out$inf <- sum(inf)
-    finite <- k[!nan & !inf]
+    if (!is.double(k)) k <- as.double(k)
+    finite <- is.finite(k)
+    finite <- if (all(finite)) k else {
+      out$nan <- sum(is.nan(k))
+      out$inf <- sum(is.infinite(k))
+      k[finite]
+    }
     if (length(finite)) {
       low <- min(finite)
       high <- max(finite)
