@@ -1395,7 +1395,11 @@ local({
         write_snapshot_meta(folder, meta)
       }
     }
-    if (background && in_background(write_rest)) return(TRUE)
+    # niced: the writer must not take a core from R answering the page, nor from the host
+    if (background && in_background(function() {
+      try(tools::psnice(value = 10L), silent = TRUE)
+      write_rest()
+    })) return(TRUE)
     write_rest()
     FALSE
   }
