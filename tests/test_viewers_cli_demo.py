@@ -40,10 +40,10 @@ viewers.browser("https://example.org", title="docs")
     table = listed[0]["id"]
     assert cli("table", table, "--root", str(root), "--sort", "c0:desc", "--json") == 0
     page = json.loads(capsys.readouterr().out)
-    assert [row[1] for row in page["rows"]] == [3.0, 2.0, 1.0, None]
+    assert [row[1] for row in page["rows"]] == [3.0, 2.0, 1.0, "NaN"]  # pandas' NaN: last
     assert cli("table", table, "--root", str(root), "--where", "c0=NA") == 0
     text = capsys.readouterr().out
-    assert "\tx" in text and "NA" in text and "(rows 1-1 of 1)" in text
+    assert "\tx" in text and "NaN" in text and "(rows 1-1 of 1)" in text
     with pytest.raises(CommandFailed, match="not a table"):
         cli("table", listed[1]["id"], "--root", str(root))
     with pytest.raises(CommandFailed, match="no view"):

@@ -156,7 +156,7 @@ def test_grid_scrolls_sorts_filters_profiles_navigates_and_copies(tmp_path: Path
             page.screenshot(path=str(shots / "grid-keyboard.png"))
 
             # export and convert to code
-            with page.expect_download() as download:
+            with page.expect_download(timeout=180_000) as download:
                 page.get_by_test_id("export-tsv").click()
             text = Path(download.value.path()).read_text()
             assert text.count("\n") == total + 1 and text.startswith("(row)\tx\ts\ti\td\tk\n")
@@ -175,3 +175,62 @@ def test_grid_scrolls_sorts_filters_profiles_navigates_and_copies(tmp_path: Path
     assert {p.name for p in shots.iterdir()} >= {
         "grid-first-rows.png", "grid-far-row.png", "grid-sorted.png", "grid-filtered.png",
         "grid-profile.png", "grid-keyboard.png"}
+
+
+TEN_MILLION = """
+import sys
+import numpy as np, pandas as pd
+from filebridge.worker import viewers
+n = 10**7
+df = pd.DataFrame({"i": np.arange(n, dtype=np.int32), "half": np.arange(n) / 2})
+viewers.dataview(df, title="ten million")
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_grid_scrolls_through_ten_million_rows_to_the_last_one(tmp_path: Path,
+                                                                browser: object) -> None:
+    root = tmp_path / "root"
+    shots = _shots(tmp_path)
+    with running_host(root) as (_host, viewers):
+        assert viewers.ui is not None
+        page = browser.new_page(viewport={"width": 1100, "height": 800})  # type: ignore[attr-defined]
+        page.goto(viewers.ui.url)
+        worker = subprocess.Popen([sys.executable, "-c", TEN_MILLION], text=True,
+                                  env=worker_env(root, "big"), stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+        try:
+            assert worker.stdout is not None and worker.stdin is not None
+            assert worker.stdout.readline().strip() == "ready"
+            page.locator("[data-testid=session][data-session=big]").click()
+            page.get_by_test_id("tab-views").click()
+            page.locator("[data-testid=view][data-kind=table] button.open").click()
+            info = page.get_by_test_id("table-info")
+            info.filter(has_text="of 10,000,000").wait_for(timeout=60_000)
+            grid = page.get_by_test_id("grid")
+            positions = []
+            for fraction in (0.25, 0.5, 0.999, 1.0):
+                grid.evaluate(f"g => {{ g.scrollTop = (g.scrollHeight - g.clientHeight) * "
+                              f"{fraction}; }}")
+                _loaded(page).wait_for(timeout=60_000)
+                first = int(info.get_attribute("data-first") or 0)
+                positions.append(first)
+                assert _cell(page, first, 1).inner_text() == f"{first:,}"
+            assert positions == sorted(positions) and positions[0] > 2_000_000
+            rows_in_view = page.locator(".fbgrid-row").count()
+            assert positions[-1] + rows_in_view >= 10**7
+            _cell(page, 10**7 - 1, 2).wait_for()
+            assert _cell(page, 10**7 - 1, 2).inner_text() == "4,999,999.5"
+            page.screenshot(path=str(shots / "grid-ten-million-end.png"))
+            # and with the keyboard from the end back to the top
+            _cell(page, 10**7 - 1, 1).click()
+            page.keyboard.press("Control+Home")
+            _loaded(page).wait_for(timeout=60_000)
+            assert _cell(page, 0, 1).inner_text() == "0"
+        finally:
+            if worker.stdin is not None:
+                worker.stdin.write("quit\n")
+                worker.stdin.close()
+            worker.wait(timeout=60)
+        page.close()

@@ -84,7 +84,7 @@ print(fb.call("dataview", source="table", type="json", title="mtcars",
               viewer=True))
 """)
         (view,) = viewers.store.views("r1")
-        page = viewers.store.table("r1", view.id).page(PageRequest(sort=(("mpg", True),)))
+        page = viewers.store.table("r1", view.id).page(PageRequest(sort=(("x1", True),)))
     assert [c["name"] for c in page["columns"]] == ["(row)", "mpg", "when"]
     assert [c["type"] for c in page["columns"]] == ["string", "number", "date"]
     assert [row[0] for row in page["rows"]] == ["Hornet", "Mazda", "Datsun"]

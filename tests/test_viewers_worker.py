@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from viewers_support import run_worker
 
+from filebridge.host.table_snapshot import SnapshotTable
+
 
 def requests_of(root: Path, session_id: str, command: str) -> list[dict[str, Any]]:
     log = root / "sessions" / session_id / "request.log"
@@ -17,11 +19,11 @@ def requests_of(root: Path, session_id: str, command: str) -> list[dict[str, Any
 
 
 def table_rows(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """meta.json and the rows of a snapshot, each a dict keyed by column name."""
     meta = json.loads((folder / "meta.json").read_text())
-    rows = []
-    for chunk in meta["chunks"]:
-        rows += [json.loads(line) for line in (folder / chunk["file"]).read_text().splitlines()]
-    return meta, rows
+    answer = SnapshotTable(folder, pure=True).query().rows({"count": 2000})
+    names = [c["name"] for c in meta["columns"]]
+    return meta, [dict(zip(names, cells)) for cells in zip(*answer["cells"])]
 
 
 def test_pandas_dataview_keeps_na_and_inf_distinct_and_adds_a_row_column(tmp_path: Path) -> None:
@@ -38,16 +40,20 @@ viewers.dataview(df, title="frame")
     assert args["source"] == "table" and args["type"] == "filebridge.table"
     assert args["dir_in_session"] == f"views/{args['view']}"
     meta, rows = table_rows(tmp_path / "sessions" / "w1" / args["dir_in_session"])
-    assert meta["complete"] and meta["rows"] == 4
+    assert meta["complete"] and meta["rows"] == 4 and meta["version"] == 2
     assert [c["name"] for c in meta["columns"]] == ["(row)", "x", "s", "when", "flag"]
-    assert [c["type"] for c in meta["columns"]] == ["number", "number", "string", "date", "bool"]
-    assert [r["r"] for r in rows] == [10, 11, 12, 13]
-    assert [r["c0"] for r in rows] == [1.5, None, "Inf", "-Inf"]
-    assert [r["c1"] for r in rows] == ["a", None, "c,d", "e\nf"]
-    assert rows[0]["c2"].startswith("2024-01-02") and rows[1]["c2"] is None
+    assert [c["type"] for c in meta["columns"]] == ["integer", "float", "string", "datetime",
+                                                    "boolean"]
+    assert meta["columns"][0]["role"] == "label"
+    assert [r["(row)"] for r in rows] == [10, 11, 12, 13]
+    assert [r["x"] for r in rows] == [1.5, "NaN", "Inf", "-Inf"]
+    assert [r["s"] for r in rows] == ["a", None, "c,d", "e\nf"]
+    assert [r["when"] for r in rows] == ["2024-01-02 00:00:00", None, "2024-03-04 00:00:00",
+                                         "2024-05-06 00:00:00"]
+    assert [r["flag"] for r in rows] == [True, False, True, False]
 
 
-def test_a_million_row_frame_is_written_in_chunks_and_announced_after_the_first(
+def test_a_million_row_frame_is_announced_before_its_columns_are_written(
         tmp_path: Path) -> None:
     run_worker(tmp_path, "big", """
 import numpy as np, pandas as pd
@@ -56,12 +62,12 @@ viewers.dataview(pd.DataFrame({"i": np.arange(10**6), "x": np.random.rand(10**6)
 """)
     (sent,) = requests_of(tmp_path, "big", "dataview")
     folder = tmp_path / "sessions" / "big" / sent["args"]["dir_in_session"]
-    meta, _ = table_rows(folder)
-    assert meta["rows"] == 10**6 and meta["complete"]
-    assert [c["start"] for c in meta["chunks"]] == list(range(0, 10**6, 50_000))
-    # the host was told before the last chunk existed, so the first page never waits for it
-    last_chunk = folder / meta["chunks"][-1]["file"]
-    assert sent["time"] < last_chunk.stat().st_mtime
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["rows"] == 10**6 and meta["complete"] and meta["live"]
+    assert all(c["ready"] for c in meta["columns"])
+    assert (folder / "c2.f64").stat().st_size == 8 * 10**6
+    # the host was told before the column files existed, so the first rows never wait for them
+    assert sent["time"] < (folder / "c2.f64").stat().st_mtime
 
 
 def test_row_limit_retitles_the_view_like_vscode_r(tmp_path: Path) -> None:
@@ -74,7 +80,7 @@ viewers.dataview([{"a": i, "b": float("nan") if i == 1 else i / 2} for i in rang
     assert sent["args"]["title"] == "records (limited to 3/10)"
     meta, rows = table_rows(tmp_path / "sessions" / "lim" / sent["args"]["dir_in_session"])
     assert meta["total_rows"] == 10 and len(rows) == 3
-    assert rows[1]["c1"] == "NaN"
+    assert rows[1]["b"] == "NaN"
 
 
 def test_polars_numpy_and_dict_of_columns_become_tables(tmp_path: Path) -> None:
@@ -89,11 +95,13 @@ viewers.dataview({"k": [1, 2], "name": ["a", "b"]}, "cols")
     assert [s["args"]["source"] for s in sent] == ["table"] * 3
     folder = tmp_path / "sessions" / "kinds"
     _, polars_rows = table_rows(folder / sent[0]["args"]["dir_in_session"])
-    assert [r["c0"] for r in polars_rows][1:] == [None, "Inf"]
+    assert [r["v"] for r in polars_rows] == [1.0, None, "Inf"]
+    assert [r["s"] for r in polars_rows] == ["x", "y", None]
     _, numpy_rows = table_rows(folder / sent[1]["args"]["dir_in_session"])
-    assert [(r["c0"], r["c1"]) for r in numpy_rows] == [(0, 1), (2, 3), (4, 5)]
-    meta, _ = table_rows(folder / sent[2]["args"]["dir_in_session"])
+    assert [(r["0"], r["1"]) for r in numpy_rows] == [(0, 1), (2, 3), (4, 5)]
+    meta, rows = table_rows(folder / sent[2]["args"]["dir_in_session"])
     assert [c["name"] for c in meta["columns"]] == ["(row)", "k", "name"]
+    assert [(r["k"], r["name"]) for r in rows] == [(1, "a"), (2, "b")]
 
 
 def test_nested_data_is_a_tree_and_functions_are_their_source(tmp_path: Path) -> None:

@@ -133,8 +133,9 @@ def import_vscode_r_table(data: bytes, session_folder: Path, target: tuple[str, 
         values = [row.get(field) for row in rows]
         spec, files = _encode(values, kind, dtype)
         base = f"c{n}"
-        spec = {"name": name, **spec, "dtype": dtype, "file": f"{base}.{spec['storage']}",
-                "ready": True}
+        # `field`: vscode-R's own name of the column, which its page's requests use
+        spec = {"name": name, "field": field, **spec, "dtype": dtype,
+                "file": f"{base}.{spec['storage']}", "ready": True}
         if n == 0 and name == "(row)":
             spec["role"] = "label"
         _write(session_folder, (*target, spec["file"]), files["data"])

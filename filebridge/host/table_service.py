@@ -1,10 +1,12 @@
 """Answering the page's table queries: from the live worker, else from the snapshot.
 
-A version-2 view whose ``meta.json`` says ``live`` is asked first through the reverse channel
-(``table.rows`` ... answered from the object the worker kept); when the session is not alive,
-the worker does not answer within LIVE_TIMEOUT (busy: R is single-threaded) or no longer keeps
-the table, the host answers the same request from the snapshot's files. A worker that timed out
-is not asked again for BUSY_SECONDS. Version-1 folders (JSON Lines) are paged by TableReader.
+A version-2 view whose ``meta.json`` says ``live`` is asked through the reverse channel
+(``table.rows`` ... answered from the object the worker kept) while the snapshot lacks a column
+the query needs, or always when the host has no numpy (its plain Python engine is slower than
+the worker's). When the session is not alive, the worker does not answer within LIVE_TIMEOUT
+(busy: R is single-threaded) or no longer keeps the table, the host answers the same request
+from the snapshot's files. A worker that timed out is not asked again for BUSY_SECONDS.
+Version-1 folders (JSON Lines) are paged by TableReader.
 """
 
 from __future__ import annotations
@@ -53,9 +55,11 @@ class TableService:
             names = [c["name"] for c in meta["columns"]]
             return {"code": query_code(query, names, str(args.get("language", "pandas")))}
         needed = self._columns_used(command, args, len(meta["columns"]))
-        # An export is answered by the host whenever the snapshot has its columns: its text
-        # would otherwise travel through the session folder as one large answer.
-        worker_first = command != "export" or not snapshot.ready(needed)
+        # Once the snapshot has the columns a query needs, a host with numpy answers it as fast
+        # as the worker would, and the worker's interpreter stays free for the user's code (an
+        # export's text would also travel through the session folder as one large answer).
+        worker_first = not snapshot.ready(needed) or (snapshot.np is None
+                                                      and command != "export")
         if worker_first and meta.get("live") and self._may_ask(session_id, view_id):
             live = self._ask_worker(session_id, view_id, command, args,
                                     snapshot.ready(needed))

@@ -48,10 +48,11 @@ class SnapshotTable:
     """One snapshot folder; safe to use from several threads."""
 
     def __init__(self, folder: Path, allowed: Optional[AllowedFolders] = None,
-                 np: Any = None) -> None:
+                 np: Any = None, pure: bool = False) -> None:
+        """``pure``: the plain Python engine even where numpy is installed."""
         self.folder = folder
         self.allowed = allowed if allowed is not None else AllowedFolders([folder])
-        self.np = np if np is not None else host_numpy()
+        self.np = None if pure else np if np is not None else host_numpy()
         self._lock = threading.RLock()
         self._meta: dict[str, Any] = {}
         self._stamp: tuple[int, int] = (-1, -1)

@@ -382,7 +382,9 @@ class SnapshotPages:
         """``r`` for the row labels, ``c0``, ``c1``... for the other columns."""
         names, number = [], 0
         for spec in columns:
-            if spec.get("role") == "label":
+            if isinstance(spec.get("field"), str):
+                names.append(spec["field"])  # imported from vscode-R: its own field names
+            elif spec.get("role") == "label":
                 names.append(ROW_FIELD)
             else:
                 names.append(f"c{number}")

@@ -162,7 +162,7 @@ class _Column:
         self.offsets: Any = None
         if code is None:
             self.text_data = buffers.data
-            self.offsets = (np.frombuffer(buffers.offsets, dtype="<f8").astype(np.int64)
+            self.offsets = (np.frombuffer(buffers.offsets, dtype="<f8")
                             if np is not None else memoryview(buffers.offsets).cast("B")
                             .cast("d"))
             self.values: Any = None
@@ -211,7 +211,20 @@ class _Column:
         return mask
 
     def is_na(self, row: int) -> bool:
-        return bool(self.na_mask()[row])
+        """One cell's NA-ness without scanning the column (a window touches only its rows)."""
+        if self._na is not None:
+            return bool(self._na[row])
+        given = self.buffers.na
+        if given is not None and given[row]:
+            return True
+        if self.storage == "f64":
+            value = float(self.values[row])
+            return value != value and float_is_na(value)
+        if self.storage == "i32":
+            return int(self.values[row]) == INT32_NA
+        if self.storage == "i64":
+            return int(self.values[row]) == INT64_NA
+        return False
 
     # -- cells ---------------------------------------------------------------------------
 
@@ -223,7 +236,7 @@ class _Column:
         """Every cell's text (string columns); NA cells are ""."""
         if self._texts is None:
             data = bytes(self.text_data)
-            offsets = (self.offsets.tolist() if self.np is not None
+            offsets = (self.offsets.astype(self.np.int64).tolist() if self.np is not None
                        else [int(v) for v in self.offsets])
             if data.isascii():
                 whole = data.decode("ascii")
@@ -487,7 +500,7 @@ class TableQuery:
         hits = np.fromiter((m.start() for m in re.finditer(re.escape(encoded), data)),
                            dtype=np.int64)
         if hits.size:
-            rows = np.searchsorted(column.offsets, hits, side="right") - 1
+            rows = np.searchsorted(column.offsets, hits.astype(np.float64), side="right") - 1
             inside = hits + len(encoded) <= column.offsets[rows + 1]
             mask[rows[inside]] = True
         return mask

@@ -364,14 +364,17 @@ def _polars_column(series: Any, pl: Any, np: Any) -> tuple[dict[str, Any], Encod
             micros = series.dt.epoch("us").cast(pl.Float64).to_numpy().astype("<f8")
             return ColumnBuffers(_mark_na(np, micros / 1e6, nulls()))
     elif isinstance(dtype, (pl.Categorical, pl.Enum)):
-        levels = series.cat.get_categories().to_list()
+        levels = (list(dtype.categories) if isinstance(dtype, pl.Enum)
+                  else series.drop_nulls().unique(maintain_order=True).cast(pl.String)
+                  .sort().to_list())
         if len(levels) > MAX_LEVELS:
             return _python_column(name, series.to_list())
         spec.update(type="category", storage="i32", levels=[str(v) for v in levels])
 
         def encode() -> ColumnBuffers:
-            codes = series.to_physical().cast(pl.Int64)
-            return ColumnBuffers((codes + 1).fill_null(INT32_NA).to_numpy().astype("<i4"))
+            codes = series.cast(pl.String).replace_strict(
+                levels, list(range(1, len(levels) + 1)), default=None, return_dtype=pl.Int32)
+            return ColumnBuffers(codes.fill_null(INT32_NA).to_numpy().astype("<i4"))
     else:
         spec.update(type="string" if dtype == pl.String else "other", storage="utf8")
 

@@ -15,6 +15,7 @@ import os
 import secrets
 import sys
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -25,9 +26,11 @@ from filebridge.wire.table_format import FORMAT, VERSION
 from filebridge.wire.table_query import ColumnBuffers, TableQuery, parse_query
 from filebridge.worker.table_columns import EncodedTable, as_table
 
-__all__ = ["LIVE_VIEWS", "LiveTables", "as_table", "live_tables", "write_table"]
+__all__ = ["LIVE_VIEWS", "LiveTables", "as_table", "limited", "live_tables", "write_table"]
 
 LIVE_VIEWS = 16
+FIRST_ANSWER_WAIT = 0.5  # seconds the snapshot writer waits for the host's first window
+ANSWER_SENT_WAIT = 0.1
 _SUFFIX = {"f64": "f64", "i32": "i32", "i64": "i64", "utf8": "utf8"}
 
 
@@ -66,7 +69,8 @@ def _write_meta(folder: Path, meta: dict[str, Any]) -> None:
 
 def write_table(table: EncodedTable, folder: Path, title: str, *, total_rows: int,
                 live: bool, announce: Callable[[dict[str, Any]], None],
-                background: bool = True) -> Optional[threading.Thread]:
+                background: bool = True,
+                first_answer: Optional[threading.Event] = None) -> Optional[threading.Thread]:
     """Write ``meta.json``, call ``announce(meta)``, then write the columns (on a thread when
     ``background``). Returns the thread, if any."""
     meta: dict[str, Any] = {"format": FORMAT, "version": VERSION, "title": title,
@@ -77,6 +81,9 @@ def write_table(table: EncodedTable, folder: Path, title: str, *, total_rows: in
     announce(meta)
 
     def columns() -> None:
+        # Encoding holds the interpreter lock; let the host's first window be answered first.
+        if first_answer is not None and first_answer.wait(FIRST_ANSWER_WAIT):
+            time.sleep(ANSWER_SENT_WAIT)  # the answer is set before it is written out
         try:
             for n, entry in enumerate(meta["columns"]):
                 _write_column(folder, entry, table.buffers(n))
@@ -100,15 +107,23 @@ class LiveTables:
 
     def __init__(self) -> None:
         self._tables: OrderedDict[str, tuple[EncodedTable, TableQuery]] = OrderedDict()
+        self._first: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
-    def keep(self, view: str, table: EncodedTable) -> None:
+    def keep(self, view: str, table: EncodedTable) -> threading.Event:
+        """Keep ``table`` for ``view``; the event is set once its first rows were answered."""
         query = TableQuery(table.specs, table.rows, table.buffers, table.np)
+        answered = threading.Event()
         with self._lock:
+            self._first[view] = answered
+            for old in [v for v in self._first if v not in self._tables and v != view]:
+                self._first.pop(old, None)
             self._tables[view] = (table, query)
             self._tables.move_to_end(view)
             while len(self._tables) > LIVE_VIEWS:
-                self._tables.popitem(last=False)
+                gone, _ = self._tables.popitem(last=False)
+                self._first.pop(gone, None)
+        return answered
 
     def _get(self, args: dict[str, Any]) -> tuple[EncodedTable, TableQuery]:
         view = args.get("view")
@@ -124,6 +139,15 @@ class LiveTables:
         return self._get(args)[1].schema()
 
     def rows(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self._rows(args)
+        finally:
+            with self._lock:
+                answered = self._first.get(str(args.get("view")))
+            if answered is not None:
+                answered.set()
+
+    def _rows(self, args: dict[str, Any]) -> dict[str, Any]:
         table, query = self._get(args)
         asked = parse_query(args, len(table.specs))
         start = args.get("start", 0)
@@ -159,7 +183,7 @@ class LiveTables:
 live_tables = LiveTables()
 
 
-def limited(obj: Any, table: EncodedTable, row_limit: Optional[int]) -> EncodedTable:
+def limited(table: EncodedTable, row_limit: Optional[int]) -> EncodedTable:
     """The first ``row_limit`` rows of ``table`` (the whole table without a limit)."""
     if row_limit is None or row_limit >= table.rows or table.slicer is None:
         return table

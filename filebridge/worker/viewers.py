@@ -228,19 +228,20 @@ def show_table(conn: Connection, table: EncodedTable, view_id: str, folder: Path
                title: str, row_limit: Optional[int] = None) -> None:
     """Write ``table``'s snapshot into ``folder`` and show it; answer ``table.*`` for it."""
     total = table.rows
-    shown = limited(None, table, row_limit)
+    shown = limited(table, row_limit)
     if shown.rows < total:
         title = f"{title} (limited to {shown.rows}/{total})"
     for command, handler in live_tables.handlers().items():
         conn.on_command(command, handler)
-    live_tables.keep(view_id, shown)
+    first_answer = live_tables.keep(view_id, shown)
 
     def announce(meta: dict[str, Any]) -> None:
         conn.send("dataview", view=view_id, source="table", type="filebridge.table",
                   title=meta["title"], rows=meta["rows"], viewer=True,
                   **_location(conn, "dir", folder))
 
-    write_table(shown, folder, title, total_rows=total, live=True, announce=announce)
+    write_table(shown, folder, title, total_rows=total, live=True, announce=announce,
+                first_answer=first_answer)
 
 
 def _title_of(obj: Any) -> str:

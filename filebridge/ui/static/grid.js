@@ -95,7 +95,7 @@
   function mount(container, options) {
     const ask = options.ask;
     const st = {
-      columns: [], widths: [], pinned: new Set(), total: 0, rows: 0, sort: [], filters: {},
+      columns: [], widths: [], pinned: new Set(), resized: new Set(), total: 0, rows: 0, sort: [], filters: {},
       search: "", blocks: new Map(), pending: new Set(), generation: 0, timer: null,
       active: { row: 0, col: 0 }, anchor: null, profileColumn: null, source: "",
     };
@@ -257,6 +257,7 @@
       event.stopPropagation();
       const startX = event.clientX;
       const startWidth = st.widths[i];
+      st.resized.add(i);
       const move = (e) => {
         st.widths[i] = Math.max(40, startWidth + e.clientX - startX);
         layoutColumns();
@@ -285,7 +286,7 @@
         st.total = answer.total;
         st.source = answer.source || "";
         st.blocks.set(key, answer);
-        if (!st.sized) fitWidths(answer);
+        fitWidths(answer);
         while (st.blocks.size > MAX_BLOCKS) st.blocks.delete(st.blocks.keys().next().value);
         sizeSpacer();
         render();
@@ -315,14 +316,16 @@
     }
 
     function fitWidths(answer) {
-      // once, from the first rows that arrive: wide enough for the header and those cells
-      st.sized = true;
+      // columns grow (never shrink) to fit the rows that arrive, unless the user sized them
+      let grown = false;
       st.columns.forEach((column, i) => {
+        if (st.resized.has(i)) return;
         const texts = (answer.cells[i] || []).map((v) => formatCell(v, column).text);
-        const longest = Math.max(column.name.length + 7, ...texts.map((t) => t.length));
-        st.widths[i] = Math.max(70, Math.min(360, Math.round(longest * 7.6 + 22)));
+        const wanted = Math.max(column.name.length * 8 + 92, ...texts.map((t) => t.length * 7.6 + 22));
+        const width = Math.min(360, Math.round(wanted));
+        if (width > st.widths[i]) { st.widths[i] = width; grown = true; }
       });
-      layoutColumns();
+      if (grown) layoutColumns();
     }
 
     function sizeSpacer() {
@@ -590,7 +593,7 @@
       st.columns = schema.columns;
       st.rows = schema.rows;
       st.total = schema.rows;
-      st.widths = st.columns.map((c) => (c.role === "label" ? 90 : NUMERIC.has(c.type) ? 120 : c.type === "datetime" ? 180 : 140));
+      st.widths = st.columns.map((c) => Math.max(c.name.length * 8 + 92, c.type === "datetime" ? 180 : 110));
       st.columns.forEach((c, i) => { if (c.role === "label") st.pinned.add(i); });
       buildHeader();
       sortFlags();
