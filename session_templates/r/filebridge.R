@@ -3086,7 +3086,14 @@ local({
       open <- isTRUE(args$open)
       limited_request("view", box, function() {
         table <- view_table_json(view_table_of(box$x), title)
-        if (open) fb$filebridge_view(box$x, title = title)
+        if (open) {
+          # the page opens the data view by its id (a table's; other views have none)
+          shown <- attr(fb$filebridge_view(box$x, title = title), "view")
+          if (!is.null(shown)) {
+            table <- structure(sub("}$", paste0(",\"view\":", json_strings(shown), "}"), table),
+                               filebridge_json = TRUE)
+          }
+        }
         table
       })
     })
@@ -3298,7 +3305,7 @@ local({
                                     dir = normalizePath(folder, winslash = "/"),
                                     dir_in_session = paste0("views/", view_id))
       })
-      return(sent)
+      return(structure(sent, view = view_id))
     }
     if (is.function(x)) {
       text <- paste(deparse(x, control = "useSource"), collapse = "\n")
