@@ -8,11 +8,9 @@ on one core. Target: R's p50 within 2x Python's.
 
 Then: a legacy vscode-R session (tests/legacy_vscode_r.R, the released session code's wire
 behaviour) makes 100 identical rstudioapi calls back to back through the adapter (target: no
-timeouts); an rstudioapi call through the R worker; View() of 1e5 x 10 and 1e6 x 4 frames, R's
-time blocked and the time to the first rows at the host, beside vscode-R's View() code path in
-the same run (targets: blocked <= 0.5x, first rows < 300 ms); the variables snapshot; the
-adapter's look for legacy sessions that sent nothing (its first look reads /proc, later ones
-list the temporary folders), beside listing /proc alone.
+timeouts); an rstudioapi call through the R worker; the variables snapshot; the adapter's look
+for legacy sessions that sent nothing (its first look reads /proc, later ones list the temporary
+folders), beside listing /proc alone. View() of large frames: `filebridge bench r_views`.
 """
 
 from __future__ import annotations
@@ -39,13 +37,6 @@ from filebridge.host import Host
 from filebridge.host.vscode_r.watcher import LegacyWatcher
 host = Host(sys.argv[1])
 host.register("rstudioapi", lambda call: {"path": "/project"}, inline=True)
-arrivals = open(sys.argv[3], "a")
-def dataview(call):
-    arrivals.write(json.dumps({"title": call.args.get("title"), "time": time.time(),
-                               "dir": call.args.get("dir")}) + "\\n")
-    arrivals.flush()
-    return {"shown": True}
-host.register("dataview", dataview, inline=True)
 host.start()
 legacy = LegacyWatcher(host, sys.argv[2])
 legacy.start()
@@ -118,55 +109,6 @@ cat(jsonlite::toJSON(list(samples = samples, timeouts = timeouts), auto_unbox = 
                      digits = NA))
 """
 
-# View() of a data.frame through filebridge's R worker (chunked, the rest written by a forked
-# child) and through vscode-R's View() code path (jsonlite writing the whole frame), same frame,
-# same run. R's time blocked is the time View() takes to return; the time to the first rows is
-# from the call to the host receiving the `dataview` request, whose first chunk is then
-# readable. The legacy path runs once the table is complete, so that the two never overlap.
-VIEW_CALLER = """
-args <- commandArgs(trailingOnly = TRUE)
-source(args[1]); source(args[2])
-filebridge_connect(args[3])
-options(filebridge.variables = FALSE, filebridge.plot = FALSE)
-set.seed(1)
-frame <- function(rows, cols) {
-  make <- function(j) switch(j %% 4 + 1, rnorm(rows), sample.int(1e6, rows, TRUE),
-                             sample(c("alpha", "beta", "gamma", NA), rows, TRUE), runif(rows))
-  out <- lapply(seq_len(cols), make)
-  names(out) <- sprintf("col%d", seq_len(cols))
-  as.data.frame(out, stringsAsFactors = FALSE)
-}
-# R compiles a function at its first calls (the JIT): a small View() first, as in a session
-wait_complete <- function() {
-  folders <- list.dirs(file.path(args[3], "views"), recursive = FALSE)
-  newest <- folders[which.max(file.mtime(folders))]
-  began <- Sys.time()
-  while (!isTRUE(jsonlite::read_json(file.path(newest, "meta.json"))$complete)) {
-    if (Sys.time() - began > 600) stop("the table was not finished")
-    Sys.sleep(0.05)
-  }
-}
-View(frame(2000, 3), "warm-up")
-wait_complete()
-result <- list()
-for (shape in strsplit(args[4], ",")[[1]]) {
-  dims <- as.numeric(strsplit(shape, "x")[[1]])
-  df <- frame(dims[1], dims[2])
-  gc()
-  started <- as.numeric(Sys.time())
-  View(df, shape)
-  blocked <- as.numeric(Sys.time()) - started
-  wait_complete()  # the rest is written by a forked process: not while the legacy path runs
-  gc()
-  legacy_started <- as.numeric(Sys.time())
-  legacy$view(df, shape)
-  legacy_blocked <- as.numeric(Sys.time()) - legacy_started
-  result[[shape]] <- list(started = started, blocked_s = blocked, legacy_blocked_s = legacy_blocked)
-}
-cat(jsonlite::toJSON(result, auto_unbox = TRUE, digits = NA))
-"""
-VIEW_SHAPES = "100000x10,1000000x4"
-
 # An rstudioapi function routed to the host (getActiveProject asks `get_project_path`, answered
 # by the benchmark host's handler) through filebridge's R worker.
 RSTUDIOAPI_CALLER = """
@@ -184,7 +126,6 @@ for (i in seq_len(n)) {
 }
 cat(jsonlite::toJSON(samples, digits = NA))
 """
-QUICK_VIEW_SHAPES = "10000x10,100000x4"
 
 # The variables snapshot of a large workspace: the first one, how many snapshots until every
 # value is described, and one after a change once all are; against ls.str(), R's own listing.
@@ -328,42 +269,6 @@ def _snapshot_figures(session: Path, variables: int) -> dict[str, float]:
     return figures
 
 
-def _view_figures(root: Path, arrivals: Path, shapes: str) -> dict[str, dict[str, float]]:
-    env = {**_env(), "VSCODE_WATCHER_DIR": str(root.parent / "watcher")}
-    done = subprocess.run(["Rscript", "--vanilla", "-e", VIEW_CALLER, str(R_WORKER),
-                           str(LEGACY_CLIENT), str(root / "sessions" / "view"), shapes],
-                          capture_output=True, text=True, timeout=1800, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"the View() benchmark failed: {done.stderr.strip()[-500:]}")
-    timed: dict[str, dict[str, float]] = json.loads(done.stdout)
-    seen = [json.loads(line) for line in arrivals.read_text().splitlines() if line.strip()]
-    figures: dict[str, dict[str, float]] = {}
-    for shape, times in timed.items():
-        arrival = next(a for a in seen if a["title"] == shape and a.get("dir"))
-        folder = Path(arrival["dir"])
-        complete = _wait_complete(folder / "meta.json", 600)
-        figures[shape] = {"r_blocked_ms": times["blocked_s"] * 1000,
-                          "first_rows_ms": (arrival["time"] - times["started"]) * 1000,
-                          "all_rows_ms": (complete - times["started"]) * 1000,
-                          "legacy_blocked_ms": times["legacy_blocked_s"] * 1000,
-                          "ratio_blocked_to_legacy": times["blocked_s"]
-                          / times["legacy_blocked_s"]}
-    return figures
-
-
-def _wait_complete(meta: Path, timeout: float) -> float:
-    """When the table's meta.json said complete (its modification time), waiting for it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if json.loads(meta.read_bytes()).get("complete"):
-                return meta.stat().st_mtime
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"the table {meta.parent} was not complete within {timeout:g} s")
-
-
 def _discovery_figures(watcher: Path, looks: int = 20) -> dict[str, float]:
     """The legacy adapter's look for silent sessions: the first (reads /proc), then idle ones,
     beside the baseline of listing /proc's process folders alone."""
@@ -390,7 +295,7 @@ def _figures(samples: list[float]) -> tuple[float, float]:
     return percentile(samples, 0.5), percentile(samples, 0.99)
 
 
-def run(full: bool = False, quick_views: bool = False) -> dict[str, Any]:
+def run(full: bool = False) -> dict[str, Any]:
     if shutil.which("Rscript") is None:
         raise RuntimeError("Rscript not found: apt-get install -y r-base-core r-cran-jsonlite")
     count = 5000 if full else 1000
@@ -398,9 +303,7 @@ def run(full: bool = False, quick_views: bool = False) -> dict[str, Any]:
     legacy_count = 100
     with tempfile.TemporaryDirectory(prefix="filebridge-bench-r-") as scratch:
         root, watcher = Path(scratch) / "root", Path(scratch) / "watcher"
-        arrivals = Path(scratch) / "dataviews.jsonl"
-        host = subprocess.Popen([sys.executable, "-c", HOST_CODE, str(root), str(watcher),
-                                 str(arrivals)],
+        host = subprocess.Popen([sys.executable, "-c", HOST_CODE, str(root), str(watcher)],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                 env=_env())
         try:
@@ -420,8 +323,6 @@ def run(full: bool = False, quick_views: bool = False) -> dict[str, Any]:
                     _end(caller)
             legacy_run = _legacy_calls(watcher, legacy_count)
             rstudioapi = _rstudioapi_samples(root / "sessions" / "rstudioapi", 500)
-            views = _view_figures(root, arrivals, QUICK_VIEW_SHAPES if quick_views
-                                  else VIEW_SHAPES)
             snapshot = _snapshot_figures(root / "sessions" / "snapshot", SNAPSHOT_VARIABLES)
             discovery = (_discovery_figures(watcher) if Path("/proc/self/stat").exists()
                          else {})
@@ -434,7 +335,7 @@ def run(full: bool = False, quick_views: bool = False) -> dict[str, Any]:
             "python_p99_us": py_p99, "legacy_p50_us": legacy_p50,
             "ratio_r_to_python_p50": r_p50 / py_p50, "ratio_legacy_to_r_p50": legacy_p50 / r_p50,
             "samples": count, "legacy_samples": legacy_count, "placements": placements,
-            "legacy_timeouts": legacy_run["timeouts"], "views": views,
+            "legacy_timeouts": legacy_run["timeouts"],
             "rstudioapi_p50_us": percentile(rstudioapi, 0.5),
             "snapshot_variables": SNAPSHOT_VARIABLES, "legacy_discovery": discovery,
             **{f"snapshot_{key}": value for key, value in snapshot.items()}}
@@ -444,11 +345,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="filebridge bench r", description=__doc__)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--full", action="store_true", help="more samples")
-    parser.add_argument("--quick-views", action="store_true",
-                        help="View() of 1e4 x 10 and 1e5 x 4 instead of 1e5 x 10 and 1e6 x 4")
     args = parser.parse_args(argv)
     try:
-        result = run(full=args.full, quick_views=args.quick_views)
+        result = run(full=args.full)
     except RuntimeError as exc:
         print(f"filebridge bench r: {exc}", file=sys.stderr)
         return 1
@@ -465,14 +364,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         (f"legacy client: {result['legacy_samples']} identical rstudioapi calls, timeouts",
          f"{result['legacy_timeouts']} (target 0)"),
     ]
-    for shape, view in result["views"].items():
-        rows += [
-            (f"View() {shape}: R blocked (ms), vscode-R's path (ms)",
-             f"{view['r_blocked_ms']:.0f}, {view['legacy_blocked_ms']:.0f} = "
-             f"{view['ratio_blocked_to_legacy']:.2f}x (target <= 0.5x)"),
-            ("  first rows at the host / all rows written (ms)",
-             f"{view['first_rows_ms']:.0f} (target < 300) / {view['all_rows_ms']:.0f}"),
-        ]
     for name, figures in result["placements"].items():
         rows.append((f"pinned, {name.replace('_', ' ')}: R / Python p50 (us)",
                      f"{figures['r_p50_us']:.1f} / {figures['python_p50_us']:.1f} = "

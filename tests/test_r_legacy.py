@@ -82,12 +82,68 @@ def test_legacy_session_appears_as_an_ordinary_session_with_its_views_variables_
     dataview = recorder.received("dataview")[0].args
     assert dataview["title"] == "df" and dataview["source"] == "table"
     assert Path(dataview["file"]).suffix == ".json"
+    # copied out of R's temporary folder into the session, where the host may read it
+    assert dataview["file_in_session"].startswith("views/legacy-")
+    assert (info.folder / dataview["file_in_session"]).read_bytes()[:1] == b"{"
     assert (info.folder / "plot.png").read_bytes()[:4] == b"\x89PNG"
     assert recorder.received("plot")[0].args["number"] == 1
     snapshot = json.loads((info.folder / "workspace.json").read_bytes())
     by_name = {v["display_name"]: v for v in snapshot["variables"]}
     assert by_name["df"]["shape"] == [3, 2] and by_name["df"]["kind"] == "table"
     assert by_name["x"]["display_type"] == "numeric [3]"
+
+
+LEGACY_VIEW = r'''
+options(warn = 2)
+legacy$attach()
+set.seed(3)
+df <- data.frame(x = c(round(rnorm(200), 2), NA, Inf),
+                 s = c(sample(c("b", "a", "C"), 201, TRUE), NA),
+                 d = as.Date("2024-01-01") + 0:201, ok = c(rep(c(TRUE, FALSE), 100), NA, TRUE),
+                 stringsAsFactors = FALSE)
+legacy$view(df)
+Sys.sleep(0.5)
+cat(jsonlite::toJSON(list(desc = order(df$x, decreasing = TRUE, method = "radix"),
+                          a = which(df$s %in% "a"))), "\n", sep = "")
+legacy$detach()
+'''
+
+
+def test_legacy_view_becomes_a_snapshot_the_grid_sorts_filters_and_profiles(
+        host: Host, watcher: LegacyWatcher) -> None:
+    from filebridge.host.viewers.store import ViewerStore, install_viewer_handlers
+    from filebridge.host.viewers.table_service import TableService
+
+    store = ViewerStore()
+    install_viewer_handlers(host, store)
+    service = TableService(host, store)
+    done = subprocess.run(["Rscript", "--vanilla", "-e", legacy_script(LEGACY_VIEW)],
+                          env=legacy_env(watcher), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    expected = json.loads(done.stdout.strip().splitlines()[-1])
+    (session_id,) = watcher.sessions()
+    deadline = time.monotonic() + 30
+    while not store.views(session_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (view,) = store.views(session_id)
+    schema = service.answer(session_id, view.id, "schema", {})
+    assert [(c["name"], c["type"]) for c in schema["columns"]] == [
+        ("(row)", "integer"), ("x", "float"), ("s", "string"), ("d", "date"), ("ok", "boolean")]
+    assert schema["live"] is False and schema["rows"] == 202
+    assert schema["columns"][0]["role"] == "label"
+    desc = service.answer(session_id, view.id, "rows", {
+        "count": 300, "columns": [0, 1], "sort": [{"column": 1, "descending": True}]})
+    assert desc["source"] == "snapshot"
+    assert desc["rows"] == [k - 1 for k in expected["desc"]]
+    assert desc["cells"][1][0] == "Inf" and desc["cells"][1][-1] is None
+    only_a = service.answer(session_id, view.id, "rows", {
+        "count": 300, "filters": [{"column": 2, "op": "=", "value": "a"}]})
+    assert only_a["rows"] == [k - 1 for k in expected["a"]]
+    profile = service.answer(session_id, view.id, "profile", {"column": 1})
+    assert (profile["na"], profile["inf"]) == (1, 1)
+    days = service.answer(session_id, view.id, "rows", {"start": 201, "count": 1,
+                                                        "columns": [3, 4]})
+    assert days["cells"] == [["2024-07-20"], [True]]
 
 
 def test_legacy_project_path_without_an_editor_is_the_working_directory(

@@ -132,6 +132,7 @@ def test_r_view_with_open_also_sends_the_whole_value_through_view(
         recorder.wait_for(lambda: bool(recorder.received("dataview")))
         sent = recorder.received("dataview")[0].args
         assert sent["title"] == "big" and sent["total_rows"] == 2500
+        assert table["view"] == sent["view"]  # the page opens the data view by this id
         assert ask(host, "r1", "view", path=["big"])["total_rows"] == 2500
         assert len(recorder.received("dataview")) == 1  # without open: the table alone
     finally:

@@ -8,7 +8,6 @@ import stat
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from r_support import Recorder, needs_r, r_string, run_r
@@ -154,69 +153,6 @@ def test_r_call_times_out_with_a_clear_error_and_ignores_the_late_answer(host: H
     assert first.startswith("filebridge_timeout|no answer to 'slow' (request ")
     assert f"the host (pid {os.getpid()}) is running but did not answer in time" in first
     assert second == "next"
-
-
-def test_r_view_of_a_data_frame_keeps_na_inf_factors_and_dates(host: Host,
-                                                              recorder: Recorder) -> None:
-    recorder.record("dataview", {"shown": True})
-    run_r('filebridge_connect()\n'
-          'df <- data.frame(num = c(1.5, NA, Inf, -Inf, NaN),\n'
-          '                 fac = factor(c("lo", "hi", NA, "lo", "hi")),\n'
-          '                 day = as.Date("2024-02-28") + 0:4,\n'
-          '                 txt = c("NA", NA, "a\\"b", "line\\nbreak", "\\u00fc"),\n'
-          '                 stringsAsFactors = FALSE)\n'
-          'View(df)\n'
-          'options(filebridge.view_row_limit = 2)\n'
-          'View(df, "first rows")', session=session_dir(host))
-    recorder.wait_for(lambda: len(recorder.received("dataview")) == 2)
-    full, limited = (c.args for c in recorder.received("dataview"))
-    assert full["source"] == "table" and full["title"] == "df"
-    assert full["type"] == "filebridge.table" and full["rows"] == 5
-    assert limited["title"] == "first rows (limited to 2/5)"
-    meta, rows = read_table(Path(full["dir"]))
-    columns = {c["name"]: (c["field"], c["type"]) for c in meta["columns"]}
-    assert columns == {"(row)": ("r", "number"), "num": ("c0", "number"),
-                       "fac": ("c1", "string"), "day": ("c2", "date"),
-                       "txt": ("c3", "string")}
-    assert [r["r"] for r in rows] == [1, 2, 3, 4, 5]
-    assert [r["c0"] for r in rows] == [1.5, None, "Inf", "-Inf", "NaN"]
-    assert [r["c1"] for r in rows] == ["lo", "hi", None, "lo", "hi"]
-    assert [r["c2"] for r in rows] == ["2024-02-28", "2024-02-29", "2024-03-01", "2024-03-02",
-                                       "2024-03-03"]
-    assert [r["c3"] for r in rows] == ["NA", None, 'a"b', "line\nbreak", "ü"]
-    assert len(read_table(Path(limited["dir"]))[1]) == 2
-    assert full["dir_in_session"] == f"views/{full['view']}"
-
-
-def read_table(folder: Path, timeout: float = 60) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A table folder's meta.json and rows, once the worker has written them all."""
-    deadline = time.monotonic() + timeout
-    while True:
-        meta = json.loads((folder / "meta.json").read_bytes())
-        if meta["complete"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert meta["complete"], "the table was not finished in time"
-    rows = [json.loads(line) for chunk in meta["chunks"]
-            for line in (folder / chunk["file"]).read_text().splitlines()]
-    return meta, rows
-
-
-def test_r_view_of_a_large_frame_shows_first_rows_then_all_in_chunks(
-        host: Host, recorder: Recorder) -> None:
-    recorder.record("dataview", {"shown": True})
-    run_r('filebridge_connect()\n'
-          'big <- data.frame(i = 1:120000, x = (1:120000) / 4, ok = (1:120000) %% 2 == 0,\n'
-          '                  row.names = paste0("id", 1:120000))\n'
-          'View(big)\n', session=session_dir(host))
-    recorder.wait_for(lambda: len(recorder.received("dataview")) == 1)
-    args = recorder.received("dataview")[0].args
-    meta, rows = read_table(Path(args["dir"]))
-    assert [c["rows"] for c in meta["chunks"]] == [1000, 50000, 50000, 19000]
-    assert len(rows) == 120000 and meta["total_rows"] == 120000
-    assert rows[0] == {"r": "id1", "c0": 1, "c1": 0.25, "c2": False}
-    assert rows[-1] == {"r": "id120000", "c0": 120000, "c1": 30000, "c2": True}
-    assert [r["c0"] for r in rows[999:1001]] == [1000, 1001]
 
 
 def test_r_plot_is_published_as_plot_png_with_its_doorbell(host: Host,

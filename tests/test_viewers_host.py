@@ -88,6 +88,7 @@ print(fb.call("dataview", source="table", type="json", title="mtcars",
     assert [c["name"] for c in page["columns"]] == ["(row)", "mpg", "when"]
     assert [c["type"] for c in page["columns"]] == ["string", "number", "date"]
     assert [row[0] for row in page["rows"]] == ["Hornet", "Mazda", "Datsun"]
+    assert [row[2] for row in page["rows"]] == [None, "2024-01-02", "2024-01-03"]
 
 
 def test_bad_viewer_requests_get_clear_errors_and_the_host_keeps_serving(tmp_path: Path) -> None:

@@ -1098,16 +1098,7 @@ local({
     paste0("\"", out, "\"")
   }
 
-  # ---- tables: the chunked format the Python worker writes (docs/protocol-viewers.md) --------
-  # <views>/<id>/meta.json lists the columns and the chunks written so far; each chunk is JSON
-  # Lines, one object a row keyed "r" (the row label) and "c0", "c1"... The first rows go out
-  # at once and the host is told; the rest are written by a forked child (parallel's
-  # mcfork), so R is blocked only for the first chunk. Cells are encoded a column at a
-  # time (numbers by number_text(): as.character() of doubles searches for the shortest form
-  # and took about 40 us a number) and joined with one paste0().
-
-  TABLE_FIRST_ROWS <- 1000L
-  TABLE_CHUNK_ROWS <- 50000L
+  # ---- table cells as JSON: the variables pane's table (vscode-R's shape) -------------------
 
   table_kind <- function(col) {
     if (inherits(col, c("Date", "POSIXt"))) return("date")
@@ -1157,37 +1148,6 @@ local({
     x
   }
 
-  write_text_file <- function(path, text) {
-    tmp <- file.path(dirname(path), sprintf(".%s.%d.tmp", basename(path), Sys.getpid()))
-    with_private_umask({
-      con <- file(tmp, open = "wb")
-      tryCatch(writeLines(text, con, sep = "", useBytes = TRUE), finally = close(con))
-    })
-    if (!file.rename(tmp, path)) {
-      unlink(tmp)
-      stop("filebridge: cannot replace ", path)
-    }
-  }
-
-  write_table_chunk <- function(folder, number, x, named_rows, rows) {
-    parts <- vector("list", 2L * length(x) + 3L)
-    parts[[1L]] <- "{\"r\":"
-    parts[[2L]] <- if (named_rows) json_strings(attr(x, "row.names")[rows]) else
-      as.character(rows)
-    for (j in seq_along(x)) {
-      parts[[2L * j + 1L]] <- sprintf(",\"c%d\":", j - 1L)
-      parts[[2L * j + 2L]] <- table_cells(x[[j]][rows])
-    }
-    parts[[length(parts)]] <- "}\n"
-    name <- sprintf("rows-%05d.jsonl", number)
-    write_text_file(file.path(folder, name), do.call(paste0, c(parts, list(collapse = ""))))
-    list(file = name, start = rows[[1L]] - 1L, rows = length(rows))
-  }
-
-  write_table_meta <- function(folder, meta) {
-    write_text_file(file.path(folder, "meta.json"), to_json(meta))
-  }
-
   # Runs job() in a forked grandchild: parallel kills its own children when R exits (an
   # Rscript may end right after View()), and the grandchild is not one. FALSE where R cannot
   # fork (Windows) or parallel's internals are not as expected: the caller then runs job().
@@ -1211,42 +1171,819 @@ local({
     TRUE
   }
 
-  # Writes the table; calls announce(meta) once the first rows are readable. Returns whether
-  # the rest is being written in the background.
-  write_view_table <- function(x, folder, title, shown, total, announce) {
+  # ---- tables: the columnar snapshot (docs/protocol-viewers.md, version 2) -----------------
+  # <views>/<id>/meta.json is the schema; each column is a file written by writeBin() of the
+  # whole vector (numbers, codes, logicals as R holds them, little-endian) or, for text, the
+  # UTF-8 bytes of all cells with float64 offsets and a byte a row for NA. The column files
+  # that are only a writeBin() are written before the host is told, within a budget
+  # (filebridge.view_blocking_ms); the rest by a forked process while R goes on, each one
+  # listed as ready in a new meta.json when its files are complete. R keeps the table and
+  # answers the page's table.* queries from it (below), so what is not written yet is shown
+  # from R while R is idle.
+
+  TABLE_MAX_LEVELS <- 100000L
+  TABLE_LIVE_VIEWS <- 16L
+
+  # The zone R shows a POSIXct without a tzone attribute in: TZ, else the system's zone.
+  # (Sys.timezone() asks timedatectl, which warns where systemd does not run.)
+  local_zone <- local({
+    found <- NULL
+    function() {
+      if (!is.null(found)) return(found)
+      zone <- sub("^:", "", Sys.getenv("TZ"))
+      if (!nzchar(zone)) {
+        link <- tryCatch(Sys.readlink("/etc/localtime"), error = function(e) "")
+        if (length(link) == 1L && grepl("zoneinfo/", link, fixed = TRUE)) {
+          zone <- sub(".*zoneinfo/", "", link)
+        }
+      }
+      if (!nzchar(zone) && file.exists("/etc/timezone")) {
+        zone <- tryCatch(trimws(readLines("/etc/timezone", n = 1L, warn = FALSE)),
+                         error = function(e) "")
+        if (!length(zone)) zone <- ""
+      }
+      if (!nzchar(zone)) {
+        zone <- tryCatch(suppressWarnings(Sys.timezone()), error = function(e) NA_character_)
+        if (is.na(zone) || !nzchar(zone)) zone <- "UTC"
+      }
+      found <<- zone
+      zone
+    }
+  })
+
+  # A column's type in the snapshot (and in the live answers): `type`, `storage`, `dtype`,
+  # and `tz` / `levels` where they apply.
+  column_spec <- function(col, name) {
+    dtype <- paste(class(col), collapse = ", ")
+    spec <- function(type, storage, ...) {
+      list(name = name, type = type, storage = storage, dtype = dtype, ...)
+    }
+    if (is.factor(col)) {
+      if (length(levels(col)) > TABLE_MAX_LEVELS) return(spec("string", "utf8"))
+      return(spec("category", "i32", levels = as.list(levels(col))))
+    }
+    if (inherits(col, "Date")) return(spec("date", "f64"))
+    if (inherits(col, "POSIXct")) {
+      zone <- attr(col, "tzone")
+      zone <- if (length(zone) && !is.na(zone[[1L]]) && nzchar(zone[[1L]])) zone[[1L]]
+              else local_zone()
+      return(spec("datetime", "f64", tz = zone))
+    }
+    if (inherits(col, "integer64") && is.double(col)) return(spec("integer", "i64"))
+    if (identical(class(col), "difftime")) {
+      return(spec("float", "f64", dtype = paste0("difftime (", attr(col, "units"), ")")))
+    }
+    if (!is.object(col) && is.null(dim(col))) {
+      if (is.logical(col)) return(spec("boolean", "i32"))
+      if (is.integer(col)) return(spec("integer", "i32"))
+      if (is.double(col)) return(spec("float", "f64"))
+      if (is.character(col)) return(spec("string", "utf8"))
+    }
+    spec("other", "utf8")
+  }
+
+  # The vector written for a fixed-width column: R's own values without their attributes.
+  column_numbers <- function(col, spec) {
+    v <- if (spec$type == "category") as.integer(col)
+         else if (spec$storage == "f64" && !is.double(col)) as.double(unclass(col))
+         else unclass(col)
+    if (!is.null(attributes(v))) attributes(v) <- NULL
+    v
+  }
+
+  # The text of a column's cells as R shows them: strings as they are, anything else through
+  # its format() method (a list column: each element's values joined by ", ").
+  column_text <- function(col, rows = NULL) {
+    if (!is.null(rows)) {
+      col <- if (is.data.frame(col)) col[rows, , drop = FALSE]
+             else if (is.matrix(col)) col[rows, , drop = FALSE] else col[rows]
+    }
+    n <- NROW(col)
+    if (is.character(col) && !is.object(col)) return(col)
+    if (is.factor(col)) return(as.character(col))
+    if (is.data.frame(col) || is.matrix(col)) {
+      parts <- lapply(seq_len(NCOL(col)), function(k) {
+        column_text(if (is.data.frame(col)) .subset2(col, k) else col[, k])
+      })
+      return(if (length(parts)) do.call(paste, c(parts, sep = ", ")) else rep("", n))
+    }
+    if (is.list(col)) {
+      return(vapply(col, function(v) {
+        tryCatch(paste(format(v), collapse = ", "), error = function(e) "<unprintable>")
+      }, "", USE.NAMES = FALSE))
+    }
+    text <- tryCatch(as.character(format(col)), error = function(e) NULL)
+    if (length(text) != n) text <- tryCatch(as.character(col), error = function(e) NULL)
+    if (length(text) != n) text <- rep("<unprintable>", n)
+    text[is.na(col) & !is.na(text) & text == "NA"] <- NA_character_
+    text
+  }
+
+  # Writes `path` through a temporary name, so a reader never sees part of it.
+  write_whole <- function(path, write) {
+    tmp <- file.path(dirname(path), sprintf(".%s.%d.tmp", basename(path), Sys.getpid()))
+    with_private_umask({
+      con <- file(tmp, open = "wb")
+      tryCatch(write(con), finally = close(con))
+    })
+    if (!file.rename(tmp, path)) {
+      unlink(tmp)
+      stop("filebridge: cannot replace ", path)
+    }
+  }
+
+  write_fixed_column <- function(folder, spec, col) {
+    v <- column_numbers(col, spec)
+    write_whole(file.path(folder, spec$file), function(con) writeBin(v, con, endian = "little"))
+  }
+
+  # Returns whether a cell is NA (the `na` file is written only then).
+  write_text_column <- function(folder, spec, col) {
+    b <- enc2utf8(column_text(col))
+    na <- is.na(b)
+    if (any(na)) b[na] <- ""
+    offsets <- c(0, cumsum(as.numeric(nchar(b, type = "bytes"))))
+    write_whole(file.path(folder, spec$offsets),
+                function(con) writeBin(offsets, con, endian = "little"))
+    write_whole(file.path(folder, spec$file), function(con) {
+      if (offsets[[length(offsets)]] > 0) {
+        writeChar(paste0(b, collapse = ""), con, eos = NULL, useBytes = TRUE)
+      }
+    })
+    if (any(na)) write_whole(file.path(folder, spec$na), function(con) writeBin(as.raw(na), con))
+    any(na)
+  }
+
+  # The snapshot's columns: the row labels first (R's row names, else the row numbers), then
+  # the frame's. Each entry: the meta.json column (`spec`) and the R vector.
+  snapshot_columns <- function(x, rows = nrow(x)) {
     named_rows <- .row_names_info(x) > 0L
+    label <- if (named_rows) attr(x, "row.names") else seq_len(nrow(x))
+    values <- c(list(label), lapply(seq_along(x), function(j) {
+      v <- .subset2(x, j)
+      if (inherits(v, "POSIXlt")) v <- as.POSIXct(v)
+      if (rows < NROW(v)) {
+        v <- if (is.data.frame(v) || is.matrix(v)) v[seq_len(rows), , drop = FALSE]
+             else v[seq_len(rows)]
+      }
+      v
+    }))
+    if (rows < length(label)) values[[1L]] <- label[seq_len(rows)]
     labels <- names(x)
     if (is.null(labels)) labels <- paste0("V", seq_along(x))
-    columns <- c(list(list(name = "(row)", field = "r",
-                           type = if (named_rows) "string" else "number", dtype = "index")),
-                 lapply(seq_along(x), function(j) {
-                   list(name = labels[[j]], field = sprintf("c%d", j - 1L),
-                        type = table_kind(x[[j]]), dtype = paste(class(x[[j]]), collapse = ", "))
-                 }))
-    meta <- list(format = "filebridge.table", version = 1L, title = title, columns = columns,
-                 rows = shown, total_rows = total, chunks = list(), complete = FALSE)
-    first <- min(shown, TABLE_FIRST_ROWS)
-    if (first > 0L) {
-      meta$chunks <- list(write_table_chunk(folder, 0L, x, named_rows, seq_len(first)))
+    unnamed <- is.na(labels) | !nzchar(labels)
+    labels[unnamed] <- paste0("V", which(unnamed))
+    specs <- lapply(seq_along(values), function(k) {
+      s <- column_spec(values[[k]], if (k == 1L) "(row)" else labels[[k - 1L]])
+      base <- if (k == 1L) "r" else sprintf("c%d", k - 2L)
+      if (k == 1L) {
+        s$role <- "label"
+        s$dtype <- if (named_rows) "row names" else "row number"
+      }
+      if (s$storage == "utf8") {
+        s$file <- paste0(base, ".utf8")
+        s$offsets <- paste0(base, ".off")
+        s$na <- paste0(base, ".na")
+      } else {
+        s$file <- paste0(base, ".", s$storage)
+      }
+      s$ready <- FALSE
+      s
+    })
+    list(specs = specs, values = values)
+  }
+
+  write_snapshot_meta <- function(folder, meta) {
+    meta$complete <- all(vapply(meta$columns, function(s) isTRUE(s$ready), NA))
+    write_whole(file.path(folder, "meta.json"), function(con) {
+      writeBin(charToRaw(enc2utf8(to_json(meta))), con)
+    })
+  }
+
+  # Writes the snapshot of the columns into folder; announce(meta) is called once meta.json is
+  # there.
+  # Returns whether the rest is being written in the background.
+  write_view_table <- function(columns, folder, title, rows, total, announce) {
+    began <- now_seconds()
+    budget <- max(0, getOption("filebridge.view_blocking_ms", 50)) / 1000
+    specs <- columns$specs
+    meta <- list(format = "filebridge.table", version = 2L, title = title, rows = rows,
+                 total_rows = total, complete = FALSE, live = TRUE, columns = specs)
+    background <- isTRUE(getOption("filebridge.view_background", TRUE))
+    # the cheap columns now (as long as the budget lasts), then the rest
+    for (k in seq_along(specs)) {
+      if (specs[[k]]$storage == "utf8") next
+      if (background && now_seconds() - began > budget) break
+      write_fixed_column(folder, specs[[k]], columns$values[[k]])
+      meta$columns[[k]]$ready <- TRUE
     }
-    meta$complete <- first >= shown
-    write_table_meta(folder, meta)
+    write_snapshot_meta(folder, meta)
     announce(meta)
-    if (meta$complete) return(FALSE)
+    rest <- which(!vapply(meta$columns, function(s) isTRUE(s$ready), NA))
+    if (!length(rest)) return(FALSE)
     write_rest <- function() {
-      starts <- seq.int(first + 1L, shown, by = TABLE_CHUNK_ROWS)
-      for (k in seq_along(starts)) {
-        rows <- seq.int(starts[[k]], min(shown, starts[[k]] + TABLE_CHUNK_ROWS - 1L))
-        meta$chunks[[k + 1L]] <- write_table_chunk(folder, k, x, named_rows, rows)
-        meta$complete <- k == length(starts)
-        write_table_meta(folder, meta)
+      # fixed-width columns first: they take a moment, text takes longer
+      fixed <- vapply(meta$columns[rest], function(s) s$storage != "utf8", NA)
+      for (k in c(rest[fixed], rest[!fixed])) {
+        s <- meta$columns[[k]]
+        if (s$storage == "utf8") {
+          if (!write_text_column(folder, s, columns$values[[k]])) meta$columns[[k]]$na <- NULL
+        } else {
+          write_fixed_column(folder, s, columns$values[[k]])
+        }
+        meta$columns[[k]]$ready <- TRUE
+        write_snapshot_meta(folder, meta)
       }
     }
-    if (isTRUE(getOption("filebridge.view_background", TRUE)) && in_background(write_rest)) {
-      return(TRUE)
-    }
+    # niced: the writer must not take a core from R answering the page, nor from the host
+    if (background && in_background(function() {
+      try(tools::psnice(value = 10L), silent = TRUE)
+      write_rest()
+    })) return(TRUE)
     write_rest()
     FALSE
+  }
+
+  # ---- tables: the page's queries, answered from the table R kept ---------------------------
+  # table.schema / rows / profile / export / close (docs/protocol-viewers.md, "Table queries")
+  # over the columns View() was given, as they were then (R never changes a value in place:
+  # a later change makes a new one). Rows are 0-based positions; column 0 is the row labels.
+
+  TABLE_WINDOW <- 2000L
+  TABLE_MAX_COLUMNS <- 500L
+  TABLE_EXPORT_ROWS <- 1000000L
+  TABLE_EXPORT_BYTES <- 64 * 2^20
+  TABLE_ORDERS_KEPT <- 4L
+  TABLE_TEXT_OPS <- c("contains", "starts_with", "ends_with", "regex")
+  TABLE_COMPARE_OPS <- c("=", "!=", "<", "<=", ">", ">=")
+  TABLE_OPS <- c(TABLE_COMPARE_OPS, TABLE_TEXT_OPS, "between", "not_between", "is_na", "not_na",
+                 "is_empty", "not_empty", "is_true", "is_false", "in", "not_in")
+  TABLE_NUMERIC_TYPES <- c("integer", "float", "boolean", "date", "datetime")
+
+  live_tables <- function() {
+    if (is.null(state$live_tables)) {
+      state$live_tables <- new.env(parent = emptyenv())
+      state$live_order <- character(0)
+    }
+    state$live_tables
+  }
+
+  keep_live_table <- function(view_id, columns, rows, total) {
+    tables <- live_tables()
+    entry <- new.env(parent = emptyenv())
+    entry$specs <- lapply(columns$specs, function(s) {
+      s[setdiff(names(s), c("file", "offsets", "na", "ready"))]
+    })
+    entry$values <- columns$values
+    entry$rows <- rows
+    entry$total <- total
+    entry$keys <- list()
+    entry$orders <- list()
+    assign(view_id, entry, envir = tables)
+    state$live_order <- c(setdiff(state$live_order, view_id), view_id)
+    while (length(state$live_order) > TABLE_LIVE_VIEWS) {
+      rm(list = state$live_order[[1L]], envir = tables)
+      state$live_order <- state$live_order[-1L]
+    }
+  }
+
+  live_table <- function(args) {
+    view_id <- text_arg(args, "view")
+    if (is.null(view_id)) answer_error("bad_request", "'view' (the view id) is required")
+    entry <- get0(view_id, envir = live_tables(), inherits = FALSE)
+    if (is.null(entry)) {
+      answer_error("not_found", sprintf("this R session no longer keeps the table of view '%s'",
+                                        view_id))
+    }
+    entry
+  }
+
+  column_arg <- function(value, width, what) {
+    if (!is.numeric(value) || length(value) != 1L || is.na(value) || value != floor(value) ||
+        value < 0 || value >= width) {
+      answer_error("bad_request", sprintf("%s: column %s is not a column index below %d", what,
+                                          paste(format(value), collapse = " "), width))
+    }
+    as.integer(value)
+  }
+
+  clamped_arg <- function(args, name, default, low, high) {
+    v <- args[[name]]
+    if (is.null(v)) return(default)
+    if (!is.numeric(v) || length(v) != 1L || is.na(v) || v != floor(v)) {
+      answer_error("bad_request", sprintf("'%s' must be a whole number", name))
+    }
+    max(low, min(high, v))
+  }
+
+  # The sort keys, filters and search of a query, checked (as the host checks them).
+  live_query <- function(args, width) {
+    sort <- lapply(if (is.list(args$sort)) args$sort else list(), function(key) {
+      if (!is.list(key)) answer_error("bad_request", "sort: each key is {\"column\": i, \"descending\": bool}")
+      list(column = column_arg(key$column, width, "sort"), descending = isTRUE(key$descending))
+    })
+    filters <- lapply(if (is.list(args$filters)) args$filters else list(), function(f) {
+      if (!is.list(f)) answer_error("bad_request", "filters: each filter is {\"column\": i, \"op\": ...}")
+      op <- f$op
+      if (!is.character(op) || length(op) != 1L || !op %in% TABLE_OPS) {
+        answer_error("bad_request", sprintf("filter op %s is not one of %s",
+                                            paste(format(op), collapse = " "),
+                                            paste(TABLE_OPS, collapse = ", ")))
+      }
+      if (!is.null(f$values) && !is.list(f$values)) {
+        answer_error("bad_request", "filter 'values' must be a list")
+      }
+      if (op %in% c("between", "not_between") && (is.null(f$low) || is.null(f$high))) {
+        answer_error("bad_request", sprintf("filter %s needs 'low' and 'high'", op))
+      }
+      if (op %in% c(TABLE_COMPARE_OPS, TABLE_TEXT_OPS) && is.null(f$value)) {
+        answer_error("bad_request", sprintf("filter %s needs a 'value'", op))
+      }
+      if (op == "regex") {
+        problem <- tryCatch({ grepl(as.character(f$value), "", perl = TRUE); NULL },
+                            error = function(e) conditionMessage(e),
+                            warning = function(w) conditionMessage(w))
+        if (!is.null(problem)) {
+          answer_error("bad_request", sprintf("filter regex '%s': %s", f$value,
+                                              trimws(gsub("\\s+", " ", problem))))
+        }
+      }
+      list(column = column_arg(f$column, width, "filter"), op = op, value = f$value,
+           low = f$low, high = f$high,
+           values = vapply(f$values, function(v) paste(as.character(v), collapse = ""), ""),
+           case_sensitive = isTRUE(f$case_sensitive))
+    })
+    search <- args$search
+    if (is.null(search)) search <- ""
+    if (!is.character(search) || length(search) != 1L) {
+      answer_error("bad_request", "search must be text")
+    }
+    list(sort = sort, filters = filters, search = if (is.na(search)) "" else search)
+  }
+
+  # One column as the queries use it, made once a view: `spec`, `key` (numbers, codes or text,
+  # in the order the column sorts), `na` and `nan` (logical, every row).
+  live_key <- function(entry, i) {
+    found <- entry$keys[[as.character(i)]]
+    if (!is.null(found)) return(found)
+    spec <- entry$specs[[i + 1L]]
+    v <- entry$values[[i + 1L]]
+    key <- if (spec$storage == "utf8") column_text(v)
+           else if (spec$storage == "i64") as.double(v)
+           else column_numbers(v, spec)
+    # `na` and `nan` over every row only when a sort, filter or profile asks for them: a
+    # window's cells need none of it
+    found <- new.env(parent = emptyenv())
+    found$spec <- spec
+    found$key <- key
+    delayedAssign("nan", if (is.double(key)) is.nan(key) else logical(length(key)),
+                  assign.env = found)
+    delayedAssign("na", is.na(key) & !found$nan, assign.env = found)
+    entry$keys[[as.character(i)]] <- found
+    found
+  }
+
+  # Numbers in the fewest of 15, 16 or 17 significant digits that read back as the same double.
+  exact_number_text <- function(x) {
+    text <- sprintf("%.15g", x)
+    for (digits in 16:17) {
+      off <- which(is.finite(x) & suppressWarnings(as.numeric(text)) != x)
+      if (!length(off)) break
+      text[off] <- sprintf(paste0("%.", digits, "g"), x[off])
+    }
+    text
+  }
+
+  json_numbers <- function(x) structure(json_array(exact_number_text(x)), filebridge_json = TRUE)
+  json_number <- function(x) structure(exact_number_text(x), filebridge_json = TRUE)
+
+  # A float's shown text (filters on text, export) as the host shows it: "2.0", "0.1", "1e-05".
+  float_text <- function(x) {
+    text <- exact_number_text(x)
+    whole <- is.finite(x) & !grepl("[.e]", text)
+    text[whole] <- paste0(text[whole], ".0")
+    text[is.nan(x)] <- "NaN"
+    text[!is.na(x) & x == Inf] <- "Inf"
+    text[!is.na(x) & x == -Inf] <- "-Inf"
+    text
+  }
+
+  live_text <- function(entry, i, rows = NULL) {
+    col <- live_key(entry, i)
+    key <- if (is.null(rows)) col$key else col$key[rows]
+    spec <- col$spec
+    text <- switch(spec$type,
+                   string = , other = key,
+                   float = float_text(key),
+                   integer = as.character(key),
+                   boolean = c("false", "true")[key + 1L],
+                   date = format(structure(key, class = "Date"), "%Y-%m-%d"),
+                   datetime = datetime_text(key, spec$tz),
+                   category = unlist(spec$levels, use.names = FALSE)[key],
+                   as.character(key))
+    if (spec$storage == "i64") {
+      v <- entry$values[[i + 1L]]
+      text <- as.character(if (is.null(rows)) v else v[rows])
+    }
+    text[window_na(key)] <- NA_character_
+    text
+  }
+
+  window_na <- function(k) if (is.double(k)) is.na(k) & !is.nan(k) else is.na(k)
+
+  # Seconds since 1970 as "2024-08-25 13:45:07" in zone tz, with ".25" where there are fractions.
+  datetime_text <- function(seconds, tz) {
+    text <- suppressWarnings(format(.POSIXct(seconds, tz = tz), "%Y-%m-%d %H:%M:%S"))
+    micro <- round((seconds - floor(seconds)) * 1e6)
+    fractions <- which(!is.na(micro) & micro > 0 & micro < 1e6)
+    if (length(fractions)) {
+      text[fractions] <- paste0(text[fractions], ".",
+                                sub("0+$", "", sprintf("%06.0f", micro[fractions])))
+    }
+    text
+  }
+
+  # The number (days, seconds) a filter's value stands for in a column of this type.
+  filter_bound <- function(spec, value) {
+    text <- paste(as.character(value), collapse = "")
+    bad <- function(what) {
+      answer_error("bad_request", sprintf("'%s' is not a %s", text, what))
+    }
+    if (spec$type == "date") {
+      day <- tryCatch(as.Date(substr(trimws(text), 1L, 10L), format = "%Y-%m-%d"),
+                      error = function(e) NA)
+      if (is.na(day)) bad("date (2024-08-25 or 2024-08-25 13:45)")
+      return(as.numeric(day))
+    }
+    if (spec$type == "datetime") {
+      moment <- tryCatch(as.POSIXct(sub("T", " ", trimws(text), fixed = TRUE), tz = spec$tz),
+                         error = function(e) NA)
+      if (is.na(moment)) bad("datetime (2024-08-25 or 2024-08-25 13:45)")
+      return(as.numeric(moment))
+    }
+    if (is.logical(value)) return(as.numeric(value))
+    if (spec$type == "boolean" && tolower(text) %in% c("true", "false")) {
+      return(as.numeric(tolower(text) == "true"))
+    }
+    number <- suppressWarnings(as.numeric(text))
+    if (is.na(number) && !identical(text, "NaN")) bad("number")
+    number
+  }
+
+  # String comparison by code points, as the host compares (R's own follows the locale).
+  by_code_points <- function(expr) {
+    old <- Sys.getlocale("LC_COLLATE")
+    if (!identical(old, "C")) {
+      Sys.setlocale("LC_COLLATE", "C")
+      on.exit(Sys.setlocale("LC_COLLATE", old))
+    }
+    force(expr)
+  }
+
+  text_test <- function(f, text) {
+    op <- f$op
+    hit <- function(x) !is.na(x) & x
+    if (op %in% TABLE_TEXT_OPS) {
+      needle <- paste(as.character(f$value), collapse = "")
+      if (op == "regex") return(hit(grepl(needle, text, perl = TRUE, ignore.case = !f$case_sensitive)))
+      if (!f$case_sensitive) {
+        needle <- tolower(needle)
+        text <- tolower(text)
+      }
+      return(hit(switch(op, contains = grepl(needle, text, fixed = TRUE),
+                        starts_with = startsWith(text, needle),
+                        ends_with = endsWith(text, needle))))
+    }
+    if (op == "in") return(hit(text %in% f$values))
+    if (op == "not_in") return(!(text %in% f$values))
+    if (op == "is_empty") return(hit(text == ""))
+    if (op == "not_empty") return(hit(text != ""))
+    if (op %in% TABLE_COMPARE_OPS) {
+      value <- paste(as.character(f$value), collapse = "")
+      return(hit(by_code_points(switch(op, "=" = text == value, "!=" = text != value,
+                                       "<" = text < value, "<=" = text <= value,
+                                       ">" = text > value, ">=" = text >= value))))
+    }
+    if (op %in% c("between", "not_between")) {
+      low <- paste(as.character(f$low), collapse = "")
+      high <- paste(as.character(f$high), collapse = "")
+      inside <- hit(by_code_points(text >= low & text <= high))
+      return(if (op == "between") inside else !inside)
+    }
+    answer_error("bad_request", sprintf("filter %s does not apply to a text column", op))
+  }
+
+  filter_mask <- function(entry, f) {
+    col <- live_key(entry, f$column)
+    spec <- col$spec
+    op <- f$op
+    present <- !col$na
+    if (op %in% c("is_na", "not_na")) {
+      missing <- col$na | col$nan
+      return(if (op == "is_na") missing else !missing)
+    }
+    if (spec$type %in% TABLE_NUMERIC_TYPES &&
+        !op %in% c(TABLE_TEXT_OPS, "in", "not_in", "is_empty", "not_empty")) {
+      k <- col$key
+      hit <- function(x) present & !is.na(x) & x
+      if (op %in% c("is_true", "is_false")) return(hit(k == if (op == "is_true") 1 else 0))
+      if (op %in% c("between", "not_between")) {
+        inside <- hit(k >= filter_bound(spec, f$low) & k <= filter_bound(spec, f$high))
+        return(if (op == "between") inside else present & !inside & !col$nan)
+      }
+      if (op %in% TABLE_COMPARE_OPS) {
+        bound <- filter_bound(spec, f$value)
+        if (op == "!=") return(present & (col$nan | (!is.na(k) & k != bound)))
+        return(hit(switch(op, "=" = k == bound, "<" = k < bound, "<=" = k <= bound,
+                          ">" = k > bound, ">=" = k >= bound)))
+      }
+      answer_error("bad_request", sprintf("filter %s does not apply to a %s column", op,
+                                          spec$type))
+    }
+    if (spec$type == "category") {
+      chosen <- which(text_test(f, unlist(spec$levels, use.names = FALSE)))
+      return(present & col$key %in% chosen)
+    }
+    distinct <- distinct_text(entry, f$column)
+    present & text_test(f, distinct$values)[distinct$at]
+  }
+
+  # A text column as its distinct values and each row's index into them, made once a view: a
+  # text filter then tests each value once (a column of few values: a few tests, not a
+  # million), and the rows follow by indexing.
+  distinct_text <- function(entry, i) {
+    name <- paste0("distinct", i)
+    found <- entry$keys[[name]]
+    if (!is.null(found)) return(found)
+    col <- live_key(entry, i)
+    text <- if (col$spec$storage == "utf8") col$key else live_text(entry, i)
+    values <- unique(text)
+    found <- list(values = values, at = match(text, values))
+    entry$keys[[name]] <- found
+    found
+  }
+
+  search_mask <- function(entry, text) {
+    needle <- tolower(text)
+    number <- suppressWarnings(as.numeric(gsub(",", "", trimws(text), fixed = TRUE)))
+    mask <- logical(entry$rows)
+    for (i in seq_along(entry$specs) - 1L) {
+      col <- live_key(entry, i)
+      type <- col$spec$type
+      if (col$spec$storage == "utf8") {
+        distinct <- distinct_text(entry, i)
+        hits <- grepl(needle, tolower(distinct$values), fixed = TRUE)
+        mask <- mask | (!col$na & hits[distinct$at])
+      } else if (type == "category") {
+        chosen <- which(grepl(needle, tolower(unlist(col$spec$levels, use.names = FALSE)),
+                              fixed = TRUE))
+        mask <- mask | (!col$na & col$key %in% chosen)
+      } else if (is.finite(number) && type %in% c("integer", "float")) {
+        mask <- mask | (!col$na & !is.na(col$key) & col$key == number)
+      }
+    }
+    mask
+  }
+
+  # The rows (1-based) after the filters, in sort order; NULL for all rows unsorted. Numbers
+  # sort by value, then NaN, then NA (descending reverses only the values); ties keep the
+  # rows' order (radix sorting is stable; text by bytes, which is code point order in UTF-8).
+  live_order <- function(entry, query) {
+    if (!length(query$sort) && !length(query$filters) && !nzchar(query$search)) return(NULL)
+    id <- to_json(query)
+    found <- entry$orders[[id]]
+    if (!is.null(found)) return(found)
+    selected <- if (length(query$filters) || nzchar(query$search)) {
+      mask <- rep(TRUE, entry$rows)
+      for (f in query$filters) mask <- mask & filter_mask(entry, f)
+      if (nzchar(query$search)) mask <- mask & search_mask(entry, query$search)
+      which(mask)
+    } else seq_len(entry$rows)
+    if (length(query$sort) && length(selected)) {
+      whole <- length(selected) == entry$rows  # no filter: the columns as they are
+      keys <- list()
+      decreasing <- logical(0)
+      for (s in query$sort) {
+        col <- live_key(entry, s$column)
+        k <- col$key
+        if (any(col$na) || any(col$nan)) {
+          group <- integer(entry$rows)
+          group[col$nan] <- 1L
+          group[col$na] <- 2L
+          k[group > 0L] <- if (is.character(k)) "" else 0
+          keys <- c(keys, list(if (whole) group else group[selected]))
+          decreasing <- c(decreasing, FALSE)
+        }
+        keys <- c(keys, list(if (whole) k else k[selected]))
+        decreasing <- c(decreasing, s$descending)
+      }
+      selected <- selected[do.call(order, c(keys, list(method = "radix",
+                                                       decreasing = decreasing)))]
+    }
+    entry$orders[[id]] <- selected
+    if (length(entry$orders) > TABLE_ORDERS_KEPT) entry$orders <- entry$orders[-1L]
+    selected
+  }
+
+  # A column's cells at rows, as JSON (the table.rows answer's cells).
+  live_cells <- function(entry, i, rows) {
+    col <- live_key(entry, i)
+    spec <- col$spec
+    k <- col$key[rows]
+    na <- window_na(k)
+    out <- switch(spec$type,
+                  float = {
+                    text <- exact_number_text(k)
+                    text[is.nan(k)] <- "\"NaN\""
+                    text[!is.na(k) & k == Inf] <- "\"Inf\""
+                    text[!is.na(k) & k == -Inf] <- "\"-Inf\""
+                    text
+                  },
+                  integer = {
+                    text <- live_text(entry, i, rows)
+                    big <- !is.na(k) & abs(k) >= 2^53
+                    text[big] <- json_strings(text[big])
+                    text
+                  },
+                  boolean = c("false", "true")[k + 1L],
+                  json_strings(live_text(entry, i, rows)))
+    out[na] <- "null"
+    out
+  }
+
+  json_array <- function(parts) paste0("[", paste(parts, collapse = ","), "]")
+
+  live_columns_arg <- function(args, width) {
+    asked <- args$columns
+    if (is.null(asked)) return(seq_len(min(width, TABLE_MAX_COLUMNS)) - 1L)
+    if (!is.list(asked) || length(asked) > TABLE_MAX_COLUMNS) {
+      answer_error("bad_request", sprintf("columns: a list of at most %d column indexes",
+                                          TABLE_MAX_COLUMNS))
+    }
+    vapply(asked, column_arg, 0L, width = width, what = "columns")
+  }
+
+  live_window <- function(entry, args, default_count, max_count) {
+    query <- live_query(args, length(entry$specs))
+    start <- clamped_arg(args, "start", 0, 0, 2^53)
+    count <- clamped_arg(args, "count", default_count, 0, max_count)
+    order <- live_order(entry, query)
+    total <- if (is.null(order)) entry$rows else length(order)
+    stop <- min(total, start + count)
+    positions <- if (stop > start) seq.int(start + 1, stop) else integer(0)
+    list(total = total, start = start, count = count,
+         rows = if (is.null(order)) positions else order[positions])
+  }
+
+  table_schema <- function(args) {
+    entry <- live_table(args)
+    list(rows = entry$rows, total_rows = entry$total, columns = entry$specs)
+  }
+
+  table_rows <- function(args) {
+    entry <- live_table(args)
+    columns <- live_columns_arg(args, length(entry$specs))
+    window <- live_window(entry, args, 100, TABLE_WINDOW)
+    cells <- vapply(columns, function(i) json_array(live_cells(entry, i, window$rows)), "")
+    structure(sprintf('{"total":%.0f,"start":%.0f,"rows":%s,"columns":%s,"cells":%s}',
+                      window$total, window$start, json_array(sprintf("%.0f", window$rows - 1)),
+                      json_array(as.character(columns)), json_array(cells)),
+              filebridge_json = TRUE)
+  }
+
+  # The `top` most frequent values, ties in the order first seen (as the host counts them).
+  frequent_values <- function(values, counts, top) {
+    keep <- counts > 0
+    values <- values[keep]
+    counts <- counts[keep]
+    shown <- utils::head(order(-counts), top)
+    list(values = as.list(values[shown]), counts = as.list(as.integer(counts[shown])),
+         other = as.integer(sum(counts) - sum(counts[shown])))
+  }
+
+  table_profile <- function(args) {
+    entry <- live_table(args)
+    width <- length(entry$specs)
+    i <- column_arg(args$column, width, "profile")
+    bins <- clamped_arg(args, "bins", 20, 1, 200)
+    top <- clamped_arg(args, "top", 10, 1, 100)
+    order <- live_order(entry, live_query(args, width))
+    pick <- function(v) if (is.null(order)) v else v[order]  # no filter: no copy
+    col <- live_key(entry, i)
+    spec <- col$spec
+    na <- pick(col$na)
+    out <- list(column = i, rows = length(na), na = sum(na), nan = 0L, inf = 0L)
+    if (spec$storage == "utf8") {
+      text <- pick(col$key)[!na]
+      seen <- unique(text)
+      counts <- tabulate(match(text, seen), length(seen))
+      return(c(out, list(empty = sum(text == ""), distinct = length(seen),
+                         frequent = frequent_values(seen, counts, top))))
+    }
+    k <- pick(col$key)
+    if (any(na)) k <- k[!na]
+    if (spec$type == "category") {
+      levels <- unlist(spec$levels, use.names = FALSE)
+      counts <- tabulate(k, length(levels))
+      return(c(out, list(distinct = sum(counts > 0),
+                         frequent = frequent_values(levels, counts, top))))
+    }
+    if (spec$type == "boolean") {
+      trues <- sum(k == 1L)
+      falses <- length(k) - trues
+      counts <- c(trues, falses)
+      return(c(out, list(stats = list(true = trues, false = falses),
+                         distinct = sum(counts > 0),
+                         frequent = frequent_values(c("true", "false"), counts, top))))
+    }
+    if (!is.double(k)) k <- as.double(k)
+    finite <- is.finite(k)
+    finite <- if (all(finite)) k else {
+      out$nan <- sum(is.nan(k))
+      out$inf <- sum(is.infinite(k))
+      k[finite]
+    }
+    if (length(finite)) {
+      low <- min(finite)
+      high <- max(finite)
+      stats <- list(min = low, max = high, median = stats::median(finite))
+      if (spec$type %in% c("integer", "float")) {
+        stats$mean <- mean(finite)
+        stats$std <- if (length(finite) > 1L) stats::sd(finite) else 0
+        stats <- lapply(stats, json_number)
+      } else if (spec$type == "date") {
+        stats <- lapply(stats, function(d) format(structure(floor(d), class = "Date")))
+      } else {
+        stats <- lapply(stats, function(s) datetime_text(s, spec$tz))
+      }
+      out$stats <- stats
+      if (low == high) {
+        low <- low - 0.5
+        high <- high + 0.5
+      }
+      edges <- low + (high - low) / bins * (0:bins)
+      edges[[bins + 1L]] <- high
+      slots <- findInterval(finite, edges, rightmost.closed = TRUE, all.inside = TRUE)
+      out$histogram <- list(edges = json_numbers(edges),
+                            counts = as.list(tabulate(slots, bins)))
+    }
+    out
+  }
+
+  csv_fields <- function(text, format) {
+    text[is.na(text)] <- ""
+    if (format == "tsv") return(gsub("[\t\r\n]", " ", text))
+    quoted <- grepl("[\",\r\n]", text)
+    text[quoted] <- paste0("\"", gsub("\"", "\"\"", text[quoted], fixed = TRUE), "\"")
+    text
+  }
+
+  table_export <- function(args) {
+    entry <- live_table(args)
+    format <- if (is.null(args$format)) "csv" else args$format
+    if (!identical(format, "csv") && !identical(format, "tsv")) {
+      answer_error("bad_request", sprintf("export format '%s' is not csv or tsv",
+                                          paste(format(format), collapse = " ")))
+    }
+    columns <- live_columns_arg(args, length(entry$specs))
+    window <- live_window(entry, args, TABLE_EXPORT_ROWS, TABLE_EXPORT_ROWS)
+    sep <- if (format == "csv") "," else "\t"
+    names <- vapply(entry$specs[columns + 1L], function(s) s$name, "")
+    header <- paste(csv_fields(names, format), collapse = sep)
+    lines <- if (length(window$rows) && length(columns)) {
+      do.call(paste, c(lapply(columns, function(i) {
+        csv_fields(live_text(entry, i, window$rows), format)
+      }), list(sep = sep)))
+    } else character(0)
+    truncated <- window$start + window$count < window$total && window$count == TABLE_EXPORT_ROWS
+    sizes <- cumsum(as.numeric(nchar(lines, type = "bytes")) + 1)
+    if (length(sizes) && sizes[[length(sizes)]] > TABLE_EXPORT_BYTES) {
+      lines <- lines[seq_len(which(sizes > TABLE_EXPORT_BYTES)[[1L]])]
+      truncated <- TRUE
+    }
+    list(text = paste0(paste(c(header, lines), collapse = "\n"), "\n"), rows = length(lines),
+         truncated = truncated)
+  }
+
+  # The queries run interpreted: R's JIT would compile these functions at their first calls
+  # (a few hundred ms of the page's first request), and their work is in vectorised calls.
+  uncompiled <- function(handler) {
+    function(args) {
+      if (requireNamespace("compiler", quietly = TRUE)) {
+        jit <- compiler::enableJIT(0L)
+        on.exit(compiler::enableJIT(jit))
+      }
+      handler(args)
+    }
+  }
+
+  table_close <- function(args) {
+    view_id <- text_arg(args, "view")
+    if (!is.null(view_id) && exists(view_id, envir = live_tables(), inherits = FALSE)) {
+      rm(list = view_id, envir = live_tables())
+      state$live_order <- setdiff(state$live_order, view_id)
+    }
+    structure("{}", filebridge_json = TRUE)
   }
 
   # Errors are caught by the caller (describe_safely), not here: a tryCatch() here would keep
@@ -2349,7 +3086,14 @@ local({
       open <- isTRUE(args$open)
       limited_request("view", box, function() {
         table <- view_table_json(view_table_of(box$x), title)
-        if (open) fb$filebridge_view(box$x, title = title)
+        if (open) {
+          # the page opens the data view by its id (a table's; other views have none)
+          shown <- attr(fb$filebridge_view(box$x, title = title), "view")
+          if (!is.null(shown)) {
+            table <- structure(sub("}$", paste0(",\"view\":", json_strings(shown), "}"), table),
+                               filebridge_json = TRUE)
+          }
+        }
         table
       })
     })
@@ -2551,15 +3295,17 @@ local({
       view_id <- random_hex(8)
       folder <- file.path(state$paths$views, view_id)
       make_private_dir(folder)
+      columns <- snapshot_columns(x, shown)
+      keep_live_table(view_id, columns, shown, total)
       sent <- NULL
-      write_view_table(x, folder, title, shown, total, function(meta) {
+      write_view_table(columns, folder, title, shown, total, function(meta) {
         sent <<- fb$filebridge_send("dataview", view = view_id, source = "table",
                                     type = "filebridge.table", title = title, rows = shown,
                                     total_rows = total,
                                     dir = normalizePath(folder, winslash = "/"),
                                     dir_in_session = paste0("views/", view_id))
       })
-      return(sent)
+      return(structure(sent, view = view_id))
     }
     if (is.function(x)) {
       text <- paste(deparse(x, control = "useSource"), collapse = "\n")
@@ -2591,6 +3337,11 @@ local({
   fb$View <- function(x, title) {
     if (missing(title)) title <- paste(deparse(substitute(x), width.cutoff = 60L)[1])
     if (!isTRUE(state$connected)) return(utils::View(x, title))
+    # filebridge_view is long: R's JIT would compile it at a call (tens of ms of that View())
+    if (requireNamespace("compiler", quietly = TRUE)) {
+      jit <- compiler::enableJIT(0L)
+      on.exit(compiler::enableJIT(jit))
+    }
     invisible(fb$filebridge_view(x, title = title))
   }
 
@@ -3038,6 +3789,11 @@ local({
       view = view_path,
       clipboard_format = clipboard_path,
       query_table_summary = table_summary_path,
+      table.schema = table_schema,
+      table.rows = uncompiled(table_rows),
+      table.profile = uncompiled(table_profile),
+      table.export = uncompiled(table_export),
+      table.close = table_close,
       delete = delete_variables,
       clear = clear_variables,
       retry = retry_variables,

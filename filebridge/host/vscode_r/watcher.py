@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from filebridge import PROTOCOL_VERSION
 from filebridge.errors import RemoteError
+from filebridge.host.viewers.files import write_inside
 from filebridge.host.vscode_r.answers import (
     builtin_rstudioapi,
     legacy_children,
@@ -64,6 +65,7 @@ log = logging.getLogger("filebridge.vscode_r")
 # Whatever a legacy R session leaves in the watcher folder is read with this cap, without
 # following links and never blocking on a FIFO (docs/security.md).
 LEGACY_LIMIT = 64 << 20
+LEGACY_VIEW_LIMIT = 256 << 20  # a View() payload, as large as the host imports
 
 ENVELOPE = ("time", "pid", "wd", "command")
 HEARTBEAT_INTERVAL = 2.0
@@ -326,6 +328,10 @@ class LegacyWatcher:
             threading.Thread(target=self._help, args=(mirror, args, sent),
                              name="filebridge-legacy-help", daemon=True).start()
             return
+        if command == "dataview" and isinstance(args.get("file"), str):
+            threading.Thread(target=self._dataview, args=(mirror, args, sent),
+                             name="filebridge-legacy-view", daemon=True).start()
+            return
         if command == "detach":
             mirror.detached = True
             mirror.post("detach", {}, sent=sent)
@@ -499,6 +505,35 @@ class LegacyWatcher:
                              "title": page.get("title"), "topic": page.get("topic"),
                              "package": page.get("package"), "requestPath": request_path,
                              "viewer": args.get("viewer")}, sent=sent)
+
+    # -- dataview: the payload R left in its temporary folder, copied into the mirror -------
+
+    def _dataview(self, mirror: _Mirror, args: dict[str, Any], sent: Optional[float]) -> None:
+        """Copy the file a legacy View() wrote (a table, a tree or text, in R's temporary
+        folder, which the host does not serve) into the mirror's views/, so the host reads it
+        as a file of the session: a table becomes a snapshot there and gets the grid."""
+        copied = self._copy_payload(mirror, str(args["file"]))
+        if copied is None:
+            mirror.post("dataview", args, sent=sent)  # the viewer says what it cannot read
+            return
+        mirror.post("dataview", {**args, "file": str(mirror.layout.folder / copied),
+                                 "file_in_session": copied}, sent=sent)
+
+    def _copy_payload(self, mirror: _Mirror, file: str) -> Optional[str]:
+        if not mirror.files_known:
+            return None
+        source = Path(self.host.map_path(file))
+        try:
+            if not source.resolve().is_relative_to(mirror.legacy_dir.parent.resolve()):
+                return None
+            data = read_file(source, LEGACY_VIEW_LIMIT)
+        except (OSError, ValueError) as exc:
+            log.warning("legacy dataview %s: %s", file, exc)
+            return None
+        suffix = source.suffix if source.suffix in (".json", ".txt", ".R") else ""
+        name = f"legacy-{secrets.token_hex(8)}{suffix}"
+        write_inside(mirror.layout.folder, ("views", name), data)
+        return f"views/{name}"
 
     # -- rstudioapi: a synchronous call answered through response.log ----------------------
 
