@@ -43,6 +43,9 @@ def serve_sources(host: Host, sources: Sequence[str], *, include: Sequence[str] 
                   force_polling: Optional[bool] = None) -> SourceService:
     """Serve ``sources`` (each ``DIR`` or ``DIR=NAME``) to the host's workers.
 
+    The folders are polled when one is on a network filesystem, or with
+    ``force_polling=True``; otherwise file events keep the index current.
+
     Raises SourceConfigError for a missing folder, a name that is not an identifier, or two
     sources with one name.
     """
@@ -53,6 +56,7 @@ def serve_sources(host: Host, sources: Sequence[str], *, include: Sequence[str] 
     watcher = None
     if watch:
         watcher = SourceWatcher(provider, publisher.publish_all, force_polling=force_polling)
+        publisher.watcher = watcher
         watcher.start()
     service = SourceService(provider, publisher, watcher)
     host.on_stop(service.stop)
@@ -77,5 +81,4 @@ def install(host: Host, args: argparse.Namespace) -> Optional[SourceService]:
     if not sources:
         return None
     return serve_sources(host, sources, include=getattr(args, "include", None) or [],
-                         exclude=getattr(args, "exclude", None) or [],
-                         force_polling=True if getattr(args, "poll", False) else None)
+                         exclude=getattr(args, "exclude", None) or [])
