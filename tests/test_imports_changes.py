@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,6 +200,7 @@ def test_subpackages_named_build_are_served_and_exclusions_are_logged_once_with_
                           "out by exclude glob 'secret_*'") == 1
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="looks settle on inotify only")
 def test_a_look_waits_for_the_file_events_before_it_instead_of_stating_the_tree(
         bridge: Bridge) -> None:
     watcher = bridge.service.watcher

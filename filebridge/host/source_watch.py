@@ -2,7 +2,7 @@
 
 A worker that asks what changed must get every save made before it asked. With file events
 that costs no look at the tree: the watcher also watches a private folder of its own, and a
-look writes a mark file there. The kernel reports events in the order they happened, so once
+look writes a mark file there. Linux reports events in the order they happened, so once
 the mark's event has been applied, so has every save made before the question
 (``settle()``). Without events (a source folder on a network filesystem) the only way to see a
 save is to ``stat`` each file: the caller falls back to ``SourceIndex.verify()``.
@@ -14,6 +14,7 @@ import itertools
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -66,7 +67,9 @@ class SourceWatcher:
         self._marks_arrive = True
 
     def start(self) -> None:
-        if not self.polling:
+        # One inotify descriptor carries every watch in order; other platforms' backends
+        # (a handle per folder on Windows) do not promise an order across folders.
+        if not self.polling and sys.platform.startswith("linux"):
             try:
                 self._marks = os.path.realpath(
                     tempfile.mkdtemp(prefix="filebridge-source-marks-"))
