@@ -227,6 +227,7 @@ def test_a_look_waits_for_the_file_events_before_it_instead_of_stating_the_tree(
 def test_save_and_run_sees_each_save_and_retries_a_rerun_that_failed(
         tmp_path: Path, polling: bool) -> None:
     bridge = Bridge(tmp_path, force_polling=polling)
+    bridge.service.publisher.stat_look_limit = 0  # looks settle on events even for a small tree
     try:
         got = bridge.worker_json(f"""
             import importlib, pathlib

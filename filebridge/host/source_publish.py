@@ -7,7 +7,8 @@ cold), ``module_index`` (what changed since a generation, after a fresh look at 
 ``module_resource`` (a data file or folder of a served package).
 
 A ``module_index`` look costs what changed, not the size of the tree, when the served folders
-report file events (SourceWatcher.settle); otherwise it ``stat``s every served file.
+report file events (SourceWatcher.settle); otherwise, or for a tree small enough that a stat of
+each file is quicker, it ``stat``s every served file.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = ["INDEX_FILE", "IndexPublisher", "index_path"]
 
 INDEX_FILE = "modules.json"
 PUBLISHED_TO = ("alive", "stale")
+STAT_LOOK_LIMIT = 400  # modules; a stat is 2-20 us, waiting for the events about 10 ms
 log = logging.getLogger("filebridge.host.imports")
 
 
@@ -51,6 +53,8 @@ class IndexPublisher:
         self._active = True
         self._publishing = threading.Lock()
         self.watcher: Optional[SourceWatcher] = None  # set when the folders are watched
+        # Up to this many modules a stat of each is quicker than waiting for the events.
+        self.stat_look_limit = STAT_LOOK_LIMIT
 
     def install(self) -> None:
         self.host.register("module_spec", self.module_spec, idempotent=True, inline=True)
@@ -94,7 +98,9 @@ class IndexPublisher:
             raise RemoteError("unavailable", "this host no longer serves module source")
         tree = self.provider.tree
         watcher = self.watcher
-        if (watcher is None or not watcher.settle()) and tree.verify():
+        settled = (watcher is not None and tree.module_count() > self.stat_look_limit
+                   and watcher.settle())
+        if not settled and tree.verify():
             # The answer goes first; the session files follow on a thread of their own.
             threading.Thread(target=self.publish_all, name="filebridge-index-publish",
                              daemon=True).start()
