@@ -12,7 +12,10 @@ module) is imported by fresh processes, each way measured in the same run on the
 Then the latency from a save to a worker running the saved code (``refresh()``), and to the
 host's published index; and how long an import takes to fail when the host was killed (and
 how long the template line takes to start then). ``--poll`` runs everything with the polling
-strategy (network filesystems; FILEBRIDGE_POLL=1).
+strategy for the session folder (network filesystems; FILEBRIDGE_POLL=1); the served folder,
+on a local disk, is still watched by file events, as ``filebridge serve`` does. The save
+latencies are then measured once more with the served folder polled too (a source folder on
+a network filesystem, where a look must ``stat`` every file).
 """
 
 from __future__ import annotations
@@ -203,7 +206,7 @@ def _run(code: str, *args: str, **env: str) -> dict[str, Any]:
 class Served:
     """A generated package, a local copy of it, and a host serving it in this process."""
 
-    def __init__(self, workdir: Path, modules: int, poll: bool) -> None:
+    def __init__(self, workdir: Path, modules: int, poll_sources: bool = False) -> None:
         from filebridge.host import Host
         from filebridge.host.imports.service import serve_sources
 
@@ -214,7 +217,8 @@ class Served:
         shutil.copytree(self.folder, self.local / "localpkg")
         self.root = workdir / "root"
         self.host = Host(self.root)
-        self.service = serve_sources(self.host, [str(self.folder)], force_polling=poll or None)
+        self.service = serve_sources(self.host, [str(self.folder)],
+                                     force_polling=True if poll_sources else None)
         self.host.start()
         watcher = self.service.watcher
         assert watcher is not None
@@ -295,7 +299,7 @@ def dead_host(workdir: Path) -> dict[str, Any]:
 
 def measure(size: int, rounds: int, workdir: Path, poll: bool) -> dict[str, Any]:
     """Local and bridge imports interleaved round by round, so a busy machine slows both."""
-    served = Served(workdir, size, poll)
+    served = Served(workdir, size)
     try:
         expected = served.local_import(cold=True)["total"]
         warm_cache = workdir / "cache-warm"
@@ -319,7 +323,20 @@ def measure(size: int, rounds: int, workdir: Path, poll: bool) -> dict[str, Any]
         served.stop()
 
     def med(values: list[float]) -> float:
-        return float(statistics.median(values))
+        return float(statistics.median(values)) if values else float("nan")
+
+    polled: dict[str, float] = {}
+    if poll:
+        served = Served(workdir / "polled", size, poll_sources=True)
+        try:
+            to_worker_polled = served.save_to_worker(10)
+            to_index_polled = served.save_to_index(10)
+        finally:
+            served.stop()
+        polled = {"polled_save_to_worker_ms": med(to_worker_polled),
+                  "polled_save_to_worker_max_ms": max(to_worker_polled),
+                  "polled_save_to_index_ms": med(to_index_polled),
+                  "polled_save_to_index_max_ms": max(to_index_polled, default=float("nan"))}
 
     def ratio(bridge: str, local: str) -> float:
         return med([b / a for b, a in zip(samples[bridge], samples[local])])
@@ -333,8 +350,9 @@ def measure(size: int, rounds: int, workdir: Path, poll: bool) -> dict[str, Any]
         "warm_ratio": ratio("bridge_warm", "local_warm"),
         "requests_cold": max(requests_cold), "requests_warm": max(requests_warm),
         "save_to_worker_ms": med(to_worker), "save_to_worker_max_ms": max(to_worker),
-        "save_to_index_ms": med(to_index) if to_index else float("nan"),
-        "save_to_index_max_ms": max(to_index) if to_index else float("nan"),
+        "save_to_index_ms": med(to_index),
+        "save_to_index_max_ms": max(to_index, default=float("nan")),
+        **polled,
     }
 
 
@@ -387,6 +405,14 @@ def main(argv: Optional[list[str]] = None) -> int:
             ("  save -> host index published ms, median / max",
              f"{r['save_to_index_ms']:.1f} / {r['save_to_index_max_ms']:.1f}"),
         ]
+        if "polled_save_to_worker_ms" in r:
+            rows += [
+                ("  served folder polled too (network filesystem):", ""),
+                ("    save -> worker runs it (refresh) ms, median / max",
+                 f"{r['polled_save_to_worker_ms']:.1f} / {r['polled_save_to_worker_max_ms']:.1f}"),
+                ("    save -> host index published ms, median / max",
+                 f"{r['polled_save_to_index_ms']:.1f} / {r['polled_save_to_index_max_ms']:.1f}"),
+            ]
     dead = result["dead_host"]
     rows += [("killed host: import error after ms", dead["error_ms"]),
              ("killed host: template line starts in ms", dead["start_ms"])]

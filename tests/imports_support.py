@@ -63,13 +63,15 @@ class Bridge:
     """A host serving ``project`` under ``root``, and a way to run worker code against it."""
 
     def __init__(self, base: Path, sources: list[str] | None = None, *,
-                 include: tuple[str, ...] = (), exclude: tuple[str, ...] = ("secret_*",)) -> None:
+                 include: tuple[str, ...] = (), exclude: tuple[str, ...] = ("secret_*",),
+                 force_polling: bool | None = None) -> None:
         self.base = base
         self.project = write_project(base)
         self.root = base / "root"
         self.host = Host(self.root)
         self.service: SourceService = serve_sources(
-            self.host, sources or [str(self.project)], include=include, exclude=exclude)
+            self.host, sources or [str(self.project)], include=include, exclude=exclude,
+            force_polling=force_polling)
         self.host.start()
         self._sessions = 0
 

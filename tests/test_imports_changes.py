@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -197,3 +198,61 @@ def test_subpackages_named_build_are_served_and_exclusions_are_logged_once_with_
                           "exclude glob 'dist' (default)") == 1
     assert messages.count(f"not serving module 'proj.secret_x': {root / 'secret_x.py'} is left "
                           "out by exclude glob 'secret_*'") == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="looks settle on inotify only")
+def test_a_look_waits_for_the_file_events_before_it_instead_of_stating_the_tree(
+        bridge: Bridge) -> None:
+    watcher = bridge.service.watcher
+    assert watcher is not None and not watcher.polling
+    assert watcher.ready.wait(30), "the source watcher did not start"
+    tree = bridge.service.provider.tree
+    for value in range(3):
+        text = f"B = {100 + value}\n"
+        # In place, as editors that do not save by rename write: no folder's mtime moves.
+        with open(bridge.project / "rel" / "b.py", "w") as handle:
+            handle.write(text)
+        assert watcher.settle() is True
+        entry = tree.index()["modules"]["proj.rel.b"]
+        assert entry["hash"] == content_hash(text.encode())
+    polled = Bridge(bridge.base / "polled", force_polling=True)
+    try:
+        assert polled.service.watcher is not None and polled.service.watcher.polling
+        assert polled.service.watcher.settle() is False  # no events: the look stats the files
+    finally:
+        polled.stop()
+
+
+@pytest.mark.parametrize("polling", [False, True], ids=["file events", "polled folders"])
+def test_save_and_run_sees_each_save_and_retries_a_rerun_that_failed(
+        tmp_path: Path, polling: bool) -> None:
+    bridge = Bridge(tmp_path, force_polling=polling)
+    bridge.service.publisher.stat_look_limit = 0  # looks settle on events even for a small tree
+    try:
+        got = bridge.worker_json(f"""
+            import importlib, pathlib
+            folder = pathlib.Path({str(bridge.project)!r})
+            remote.install(["proj"])
+            import proj.rel.a
+            seen = [remote.refresh()]
+            for value in (5, 6):
+                (folder / "rel" / "b.py").write_text(f"B = {{value}}\\n")
+                seen.append([remote.refresh(), proj.rel.a.A])
+            # A module first imported after a refresh, then saved: the next refresh re-runs it.
+            import proj.circ.y
+            (folder / "circ" / "y.py").write_text("def fy():\\n    return 'Y'\\n")
+            seen.append([remote.refresh(), proj.circ.y.fy()])
+            (folder / "rel" / "b.py").write_text("B = (\\n")
+            try:
+                remote.refresh()
+            except SyntaxError:
+                seen.append("SyntaxError")
+            (folder / "rel" / "b.py").write_text("B = 9\\n")
+            seen.append([remote.refresh(), proj.rel.a.A])
+            print(json.dumps(seen))
+        """)
+    finally:
+        bridge.stop()
+    rerun = ["proj.rel.a", "proj.rel.b"]
+    assert got == [[], [rerun, 6], [rerun, 7], [["proj.circ.y"], "Y"], "SyntaxError",
+                   [rerun, 10]]

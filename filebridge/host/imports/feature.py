@@ -32,8 +32,7 @@ def install(host: Host, args: argparse.Namespace) -> Optional[SourceService]:
     if not sources:
         return None
     return serve_sources(host, sources, include=getattr(args, "include", None) or [],
-                         exclude=getattr(args, "exclude", None) or [],
-                         force_polling=True if getattr(args, "poll", False) else None)
+                         exclude=getattr(args, "exclude", None) or [])
 
 
 FEATURE = Feature(

@@ -56,6 +56,10 @@ class SourceIndex:
         with self._lock:
             return self._snapshot
 
+    def module_count(self) -> int:
+        with self._lock:
+            return len(self._snapshot.get("modules", ()))
+
     @property
     def generation(self) -> int:
         with self._lock:

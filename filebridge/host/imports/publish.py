@@ -5,6 +5,10 @@ identity before each import under its roots and parses it again only when it was
 Commands: ``module_spec`` (one module), ``module_sources`` (many, for a worker whose cache is
 cold), ``module_index`` (what changed since a generation, after a fresh look at the files) and
 ``module_resource`` (a data file or folder of a served package).
+
+A ``module_index`` look costs what changed, not the size of the tree, when the served folders
+report file events (SourceWatcher.settle); otherwise, or for a tree small enough that a stat of
+each file is quicker, it ``stat``s every served file.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from filebridge.errors import FilebridgeError, RemoteError
 from filebridge.host.dispatch import Call
@@ -23,10 +27,14 @@ from filebridge.wire.codec import dumps
 from filebridge.wire.files import atomic_write
 from filebridge.wire.layout import SessionLayout
 
+if TYPE_CHECKING:
+    from filebridge.host.imports.watch import SourceWatcher
+
 __all__ = ["INDEX_FILE", "IndexPublisher", "index_path"]
 
 INDEX_FILE = "modules.json"
 PUBLISHED_TO = ("alive", "stale")
+STAT_LOOK_LIMIT = 400  # modules; a stat is 2-20 us, waiting for the events about 10 ms
 log = logging.getLogger("filebridge.host.imports")
 
 
@@ -43,6 +51,10 @@ class IndexPublisher:
         self._lock = threading.Lock()
         self._encoded: tuple[int, bytes] = (-1, b"")
         self._active = True
+        self._publishing = threading.Lock()
+        self.watcher: Optional[SourceWatcher] = None  # set when the folders are watched
+        # Up to this many modules a stat of each is quicker than waiting for the events.
+        self.stat_look_limit = STAT_LOOK_LIMIT
 
     def install(self) -> None:
         self.host.register("module_spec", self.module_spec, idempotent=True, inline=True)
@@ -85,8 +97,13 @@ class IndexPublisher:
         if not self._active:
             raise RemoteError("unavailable", "this host no longer serves module source")
         tree = self.provider.tree
-        if tree.verify():
-            self.publish_all()
+        watcher = self.watcher
+        settled = (watcher is not None and tree.module_count() > self.stat_look_limit
+                   and watcher.settle())
+        if not settled and tree.verify():
+            # The answer goes first; the session files follow on a thread of their own.
+            threading.Thread(target=self.publish_all, name="filebridge-index-publish",
+                             daemon=True).start()
         index = tree.index()
         since = call.args.get("since")
         changed = (tree.changes_since(since)
@@ -125,9 +142,10 @@ class IndexPublisher:
     def publish_all(self) -> None:
         if not self._active:
             return
-        for session in self.host.sessions():
-            if session.status in PUBLISHED_TO:
-                self.publish(session.layout)
+        with self._publishing:
+            for session in self.host.sessions():
+                if session.status in PUBLISHED_TO:
+                    self.publish(session.layout)
 
     def _on_event(self, event: HostEvent) -> None:
         if not self._active or event.kind not in ("session_added", "attached"):

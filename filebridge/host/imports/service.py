@@ -42,6 +42,9 @@ def serve_sources(host: Host, sources: Sequence[str], *, include: Sequence[str] 
                   force_polling: Optional[bool] = None) -> SourceService:
     """Serve ``sources`` (each ``DIR`` or ``DIR=NAME``) to the host's workers.
 
+    The folders are polled when one is on a network filesystem, or with
+    ``force_polling=True``; otherwise file events keep the index current.
+
     Raises SourceConfigError for a missing folder, a name that is not an identifier, or two
     sources with one name.
     """
@@ -52,6 +55,7 @@ def serve_sources(host: Host, sources: Sequence[str], *, include: Sequence[str] 
     watcher = None
     if watch:
         watcher = SourceWatcher(provider, publisher.publish_all, force_polling=force_polling)
+        publisher.watcher = watcher
         watcher.start()
     service = SourceService(provider, publisher, watcher)
     host.on_stop(service.stop)

@@ -7,9 +7,10 @@ is read afresh (docs/protocol.md, "What each side may trust"). Never ``stat``: a
 seen through the attribute cache stays the same for the cache's lifetime.
 
 Each watched file has its own pace: right after it changed it is read every ``min_interval``,
-then less and less often up to ``max_interval`` (a call in progress is seen within about a
-millisecond), and after ``cool_after`` seconds without a change up to its idle interval, so a
-hundred idle sessions cost a few reads a second.
+then less and less often, up to ``brisk_interval`` for ``brisk_for`` seconds (the next request
+of a short sequence, such as the two of a cold import, or an answer that takes a while, is seen
+within about 2 ms), then up to ``max_interval``, and after ``cool_after`` seconds without a
+change at its idle interval, so a hundred idle sessions cost a few reads a second.
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ class PollingWaiter(Waiter):
     name = "polling"
 
     def __init__(self, min_interval: float = 0.0002, max_interval: float = 0.02,
-                 growth: float = 1.3, cool_after: float = 1.0) -> None:
+                 growth: float = 1.3, cool_after: float = 1.0, brisk_for: float = 0.25,
+                 brisk_interval: float = 0.002) -> None:
         self.min_interval = min_interval
         self.max_interval = max_interval
+        self.brisk_for = brisk_for
+        self.brisk_interval = brisk_interval
         self.growth = growth
         self.cool_after = cool_after
         self._probes: dict[Path, _Probe] = {}
@@ -105,8 +109,10 @@ class PollingWaiter(Waiter):
             elif now - probe.changed >= self.cool_after:
                 probe.interval = probe.idle_interval  # quiet for a while: straight to idle
             else:
+                ceiling = (self.brisk_interval if now - probe.changed < self.brisk_for
+                           else self.max_interval)
                 probe.interval = min(max(probe.interval, self.min_interval) * self.growth,
-                                     self.max_interval)
+                                     ceiling)
             probe.due = now + probe.interval
         return changes
 

@@ -91,6 +91,9 @@ class RemoteFinder(MetaPathFinder):
         self._complained: Optional[str] = None
         self.refreshing = _Flag()
         self._batches = True
+        # The generation every module run is as new as (the last refresh's, else the first
+        # view's): what changed since then is all a refresh may need to run again.
+        self.refreshed_at: Optional[int] = None
 
     # -- the import system's side --------------------------------------------------------
 
@@ -153,6 +156,10 @@ class RemoteFinder(MetaPathFinder):
                 self.stats.add("host_gone")
                 return
             generation = self.index.generation
+            if with_sources and generation is not None and self.refreshed_at is not None:
+                # The changes since the view the modules were run against carry the source of
+                # each one to re-run, even when our view already moved on (modules.json).
+                generation = min(generation, self.refreshed_at)
             args: dict[str, Any] = {} if generation is None else {"since": generation}
             if with_sources and generation is not None:
                 args["sources"] = True
@@ -166,6 +173,8 @@ class RemoteFinder(MetaPathFinder):
                     log.warning("filebridge: could not ask the host what changed: %s", exc)
                 return
             index = self.index.adopt(answer)
+            if self.refreshed_at is None and index is not None:
+                self.refreshed_at = index.generation
             sources = answer.get("sources") if isinstance(answer, dict) else None
             if index is not None and isinstance(sources, dict):
                 self._keep_sources(index, sources)
@@ -328,7 +337,9 @@ class RemoteFinder(MetaPathFinder):
         index = self.index.current()
         if index is None:
             return []
-        return refresh_modules(self, index)
+        done = refresh_modules(self, index)
+        self.refreshed_at = index.generation
+        return done
 
     # -- specs and package folders ------------------------------------------------------
 

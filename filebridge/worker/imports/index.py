@@ -191,7 +191,11 @@ class PublishedIndex:
                     held = [i for i in (self._answered, self._from_file) if i is not None]
                 # The base is a view we hold, never the file re-read (a large parse).
                 base = max(held, key=lambda i: i.generation) if held else self.current()
-                if base is None or base.generation != data.get("since"):
+                since, generation = data.get("since"), data.get("generation")
+                # Every change after ``since`` is listed with its latest entry, so they bring
+                # any view from ``since`` on (and not older) to ``generation``.
+                if (base is None or not isinstance(since, int) or not isinstance(generation, int)
+                        or not since <= base.generation <= generation):
                     return self.current()
                 index = apply_changes(base, data)
             else:

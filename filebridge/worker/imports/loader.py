@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol
 if TYPE_CHECKING:
     from filebridge.worker.imports.resources import RemoteResourceReader, RemoteTraversable
 
-__all__ = ["EXECUTING", "FetchedModule", "ModuleCache", "RemoteLoader"]
+__all__ = ["EXECUTING", "RAN", "FetchedModule", "ModuleCache", "RemoteLoader"]
 
 
 class _Depth(threading.local):
@@ -30,6 +30,33 @@ class _Depth(threading.local):
 
 
 EXECUTING = _Depth()
+
+
+class _Ran:
+    """The loader that last ran each served module in this process, and the names run since
+    a refresh last looked: a refresh then checks what changed, not every module loaded."""
+
+    def __init__(self) -> None:
+        self.loaders: dict[str, RemoteLoader] = {}
+        self._since_looked: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, loader: RemoteLoader) -> None:
+        with self._lock:
+            self.loaders[loader.fetched.name] = loader
+            self._since_looked.add(loader.fetched.name)
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self.loaders.pop(name, None)
+
+    def take_new(self) -> set[str]:
+        with self._lock:
+            names, self._since_looked = self._since_looked, set()
+            return names
+
+
+RAN = _Ran()
 
 
 @dataclass
@@ -108,6 +135,7 @@ class RemoteLoader(InspectLoader):
 
     def exec_module(self, module: ModuleType) -> None:
         fetched = self.fetched
+        RAN.add(self)
         if fetched.kind == "namespace":
             return
         remember_lines(fetched)

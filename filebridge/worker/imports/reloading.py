@@ -13,11 +13,12 @@ from __future__ import annotations
 import importlib
 import re
 import sys
+import threading
 from importlib.util import resolve_name
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from filebridge.worker.imports.index import ModuleIndex
-from filebridge.worker.imports.loader import RemoteLoader, forget_lines
+from filebridge.worker.imports.loader import RAN, RemoteLoader, forget_lines
 
 if TYPE_CHECKING:
     from filebridge.worker.imports.finder import RemoteFinder
@@ -45,38 +46,106 @@ def names_taken_from(name: str, is_package: bool, source: str,
     return found
 
 
+class _Looked:
+    """What the last refresh compared against, and who took names from whom, so a refresh
+    checks the modules whose entries moved (and those run since), not every module loaded."""
+
+    def __init__(self) -> None:
+        self.index: Optional[ModuleIndex] = None
+        self.roots: frozenset[str] = frozenset()
+        self.takes: dict[str, frozenset[str]] = {}  # module -> the modules it took names from
+        self.takers: dict[str, set[str]] = {}  # module -> the modules that took names from it
+        self.lock = threading.RLock()
+
+    def note(self, name: str) -> None:
+        """Record what the module that last ran as ``name`` took names from."""
+        loader = RAN.loaders.get(name)
+        fetched = loader.fetched if loader is not None else None
+        now = (names_taken_from(name, fetched.is_package, fetched.source, fetched.hash)
+               if fetched is not None else frozenset())
+        before = self.takes.get(name, frozenset())
+        for target in before - now:
+            self.takers.get(target, set()).discard(name)
+        for target in now - before:
+            self.takers.setdefault(target, set()).add(name)
+        self.takes[name] = now
+
+
+_LOOKED = _Looked()
+
+
+def _ours(name: str, roots: frozenset[str]) -> Optional[RemoteLoader]:
+    """The loader of the served module ``name`` as it is in sys.modules now, or None."""
+    if name.partition(".")[0] not in roots:
+        return None
+    module = sys.modules.get(name)
+    loader = getattr(getattr(module, "__spec__", None), "loader", None)
+    if isinstance(loader, RemoteLoader) and loader.fetched.name == name:
+        return loader
+    return None
+
+
+def _moved(before: Optional[ModuleIndex], now: ModuleIndex) -> Optional[set[str]]:
+    """Names whose entry differs between two views; None when there is no earlier view."""
+    if before is None:
+        return None
+    old, new = before.modules, now.modules
+    if old is new:
+        return set()
+    moved = set()
+    for name, entry in new.items():
+        held = old.get(name)
+        if held is not entry and held != entry:  # entries carried over are the same object
+            moved.add(name)
+    moved.update(name for name in old if name not in new)
+    return moved
+
+
 def refresh_modules(finder: RemoteFinder, index: ModuleIndex) -> list[str]:
     """Apply the rule above against ``index``; the names re-run or removed, in import order.
     A module that fails to run again is reported after the others were handled."""
-    ours: dict[str, RemoteLoader] = {}
     roots = finder.roots
-    for name, module in list(sys.modules.items()):
-        if name.partition(".")[0] in roots:
-            loader = getattr(getattr(module, "__spec__", None), "loader", None)
-            if isinstance(loader, RemoteLoader) and loader.fetched.name == name:
+    with _LOOKED.lock:
+        new = RAN.take_new()
+        for name in new:
+            _LOOKED.note(name)
+        moved_entries = _moved(_LOOKED.index if _LOOKED.roots == roots else None, index)
+        candidates = new | (set(RAN.loaders) if moved_entries is None else moved_entries)
+        _LOOKED.index, _LOOKED.roots = index, roots
+        ours = {}
+        for name in candidates:
+            loader = _ours(name, roots)
+            if loader is not None:
                 ours[name] = loader
-    gone = [n for n in ours if index.modules.get(n) is None]
-    rerun = {n for n, loader in ours.items()
-             if n not in gone and index.modules[n].hash != loader.fetched.hash}
-    if not rerun and not gone:
-        return []
-    moved = rerun | set(gone)
-    grew = True
-    while grew:
-        grew = False
-        for name, loader in ours.items():
-            if name in moved:
-                continue
-            fetched = loader.fetched
-            if names_taken_from(name, fetched.is_package, fetched.source, fetched.hash) & moved:
-                moved.add(name)
-                rerun.add(name)
-                grew = True
-    for name in gone:
-        forget_lines(ours[name].fetched.origin)
-        sys.modules.pop(name, None)
+        gone = {n for n in ours if index.modules.get(n) is None}
+        rerun = {n for n, loader in ours.items()
+                 if n not in gone and index.modules[n].hash != loader.fetched.hash}
+        if not rerun and not gone:
+            return []
+        moved = rerun | gone
+        waiting = sorted(moved)
+        while waiting:
+            target = waiting.pop()
+            for taker in sorted(_LOOKED.takers.get(target, ())):
+                if taker in moved:
+                    continue
+                loader = _ours(taker, roots)
+                if loader is None:
+                    continue
+                fetched = loader.fetched
+                if target in names_taken_from(taker, fetched.is_package, fetched.source,
+                                              fetched.hash):
+                    ours[taker] = loader
+                    moved.add(taker)
+                    rerun.add(taker)
+                    waiting.append(taker)
+        for name in gone:
+            forget_lines(ours[name].fetched.origin)
+            sys.modules.pop(name, None)
+            RAN.forget(name)
+            _LOOKED.note(name)
+        order = [n for n in list(sys.modules) if n in rerun]
     failure: BaseException | None = None
-    order = [n for n in ours if n in rerun]
     finder.refreshing.active = True
     try:
         for name in order:
@@ -90,5 +159,7 @@ def refresh_modules(finder: RemoteFinder, index: ModuleIndex) -> list[str]:
     finally:
         finder.refreshing.active = False
     if failure is not None:
+        with _LOOKED.lock:
+            _LOOKED.index = None  # the next refresh checks every module, the failed one too
         raise failure
-    return sorted(order + gone)
+    return sorted(order + sorted(gone))
