@@ -16,6 +16,8 @@ from filebridge.wire.layout import SessionLayout
 from filebridge.wire.logs import AppendLog
 from filebridge.worker.session_files import prepare_session
 
+pytestmark = pytest.mark.integration  # a host process and worker processes, each test
+
 
 @pytest.fixture()
 def root(tmp_path: Path) -> Path:

@@ -260,6 +260,7 @@ def test_malformed_lines_and_oversized_requests_get_answers_and_the_host_lives(
     healthy_calls_work(healthy)
 
 
+@pytest.mark.peers
 def test_a_damaged_journal_is_never_replayed_and_recover_resumes(
         served: tuple[Host, Connection], tmp_path: Path) -> None:
     host, _healthy = served
@@ -320,6 +321,7 @@ def test_a_truncated_log_breaks_only_its_session(served: tuple[Host, Connection]
     healthy_calls_work(healthy)
 
 
+@pytest.mark.peers
 def test_a_deleted_lease_does_not_let_a_second_host_serve(tmp_path: Path) -> None:
     first = Host(tmp_path / "root")
     first.start()
@@ -337,6 +339,7 @@ def test_a_deleted_lease_does_not_let_a_second_host_serve(tmp_path: Path) -> Non
         first.stop()
 
 
+@pytest.mark.peers
 def test_prune_keeps_a_live_session_whatever_the_host_last_said(tmp_path: Path) -> None:
     root = tmp_path / "root"
     env = {**os.environ, "FILEBRIDGE_HEARTBEAT_INTERVAL": "0.5"}

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import matplotlib
+import pytest
 from viewers_support import http_get, page_origin, run_worker, running_host, wait_for
 
 from filebridge.host.viewers import MAX_CONTENT_BYTES, MAX_IMPORT_BYTES, MAX_TITLE, MAX_VIEWS
@@ -129,6 +130,7 @@ def _outside(tmp_path: Path) -> Path:
     return outside
 
 
+@pytest.mark.integration
 def test_hostile_viewer_arguments_are_refused_and_nothing_outside_changes(
         tmp_path: Path) -> None:
     outside = _outside(tmp_path)
@@ -193,6 +195,7 @@ plot.symlink_to({host_png!r})
 """
 
 
+@pytest.mark.integration
 def test_a_tampered_view_list_and_plot_store_serve_nothing_outside(tmp_path: Path) -> None:
     outside = _outside(tmp_path)
     before = _snapshot(outside)
@@ -231,6 +234,7 @@ viewers.plot(open(__import__("matplotlib").get_data_path() + "/images/matplotlib
     assert _snapshot(outside) == before
 
 
+@pytest.mark.integration
 def test_a_symlinked_host_views_folder_is_never_written_through(tmp_path: Path) -> None:
     outside = _outside(tmp_path)
     before = _snapshot(outside)
@@ -271,6 +275,7 @@ def _request(port: int, method: str, path: str, headers: dict[str, str]) -> int:
         connection.close()
 
 
+@pytest.mark.integration
 def test_forged_host_and_origin_headers_are_refused(tmp_path: Path) -> None:
     root = tmp_path / "root"
     with running_host(root) as (_host, viewers):
@@ -353,6 +358,7 @@ viewers.dataview([{"a": 1}], title="rows")
         assert http_get(frame)[0] == 404  # closing a view revokes its capability
 
 
+@pytest.mark.integration
 def test_what_a_session_floods_the_viewers_with_stays_bounded(tmp_path: Path) -> None:
     root = tmp_path / "root"
     with running_host(root) as (_host, viewers):
@@ -434,6 +440,7 @@ def test_the_file_primitive_follows_no_symlink_and_never_blocks(tmp_path: Path) 
     assert _snapshot(outside) == before
 
 
+@pytest.mark.integration
 def test_mapped_and_served_folders_are_readable_and_nothing_beside_them(
         tmp_path: Path) -> None:
     from filebridge.host import Host
