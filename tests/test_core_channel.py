@@ -93,7 +93,8 @@ def test_timeout_with_a_busy_host_says_the_host_is_alive(host: HostProcess, root
 def test_every_waiting_strategy_serves_calls(root: Path, strategy: str) -> None:
     """polling: what network filesystems get; native: watchfiles, as on macOS and Windows."""
     chosen = {"FILEBRIDGE_WAIT": strategy}
-    process = HostProcess(root, env=chosen)
+    # A polling host waits for its lease to settle as on a network filesystem: briefly here.
+    process = HostProcess(root, env=chosen, lease_settle=0.05)
     try:
         out = run_worker("""
             import filebridge.worker as fb
@@ -107,7 +108,7 @@ def test_every_waiting_strategy_serves_calls(root: Path, strategy: str) -> None:
 
 
 def test_forced_polling_is_chosen_by_the_environment(root: Path) -> None:
-    process = HostProcess(root, env={"FILEBRIDGE_POLL": "1"})
+    process = HostProcess(root, env={"FILEBRIDGE_POLL": "1"}, lease_settle=0.05)
     try:
         out = run_worker("""
             import filebridge.worker as fb
