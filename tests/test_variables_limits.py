@@ -202,7 +202,7 @@ def test_a_child_stuck_in_c_code_does_not_hold_the_request(tmp_path: Path) -> No
 
     namespace: dict[str, Any] = {"box": {"ok": 1, "stuck": Stuck()}}
     publisher = publisher_for(tmp_path, namespace)
-    commands = VariableCommands(publisher)
+    commands = VariableCommands(publisher, request_limit=0.5)  # REQUEST_LIMIT_S is 3 s
     with pytest.raises(RemoteError, match="abandoned") as failure:
         commands.inspect({"path": ["box"]})
     assert failure.value.code == "timeout"

@@ -11,7 +11,7 @@ from typing import Optional
 
 from filebridge.host import Host
 from filebridge.host.source_rules import parse_source
-from filebridge.host.viewers import ViewerStore, install_viewer_handlers
+from filebridge.host.viewers import MAX_VIEWS, ViewerStore, install_viewer_handlers
 from filebridge.ui.server import UIServer
 
 __all__ = ["Viewers", "add_serve_arguments", "install", "install_viewers"]
@@ -43,13 +43,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def install_viewers(host: Host, *, ui: bool = False, port: int = 0,
                     open_browser: bool = False,
-                    folders: Iterable[Path | str] = ()) -> Viewers:
+                    folders: Iterable[Path | str] = (),
+                    max_views: int = MAX_VIEWS) -> Viewers:
     """Register the viewer handlers on ``host`` and, when asked, start the web page.
 
     Views read from each session's own folder, the local side of the host's path map and
-    ``folders``; nothing else.
+    ``folders``; nothing else. ``max_views``: views kept per session.
     """
-    store = ViewerStore(folders)
+    store = ViewerStore(folders, max_views)
     install_viewer_handlers(host, store)
     viewers = Viewers(store)
     if ui or open_browser:
