@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from viewers_support import api, http_get, page_origin, run_worker, running_host, wait_for
 
@@ -28,6 +27,7 @@ df = pd.DataFrame({"x": x, "word": rng.choice(["apple", "banana", "cherry", None
 
 @pytest.mark.integration
 def test_dataview_pages_sort_and_filter_match_pandas(tmp_path: Path) -> None:
+    import pandas as pd
     with running_host(tmp_path / "root", ui=False) as (_host, viewers):
         run_worker(tmp_path / "root", "t1", MIXED_FRAME + """
 from filebridge.worker import viewers

@@ -10,13 +10,18 @@ import json
 import os
 from pathlib import Path
 
-import matplotlib
 import pytest
 from viewers_support import http_get, page_origin, run_worker, running_host, wait_for
 
 from filebridge.host.viewers import MAX_CONTENT_BYTES, MAX_IMPORT_BYTES, MAX_TITLE, MAX_VIEWS
 
-HOST_PNG = Path(matplotlib.get_data_path()) / "images" / "matplotlib.png"
+
+def host_png_path() -> Path:
+    """A PNG of the host's own (matplotlib's logo), imported late: matplotlib costs a second."""
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "images" / "matplotlib.png"
+
 
 # Each case: a name and the call the hostile worker makes; ``S`` is its session folder.
 HOSTILE_SETUP = """
@@ -135,13 +140,14 @@ def test_hostile_viewer_arguments_are_refused_and_nothing_outside_changes(
         tmp_path: Path) -> None:
     outside = _outside(tmp_path)
     before = _snapshot(outside)
-    host_png = HOST_PNG.read_bytes()
+    host_png = host_png_path().read_bytes()
     root = tmp_path / "root"
     with running_host(root) as (_host, viewers):
         assert viewers.ui is not None
         assert run_worker(root, "healthy", HEALTHY.format(n=1)).stdout.strip() == "ok"
         done = run_worker(root, "evil", HOSTILE_SETUP.format(
-            outside=str(outside), host_png=str(HOST_PNG), huge_text=MAX_CONTENT_BYTES + 1,
+            outside=str(outside), host_png=str(host_png_path()),
+            huge_text=MAX_CONTENT_BYTES + 1,
             huge_import=MAX_IMPORT_BYTES + 1), timeout=300)
         results = json.loads(done.stdout.strip().splitlines()[-1])
         assert len(results) == 23
@@ -167,7 +173,7 @@ def test_hostile_viewer_arguments_are_refused_and_nothing_outside_changes(
         assert [v.title for v in viewers.store.views("healthy")] == [
             "healthy 1", "rows 1", "healthy 2", "rows 2"]
     assert _snapshot(outside) == before
-    assert HOST_PNG.read_bytes() == host_png
+    assert host_png_path().read_bytes() == host_png
     assert not list((root / "sessions" / "evil").glob("host-views/plots/*.png"))
 
 
@@ -211,7 +217,7 @@ viewers.plot(open(__import__("matplotlib").get_data_path() + "/images/matplotlib
         wait_for(lambda: viewers.store.plots("tamper"), what="the plot")
     (session / "good").mkdir()
     run_worker(root, "tamper", TAMPER.format(session=str(session), outside=str(outside),
-                                             host_png=str(HOST_PNG)))
+                                             host_png=str(host_png_path())))
     with running_host(root) as (_host, viewers):
         assert viewers.ui is not None
         status, _, body = http_get(f"{viewers.ui.url}api/sessions/tamper")
