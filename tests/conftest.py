@@ -1,14 +1,21 @@
-"""Fixtures shared across feature tests, and the marker that splits the suite.
+"""Fixtures shared across feature tests, and the markers that split the suite in three tiers
+(docs/testing.md, "The project's own suite"):
 
-Tests of the modules below start real peers (R, Chromium, Jupyter, Deephaven, an sshd with an
-sshfs mount, CLI subprocesses) and take seconds each: they are marked ``peers``. The default
-developer run is ``pytest -m "not peers"``; ``.ci/run`` runs everything.
+- unit (no marker): no process is started; a host and worker connections in this process on
+  real files at most.
+- ``integration``: starts Python host or worker processes (``python -c ...``).
+- ``peers``: starts real peers (R, Chromium, Jupyter, Deephaven, an sshd with an sshfs mount)
+  or the command line (``python -m filebridge ...``). The modules named below are peers whole.
+
+The default developer run is ``pytest -m "not peers"``; ``.ci/run`` runs everything. A test
+that starts a process without the marker of its tier fails, so the markers stay true.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -30,6 +37,94 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if PEER_MODULES.search(item.path.name):
             item.add_marker(pytest.mark.peers)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Skip importing a peer module whose every test ``-m`` deselects anyway: importing them
+    (nbformat, playwright, pandas...) costs seconds that ``pytest -m "not peers"`` would spend
+    for nothing."""
+    if PEER_MODULES.search(collection_path.name) and not selects_peers(config.option.markexpr):
+        return True
+    return None
+
+
+def selects_peers(markexpr: str) -> bool:
+    """Whether a test marked ``peers`` can match ``markexpr``, whatever its other markers."""
+    if not markexpr.strip() or "(" in markexpr:  # none, or markers with arguments: collect all
+        return True
+    try:
+        from _pytest.mark.expression import Expression
+
+        expression = Expression.compile(markexpr)
+        others = sorted(expression.idents() - {"peers"})
+    except Exception:  # an expression pytest will refuse itself, or a pytest without this API
+        return True
+    for combination in range(2 ** len(others)):
+        present = {"peers"} | {name for bit, name in enumerate(others) if combination >> bit & 1}
+        if expression.evaluate(lambda name, /, present=present, **kwargs: name in present):
+            return True
+    return False
+
+
+class ProcessWatch:
+    """What the running test started, seen through the interpreter's audit events."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.watching = False
+
+    def __call__(self, event: str, args: tuple[object, ...]) -> None:
+        if not self.watching:
+            return
+        if event == "subprocess.Popen":
+            self.started.append(describe_command(args[1]))
+        elif event in ("os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system"):
+            self.started.append(event)
+
+
+def describe_command(argv: object) -> str:
+    words = [str(a) for a in argv] if isinstance(argv, Sequence) and not isinstance(
+        argv, (str, bytes)) else [str(argv)]
+    return " ".join(words)[:120]
+
+
+# Programs that make a test a peer test; other tools a test or a library runs on the way
+# (mount, ldconfig) make no tier.
+PEER_PROGRAMS = {"Rscript", "R", "chromium", "chrome", "sshd", "sshfs", "bindfs", "node",
+                 "java", "jupyter", "jupyter-lab", "filebridge"}
+
+
+def tier_of(command: str) -> str | None:
+    """The marker a test starting ``command`` needs (None: any tier may run it)."""
+    if command.startswith(sys.executable) or command == "os.fork":
+        return "peers" if " -m filebridge" in command else "integration"
+    program = command.split(" ", 1)[0].rsplit("/", 1)[-1]
+    return "peers" if program in PEER_PROGRAMS else None
+
+
+PROCESS_WATCH = ProcessWatch()
+sys.addaudithook(PROCESS_WATCH)
+
+
+@pytest.fixture(autouse=True)
+def _tier_is_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that starts a process its markers do not admit (``integration`` admits
+    Python host and worker processes, ``peers`` anything)."""
+    PROCESS_WATCH.started = []
+    PROCESS_WATCH.watching = True
+    try:
+        yield
+    finally:
+        PROCESS_WATCH.watching = False
+    marks = {m.name for m in request.node.iter_markers()}
+    if "peers" in marks:
+        return
+    tiers = {command: tier_of(command) for command in PROCESS_WATCH.started}
+    for needed in ("peers", "integration"):
+        if needed not in marks and needed in tiers.values():
+            command = next(c for c, tier in tiers.items() if tier == needed)
+            pytest.fail(f"this test starts {command!r}: mark it {needed} (tests/conftest.py)",
+                        pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from filebridge.host.lease import SETTLE
+
 HOST_TEMPLATE = """
 import logging, sys, time
 from pathlib import Path
 from filebridge.host import Host
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
-host = Host(sys.argv[1], stale_after=float(sys.argv[2]))
+host = Host(sys.argv[1], stale_after=float(sys.argv[2]), lease_settle=float(sys.argv[3]))
 {handlers}
 host.start(wait_for_lease=None)
 print("ready", flush=True)
@@ -61,7 +63,7 @@ def python_env(**extra: str) -> dict[str, str]:
 class HostProcess:
     """``Host`` in its own process with the test handlers, killable at will."""
 
-    def __init__(self, root: Path, *, stale_after: float = 10.0,
+    def __init__(self, root: Path, *, stale_after: float = 10.0, lease_settle: float = SETTLE,
                  env: Optional[dict[str, str]] = None, handlers: str = TEST_HANDLERS,
                  wait_ready: bool = True) -> None:
         self.root = root
@@ -70,7 +72,7 @@ class HostProcess:
         code = textwrap.dedent(HOST_TEMPLATE).format(handlers=handlers)
         self._log = open(self.log_path, "w")  # noqa: SIM115 - kept open for the process's life
         self.process = subprocess.Popen(
-            [sys.executable, "-c", code, str(root), str(stale_after)],
+            [sys.executable, "-c", code, str(root), str(stale_after), str(lease_settle)],
             stdout=subprocess.PIPE, stderr=self._log, text=True, env=env)
         if wait_ready:
             self.wait_ready()

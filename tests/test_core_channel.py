@@ -16,6 +16,8 @@ from filebridge.wire.layout import SessionLayout
 from filebridge.wire.logs import AppendLog
 from filebridge.worker.session_files import prepare_session
 
+pytestmark = pytest.mark.integration  # a host process and worker processes, each test
+
 
 @pytest.fixture()
 def root(tmp_path: Path) -> Path:
@@ -118,7 +120,8 @@ def test_a_polling_host_answers_a_session_that_went_quiet_and_came_back(root: Pa
 def test_every_waiting_strategy_serves_calls(root: Path, strategy: str) -> None:
     """polling: what network filesystems get; native: watchfiles, as on macOS and Windows."""
     chosen = {"FILEBRIDGE_WAIT": strategy}
-    process = HostProcess(root, env=chosen)
+    # A polling host waits for its lease to settle as on a network filesystem: briefly here.
+    process = HostProcess(root, env=chosen, lease_settle=0.05)
     try:
         out = run_worker("""
             import filebridge.worker as fb
@@ -132,7 +135,7 @@ def test_every_waiting_strategy_serves_calls(root: Path, strategy: str) -> None:
 
 
 def test_forced_polling_is_chosen_by_the_environment(root: Path) -> None:
-    process = HostProcess(root, env={"FILEBRIDGE_POLL": "1"})
+    process = HostProcess(root, env={"FILEBRIDGE_POLL": "1"}, lease_settle=0.05)
     try:
         out = run_worker("""
             import filebridge.worker as fb

@@ -93,6 +93,7 @@ def test_second_host_names_the_holder_and_waits_for_the_lease(tmp_path: Path) ->
     second.stop()
 
 
+@pytest.mark.integration
 def test_a_killed_host_releases_the_root(tmp_path: Path) -> None:
     root = tmp_path / "root"
     dead = HostProcess(root)
@@ -102,6 +103,7 @@ def test_a_killed_host_releases_the_root(tmp_path: Path) -> None:
     alive.stop()
 
 
+@pytest.mark.integration
 def test_sessions_go_stale_when_beats_stop_and_detached_on_detach(host: Host) -> None:
     beating = {"FILEBRIDGE_HEARTBEAT_INTERVAL": "0.2"}
     killed = start_worker("""

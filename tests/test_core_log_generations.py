@@ -79,6 +79,7 @@ def check_space(folder: Path, cursor: LogCursor, generation_size: int = LIMIT) -
     assert log_end(log) == cursor.position
 
 
+@pytest.mark.integration
 def test_lines_from_many_writing_processes_are_read_once_across_generations(
         tmp_path: Path) -> None:
     folder = tmp_path / "session"
@@ -250,6 +251,7 @@ def test_a_session_keeps_working_while_all_its_logs_rotate_and_after_a_host_rest
         assert sum(sizes) < 3 * LIMIT
 
 
+@pytest.mark.peers
 def test_recover_resumes_at_the_oldest_kept_generation_and_says_what_was_lost(
         tmp_path: Path) -> None:
     host = Host(tmp_path / "root", stale_after=60)

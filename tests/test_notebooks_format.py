@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from filebridge.errors import NotebookFormatError
@@ -23,6 +22,7 @@ def as_editor_saves(nb: dict[str, Any]) -> dict[str, Any]:
 
 
 def round_trip(text: str, language: str = "python") -> str:
+    import nbformat
     nb = to_ipynb(text, language)
     shadow_text = dumps_ipynb(nb)
     nbformat.validate(nbformat.reads(shadow_text, as_version=4))
@@ -181,6 +181,7 @@ def test_new_and_deleted_cells_from_an_editor() -> None:
 
 
 def test_outputs_never_reach_the_source() -> None:
+    import nbformat
     text = "# Databricks notebook source\nprint(1)\n"
     nb = to_ipynb(text, "python")
     nb["cells"][0]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["1\n"]}]
@@ -242,6 +243,7 @@ def test_a_file_without_header_gains_one_only_when_it_needs_more_cells() -> None
 
 
 def test_cell_ids_are_stable_unique_and_valid() -> None:
+    import nbformat
     text = "# Databricks notebook source\nx\n\n# COMMAND ----------\n\nx\n"
     first, second = to_ipynb(text, "python"), to_ipynb(text, "python")
     ids = [cell["id"] for cell in first["cells"]]

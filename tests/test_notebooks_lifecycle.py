@@ -212,6 +212,7 @@ def cli(*args: str, tmp: Path, cwd: Path, session: str = "") -> subprocess.Compl
                           cwd=cwd, capture_output=True, text=True, timeout=WAIT)
 
 
+@pytest.mark.peers
 def test_prune_ends_sessions_whose_process_is_gone_and_drops_deleted_sources(
     tmp_path: Path, workspace: Path
 ) -> None:
@@ -242,6 +243,7 @@ def test_prune_ends_sessions_whose_process_is_gone_and_drops_deleted_sources(
     assert [Path(entry.source).name for entry in kept.entries()] == ["b.py"]
 
 
+@pytest.mark.peers
 def test_cli_sessions_are_per_window_and_close_finds_the_shadow(
     tmp_path: Path, workspace: Path
 ) -> None:
@@ -265,6 +267,7 @@ def test_cli_sessions_are_per_window_and_close_finds_the_shadow(
     assert again.returncode == 1 and "has no shadow" in again.stderr
 
 
+@pytest.mark.peers
 def test_a_watcher_removes_its_shadows_when_it_stops(tmp_path: Path, workspace: Path) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import nbformat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -75,6 +74,7 @@ def test_any_source_file_round_trips_byte_for_byte(case: tuple[str, str]) -> Non
 @settings(max_examples=100, deadline=None)
 @given(source_files())
 def test_every_shadow_is_a_valid_nbformat_4_5_notebook(case: tuple[str, str]) -> None:
+    import nbformat
     language, text = case
     notebook = nbformat.reads(dumps_ipynb(to_ipynb(text, language)), as_version=4)
     nbformat.validate(notebook)

@@ -96,6 +96,7 @@ def test_the_shadow_lists_its_runs_in_metadata(repo: Path, tmp_path: Path) -> No
         b"not a run cell", b"edited")
 
 
+@pytest.mark.peers
 def test_cli_runs_lists_targets(repo: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(

@@ -9,7 +9,6 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from filebridge.errors import NotebookError
@@ -37,6 +36,7 @@ def session(tmp_path: Path) -> ShadowSession:
 
 
 def read_shadow(path: Path) -> dict[str, Any]:
+    import nbformat
     text = path.read_text(encoding="utf-8")
     nbformat.validate(nbformat.reads(text, as_version=4))
     notebook: dict[str, Any] = json.loads(text)

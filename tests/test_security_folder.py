@@ -8,6 +8,7 @@ session's calls kept working.
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import stat
@@ -15,7 +16,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -51,9 +54,11 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int, bytes]]:
     return seen
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Host, Connection]]:
-    host = Host(tmp_path / "root", stale_after=60)
+@contextmanager
+def serving(root: Path, **options: Any) -> Iterator[tuple[Host, Connection]]:
+    """A host on ``root`` (``options`` for ``Host``) serving a healthy session; it ticks ten
+    times a second, so it meets what a test planted within ``settle``'s tick and a half."""
+    host = Host(root, stale_after=60, **{"tick": 0.1, **options})
     host.start()
     healthy = open_connection(host.root.sessions / "healthy")
     try:
@@ -62,6 +67,12 @@ def served(tmp_path: Path) -> Iterator[tuple[Host, Connection]]:
     finally:
         healthy.close()
         host.stop()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Host, Connection]]:
+    with serving(tmp_path / "root") as pair:
+        yield pair
 
 
 def hostile_session(host: Host, name: str) -> Path:
@@ -107,6 +118,13 @@ def ready(folder: Path) -> None:
         temporary.unlink()
 
 
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
 def healthy_calls_work(healthy: Connection, count: int = 5) -> None:
     for i in range(count):
         assert healthy.call("echo", timeout=10, n=i) == {"n": i}
@@ -122,7 +140,7 @@ def answered(folder: Path, rid: str) -> bool:
 def settle(host: Host, folder: Path | None = None, rid: str = "") -> None:
     """Wait until the host met what was planted: it answered ``rid``, or shows the session
     broken or refused; a session it cannot serve at all gets a tick and a half."""
-    deadline = time.monotonic() + (10.0 if rid else 1.5)
+    deadline = time.monotonic() + (10.0 if rid else 1.5 * host.tick)
     while time.monotonic() < deadline:
         if folder is not None:
             info = {s.id: s for s in host.sessions()}.get(folder.name)
@@ -243,23 +261,27 @@ def test_a_huge_session_json_is_not_read_whole(served: tuple[Host, Connection]) 
 
 
 def test_malformed_lines_and_oversized_requests_get_answers_and_the_host_lives(
-        served: tuple[Host, Connection]) -> None:
-    host, healthy = served
-    folder = hostile_session(host, "garbage")
-    ready(folder)
-    post(folder, b"\x00\xff not json at all\n" * 1000 + request("ffff0001"))
-    post(folder, b'{"v":1,"id":"ffff0002","answer":true,"command":"echo","args":"x' +
-         b"y" * (20 << 20) + b'"}\n')
-    deadline = time.monotonic() + 20
-    log = folder / "response.log"
-    while time.monotonic() < deadline and b"ffff0002" not in log.read_bytes():
-        time.sleep(0.1)
-    answers = log.read_bytes()
-    assert b'"id":"ffff0001","ok":true' in answers
-    assert b'"id":"ffff0002","ok":false' in answers and b"too_large" in answers
-    healthy_calls_work(healthy)
+        tmp_path: Path) -> None:
+    # A limit of 1 MiB and a 2 MiB request: the same refusal as the default 16 MiB limit and
+    # a 20 MiB request, read in one slice instead of five.
+    limit = 1 << 20
+    with serving(tmp_path / "root", max_request_bytes=limit) as (host, healthy):
+        folder = hostile_session(host, "garbage")
+        ready(folder)
+        post(folder, b"\x00\xff not json at all\n" * 1000 + request("ffff0001"))
+        post(folder, b'{"v":1,"id":"ffff0002","answer":true,"command":"echo","args":"x' +
+             b"y" * (2 * limit) + b'"}\n')
+        deadline = time.monotonic() + 20
+        log = folder / "response.log"
+        while time.monotonic() < deadline and b"ffff0002" not in log.read_bytes():
+            time.sleep(0.02)
+        answers = log.read_bytes()
+        assert b'"id":"ffff0001","ok":true' in answers
+        assert b'"id":"ffff0002","ok":false' in answers and b"too_large" in answers
+        healthy_calls_work(healthy)
 
 
+@pytest.mark.peers
 def test_a_damaged_journal_is_never_replayed_and_recover_resumes(
         served: tuple[Host, Connection], tmp_path: Path) -> None:
     host, _healthy = served
@@ -320,6 +342,7 @@ def test_a_truncated_log_breaks_only_its_session(served: tuple[Host, Connection]
     healthy_calls_work(healthy)
 
 
+@pytest.mark.peers
 def test_a_deleted_lease_does_not_let_a_second_host_serve(tmp_path: Path) -> None:
     first = Host(tmp_path / "root")
     first.start()
@@ -337,6 +360,7 @@ def test_a_deleted_lease_does_not_let_a_second_host_serve(tmp_path: Path) -> Non
         first.stop()
 
 
+@pytest.mark.peers
 def test_prune_keeps_a_live_session_whatever_the_host_last_said(tmp_path: Path) -> None:
     root = tmp_path / "root"
     env = {**os.environ, "FILEBRIDGE_HEARTBEAT_INTERVAL": "0.5"}
@@ -388,13 +412,17 @@ def fill(folder: Path) -> Path:
     return filler
 
 
-def test_a_full_disk_delays_answers_and_loses_none(small_disk: Path) -> None:
+def test_a_full_disk_delays_answers_and_loses_none(
+        small_disk: Path, caplog: pytest.LogCaptureFixture) -> None:
     import threading
 
-    host = Host(small_disk / "root", stale_after=60)
+    # Retries every 10 ms instead of backing off to 5 s: the same retries, sooner.
+    host = Host(small_disk / "root", stale_after=60, write_retry_delays=(0.01,))
+    running = threading.Event()
     release = threading.Event()
-    host.register("slow", lambda call: (release.wait(30), {"n": call.args["n"],
-                                                            "pad": "x" * 65536})[1])
+    host.register("slow", lambda call: (running.set(), release.wait(30),
+                                        {"n": call.args["n"], "pad": "x" * 65536})[2])
+    caplog.set_level(logging.ERROR, logger="filebridge.host")
     host.start()
     worker = open_connection(small_disk / "root" / "sessions" / "full")
     results: dict[int, object] = {}
@@ -407,10 +435,18 @@ def test_a_full_disk_delays_answers_and_loses_none(small_disk: Path) -> None:
         callers = [threading.Thread(target=ask, args=(n,)) for n in range(5)]
         for caller in callers:
             caller.start()
-        time.sleep(1.0)  # every request is in the log, the first one is running
+        log = small_disk / "root" / "sessions" / "full" / "request.log"
+        wait_until(lambda: running.is_set() and log.read_bytes().count(b'"slow"') == 5,
+                   "every request in the log, the first one running")
         filler = fill(small_disk)
         release.set()
-        time.sleep(2.0)  # answers cannot be written: the host keeps them and retries
+
+        def failed_writes() -> int:
+            return sum("still cannot write" in r.getMessage() for r in caplog.records)
+
+        # The host logs a failed write on its first try and every 20th after: two lines mean
+        # it kept the answer and tried again at least 20 times while the disk stayed full.
+        wait_until(lambda: failed_writes() >= 2, "the host retrying the answer")
         assert results == {}
         assert host.running
         filler.unlink()
@@ -431,7 +467,8 @@ def test_a_handler_past_its_deadline_is_answered_and_the_session_carries_on(
 
     from filebridge.errors import RemoteTimeout
 
-    host = Host(tmp_path / "root", handler_deadline=1.0)
+    # The host answers an overdue handler on its next tick: both a quarter second here.
+    host = Host(tmp_path / "root", handler_deadline=0.25, tick=0.25)
     never = threading.Event()
     host.register("stuck", lambda call: never.wait(60))
     host.start()
@@ -440,7 +477,7 @@ def test_a_handler_past_its_deadline_is_answered_and_the_session_carries_on(
     try:
         for _ in range(2):
             started = time.monotonic()
-            with pytest.raises(RemoteTimeout, match="did not finish within 1 s"):
+            with pytest.raises(RemoteTimeout, match=r"did not finish within 0\.25 s"):
                 worker.call("stuck", timeout=30)
             assert time.monotonic() - started < 10
             assert worker.call("echo", timeout=10, after="deadline") == {"after": "deadline"}

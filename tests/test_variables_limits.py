@@ -44,6 +44,7 @@ print(json.dumps(results))
 """
 
 
+@pytest.mark.integration
 def test_the_timer_signal_interrupts_loops_sleeps_and_waits_on_the_main_thread() -> None:
     out = subprocess.run([sys.executable, "-c", MAIN_THREAD], capture_output=True, text=True,
                          timeout=60, env={"PYTHONPATH": str(REPO)}, check=True)
@@ -201,7 +202,7 @@ def test_a_child_stuck_in_c_code_does_not_hold_the_request(tmp_path: Path) -> No
 
     namespace: dict[str, Any] = {"box": {"ok": 1, "stuck": Stuck()}}
     publisher = publisher_for(tmp_path, namespace)
-    commands = VariableCommands(publisher)
+    commands = VariableCommands(publisher, request_limit=0.5)  # REQUEST_LIMIT_S is 3 s
     with pytest.raises(RemoteError, match="abandoned") as failure:
         commands.inspect({"path": ["box"]})
     assert failure.value.code == "timeout"
@@ -229,6 +230,7 @@ print("survived", interrupted)
 """
 
 
+@pytest.mark.integration
 def test_a_late_timer_tick_never_outlives_its_stretch() -> None:
     out = subprocess.run([sys.executable, "-c", STRETCHES], capture_output=True, text=True,
                          timeout=120, env={"PYTHONPATH": str(REPO)}, check=False)

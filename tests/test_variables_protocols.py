@@ -21,8 +21,6 @@ from filebridge.worker.variables.paths import resolve
 from filebridge.worker.variables.publisher import Publisher
 from filebridge.worker.variables.snapshot import Snapshotter
 
-jsonschema = pytest.importorskip("jsonschema")
-
 SCHEMAS = Path(__file__).parent / "schemas"
 
 WORKER = """
@@ -47,6 +45,8 @@ title = "hello"
 
 
 def validator(schema_file: str, definition: str) -> Any:
+    # Imported here, not with the module: its format checkers take seconds to import.
+    jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((SCHEMAS / schema_file).read_text())
     return jsonschema.Draft202012Validator({**schema, "$ref": f"#/$defs/{definition}"})
 

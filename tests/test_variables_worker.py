@@ -7,9 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import polars as pl
 import pytest
 
 from filebridge.errors import RemoteError
@@ -52,6 +49,8 @@ def test_every_field_of_a_list_is_filled_without_reading_all_of_it() -> None:
 
 
 def test_kinds_follow_positron() -> None:
+    import numpy as np
+    import pandas as pd
     kinds = {name: top(value)["kind"] for name, value in {
         "none": None, "flag": True, "n": 3, "f": 1.5, "s": "hi", "b": b"x", "d": {"a": 1},
         "l": [1], "fn": len, "cls": int, "obj": object(), "arr": np.arange(3),
@@ -76,6 +75,7 @@ def test_huge_int_is_described_without_converting_it_to_text() -> None:
 
 
 def test_big_numpy_array_shows_shape_and_bytes_without_materialising() -> None:
+    import numpy as np
     big = np.zeros(10**8, dtype=np.uint8)
     entry = top(big, "big")
     assert entry["shape"] == [10**8] and entry["size"] == 10**8
@@ -84,6 +84,8 @@ def test_big_numpy_array_shows_shape_and_bytes_without_materialising() -> None:
 
 
 def test_ten_million_row_frame_shows_shape_and_shallow_size() -> None:
+    import numpy as np
+    import pandas as pd
     frame = pd.DataFrame({"a": np.zeros(10**7), "b": np.ones(10**7, dtype=np.int32)})
     entry = top(frame, "frame")
     assert entry["shape"] == [10**7, 2] and entry["length"] == 2
@@ -92,6 +94,7 @@ def test_ten_million_row_frame_shows_shape_and_shallow_size() -> None:
 
 
 def test_polars_frame_is_a_table_with_column_children() -> None:
+    import polars as pl
     frame = pl.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
     entry = top(frame, "p")
     assert entry["kind"] == "table" and entry["shape"] == [3, 2]
@@ -322,12 +325,15 @@ def test_a_value_over_the_limit_is_interrupted_and_remembered_by_object_and_type
 
 
 def test_modules_and_private_names_stay_out_of_the_list() -> None:
+    import numpy as np
     snapshot = Snapshotter().build({"np": np, "_hidden": 1, "shown": 2})
     assert [v["display_name"] for v in snapshot["variables"]] == ["shown"]
 
 
 def test_view_of_a_frame_is_a_limited_table(commands: VariableCommands,
                                             workspace: dict[str, Any]) -> None:
+    import numpy as np
+    import pandas as pd
     workspace["df"] = pd.DataFrame({"n": np.arange(5000), "t": ["a"] * 5000,
                                     "f": [float("nan")] * 5000})
     view = commands.view({"path": ["df"]})

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from viewers_support import api, http_get, page_origin, run_worker, running_host, wait_for
 
@@ -26,7 +25,9 @@ df = pd.DataFrame({"x": x, "word": rng.choice(["apple", "banana", "cherry", None
 """
 
 
+@pytest.mark.integration
 def test_dataview_pages_sort_and_filter_match_pandas(tmp_path: Path) -> None:
+    import pandas as pd
     with running_host(tmp_path / "root", ui=False) as (_host, viewers):
         run_worker(tmp_path / "root", "t1", MIXED_FRAME + """
 from filebridge.worker import viewers
@@ -63,6 +64,7 @@ df.to_pickle({!r})
         assert text["total"] == int((frame["word"] == "cherry").sum())
 
 
+@pytest.mark.integration
 def test_vscode_r_table_payload_is_accepted_unchanged(tmp_path: Path) -> None:
     payload = {
         "columns": [
@@ -91,6 +93,7 @@ print(fb.call("dataview", source="table", type="json", title="mtcars",
     assert [row[2] for row in page["rows"]] == [None, "2024-01-02", "2024-01-03"]
 
 
+@pytest.mark.integration
 def test_bad_viewer_requests_get_clear_errors_and_the_host_keeps_serving(tmp_path: Path) -> None:
     outside = tmp_path / "outside.html"
     outside.write_text("<p>secret</p>")
@@ -121,6 +124,7 @@ print(fb.call("echo", timeout=20, still="here"))
     assert "'still': 'here'" in done.stdout
 
 
+@pytest.mark.integration
 def test_views_survive_a_host_restart_and_closing_removes_them(tmp_path: Path) -> None:
     root = tmp_path / "root"
     with running_host(root, ui=False) as (_host, viewers):
@@ -146,6 +150,7 @@ viewers.plot(open(__import__("matplotlib").get_data_path() + "/images/matplotlib
         assert [v["title"] for v in api(viewers, "api/sessions/keep")["views"]] == ["example"]
 
 
+@pytest.mark.integration
 def test_web_page_needs_its_token_and_serves_only_the_named_folder(tmp_path: Path) -> None:
     site = tmp_path / "site"
     (site / "css").mkdir(parents=True)

@@ -10,12 +10,18 @@ import json
 import os
 from pathlib import Path
 
-import matplotlib
+import pytest
 from viewers_support import http_get, page_origin, run_worker, running_host, wait_for
 
 from filebridge.host.viewers.store import MAX_CONTENT_BYTES, MAX_IMPORT_BYTES, MAX_TITLE, MAX_VIEWS
 
-HOST_PNG = Path(matplotlib.get_data_path()) / "images" / "matplotlib.png"
+
+def host_png_path() -> Path:
+    """A PNG of the host's own (matplotlib's logo), imported late: matplotlib costs a second."""
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "images" / "matplotlib.png"
+
 
 # Each case: a name and the call the hostile worker makes; ``S`` is its session folder.
 HOSTILE_SETUP = """
@@ -129,17 +135,19 @@ def _outside(tmp_path: Path) -> Path:
     return outside
 
 
+@pytest.mark.integration
 def test_hostile_viewer_arguments_are_refused_and_nothing_outside_changes(
         tmp_path: Path) -> None:
     outside = _outside(tmp_path)
     before = _snapshot(outside)
-    host_png = HOST_PNG.read_bytes()
+    host_png = host_png_path().read_bytes()
     root = tmp_path / "root"
     with running_host(root) as (_host, viewers):
         assert viewers.ui is not None
         assert run_worker(root, "healthy", HEALTHY.format(n=1)).stdout.strip() == "ok"
         done = run_worker(root, "evil", HOSTILE_SETUP.format(
-            outside=str(outside), host_png=str(HOST_PNG), huge_text=MAX_CONTENT_BYTES + 1,
+            outside=str(outside), host_png=str(host_png_path()),
+            huge_text=MAX_CONTENT_BYTES + 1,
             huge_import=MAX_IMPORT_BYTES + 1), timeout=300)
         results = json.loads(done.stdout.strip().splitlines()[-1])
         assert len(results) == 23
@@ -165,7 +173,7 @@ def test_hostile_viewer_arguments_are_refused_and_nothing_outside_changes(
         assert [v.title for v in viewers.store.views("healthy")] == [
             "healthy 1", "rows 1", "healthy 2", "rows 2"]
     assert _snapshot(outside) == before
-    assert HOST_PNG.read_bytes() == host_png
+    assert host_png_path().read_bytes() == host_png
     assert not list((root / "sessions" / "evil").glob("host-views/plots/*.png"))
 
 
@@ -193,6 +201,7 @@ plot.symlink_to({host_png!r})
 """
 
 
+@pytest.mark.integration
 def test_a_tampered_view_list_and_plot_store_serve_nothing_outside(tmp_path: Path) -> None:
     outside = _outside(tmp_path)
     before = _snapshot(outside)
@@ -208,7 +217,7 @@ viewers.plot(open(__import__("matplotlib").get_data_path() + "/images/matplotlib
         wait_for(lambda: viewers.store.plots("tamper"), what="the plot")
     (session / "good").mkdir()
     run_worker(root, "tamper", TAMPER.format(session=str(session), outside=str(outside),
-                                             host_png=str(HOST_PNG)))
+                                             host_png=str(host_png_path())))
     with running_host(root) as (_host, viewers):
         assert viewers.ui is not None
         status, _, body = http_get(f"{viewers.ui.url}api/sessions/tamper")
@@ -231,6 +240,7 @@ viewers.plot(open(__import__("matplotlib").get_data_path() + "/images/matplotlib
     assert _snapshot(outside) == before
 
 
+@pytest.mark.integration
 def test_a_symlinked_host_views_folder_is_never_written_through(tmp_path: Path) -> None:
     outside = _outside(tmp_path)
     before = _snapshot(outside)
@@ -271,6 +281,7 @@ def _request(port: int, method: str, path: str, headers: dict[str, str]) -> int:
         connection.close()
 
 
+@pytest.mark.integration
 def test_forged_host_and_origin_headers_are_refused(tmp_path: Path) -> None:
     root = tmp_path / "root"
     with running_host(root) as (_host, viewers):
@@ -353,26 +364,29 @@ viewers.dataview([{"a": 1}], title="rows")
         assert http_get(frame)[0] == 404  # closing a view revokes its capability
 
 
+@pytest.mark.integration
 def test_what_a_session_floods_the_viewers_with_stays_bounded(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    with running_host(root) as (_host, viewers):
+    limit = 20  # the production limit (MAX_VIEWS) is ten times this: the same bound, sooner
+    assert limit < MAX_VIEWS
+    with running_host(root, max_views=limit) as (_host, viewers):
         assert viewers.ui is not None
         run_worker(root, "flood", f"""
 import filebridge.worker as fb
 fb.connect()
-for n in range({MAX_VIEWS + 60}):
+for n in range({limit + 60}):
     fb.call("browser", timeout=20, view=f"{{n:08x}}", url="https://example.org/" + str(n),
             title="t" * 100_000, details={{"x" * 1000: "y" * 100_000}})
 print(fb.call("echo", timeout=20, done=True))
 """)
         views = viewers.store.views("flood")
-        assert len(views) == MAX_VIEWS
-        assert views[0].id == f"{60:08x}" and views[-1].id == f"{MAX_VIEWS + 59:08x}"
+        assert len(views) == limit
+        assert views[0].id == f"{60:08x}" and views[-1].id == f"{limit + 59:08x}"
         assert max(len(v.title) for v in views) <= MAX_TITLE
         saved = (root / "sessions" / "flood" / "host-views" / "index.json").stat().st_size
-        assert saved < MAX_VIEWS * 2000
+        assert saved < limit * 2000
         status, _, body = http_get(f"{viewers.ui.url}api/sessions/flood")
-        assert status == 200 and len(json.loads(body)["views"]) == MAX_VIEWS
+        assert status == 200 and len(json.loads(body)["views"]) == limit
 
 
 def test_the_file_primitive_follows_no_symlink_and_never_blocks(tmp_path: Path) -> None:
@@ -434,6 +448,7 @@ def test_the_file_primitive_follows_no_symlink_and_never_blocks(tmp_path: Path) 
     assert _snapshot(outside) == before
 
 
+@pytest.mark.integration
 def test_mapped_and_served_folders_are_readable_and_nothing_beside_them(
         tmp_path: Path) -> None:
     from filebridge.host import Host

@@ -56,9 +56,11 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "con
 
 
 @contextmanager
-def running_host(root: Path, ui: bool = True) -> Iterator[tuple[Host, Viewers]]:
+def running_host(root: Path, ui: bool = True,
+                 **options: Any) -> Iterator[tuple[Host, Viewers]]:
+    """A host with the viewers (``options`` for ``install_viewers``) and, by default, the page."""
     host = Host(root)
-    viewers = install_viewers(host, ui=ui)
+    viewers = install_viewers(host, ui=ui, **options)
     host.start()
     try:
         yield host, viewers

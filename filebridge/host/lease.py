@@ -48,10 +48,14 @@ def describe(holder: dict[str, Any]) -> str:
 
 
 class HostLease:
-    def __init__(self, root: RootLayout,
-                 commands: Callable[[], Iterable[str]] = tuple) -> None:
+    def __init__(self, root: RootLayout, commands: Callable[[], Iterable[str]] = tuple,
+                 settle: float = SETTLE) -> None:
+        """``commands``: the names the host answers, written into host.json; ``settle``:
+        seconds a host on a network filesystem waits after writing its record before reading
+        it back to see whether another host wrote one at the same time."""
         self.root = root
         self._commands = commands
+        self.settle = settle
         self._writing = threading.Lock()
         self._lock = FileLock(str(root.host_lease), mode=0o600, thread_local=False)
         self.nonce = secrets.token_hex(16)
@@ -81,7 +85,7 @@ class HostLease:
             self._since = time.time()
             self._write()
             if fresh_reads(self.root.root):
-                time.sleep(SETTLE)
+                time.sleep(self.settle)
                 holder = read_holder(self.root)
                 if holder.get("nonce") != self.nonce:
                     raise self._held(holder)

@@ -285,7 +285,8 @@ class RequestRunner:
         for attempt in range(1 << 30):
             if self.host.stopping:
                 return
-            time.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+            delays = self.host.write_retry_delays
+            time.sleep(delays[min(attempt, len(delays) - 1)])
             try:
                 if kind == "answer":
                     served.state.outbox.deliver(payload)

@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from filebridge.errors import (
     CallTimeout,
@@ -21,9 +21,9 @@ from filebridge.errors import (
     UnsafeFile,
 )
 from filebridge.host.dispatch import HandlerFunc, HandlerSpec
-from filebridge.host.lease import HostLease
+from filebridge.host.lease import SETTLE, HostLease
 from filebridge.host.pathmap import PathMap
-from filebridge.host.runner import RequestRunner, ServedSession
+from filebridge.host.runner import RETRY_DELAYS, RequestRunner, ServedSession
 from filebridge.host.safety import issued_tokens, why_refused
 from filebridge.host.session import STALE_AFTER, SessionInfo, SessionState
 from filebridge.host.worker_commands import WorkerCommands
@@ -121,11 +121,22 @@ class Host:
                  max_request_bytes: int = MAX_REQUEST_BYTES,
                  stale_after: float = STALE_AFTER,
                  handler_threads: int = 32,
-                 handler_deadline: float = HANDLER_DEADLINE) -> None:
+                 handler_deadline: float = HANDLER_DEADLINE,
+                 lease_settle: float = SETTLE,
+                 write_retry_delays: Sequence[float] = RETRY_DELAYS,
+                 tick: float = TICK) -> None:
         """``stale_after``: seconds without a heartbeat change before a session shows stale.
         ``handler_deadline``: seconds a handler may run before the host answers its request
-        with ``timeout`` and runs the session's next requests on another thread."""
+        with ``timeout`` and runs the session's next requests on another thread.
+        ``lease_settle``: seconds a host whose root is on a network filesystem (or polled)
+        waits after taking the lease, to see a second host that took it at the same moment.
+        ``write_retry_delays``: the pauses before each new try to write an answer or the
+        journal when writing fails (a full disk); the last one repeats.
+        ``tick``: seconds between the host's rounds of heartbeat, rescan, a safety read of
+        every log and the check of handlers past their deadline."""
+        self.tick = tick
         self.handler_deadline = handler_deadline
+        self.write_retry_delays = tuple(write_retry_delays)
         self.root = RootLayout(Path(root).expanduser())
         make_private_dir(self.root.root)
         make_private_dir(self.root.sessions)
@@ -160,7 +171,7 @@ class Host:
                                         thread_name_prefix="filebridge-handler")
         self._runner = RequestRunner(self, self._handlers, self._pool, self.path_map,
                                      self._request_done)
-        self._lease = HostLease(self.root, lambda: self._handlers.copy().keys())
+        self._lease = HostLease(self.root, lambda: self._handlers.copy().keys(), lease_settle)
         self._waiter = open_waiter(self.strategy)
         self._heartbeat = Doorbell(self.root.host_heartbeat)
         self._beats = 0
@@ -300,7 +311,7 @@ class Host:
             self._woken()  # sessions that started while this host took the lease
 
     def _loop(self) -> None:
-        next_tick = time.monotonic() + TICK
+        next_tick = time.monotonic() + self.tick
         try:
             while not self._stopping.is_set():
                 try:
@@ -315,7 +326,7 @@ class Host:
                         self._route(changes)
                         changes = self._spin()
                     if time.monotonic() >= next_tick:
-                        next_tick = time.monotonic() + TICK
+                        next_tick = time.monotonic() + self.tick
                         self._tick()
                 except LeaseLost as exc:
                     log.error("%s", exc)

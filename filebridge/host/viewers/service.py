@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from filebridge.host import Host
-from filebridge.host.viewers.store import ViewerStore, install_viewer_handlers
+from filebridge.host.viewers.store import MAX_VIEWS, ViewerStore, install_viewer_handlers
 from filebridge.ui.server import UIServer
 
 __all__ = ["Viewers", "install_viewers", "viewers_of"]
@@ -26,13 +26,14 @@ installed: dict[int, Viewers] = {}
 
 def install_viewers(host: Host, *, ui: bool = False, port: int = 0,
                     open_browser: bool = False,
-                    folders: Iterable[Path | str] = ()) -> Viewers:
+                    folders: Iterable[Path | str] = (),
+                    max_views: int = MAX_VIEWS) -> Viewers:
     """Register the viewer handlers on ``host`` and, when asked, start the web page.
 
     Views read from each session's own folder, the local side of the host's path map and
-    ``folders``; nothing else.
+    ``folders``; nothing else. ``max_views``: views kept per session.
     """
-    store = ViewerStore(folders)
+    store = ViewerStore(folders, max_views)
     install_viewer_handlers(host, store)
     viewers = Viewers(store)
     if ui or open_browser:

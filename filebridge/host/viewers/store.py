@@ -170,9 +170,11 @@ class ViewerStore:
 
     ``folders``: the host folders, besides each session's own folder, that views may read
     (the local side of ``--map``, ``--source`` and ``--view-folder`` folders).
+    ``max_views``: views kept per session; the oldest goes when a new one would pass it.
     """
 
-    def __init__(self, folders: Iterable[Path | str] = ()) -> None:
+    def __init__(self, folders: Iterable[Path | str] = (), max_views: int = MAX_VIEWS) -> None:
+        self.max_views = max_views
         self._sessions: dict[str, _SessionViews] = {}
         self._lock = threading.RLock()
         self._subscribers: list[Callable[[str], None]] = []
@@ -222,7 +224,7 @@ class ViewerStore:
         if not isinstance(saved, dict):
             return
         views = saved.get("views")
-        for raw in (views if isinstance(views, list) else [])[-MAX_VIEWS:]:
+        for raw in (views if isinstance(views, list) else [])[-self.max_views:]:
             view = _view_from_saved(raw, session_id)
             if view is not None:
                 entry.views[view.id] = view
@@ -267,7 +269,7 @@ class ViewerStore:
             entry.views.pop(view.id, None)
             entry.tables.pop(view.id, None)
             entry.views[view.id] = view
-            while len(entry.views) > MAX_VIEWS:
+            while len(entry.views) > self.max_views:
                 oldest, _ = entry.views.popitem(last=False)
                 entry.tables.pop(oldest, None)
             self._save(entry)

@@ -56,8 +56,11 @@ def _sort_key(sort: str) -> Callable[[dict[str, Any]], Any]:
 
 
 class VariableCommands:
-    def __init__(self, publisher: Publisher) -> None:
+    def __init__(self, publisher: Publisher, request_limit: float = REQUEST_LIMIT_S) -> None:
+        """``request_limit``: seconds a request may spend in the values' own code before it
+        is answered with ``timeout`` (the code left running on an abandoned thread)."""
         self.publisher = publisher
+        self.request_limit = request_limit
 
     def _namespace(self) -> dict[str, Any]:
         return self.publisher.namespace()
@@ -72,10 +75,10 @@ class VariableCommands:
 
     def _limited(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
-            return run_abandonable(fn, REQUEST_LIMIT_S, what,
+            return run_abandonable(fn, self.request_limit, what,
                                    self.publisher.snapshotter.slow.abandoned)
         except Overtime:
-            raise RemoteError("timeout", f"{what} took over {REQUEST_LIMIT_S:g} s in the "
+            raise RemoteError("timeout", f"{what} took over {self.request_limit:g} s in the "
                               "value's own code and was abandoned") from None
 
     def inspect(self, args: dict[str, Any]) -> dict[str, Any]:
