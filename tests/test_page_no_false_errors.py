@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from viewers_support import api, run_worker, running_host, wait_for
 
 from filebridge.host.imports.service import serve_sources
+
+pytestmark = pytest.mark.integration  # worker processes
 
 START = ("import filebridge.worker as fb\n"
          "fb.start()\n"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from viewers_support import http_get, run_worker, running_host, wait_for
+
+pytestmark = pytest.mark.integration  # worker processes
 
 PLOTS = """
 import io

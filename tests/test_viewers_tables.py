@@ -325,6 +325,7 @@ def test_a_snapshot_written_as_r_writes_it_keeps_na_and_nan_apart(tmp_path: Path
         assert (profile["na"], profile["nan"]) == (1, 1)
 
 
+@pytest.mark.integration
 def test_a_gone_worker_leaves_the_snapshot_to_answer(tmp_path: Path) -> None:
     root = tmp_path / "root"
     with running_host(root, ui=False) as (_host, viewers):
