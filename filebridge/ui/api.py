@@ -108,8 +108,9 @@ def _query_args(query: dict[str, str]) -> dict[str, Any]:
 class Api:
     def __init__(self, host: Host, store: ViewerStore, activity: Activity,
                  capabilities: ViewCapabilities, view_base: str,
-                 prompts: PagePrompts) -> None:
+                 prompts: PagePrompts, panels: panel_registry.PagePanels) -> None:
         self.host = host
+        self.panels = panels
         self.prompts = prompts
         self.store = store
         self.activity = activity
@@ -137,7 +138,7 @@ class Api:
             kind = "text/javascript" if rest[0].endswith(".js") else "text/css"
             return Response(200, f"{kind}; charset=utf-8", _static(rest[0]))
         if head == "panels" and len(rest) == 1 and rest[0].endswith(".js"):
-            found = panel_registry.panel(rest[0][:-3])
+            found = self.panels.get(rest[0][:-3])
             if found is None:
                 return Response.error(404, "no such panel")
             return Response(200, "text/javascript; charset=utf-8", found.script.read_bytes())
@@ -221,7 +222,7 @@ class Api:
                 "sessions": [info.as_json() for info in self.host.sessions()],
                 "prompts": self.prompts.pending(),
                 "panels": [{"name": p.name, "title": p.title}
-                           for p in panel_registry.panels()]}
+                           for p in self.panels.all()]}
 
     def _session_views(self, session_id: str) -> None:
         """Load a session's saved views the first time the page asks for them."""
@@ -268,7 +269,7 @@ class Api:
 
     def _panel(self, method: str, name: str, route: str, query: dict[str, str],
                body: bytes) -> Response:
-        found = panel_registry.panel(name)
+        found = self.panels.get(name)
         if found is None:
             return Response.error(404, f"no panel {name!r}")
         routes = self._panel_routes.get(name)
