@@ -24,7 +24,7 @@ def test_a_long_command_says_it_started_that_it_goes_on_and_when_it_ended() -> N
 
 def test_a_failing_command_is_said_to_have_stopped() -> None:
     stream = io.StringIO()
-    with pytest.raises(RuntimeError):
-        with Elapsed("filebridge bench x", "measuring", stream=stream, every=10):
-            raise RuntimeError("broken")
+    with pytest.raises(RuntimeError), Elapsed("filebridge bench x", "measuring", stream=stream,
+                                              every=10):
+        raise RuntimeError("broken")
     assert stream.getvalue().splitlines()[-1].startswith("filebridge bench x: stopped after ")

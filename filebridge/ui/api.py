@@ -32,7 +32,7 @@ from importlib import resources
 from typing import Any, Callable, Optional
 from urllib.parse import quote
 
-from filebridge.errors import FilebridgeError, RemoteError
+from filebridge.errors import FilebridgeError, PageError, RemoteError
 from filebridge.host import Host
 from filebridge.host.viewers.store import View, ViewerStore
 from filebridge.host.viewers.table_service import TableService
@@ -78,11 +78,10 @@ def _prompt_value(body: bytes) -> Optional[str]:
     try:
         found = json.loads(body or b"{}")
     except ValueError:
-        raise RemoteError("bad_request", "a prompt's answer is JSON: {\"value\": text or "
-                                         "null}") from None
+        raise PageError(400, "a prompt's answer is JSON: {\"value\": text or null}") from None
     value = found.get("value") if isinstance(found, dict) else None
     if value is not None and not isinstance(value, str):
-        raise RemoteError("bad_request", "a prompt's value is a string or null")
+        raise PageError(400, "a prompt's value is a string or null")
     return value
 
 
@@ -90,7 +89,7 @@ def _int(query: dict[str, str], key: str, default: int) -> int:
     try:
         return int(query.get(key, default))
     except ValueError:
-        raise RemoteError("bad_request", f"{key} must be a whole number") from None
+        raise PageError(400, f"{key} must be a whole number") from None
 
 
 def _query_args(query: dict[str, str]) -> dict[str, Any]:
@@ -99,9 +98,9 @@ def _query_args(query: dict[str, str]) -> dict[str, Any]:
     try:
         args = json.loads(text)
     except ValueError:
-        raise RemoteError("bad_request", "q is not JSON") from None
+        raise PageError(400, "q is not JSON") from None
     if not isinstance(args, dict):
-        raise RemoteError("bad_request", "q is not a JSON object")
+        raise PageError(400, "q is not a JSON object")
     return args
 
 
@@ -123,6 +122,8 @@ class Api:
                body: bytes) -> Response:
         try:
             return self._route(method, segments, query, body)
+        except PageError as exc:
+            return Response.error(exc.status, exc.message)
         except RemoteError as exc:
             return Response.error(ERROR_STATUS.get(exc.code, 400), exc.remote_message)
         except FilebridgeError as exc:
@@ -261,7 +262,7 @@ class Api:
             return Response(200, "text/plain; charset=utf-8",
                             str(view.details.get("text", "")).encode())
         if view.kind not in ("tree", "text"):
-            raise RemoteError("bad_request", f"view {view_id!r} has no content to fetch")
+            raise PageError(400, f"view {view_id!r} has no content to fetch")
         kind = "application/json" if view.kind == "tree" else "text/plain; charset=utf-8"
         return Response(200, kind, self.store.content(session_id, view_id))
 
@@ -282,6 +283,6 @@ class Api:
         try:
             status, content_type, payload = func(
                 panel_registry.PanelRequest(method, route, query, body))
-        except panel_registry.PanelError as exc:
+        except PageError as exc:
             return Response.error(exc.status, exc.message)
         return Response(status, content_type, payload)

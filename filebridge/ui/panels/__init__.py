@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
+from filebridge.errors import PanelError
 from filebridge.wire.codec import dumps
 
 if TYPE_CHECKING:
@@ -34,15 +35,6 @@ class PanelRequest:
 
 PanelResponse = tuple[int, str, bytes]  # status, content type, body
 PanelRoute = Callable[[PanelRequest], PanelResponse]
-
-
-class PanelError(Exception):
-    """Raised by a route for a clean error: answered as ``{"error": message}``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)
