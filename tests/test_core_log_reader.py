@@ -167,3 +167,39 @@ def test_a_workers_answer_log_takes_its_answers_and_names_an_oversize_one(
     assert refused is not None and not refused.ok and refused.error_code == "too_large"
     inbox.close()
     small_limit.close()
+
+
+def test_a_workers_command_reader_answers_an_oversize_command_too_large_and_serves_on(
+        tmp_path: Path) -> None:
+    """The worker's end of command.log (its background thread), through the same reader: a
+    command line over its limit is answered too_large by id, the next one is served."""
+    import time
+
+    from filebridge.wire.messages import decode_answer, new_request
+    from filebridge.worker.background import MAX_COMMAND_LINE
+    from filebridge.worker.connection import open_connection
+
+    worker = open_connection(tmp_path / "root" / "sessions" / "w")
+    layout = worker.layout
+    bell = Doorbell(layout.command_lock)
+    try:
+        huge = new_request("ping", {"pad": "x" * (MAX_COMMAND_LINE + 10)}, answer=True)
+        small = new_request("ping", {}, answer=True)
+        append(layout.command_log, huge.encode()[: 1 << 20])  # it streams in
+        bell.ring(1)
+        append(layout.command_log, huge.encode()[1 << 20:] + small.encode())
+        bell.ring(2)
+        answers = {}
+        deadline = time.monotonic() + 30
+        while len(answers) < 2 and time.monotonic() < deadline:
+            for request in (huge, small):
+                path = layout.command_responses / f"{request.id}.json"
+                if path.exists():
+                    answers[request.id] = decode_answer(path.read_bytes())
+            time.sleep(0.05)
+        refused, served = answers[huge.id], answers[small.id]
+        assert not refused.ok and refused.error_code == "too_large"
+        assert served.ok and served.result["pid"] > 0
+    finally:
+        bell.close()
+        worker.close()

@@ -27,12 +27,12 @@ from filebridge.wire.messages import (
     salvage_id,
 )
 
-__all__ = ["HEARTBEAT_INTERVAL", "BackgroundService", "CommandHandler"]
+__all__ = ["HEARTBEAT_INTERVAL", "MAX_COMMAND_LINE", "BackgroundService", "CommandHandler"]
 
 HEARTBEAT_INTERVAL = float(os.environ.get("FILEBRIDGE_HEARTBEAT_INTERVAL") or 2.0)
 CommandHandler = Callable[[dict[str, Any]], Any]
 # One read of command.log asks for this much; a longer command line is answered too_large.
-_READ = 16 << 20
+MAX_COMMAND_LINE = 16 << 20
 log = logging.getLogger("filebridge.worker")
 
 
@@ -52,7 +52,8 @@ class BackgroundService:
 
     def _command_reader(self, position: Optional[int] = None) -> Optional[LineReader]:
         try:
-            return LineReader(self.layout.command_log, position, _READ, chunk=_READ)
+            return LineReader(self.layout.command_log, position, MAX_COMMAND_LINE,
+                              chunk=MAX_COMMAND_LINE)
         except OSError:
             return None
 
@@ -109,7 +110,7 @@ class BackgroundService:
             if self._commands is None:
                 return
         try:
-            lines = self._commands.read(_READ)
+            lines = self._commands.read(MAX_COMMAND_LINE)
         except OSError:
             return
         for line in lines:
@@ -121,7 +122,7 @@ class BackgroundService:
             if rid:
                 self._answer(Answer(rid, False, error_code="too_large",
                                     error_message=f"a command of {line.end - line.start} bytes "
-                                    f"is over the worker's limit of {_READ}"))
+                                    f"is over the worker's limit of {MAX_COMMAND_LINE}"))
             return
         if not line.data.strip():
             return
