@@ -88,3 +88,10 @@ def test_raising_remote_error_with_a_code_makes_the_class_of_that_code() -> None
     assert type(RemoteError("a_feature_code", "m")) is RemoteError
     with pytest.raises(errors.Refused, match=r"not served \[refused\]"):
         raise RemoteError("refused", "not served")
+
+
+def test_the_errors_table_names_every_class_of_the_hierarchy() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text("utf-8")
+    table = text[text.index("## Errors"):]
+    missing = [name for name in errors.__all__ if f"`{name}`" not in table]
+    assert missing == [], f"docs/architecture.md's Errors section does not name {missing}"
