@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import filebridge
+from filebridge.errors import DemoFailure
 from filebridge.features import DemoStep, features
 from filebridge.host import Host, HostEvent
 from filebridge.wire.layout import new_session_id
 
 __all__ = ["DemoContext", "DemoFailure", "demo_steps", "run_demo"]
-
-class DemoFailure(Exception):
-    """A demo step did not do what it shows."""
 
 
 @dataclass

@@ -6,12 +6,17 @@ that failure. Standard library only: the worker side imports this module.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 __all__ = [
+    "BadRequest",
     "CallTimeout",
+    "CommandFailed",
+    "DemoFailure",
+    "DoctorFailed",
     "FaultSpecError",
     "FilebridgeError",
+    "FramingError",
     "HandlerFailed",
     "Interrupted",
     "JournalDamaged",
@@ -19,22 +24,29 @@ __all__ = [
     "LeaseLost",
     "LogDamaged",
     "NoHandler",
+    "NoSnapshot",
     "NotConnected",
     "NotebookConflict",
     "NotebookError",
     "NotebookFormatError",
     "NotebookReadOnly",
+    "PageError",
+    "PanelError",
     "ProtocolError",
+    "RecordingError",
     "Refused",
     "RemoteError",
     "RemoteImportError",
     "RemoteTimeout",
     "RequestRejected",
     "RequestTooLarge",
+    "RpcError",
     "SessionError",
     "SourceConfigError",
     "UnsafeFile",
     "UnsupportedVersion",
+    "WaitTimeout",
+    "WorkerFailed",
     "WriteFailed",
 ]
 
@@ -45,6 +57,18 @@ class FilebridgeError(Exception):
 
 class ProtocolError(FilebridgeError):
     """A message could not be read or does not follow docs/protocol.md."""
+
+
+class BadRequest(ProtocolError):
+    """A line that is not a valid request, found by the side that reads it (answered with
+    ``code``). ``request_id`` is set when one could be read."""
+
+    def __init__(self, message: str, *, code: str = "bad_request",
+                 request_id: Optional[str] = None, wants_answer: bool = True) -> None:
+        super().__init__(message)
+        self.code = code
+        self.request_id = request_id
+        self.wants_answer = wants_answer
 
 
 class NotConnected(FilebridgeError):
@@ -62,7 +86,14 @@ class CallTimeout(FilebridgeError, TimeoutError):
 
 
 class RemoteError(FilebridgeError):
-    """The other side answered with an error."""
+    """The other side answered with an error. ``RemoteError(code, ...)`` makes the class of
+    ``code`` (``RemoteError("refused", ...)`` is a ``Refused``), so a handler raising it and a
+    caller catching it agree by code alone."""
+
+    def __new__(cls, code: str, message: str = "", details: Any = None) -> RemoteError:
+        if cls is RemoteError:
+            cls = _BY_CODE.get(code, RemoteError)
+        return super().__new__(cls, code, message, details)
 
     def __init__(self, code: str, message: str, details: Any = None) -> None:
         super().__init__(f"{message} [{code}]")
@@ -206,3 +237,86 @@ class RemoteImportError(FilebridgeError, ImportError):
 
 class SourceConfigError(FilebridgeError, ValueError):
     """The module sources given to the host are unusable (missing folder, duplicate NAME, ...)."""
+
+
+class NoSnapshot(FilebridgeError):
+    """The variables pane: the session has not published its variables (or the file is
+    unreadable)."""
+
+
+class DoctorFailed(FilebridgeError):
+    """``filebridge doctor``: the root cannot be examined (missing, not a folder, not
+    writable)."""
+
+
+class DemoFailure(FilebridgeError):
+    """A demo step did not do what it shows."""
+
+
+class PageError(FilebridgeError):
+    """A request to the local web page that gets a clean error of its own (a bad query):
+    answered with HTTP ``status`` and ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class PanelError(PageError):
+    """Raised by a page panel's route for a clean error (``PageError``)."""
+
+
+class CommandFailed(FilebridgeError):
+    """Ends a command-line command with its message on stderr and the exit ``code``
+    (docs/architecture.md, "The command line")."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class FramingError(FilebridgeError, ValueError):
+    """The editor interface: the stream cannot be read as messages any more (a header that
+    makes no sense)."""
+
+
+# JSON-RPC error codes: the standard ones, then filebridge's (-32000 and below).
+RPC_ERROR_CODES = {
+    "parse_error": -32700,
+    "invalid_request": -32600,
+    "method_not_found": -32601,
+    "invalid_params": -32602,
+    "internal_error": -32603,
+    "not_found": -32001,
+    "timeout": -32002,
+    "remote_error": -32003,
+    "not_initialized": -32004,
+    "shutting_down": -32005,
+}
+
+
+class RpcError(FilebridgeError):
+    """The editor interface: a JSON-RPC error answer; ``kind`` is a key of
+    ``RPC_ERROR_CODES``, ``code`` its number."""
+
+    def __init__(self, kind: str, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = RPC_ERROR_CODES[kind]
+        self.message = message
+        self.data = data
+
+
+class RecordingError(FilebridgeError):
+    """``filebridge.testing``: a file that is not a recording this version can read; the
+    message says where."""
+
+
+class WorkerFailed(FilebridgeError, AssertionError):
+    """``filebridge.testing``: code sent to a worker raised, or the worker died; the message
+    has its output (an AssertionError, so a test fails rather than errors)."""
+
+
+class WaitTimeout(FilebridgeError, AssertionError):
+    """``filebridge.testing``: a wait ran out of time; the message says what was awaited and
+    what arrived (an AssertionError, so a test fails rather than errors)."""

@@ -49,3 +49,49 @@ def test_the_hierarchy_is_whole_and_exported() -> None:
               if isinstance(v, type) and issubclass(v, Exception) and not n.startswith("_")
               and v.__module__ == errors.__name__}
     assert public == set(errors.__all__)
+
+
+def test_every_exception_filebridge_defines_is_in_filebridge_errors() -> None:
+    """The whole hierarchy lives in one module; other modules re-export what they raise.
+    ``Overtime`` is an interrupt (a BaseException, so user code's ``except Exception`` cannot
+    swallow it), not an error; names with a leading underscore never leave their module."""
+    import importlib
+    import pkgutil
+
+    import filebridge
+
+    outside: list[str] = []
+    for found in pkgutil.walk_packages(filebridge.__path__, "filebridge."):
+        if found.name.endswith("__main__") or found.name == errors.__name__:
+            continue
+        try:
+            module = importlib.import_module(found.name)
+        except ImportError:
+            continue  # an optional extra that is not installed
+        for name, value in vars(module).items():
+            if (isinstance(value, type) and issubclass(value, BaseException)
+                    and value.__module__ == module.__name__ and not name.startswith("_")
+                    and issubclass(value, Exception)):
+                outside.append(f"{module.__name__}.{name}")
+    assert outside == [], f"exceptions defined outside filebridge.errors: {outside}"
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), FilebridgeError), name
+
+
+def test_raising_remote_error_with_a_code_makes_the_class_of_that_code() -> None:
+    """A handler raises ``RemoteError("refused", ...)``; the one that catches it in the same
+    process (the page, the editor interface) sees a ``Refused``, as a worker does."""
+    for code, cls in errors._BY_CODE.items():
+        made = RemoteError(code, "why", {"k": 1})
+        assert type(made) is cls and (made.code, made.remote_message) == (code, "why")
+        assert made.details == {"k": 1}
+    assert type(RemoteError("a_feature_code", "m")) is RemoteError
+    with pytest.raises(errors.Refused, match=r"not served \[refused\]"):
+        raise RemoteError("refused", "not served")
+
+
+def test_the_errors_table_names_every_class_of_the_hierarchy() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text("utf-8")
+    table = text[text.index("## Errors"):]
+    missing = [name for name in errors.__all__ if f"`{name}`" not in table]
+    assert missing == [], f"docs/architecture.md's Errors section does not name {missing}"

@@ -128,8 +128,6 @@ def test_a_registered_panel_gets_a_tab_its_script_and_its_routes(
         PanelError,
         PanelRequest,
         json_response,
-        register_panel,
-        unregister_panel,
     )
 
     script = tmp_path / "hello_panel.js"
@@ -151,23 +149,21 @@ filebridge.registerPanel({
                                           f"from {request.session_id}"})
         return {"greet": greet}
 
-    register_panel(Panel(name="hello", title="Hello", script=script, routes=routes))  # type: ignore[arg-type]
-    try:
-        root = tmp_path / "root"
-        with running_host(root) as (_host, viewers):
-            assert viewers.ui is not None
-            from viewers_support import http_get, run_worker
-            run_worker(root, "pan", "import filebridge.worker as fb; fb.connect(); "
-                                    "fb.call('echo', timeout=30)")
-            status, _, body = http_get(f"{viewers.ui.url}api/panels/hello/greet?session=pan")
-            assert status == 400 and b"who is missing" in body
-            page = browser.new_page()  # type: ignore[attr-defined]
-            page.goto(viewers.ui.url)
-            page.locator("[data-testid=session][data-session=pan]").click()
-            page.get_by_test_id("tab-panel:hello").click()
-            text = page.get_by_test_id("hello-text")
-            text.wait_for()
-            assert text.inner_text() == "hello page from pan"
-            page.close()
-    finally:
-        unregister_panel("hello")
+    root = tmp_path / "root"
+    with running_host(root) as (_host, viewers):
+        assert viewers.ui is not None
+        viewers.ui.panels.register(Panel(name="hello", title="Hello", script=script,
+                                         routes=routes))  # type: ignore[arg-type]
+        from viewers_support import http_get, run_worker
+        run_worker(root, "pan", "import filebridge.worker as fb; fb.connect(); "
+                                "fb.call('echo', timeout=30)")
+        status, _, body = http_get(f"{viewers.ui.url}api/panels/hello/greet?session=pan")
+        assert status == 400 and b"who is missing" in body
+        page = browser.new_page()  # type: ignore[attr-defined]
+        page.goto(viewers.ui.url)
+        page.locator("[data-testid=session][data-session=pan]").click()
+        page.get_by_test_id("tab-panel:hello").click()
+        text = page.get_by_test_id("hello-text")
+        text.wait_for()
+        assert text.inner_text() == "hello page from pan"
+        page.close()

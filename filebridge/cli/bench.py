@@ -10,6 +10,7 @@ from typing import Any
 
 from filebridge.cli.output import CommandFailed
 from filebridge.cli.paths import checkout_dir
+from filebridge.cli.progress import Elapsed
 from filebridge.features import features
 
 __all__ = ["register"]
@@ -40,7 +41,8 @@ def _bench(args: argparse.Namespace) -> int:
         p for p in (checkout, os.environ.get("PYTHONPATH", "")) if p)
     module = importlib.import_module(f"benchmarks.bench_{args.name}")
     argv = (["--json"] if args.json else []) + (["--full"] if args.full else [])
-    return int(module.main(argv))
+    with Elapsed(f"filebridge bench {args.name}", "measuring (its figures come at the end)"):
+        return int(module.main(argv))
 
 
 def register(subparsers: Any) -> None:

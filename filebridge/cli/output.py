@@ -6,6 +6,8 @@ import json
 import sys
 from typing import Any
 
+from filebridge.errors import CommandFailed
+
 __all__ = ["CommandFailed", "emit"]
 
 
@@ -16,14 +18,6 @@ EXIT_LEASE = 3  # another host serves the root, or took it over
 EXIT_NO_ANSWER = 4  # no answer came in time
 EXIT_ERROR_ANSWER = 5  # the other side answered with an error
 EXIT_FILES = 6  # a file or folder could not be used (missing, unreadable, full disk)
-
-
-class CommandFailed(Exception):
-    """Ends a command with its message on stderr and a non-zero exit."""
-
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def emit(data: Any, as_json: bool, text: str = "") -> None:

@@ -7,14 +7,12 @@ import select
 import threading
 from typing import BinaryIO, Optional, Protocol
 
+from filebridge.errors import FramingError
+
 __all__ = ["FRAMINGS", "FramingError", "InterruptibleReader", "frame", "read_message"]
 
 FRAMINGS = ("lines", "content-length")
 MAX_MESSAGE = 64 << 20
-
-
-class FramingError(ValueError):
-    """The stream cannot be read as messages any more (a header that makes no sense)."""
 
 
 def frame(body: bytes, framing: str) -> bytes:

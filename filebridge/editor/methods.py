@@ -10,7 +10,14 @@ import base64
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from filebridge.errors import CallTimeout, FilebridgeError, NotebookError, RemoteError
+from filebridge.errors import (
+    RPC_ERROR_CODES,
+    CallTimeout,
+    FilebridgeError,
+    NotebookError,
+    RemoteError,
+    RpcError,
+)
 from filebridge.host import Host
 from filebridge.host.variables.provider import NoSnapshot, VariablesProvider
 from filebridge.host.viewers.store import ViewerStore
@@ -18,27 +25,7 @@ from filebridge.host.viewers.tables import PageRequest, parse_sort
 
 __all__ = ["ERRORS", "Methods", "RpcError"]
 
-# JSON-RPC error codes: the standard ones, then filebridge's (-32000 and below).
-ERRORS = {
-    "parse_error": -32700,
-    "invalid_request": -32600,
-    "method_not_found": -32601,
-    "invalid_params": -32602,
-    "internal_error": -32603,
-    "not_found": -32001,
-    "timeout": -32002,
-    "remote_error": -32003,
-    "not_initialized": -32004,
-    "shutting_down": -32005,
-}
-
-
-class RpcError(Exception):
-    def __init__(self, kind: str, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = ERRORS[kind]
-        self.message = message
-        self.data = data
+ERRORS = RPC_ERROR_CODES  # (kind -> JSON-RPC error code), defined with RpcError
 
 
 class Params:

@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from filebridge.errors import FilebridgeError
+from filebridge.errors import (
+    DoctorFailed,
+    )
 from filebridge.wire.files import atomic_write
 from filebridge.wire.host_status import holder_is_running, read_holder
 from filebridge.wire.layout import RootLayout
@@ -24,10 +26,6 @@ from filebridge.wire.waiting import choose_strategy, filesystem_type
 from filebridge.wire.waiting.filesystems import is_remote
 
 __all__ = ["DoctorFailed", "diagnose", "format_diagnosis"]
-
-
-class DoctorFailed(FilebridgeError):
-    """The root cannot be examined (missing, not a folder, not writable)."""
 
 
 def _timed(action: Callable[[int], None], samples: int) -> dict[str, float]:

@@ -12,11 +12,11 @@ from filebridge.errors import UnsafeFile
 from filebridge.host.dispatch import Call, HandlerSpec, run_handler
 from filebridge.host.journal import Journal
 from filebridge.host.pathmap import PathMap
-from filebridge.host.reader import LineReader, LogLine
 from filebridge.host.session import SessionState
 from filebridge.wire import faults
 from filebridge.wire.codec import loads
 from filebridge.wire.files import read_file, remove_file
+from filebridge.wire.log_reader import LineReader, LogLine
 from filebridge.wire.logs import log_end
 from filebridge.wire.messages import (
     Answer,

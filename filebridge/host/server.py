@@ -167,6 +167,9 @@ class Host:
         self._commands = WorkerCommands(lambda layout: self.strategy)
         self._subscribers: list[Callable[[HostEvent], None]] = []
         self._stop_callbacks: list[Callable[[], None]] = []
+        # What features keep on this host (a store, a provider, the page), by feature name:
+        # per host, so two hosts in one process share nothing; emptied when the host stops.
+        self.parts: dict[str, Any] = {}
         self._pool = ThreadPoolExecutor(max_workers=handler_threads,
                                         thread_name_prefix="filebridge-handler")
         self._runner = RequestRunner(self, self._handlers, self._pool, self.path_map,
@@ -564,6 +567,7 @@ class Host:
                 callback()
             except Exception:
                 log.exception("a stop callback failed")
+        self.parts.clear()
         self._pool.shutdown(wait=True)
         for served in self._served.values():
             try:

@@ -32,7 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Optional
 
-from filebridge.errors import FilebridgeError
+from filebridge.errors import (
+    FilebridgeError,
+    RecordingError,
+)
 from filebridge.host import Host, HostEvent
 from filebridge.wire.codec import dumps, loads
 from filebridge.wire.layout import SessionLayout, make_private_dir
@@ -44,10 +47,6 @@ __all__ = ["FORMAT", "LiveRecorder", "RecordedRequest", "Recording", "RecordingE
 FORMAT = "filebridge-recording"
 VERSION = 1
 MAX_FILES_BYTES = 64 << 20  # session files carried by one request, at most
-
-
-class RecordingError(FilebridgeError):
-    """A file that is not a recording this version can read; the message says where."""
 
 
 def outcome_of(answer: Optional[Answer]) -> Optional[dict[str, Any]]:

@@ -13,16 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from filebridge.errors import WaitTimeout
 from filebridge.host import Host, HostEvent
 from filebridge.wire.messages import Answer, Request
 
 __all__ = ["HostLog", "LoggedRequest", "SessionLog", "WaitTimeout"]
 
 DEFAULT_WAIT = 30.0
-
-
-class WaitTimeout(AssertionError):
-    """A wait ran out of time; the message says what was awaited and what arrived."""
 
 
 @dataclass(frozen=True)

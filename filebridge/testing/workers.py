@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any, Optional
 
 import filebridge
+from filebridge.errors import WorkerFailed
 from filebridge.testing.session_log import SessionLog
 
 __all__ = ["KINDS", "JupyterWorker", "PythonWorker", "RWorker", "Worker", "WorkerFailed",
@@ -31,10 +32,6 @@ __all__ = ["KINDS", "JupyterWorker", "PythonWorker", "RWorker", "Worker", "Worke
 KINDS = ("python", "jupyter", "r")
 PACKAGE_PARENT = Path(filebridge.__file__).resolve().parent.parent
 START_TIMEOUT = 60.0
-
-
-class WorkerFailed(AssertionError):
-    """Code sent to a worker raised, or the worker died; the message has its output."""
 
 
 def worker_env(session: Path, extra: Optional[dict[str, str]] = None) -> dict[str, str]:

@@ -32,7 +32,7 @@ from importlib import resources
 from typing import Any, Callable, Optional
 from urllib.parse import quote
 
-from filebridge.errors import FilebridgeError, RemoteError
+from filebridge.errors import FilebridgeError, PageError, RemoteError
 from filebridge.host import Host
 from filebridge.host.viewers.store import View, ViewerStore
 from filebridge.host.viewers.table_service import TableService
@@ -78,11 +78,10 @@ def _prompt_value(body: bytes) -> Optional[str]:
     try:
         found = json.loads(body or b"{}")
     except ValueError:
-        raise RemoteError("bad_request", "a prompt's answer is JSON: {\"value\": text or "
-                                         "null}") from None
+        raise PageError(400, "a prompt's answer is JSON: {\"value\": text or null}") from None
     value = found.get("value") if isinstance(found, dict) else None
     if value is not None and not isinstance(value, str):
-        raise RemoteError("bad_request", "a prompt's value is a string or null")
+        raise PageError(400, "a prompt's value is a string or null")
     return value
 
 
@@ -90,7 +89,7 @@ def _int(query: dict[str, str], key: str, default: int) -> int:
     try:
         return int(query.get(key, default))
     except ValueError:
-        raise RemoteError("bad_request", f"{key} must be a whole number") from None
+        raise PageError(400, f"{key} must be a whole number") from None
 
 
 def _query_args(query: dict[str, str]) -> dict[str, Any]:
@@ -99,17 +98,18 @@ def _query_args(query: dict[str, str]) -> dict[str, Any]:
     try:
         args = json.loads(text)
     except ValueError:
-        raise RemoteError("bad_request", "q is not JSON") from None
+        raise PageError(400, "q is not JSON") from None
     if not isinstance(args, dict):
-        raise RemoteError("bad_request", "q is not a JSON object")
+        raise PageError(400, "q is not a JSON object")
     return args
 
 
 class Api:
     def __init__(self, host: Host, store: ViewerStore, activity: Activity,
                  capabilities: ViewCapabilities, view_base: str,
-                 prompts: PagePrompts) -> None:
+                 prompts: PagePrompts, panels: panel_registry.PagePanels) -> None:
         self.host = host
+        self.panels = panels
         self.prompts = prompts
         self.store = store
         self.activity = activity
@@ -122,6 +122,8 @@ class Api:
                body: bytes) -> Response:
         try:
             return self._route(method, segments, query, body)
+        except PageError as exc:
+            return Response.error(exc.status, exc.message)
         except RemoteError as exc:
             return Response.error(ERROR_STATUS.get(exc.code, 400), exc.remote_message)
         except FilebridgeError as exc:
@@ -137,7 +139,7 @@ class Api:
             kind = "text/javascript" if rest[0].endswith(".js") else "text/css"
             return Response(200, f"{kind}; charset=utf-8", _static(rest[0]))
         if head == "panels" and len(rest) == 1 and rest[0].endswith(".js"):
-            found = panel_registry.panel(rest[0][:-3])
+            found = self.panels.get(rest[0][:-3])
             if found is None:
                 return Response.error(404, "no such panel")
             return Response(200, "text/javascript; charset=utf-8", found.script.read_bytes())
@@ -221,7 +223,7 @@ class Api:
                 "sessions": [info.as_json() for info in self.host.sessions()],
                 "prompts": self.prompts.pending(),
                 "panels": [{"name": p.name, "title": p.title}
-                           for p in panel_registry.panels()]}
+                           for p in self.panels.all()]}
 
     def _session_views(self, session_id: str) -> None:
         """Load a session's saved views the first time the page asks for them."""
@@ -260,7 +262,7 @@ class Api:
             return Response(200, "text/plain; charset=utf-8",
                             str(view.details.get("text", "")).encode())
         if view.kind not in ("tree", "text"):
-            raise RemoteError("bad_request", f"view {view_id!r} has no content to fetch")
+            raise PageError(400, f"view {view_id!r} has no content to fetch")
         kind = "application/json" if view.kind == "tree" else "text/plain; charset=utf-8"
         return Response(200, kind, self.store.content(session_id, view_id))
 
@@ -268,7 +270,7 @@ class Api:
 
     def _panel(self, method: str, name: str, route: str, query: dict[str, str],
                body: bytes) -> Response:
-        found = panel_registry.panel(name)
+        found = self.panels.get(name)
         if found is None:
             return Response.error(404, f"no panel {name!r}")
         routes = self._panel_routes.get(name)
@@ -281,6 +283,6 @@ class Api:
         try:
             status, content_type, payload = func(
                 panel_registry.PanelRequest(method, route, query, body))
-        except panel_registry.PanelError as exc:
+        except PageError as exc:
             return Response.error(exc.status, exc.message)
         return Response(status, content_type, payload)

@@ -32,7 +32,7 @@ from filebridge.host.viewers.store import ViewerStore
 from filebridge.ui.activity import Activity
 from filebridge.ui.api import Api, Response
 from filebridge.ui.capabilities import ViewCapabilities
-from filebridge.ui.panels import register_panel
+from filebridge.ui.panels import PagePanels
 from filebridge.ui.prompts import PagePrompts, install_prompt_handler
 
 __all__ = ["UIServer", "allowed_hosts"]
@@ -124,9 +124,8 @@ class UIServer:
     def __init__(self, host: Host, store: ViewerStore, *, port: int = 0,
                  token: Optional[str] = None, bind: str = "127.0.0.1",
                  view_port: int = 0) -> None:
-        for feature in features():
-            for reference in feature.panels:
-                register_panel(load(reference))
+        self.panels = PagePanels(load(reference) for feature in features()
+                                 for reference in feature.panels)
         self.token = token or secrets.token_urlsafe(24)
         self.bind = bind
         self.activity = Activity()
@@ -136,7 +135,7 @@ class UIServer:
         self.prompts = PagePrompts(self.activity)
         install_prompt_handler(host, self.prompts)
         self.api = Api(host, store, self.activity, self.capabilities, self.view_base,
-                       self.prompts)
+                       self.prompts, self.panels)
         host.subscribe(self.activity.on_host_event)
         store.subscribe(self.activity.bump)
         store.subscribe(self._views_changed)

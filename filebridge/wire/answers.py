@@ -24,8 +24,9 @@ from filebridge.wire.files import (
     read_from,
     remove_file,
 )
-from filebridge.wire.logs import LogCursor, SoleWriterLog
-from filebridge.wire.messages import Answer, decode_answer
+from filebridge.wire.log_reader import LineReader
+from filebridge.wire.logs import SoleWriterLog
+from filebridge.wire.messages import Answer, decode_answer, salvage_id
 from filebridge.wire.waiting import Waiter
 
 __all__ = ["AnswerFiles", "AnswerLog", "FileOutbox", "Inbox", "LogOutbox", "Outbox",
@@ -82,21 +83,24 @@ class AnswerLog(Inbox):
     Every process reads the whole log once; answers for requests it did not send are skipped
     by looking at their id, without parsing them. On a network filesystem each look opens the
     log afresh (not the doorbell first: that would be two opens where one does) and reads only
-    when its size moved (``LogCursor``).
+    when its size moved (``LogCursor``, through the ``LineReader`` both directions share).
     """
 
-    def __init__(self, log: Path, bell: Path) -> None:
+    _CHUNK = 1 << 22
+
+    def __init__(self, log: Path, bell: Path, max_line: int = MAX_ANSWER_BYTES) -> None:
+        """``max_line``: a longer answer is taken as a ``too_large`` error, never held."""
         self.log = log
         self.bell = bell
+        self.max_line = max_line
         self._lock = threading.Lock()
-        self._cursor = self._start()
-        self._partial = b""
+        self._reader = self._start()
         self._waiting: set[str] = set()
         self._arrived: dict[str, Answer] = {}
 
-    def _start(self, position: Optional[int] = None) -> Optional[LogCursor]:
+    def _start(self) -> Optional[LineReader]:
         try:
-            return LogCursor(self.log, position)
+            return LineReader(self.log, None, self.max_line, chunk=self._CHUNK)
         except OSError:
             return None  # a dropped mount: the next look starts at the log's end
 
@@ -121,32 +125,30 @@ class AnswerLog(Inbox):
                 self._waiting.discard(request_id)
             return answer
 
-    def _more(self) -> tuple[int, bytes]:
-        cursor = self._cursor
-        if cursor is None:
-            cursor = self._cursor = LogCursor(self.log)
-        return cursor.read(1 << 22)
-
     def _collect(self) -> None:
-        while True:
-            position = self._cursor.position if self._cursor else -1
-            start, data = self._more()
-            if not data:
-                return
-            if start != position:
-                self._partial = b""  # a new generation: a cut line does not go on
-            *lines, self._partial = (self._partial + data).split(b"\n")
-            wanted = [rid.encode() for rid in self._waiting]
-            for line in lines:
-                # Answers to other processes' requests are skipped unparsed.
-                if any(rid in line for rid in wanted):
-                    answer = decode_answer(line)
-                    if answer.id in self._waiting:
-                        self._arrived[answer.id] = answer
+        reader = self._reader
+        if reader is None:
+            reader = self._reader = LineReader(self.log, None, self.max_line,
+                                               chunk=self._CHUNK)
+        wanted = [rid.encode() for rid in self._waiting]
+        for line in reader.read(1 << 62):
+            # Answers to other processes' requests are skipped unparsed.
+            text = line.head if line.data is None else line.data
+            if not any(rid in text for rid in wanted):
+                continue
+            if line.data is not None:
+                answer = decode_answer(line.data)
+            else:
+                rid = salvage_id(line.head) or ""
+                answer = Answer(rid, False, error_code="too_large",
+                                error_message=f"the answer of {line.end - line.start} bytes "
+                                f"is over the limit of {self.max_line}")
+            if answer.id in self._waiting:
+                self._arrived[answer.id] = answer
 
     def close(self) -> None:
-        if self._cursor is not None:
-            self._cursor.close()
+        if self._reader is not None:
+            self._reader.close()
 
 
 class Outbox(ABC):

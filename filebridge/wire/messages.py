@@ -12,7 +12,12 @@ import traceback
 from typing import Any, Callable, NamedTuple, Optional
 
 from filebridge import PROTOCOL_VERSION
-from filebridge.errors import ProtocolError, RemoteError, error_from_answer
+from filebridge.errors import (
+    BadRequest,
+    ProtocolError,
+    RemoteError,
+    error_from_answer,
+)
 from filebridge.wire.codec import dumps, loads
 
 __all__ = [
@@ -92,17 +97,6 @@ def new_request(command: str, args: dict[str, Any], *, answer: bool) -> Request:
     seq, rid, pid = _sequence.next()
     return Request(id=rid, seq=seq, time=time.time(), pid=pid, command=command, answer=answer,
                    args=args)
-
-
-class BadRequest(ProtocolError):
-    """A line that is not a valid request. ``request_id`` is set when one could be read."""
-
-    def __init__(self, message: str, *, code: str = "bad_request",
-                 request_id: Optional[str] = None, wants_answer: bool = True) -> None:
-        super().__init__(message)
-        self.code = code
-        self.request_id = request_id
-        self.wants_answer = wants_answer
 
 
 def salvage_id(line: bytes) -> Optional[str]:

@@ -16,7 +16,7 @@ from filebridge.wire.answers import FileOutbox
 from filebridge.wire.channel import open_waiter
 from filebridge.wire.files import Doorbell
 from filebridge.wire.layout import SessionLayout
-from filebridge.wire.logs import LogCursor
+from filebridge.wire.log_reader import LineReader, LogLine
 from filebridge.wire.messages import (
     Answer,
     BadRequest,
@@ -24,12 +24,15 @@ from filebridge.wire.messages import (
     answer_by_running,
     decode_request,
     no_handler_answer,
+    salvage_id,
 )
 
-__all__ = ["HEARTBEAT_INTERVAL", "BackgroundService", "CommandHandler"]
+__all__ = ["HEARTBEAT_INTERVAL", "MAX_COMMAND_LINE", "BackgroundService", "CommandHandler"]
 
 HEARTBEAT_INTERVAL = float(os.environ.get("FILEBRIDGE_HEARTBEAT_INTERVAL") or 2.0)
 CommandHandler = Callable[[dict[str, Any]], Any]
+# One read of command.log asks for this much; a longer command line is answered too_large.
+MAX_COMMAND_LINE = 16 << 20
 log = logging.getLogger("filebridge.worker")
 
 
@@ -43,14 +46,14 @@ class BackgroundService:
         self._heartbeat = Doorbell(layout.heartbeat)
         self._outbox = FileOutbox(layout.command_responses, layout.command_response_lock)
         self._beats = 0
-        self._commands = self._command_cursor()
-        self._pending = b""
+        self._commands = self._command_reader()
         self._thread: Optional[threading.Thread] = None
         self._waiter = open_waiter(strategy)
 
-    def _command_cursor(self, position: Optional[int] = None) -> Optional[LogCursor]:
+    def _command_reader(self, position: Optional[int] = None) -> Optional[LineReader]:
         try:
-            return LogCursor(self.layout.command_log, position)
+            return LineReader(self.layout.command_log, position, MAX_COMMAND_LINE,
+                              chunk=MAX_COMMAND_LINE)
         except OSError:
             return None
 
@@ -101,34 +104,30 @@ class BackgroundService:
                 log.exception("filebridge: failed to serve host requests")
 
     def serve_pending(self) -> None:
-        while self._serve_some():
-            pass
-
-    def _serve_some(self) -> bool:
-        """Serve what one read found; whether to read again at once."""
+        """Serve what one read of command.log finds."""
         if self._commands is None:
-            self._commands = self._command_cursor(0)
+            self._commands = self._command_reader(0)
             if self._commands is None:
-                return False
-        position = self._commands.position
+                return
         try:
-            start, data = self._commands.read(16 << 20)
+            lines = self._commands.read(MAX_COMMAND_LINE)
         except OSError:
-            return False
-        if not data:
-            return False
-        if start != position:
-            self._pending = b""  # a new generation: a cut line does not go on
-        data = self._pending + data
-        *lines, self._pending = data.split(b"\n")
+            return
         for line in lines:
-            if line.strip():
-                self._serve_line(line)
-        return self._commands.more
+            self._serve_line(line)
 
-    def _serve_line(self, line: bytes) -> None:
+    def _serve_line(self, line: LogLine) -> None:
+        if line.data is None:
+            rid = salvage_id(line.head)
+            if rid:
+                self._answer(Answer(rid, False, error_code="too_large",
+                                    error_message=f"a command of {line.end - line.start} bytes "
+                                    f"is over the worker's limit of {MAX_COMMAND_LINE}"))
+            return
+        if not line.data.strip():
+            return
         try:
-            request = decode_request(line)
+            request = decode_request(line.data)
         except BadRequest as exc:
             if exc.request_id:
                 self._answer(Answer(exc.request_id, False, error_code=exc.code,

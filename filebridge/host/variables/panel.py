@@ -73,6 +73,8 @@ def _sort(request: PanelRequest) -> Optional[str]:
 
 
 def _failure(exc: Exception) -> PanelError:
+    if isinstance(exc, PanelError):
+        return exc
     if isinstance(exc, NoSnapshot):
         return PanelError(404, str(exc))
     if isinstance(exc, CallTimeout):

@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Union
 
-from filebridge.errors import CallTimeout, FilebridgeError
+from filebridge.errors import (
+    CallTimeout,
+    FilebridgeError,
+    NoSnapshot,
+)
 from filebridge.host.worker_commands import WorkerCommands
 from filebridge.wire.channel import open_waiter
 from filebridge.wire.codec import loads
@@ -53,10 +57,6 @@ DISCOVERY_WAIT = 3.0
 PAGE = 100
 Sender = Callable[[str, str, dict[str, Any], Optional[float]], Any]
 SessionRef = Union[str, "SessionInfo"]
-
-
-class NoSnapshot(FilebridgeError):
-    """The session has not published its variables (or the file is unreadable)."""
 
 
 MAX_SNAPSHOT_BYTES = 256 << 20

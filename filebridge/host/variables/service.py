@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import weakref
 from typing import TYPE_CHECKING
 
 from filebridge.host.variables.provider import DEFAULT_TIMEOUT, VariablesProvider
@@ -13,22 +12,16 @@ if TYPE_CHECKING:
 
 __all__ = ["provider_for"]
 
-_providers: weakref.WeakKeyDictionary[Host, VariablesProvider] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+# Kept in the host's parts under this name: each host has its own provider, closed with it.
+PART = "variables"
+_making = threading.Lock()  # two first uses at once make one provider
 
 
 def provider_for(host: Host, timeout: float = DEFAULT_TIMEOUT) -> VariablesProvider:
     """The host's variables provider (one per host, made on first use)."""
-    with _lock:
-        provider = _providers.get(host)
-        if provider is None:
-            provider = _providers[host] = VariablesProvider.for_host(host, timeout=timeout)
-            host.on_stop(lambda: _stop(host))
+    with _making:
+        provider = host.parts.get(PART)
+        if not isinstance(provider, VariablesProvider):
+            provider = host.parts[PART] = VariablesProvider.for_host(host, timeout=timeout)
+            host.on_stop(provider.close)
         return provider
-
-
-def _stop(host: Host) -> None:
-    with _lock:
-        provider = _providers.pop(host, None)
-    if provider is not None:
-        provider.close()

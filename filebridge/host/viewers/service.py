@@ -14,14 +14,21 @@ from filebridge.ui.server import UIServer
 __all__ = ["Viewers", "install_viewers", "viewers_of"]
 
 
-@dataclass
+@dataclass(eq=False)
 class Viewers:
+    """A host's viewers: their store and, when asked, the page (with its own panels)."""
+
     store: ViewerStore
     ui: Optional[UIServer] = None
 
+    def stop(self) -> None:
+        if self.ui is not None:
+            self.ui.stop()
 
-# The serve command's host gets one of these, so the demo and tests can reach the page.
-installed: dict[int, Viewers] = {}
+
+# Kept in the host's parts under this name, so the demo, the editor interface and tests reach
+# a host's store and page through the host.
+PART = "viewers"
 
 
 def install_viewers(host: Host, *, ui: bool = False, port: int = 0,
@@ -33,6 +40,9 @@ def install_viewers(host: Host, *, ui: bool = False, port: int = 0,
     Views read from each session's own folder, the local side of the host's path map and
     ``folders``; nothing else. ``max_views``: views kept per session.
     """
+    earlier = viewers_of(host)
+    if earlier is not None:
+        earlier.stop()  # installed again: the new store and page replace the old ones
     store = ViewerStore(folders, max_views)
     install_viewer_handlers(host, store)
     viewers = Viewers(store)
@@ -41,16 +51,12 @@ def install_viewers(host: Host, *, ui: bool = False, port: int = 0,
         viewers.ui.start()
         if open_browser:
             viewers.ui.open_browser()
-    installed[id(host)] = viewers
-    host.on_stop(lambda: _stop(host))
+    host.parts[PART] = viewers
+    host.on_stop(viewers.stop)
     return viewers
 
 
-def _stop(host: Host) -> None:
-    viewers = installed.pop(id(host), None)
-    if viewers is not None and viewers.ui is not None:
-        viewers.ui.stop()
-
-
 def viewers_of(host: Host) -> Optional[Viewers]:
-    return installed.get(id(host))
+    """The viewers installed on ``host`` (None: none, or the host stopped)."""
+    found = host.parts.get(PART)
+    return found if isinstance(found, Viewers) else None

@@ -45,9 +45,9 @@ from filebridge.wire.files import (
     atomic_write,
     open_file,
     read_file,
-    read_from,
 )
 from filebridge.wire.layout import SessionLayout, is_valid_session_id, make_private_dir
+from filebridge.wire.log_reader import LineReader
 from filebridge.wire.logs import AppendLog
 from filebridge.wire.messages import Answer, BadRequest, Request, decode_answer, decode_request
 from filebridge.wire.waiting import choose_strategy, make_waiter
@@ -91,8 +91,7 @@ class _Mirror:
     heartbeat: Doorbell
     outbox: FileOutbox
     cwd: Optional[str] = None
-    commands_read: int = 0
-    commands_pending: bytes = b""
+    commands: Optional[LineReader] = None
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     workspace_seen: bytes = b""
     plot_seen: bytes = b""
@@ -121,18 +120,27 @@ class _Mirror:
         self.heartbeat.ring(self.beats)
 
     def close(self) -> None:
-        for closable in (self.log, self.bell, self.heartbeat, self.outbox):
-            closable.close()
+        for closable in (self.log, self.bell, self.heartbeat, self.outbox, self.commands):
+            if closable is not None:
+                closable.close()
 
     def new_commands(self) -> list[bytes]:
-        """Host -> worker request lines appended to the mirror's command.log since last time."""
+        """Host -> worker request lines appended to the mirror's command.log since last time
+        (a line over the limit is dropped: legacy R answers nothing anyway)."""
         try:
-            data = read_from(self.layout.command_log, self.commands_read, 16 << 20)
+            if self.commands is None:
+                self.commands = _command_reader(self.layout, 0)
+            lines = self.commands.read(_COMMAND_READ)
         except OSError:
             return []
-        self.commands_read += len(data)
-        *lines, self.commands_pending = (self.commands_pending + data).split(b"\n")
-        return [line for line in lines if line.strip()]
+        return [line.data for line in lines if line.data and line.data.strip()]
+
+
+_COMMAND_READ = 16 << 20
+
+
+def _command_reader(layout: SessionLayout, position: Optional[int]) -> LineReader:
+    return LineReader(layout.command_log, position, _COMMAND_READ, chunk=_COMMAND_READ)
 
 
 def _read_text_counter(path: Path) -> bytes:
@@ -447,7 +455,7 @@ class LegacyWatcher:
                          outbox=FileOutbox(layout.command_responses,
                                            layout.command_response_lock), cwd=cwd)
         try:
-            mirror.commands_read = layout.command_log.stat().st_size
+            mirror.commands = _command_reader(layout, None)
         except OSError:
             pass
         self._mirrors[session_id] = mirror

@@ -9,15 +9,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
+from filebridge.errors import PanelError
 from filebridge.wire.codec import dumps
 
 if TYPE_CHECKING:
     from filebridge.host import Host
 
-__all__ = ["Panel", "PanelError", "PanelRequest", "PanelResponse", "PanelRoute",
-           "json_response", "panel", "panels", "register_panel", "unregister_panel"]
+__all__ = ["PagePanels", "Panel", "PanelError", "PanelRequest", "PanelResponse", "PanelRoute",
+           "json_response"]
 
 
 @dataclass(frozen=True)
@@ -36,15 +37,6 @@ PanelResponse = tuple[int, str, bytes]  # status, content type, body
 PanelRoute = Callable[[PanelRequest], PanelResponse]
 
 
-class PanelError(Exception):
-    """Raised by a route for a clean error: answered as ``{"error": message}``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 @dataclass(frozen=True)
 class Panel:
     """``name``: URL segment ([a-z0-9_-]); ``routes(host)`` -> {route name: function}."""
@@ -57,31 +49,34 @@ class Panel:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-_panels: dict[str, Panel] = {}
-_lock = threading.Lock()
+class PagePanels:
+    """The panels of one page (one ``UIServer``, so one host): the features' panels, and any
+    a program adds while the page runs. Two hosts in one process each have their own."""
 
+    def __init__(self, panels: Iterable[Panel] = ()) -> None:
+        self._panels: dict[str, Panel] = {}
+        self._lock = threading.Lock()
+        for item in panels:
+            self.register(item)
 
-def register_panel(item: Panel) -> None:
-    """Add (or replace) a panel; the page picks it up the next time it loads."""
-    if not item.name or not all(c.isalnum() or c in "_-" for c in item.name):
-        raise ValueError(f"a panel name is letters, digits, '_' and '-': {item.name!r}")
-    with _lock:
-        _panels[item.name] = item
+    def register(self, item: Panel) -> None:
+        """Add (or replace) a panel; the page picks it up the next time it loads."""
+        if not item.name or not all(c.isalnum() or c in "_-" for c in item.name):
+            raise ValueError(f"a panel name is letters, digits, '_' and '-': {item.name!r}")
+        with self._lock:
+            self._panels[item.name] = item
 
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._panels.pop(name, None)
 
-def unregister_panel(name: str) -> None:
-    with _lock:
-        _panels.pop(name, None)
+    def all(self) -> list[Panel]:
+        with self._lock:
+            return sorted(self._panels.values(), key=lambda p: (p.order, p.name))
 
-
-def panels() -> list[Panel]:
-    with _lock:
-        return sorted(_panels.values(), key=lambda p: (p.order, p.name))
-
-
-def panel(name: str) -> Optional[Panel]:
-    with _lock:
-        return _panels.get(name)
+    def get(self, name: str) -> Optional[Panel]:
+        with self._lock:
+            return self._panels.get(name)
 
 
 def json_response(value: Any, status: int = 200) -> PanelResponse:

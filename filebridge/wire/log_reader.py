@@ -1,4 +1,5 @@
-"""Reading complete lines from a request log, from a byte offset on."""
+"""Reading complete lines from a log, from a logical offset on: the one reader of both
+directions (the host's of request.log, a worker's of response.log and command.log)."""
 
 from __future__ import annotations
 
@@ -36,13 +37,17 @@ class LineReader:
     on growing across the log's generations.
     """
 
-    def __init__(self, path: Path, offset: int, max_line: int,
-                 bell: Optional[Path] = None) -> None:
-        """``bell``: the log's doorbell, rung with the log's size; on a network filesystem a
-        look at it (cheap) saves opening the log (dear) when nothing was appended."""
+    def __init__(self, path: Path, offset: Optional[int], max_line: int,
+                 bell: Optional[Path] = None, chunk: int = CHUNK) -> None:
+        """``offset``: where to start (None: at the log's end now); raises OSError when the
+        log cannot be opened (a dropped mount). ``bell``: the log's doorbell, rung with the
+        log's size; on a network filesystem a look at it (cheap) saves opening the log (dear)
+        when nothing was appended. ``chunk``: the most one read of the log asks for (on a
+        network mount each read is an open and a round trip)."""
         self.path = path
         self.bell = bell
         self.max_line = max_line
+        self.chunk = chunk
         self._cursor = LogCursor(path, offset)
         self.position = self._cursor.position
         self._pending = bytearray()
@@ -67,7 +72,7 @@ class LineReader:
                 pass
         budget = max_bytes
         while budget > 0:
-            wanted = min(CHUNK, budget)
+            wanted = min(self.chunk, budget)
             start, chunk = self._cursor.read(wanted)
             budget -= len(chunk)
             self._take(start, chunk, lines)
