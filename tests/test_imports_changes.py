@@ -256,3 +256,55 @@ def test_save_and_run_sees_each_save_and_retries_a_rerun_that_failed(
     rerun = ["proj.rel.a", "proj.rel.b"]
     assert got == [[], [rerun, 6], [rerun, 7], [["proj.circ.y"], "Y"], "SyntaxError",
                    [rerun, 10]]
+
+
+LAZY = {
+    "lazy/__init__.py": "VALUE = 1\n",
+    "lazy/a.py": "def f():\n    return 1\n",
+    "lazy/b.py": "from .a import f\n",
+    "lazy/c.py": "from proj.lazy.a import f as g\n",
+    "lazy/d.py": "from . import VALUE\n",
+    "lazy/holder.py": "from . import a\n",
+    "lazy/other.py": "X = 1\n",
+}
+
+
+def test_the_rule_holds_over_several_refreshes_and_modules_imported_between_them(
+        bridge: Bridge) -> None:
+    for relative, text in LAZY.items():
+        (bridge.project / relative).parent.mkdir(parents=True, exist_ok=True)
+        (bridge.project / relative).write_text(text)
+    folder = bridge.project / "lazy"
+    got = bridge.worker_json(f"""
+        import importlib, pathlib
+        folder = pathlib.Path({str(folder)!r})
+        remote.install(["proj"])
+        import proj.lazy.b, proj.lazy.c, proj.lazy.d, proj.lazy.holder, proj.lazy.other
+        proj.lazy.b.EXTRA = "kept"
+        steps = []
+        (folder / "other.py").write_text("X = 2\\n")
+        steps.append(remote.refresh())
+        (folder / "a.py").write_text("def f():\\n    return 2\\n")
+        steps.append(remote.refresh())
+        (folder / "e.py").write_text("from .a import f\\n")
+        importlib.invalidate_caches()  # as for a file created locally: a fresh look
+        import proj.lazy.e
+        (folder / "a.py").write_text("def f():\\n    return 3\\n")
+        steps.append(remote.refresh())
+        (folder / "__init__.py").write_text("VALUE = 2\\n")
+        steps.append(remote.refresh())
+        print(json.dumps([steps, proj.lazy.b.f(), proj.lazy.c.g(), proj.lazy.e.f(),
+                          proj.lazy.d.VALUE, proj.lazy.b.EXTRA]))
+    """)
+    steps, b_f, c_g, e_f, d_value, state = got
+    assert steps == [
+        ["proj.lazy.other"],
+        # took f from a, relatively and absolutely; holder took the module object
+        ["proj.lazy.a", "proj.lazy.b", "proj.lazy.c"],
+        # e was imported after the last refresh and took f from a too
+        ["proj.lazy.a", "proj.lazy.b", "proj.lazy.c", "proj.lazy.e"],
+        # from . import ...: names taken from the package itself
+        ["proj.lazy", "proj.lazy.d", "proj.lazy.holder"],
+    ]
+    assert (b_f, c_g, e_f, d_value) == (3, 3, 3, 2)
+    assert state == "kept", "b ran again in place: a name its code does not set stays"
