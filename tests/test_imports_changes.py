@@ -157,6 +157,51 @@ def test_index_updates_one_entry_per_save_and_answers_changes_since(tmp_path: Pa
     assert tree.verify() is False
 
 
+def test_a_light_look_sees_new_files_and_hot_saves_at_once_and_cold_saves_within_a_sweep(
+        tmp_path: Path) -> None:
+    import os
+
+    from filebridge.host.imports.index import SWEEP_SLICES
+
+    root = tmp_path / "proj"
+    (root / "sub").mkdir(parents=True)
+    files = {root / "__init__.py": "", root / "sub" / "__init__.py": ""}
+    files.update({root / "sub" / f"m{i}.py": f"V = {i}\n" for i in range(40)})
+    day_ago = time.time() - 86400
+    for path, text in files.items():
+        path.write_text(text)
+    for path in [*files, root / "sub", root]:
+        os.utime(path, (day_ago, day_ago))
+    provider = ModuleSourceProvider([SourceRoot.of(root)])
+    tree = provider.tree
+
+    def hash_of(name: str) -> str:
+        return str(provider.index()["modules"][name]["hash"])
+
+    # A new file changes its folder's listing: the very next light look sees it.
+    (root / "sub" / "fresh.py").write_text("F = 1\n")
+    assert tree.verify(light=True) is True
+    assert "proj.sub.fresh" in provider.index()["modules"]
+    # A file changed lately is looked at every time, an in-place save included.
+    with open(root / "sub" / "fresh.py", "r+") as handle:
+        handle.write("F = 2")
+    assert tree.verify(light=True) is True
+    assert hash_of("proj.sub.fresh") == content_hash(b"F = 2\n")
+    # An in-place save of a file untouched for a day (its folder's mtime stays) is seen
+    # within one sweep of light looks, and by a full look at once.
+    cold = root / "sub" / "m7.py"
+    with open(cold, "r+") as handle:
+        handle.write("V = 9")
+    looks = 0
+    while hash_of("proj.sub.m7") != content_hash(b"V = 9\n"):
+        looks += 1
+        assert looks <= SWEEP_SLICES, "a cold in-place save was never seen"
+        tree.verify(light=True)
+    with open(cold, "r+") as handle:
+        handle.write("V = 8")
+    assert tree.verify() is True and hash_of("proj.sub.m7") == content_hash(b"V = 8\n")
+
+
 def test_a_single_file_is_served_as_a_module(tmp_path: Path) -> None:
     helpers = tmp_path / "helpers.py"
     helpers.write_text("def h():\n    return 'h'\n")
