@@ -67,8 +67,14 @@ def _read_own_file(path: str) -> Optional[bytes]:
         own = not hasattr(os, "getuid") or st.st_uid == os.getuid()
         if not stat.S_ISREG(st.st_mode) or not own or st.st_mode & 0o022:
             return None
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read()
+        chunks = []
+        left = st.st_size + 1  # one byte more: a file that grew meanwhile is read whole
+        while True:
+            chunk = os.read(fd, max(left, 1 << 16))
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            left -= len(chunk)
     except OSError:
         return None
     finally:
@@ -142,10 +148,14 @@ class CodeCache:
         self.folder = folder
         self._prefix = None if folder is None else os.fspath(folder) + os.sep
         self._ready = False
+        self._keys: dict[tuple[str, str], str] = {}
 
     def key(self, content_hash: str, origin: str) -> str:
-        raw = f"{content_hash}\0{origin}".encode("utf-8", "surrogatepass") + MAGIC_NUMBER
-        return hashlib.sha256(raw).hexdigest()[:40]
+        known = self._keys.get((content_hash, origin))
+        if known is None:
+            raw = f"{content_hash}\0{origin}".encode("utf-8", "surrogatepass") + MAGIC_NUMBER
+            known = self._keys[(content_hash, origin)] = hashlib.sha256(raw).hexdigest()[:40]
+        return known
 
     def path_of(self, content_hash: str, origin: str) -> Optional[str]:
         return self._path(content_hash, origin)
