@@ -67,7 +67,7 @@ def _read_own_file(path: str) -> Optional[bytes]:
         own = not hasattr(os, "getuid") or st.st_uid == os.getuid()
         if not stat.S_ISREG(st.st_mode) or not own or st.st_mode & 0o022:
             return None
-        chunks = []
+        chunks: list[bytes] = []
         left = st.st_size + 1  # one byte more: a file that grew meanwhile is read whole
         while True:
             chunk = os.read(fd, max(left, 1 << 16))
