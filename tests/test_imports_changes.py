@@ -187,6 +187,11 @@ def test_a_light_look_sees_new_files_and_hot_saves_at_once_and_cold_saves_within
         handle.write("F = 2")
     assert tree.verify(light=True) is True
     assert hash_of("proj.sub.fresh") == content_hash(b"F = 2\n")
+    # A save by rename of a file untouched for a day changes its folder: seen at once.
+    (root / "sub" / "m3.tmp").write_text("V = 33\n")
+    os.replace(root / "sub" / "m3.tmp", root / "sub" / "m3.py")
+    assert tree.verify(light=True) is True
+    assert hash_of("proj.sub.m3") == content_hash(b"V = 33\n")
     # An in-place save of a file untouched for a day (its folder's mtime stays) is seen
     # within one sweep of light looks, and by a full look at once.
     cold = root / "sub" / "m7.py"

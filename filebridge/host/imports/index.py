@@ -120,19 +120,22 @@ class SourceIndex:
     def verify(self, light: bool = False) -> bool:
         """Catch changes no event reported yet: one stat per served file and folder.
 
-        ``light`` (for folders a polling watcher also looks at): every folder, so a file
-        created, deleted or saved by rename is seen, but only the files changed in the last
-        HOT_SECONDS and one in SWEEP_SLICES of the others, in turn; an in-place save of a
+        ``light`` (for folders a polling watcher also looks at): every folder, and every
+        file of a folder whose listing moved, so a file created, deleted or saved by rename
+        is seen; of the other files only those changed in the last HOT_SECONDS and one in
+        SWEEP_SLICES of the rest, in turn. An in-place save of a
         file untouched that long is seen by the watcher's next poll or within SWEEP_SLICES
         light looks, whichever comes first."""
         with self._mutating:
             changed: set[str] = set()
+            listed: set[str] = set()  # folders whose listing moved: all their files are looked at
             for folder, (name, mtime) in list(self._folders.items()):
                 try:
                     now = os.stat(folder).st_mtime_ns
                 except OSError:
                     now = -1
                 if now != mtime and name in self._modules:
+                    listed.add(folder)
                     changed |= self._relisted(name, folder)
             stat, hashes, now_ns = os.stat, self._hashes, time.time_ns()
             racy, cold = now_ns - RACY_NS, now_ns - HOT_SECONDS * 1_000_000_000
@@ -143,7 +146,8 @@ class SourceIndex:
                     continue
                 known = hashes.get(origin)
                 if (light and known is not None and known[0][2] < cold
-                        and hash(origin) % SWEEP_SLICES != self._slice):
+                        and hash(origin) % SWEEP_SLICES != self._slice
+                        and os.path.dirname(origin) not in listed):
                     continue
                 try:
                     st = stat(origin)
