@@ -34,7 +34,7 @@ __all__ = ["CodeCache", "cache_folder", "flush_writes"]
 
 log = logging.getLogger("filebridge.worker.imports")
 ENTRY_HEADER = b"FBC1" + MAGIC_NUMBER
-FLUSH_AT_EXIT = 10.0  # seconds an exiting interpreter waits for queued entries at most
+FLUSH_WAIT = 10.0  # seconds a flush waits for queued entries at most (a hung mount)
 
 
 def cache_folder(root: Path) -> Optional[Path]:
@@ -135,11 +135,12 @@ _writer = _Writer()
 if hasattr(os, "register_at_fork"):
     # The thread does not survive a fork; what the parent queued is the parent's to write.
     os.register_at_fork(after_in_child=_writer._reset)
-atexit.register(lambda: _writer.flush(FLUSH_AT_EXIT))
+atexit.register(lambda: _writer.flush(FLUSH_WAIT))
 
 
-def flush_writes(timeout: Optional[float] = None) -> bool:
-    """Write every queued entry now (before another process may want them)."""
+def flush_writes(timeout: Optional[float] = FLUSH_WAIT) -> bool:
+    """Write every queued entry now (before another process may want them); False when
+    ``timeout`` passed first."""
     return _writer.flush(timeout)
 
 
@@ -175,7 +176,7 @@ class CodeCache:
         if path is None:
             return None
         if _writer.pending(path):
-            _writer.flush()
+            _writer.flush(FLUSH_WAIT)
         data = _read_own_file(path)
         if data is None or not data.startswith(ENTRY_HEADER):
             return None
