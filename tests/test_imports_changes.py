@@ -310,12 +310,14 @@ def test_save_and_run_sees_each_save_and_retries_a_rerun_that_failed(
 
 LAZY = {
     "lazy/__init__.py": "VALUE = 1\n",
-    "lazy/a.py": "def f():\n    return 1\n",
-    "lazy/b.py": "from .a import f\n",
-    "lazy/c.py": "from proj.lazy.a import f as g\n",
+    "lazy/alpha.py": "def f():\n    return 1\n",
+    "lazy/b.py": "from .alpha import f\n",
+    "lazy/c.py": "from proj.lazy.alpha import f as g\n",
     "lazy/d.py": "from . import VALUE\n",
-    "lazy/holder.py": "from . import a\n",
+    "lazy/holder.py": "from . import alpha\n",
     "lazy/other.py": "X = 1\n",
+    # More modules than a refresh reads at once: their from lines are read when needed.
+    **{f"lazy/fill{i}.py": f"from .other import X\nN = {i}\n" for i in range(70)},
 }
 
 
@@ -329,32 +331,36 @@ def test_the_rule_holds_over_several_refreshes_and_modules_imported_between_them
         import importlib, pathlib
         folder = pathlib.Path({str(folder)!r})
         remote.install(["proj"])
-        import proj.lazy.b, proj.lazy.c, proj.lazy.d, proj.lazy.holder, proj.lazy.other
+        import proj.lazy.b, proj.lazy.c, proj.lazy.d, proj.lazy.holder
+        for i in range(70):
+            importlib.import_module(f"proj.lazy.fill{{i}}")
         proj.lazy.b.EXTRA = "kept"
         steps = []
-        (folder / "other.py").write_text("X = 2\\n")
+        (folder / "alpha.py").write_text("def f():\\n    return 2\\n")
         steps.append(remote.refresh())
-        (folder / "a.py").write_text("def f():\\n    return 2\\n")
-        steps.append(remote.refresh())
-        (folder / "e.py").write_text("from .a import f\\n")
+        (folder / "e.py").write_text("from .alpha import f\\n")
         importlib.invalidate_caches()  # as for a file created locally: a fresh look
         import proj.lazy.e
-        (folder / "a.py").write_text("def f():\\n    return 3\\n")
+        (folder / "alpha.py").write_text("def f():\\n    return 3\\n")
         steps.append(remote.refresh())
         (folder / "__init__.py").write_text("VALUE = 2\\n")
         steps.append(remote.refresh())
+        (folder / "other.py").write_text("X = 2\\n")
+        steps.append(remote.refresh())
         print(json.dumps([steps, proj.lazy.b.f(), proj.lazy.c.g(), proj.lazy.e.f(),
-                          proj.lazy.d.VALUE, proj.lazy.b.EXTRA]))
+                          proj.lazy.d.VALUE, proj.lazy.b.EXTRA, proj.lazy.fill5.X]))
     """)
-    steps, b_f, c_g, e_f, d_value, state = got
+    steps, b_f, c_g, e_f, d_value, extra, fill_x = got
+    fills = sorted(f"proj.lazy.fill{i}" for i in range(70))
     assert steps == [
-        ["proj.lazy.other"],
-        # took f from a, relatively and absolutely; holder took the module object
-        ["proj.lazy.a", "proj.lazy.b", "proj.lazy.c"],
-        # e was imported after the last refresh and took f from a too
-        ["proj.lazy.a", "proj.lazy.b", "proj.lazy.c", "proj.lazy.e"],
+        # took f from alpha, relatively and absolutely; holder took the module object
+        ["proj.lazy.alpha", "proj.lazy.b", "proj.lazy.c"],
+        # e was imported after the last refresh and took f from alpha too
+        ["proj.lazy.alpha", "proj.lazy.b", "proj.lazy.c", "proj.lazy.e"],
         # from . import ...: names taken from the package itself
         ["proj.lazy", "proj.lazy.d", "proj.lazy.holder"],
+        # other was imported by the 70 fill modules only, whose from lines name it
+        sorted(["proj.lazy.other", *fills]),
     ]
-    assert (b_f, c_g, e_f, d_value) == (3, 3, 3, 2)
-    assert state == "kept", "b ran again in place: a name its code does not set stays"
+    assert (b_f, c_g, e_f, d_value, fill_x) == (3, 3, 3, 2, 2)
+    assert extra == "kept", "b ran again in place: a name its code does not set stays"
