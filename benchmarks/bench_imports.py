@@ -15,7 +15,9 @@ how long the template line takes to start then). ``--poll`` runs everything with
 strategy for the session folder (network filesystems; FILEBRIDGE_POLL=1); the served folder,
 on a local disk, is still watched by file events, as ``filebridge serve`` does. The save
 latencies are then measured once more with the served folder polled too (a source folder on
-a network filesystem, where a look must ``stat`` every file).
+a network filesystem, where a look ``stat``s the folders and the files changed lately, and
+the first in-place save of a long-untouched file may show only at the folders' next poll: the
+worker refreshes until it runs the saved code, and the time to that is measured).
 """
 
 from __future__ import annotations
