@@ -61,9 +61,9 @@ class _Unread:
         self._joined: Optional[tuple[list[str], list[int], str]] = None
 
     def add(self, names: set[str]) -> None:
-        if names - self.names:
-            self._joined = None
+        """Modules that ran (again, perhaps with new source): joined again when searched."""
         self.names |= names
+        self._joined = None
 
     def mentioning(self, word: str, inside: str) -> set[str]:
         """The unread modules whose source contains ``word``, or whose name starts with
