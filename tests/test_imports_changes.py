@@ -157,6 +157,56 @@ def test_index_updates_one_entry_per_save_and_answers_changes_since(tmp_path: Pa
     assert tree.verify() is False
 
 
+def test_a_light_look_sees_new_files_and_hot_saves_at_once_and_cold_saves_within_a_sweep(
+        tmp_path: Path) -> None:
+    import os
+
+    from filebridge.host.imports.index import SWEEP_SLICES
+
+    root = tmp_path / "proj"
+    (root / "sub").mkdir(parents=True)
+    files = {root / "__init__.py": "", root / "sub" / "__init__.py": ""}
+    files.update({root / "sub" / f"m{i}.py": f"V = {i}\n" for i in range(40)})
+    day_ago = time.time() - 86400
+    for path, text in files.items():
+        path.write_text(text)
+    for path in [*files, root / "sub", root]:
+        os.utime(path, (day_ago, day_ago))
+    provider = ModuleSourceProvider([SourceRoot.of(root)])
+    tree = provider.tree
+
+    def hash_of(name: str) -> str:
+        return str(provider.index()["modules"][name]["hash"])
+
+    # A new file changes its folder's listing: the very next light look sees it.
+    (root / "sub" / "fresh.py").write_text("F = 1\n")
+    assert tree.verify(light=True) is True
+    assert "proj.sub.fresh" in provider.index()["modules"]
+    # A file changed lately is looked at every time, an in-place save included.
+    with open(root / "sub" / "fresh.py", "r+") as handle:
+        handle.write("F = 2")
+    assert tree.verify(light=True) is True
+    assert hash_of("proj.sub.fresh") == content_hash(b"F = 2\n")
+    # A save by rename of a file untouched for a day changes its folder: seen at once.
+    (root / "sub" / "m3.tmp").write_text("V = 33\n")
+    os.replace(root / "sub" / "m3.tmp", root / "sub" / "m3.py")
+    assert tree.verify(light=True) is True
+    assert hash_of("proj.sub.m3") == content_hash(b"V = 33\n")
+    # An in-place save of a file untouched for a day (its folder's mtime stays) is seen
+    # within one sweep of light looks, and by a full look at once.
+    cold = root / "sub" / "m7.py"
+    with open(cold, "r+") as handle:
+        handle.write("V = 9")
+    looks = 0
+    while hash_of("proj.sub.m7") != content_hash(b"V = 9\n"):
+        looks += 1
+        assert looks <= SWEEP_SLICES, "a cold in-place save was never seen"
+        tree.verify(light=True)
+    with open(cold, "r+") as handle:
+        handle.write("V = 8")
+    assert tree.verify() is True and hash_of("proj.sub.m7") == content_hash(b"V = 8\n")
+
+
 def test_a_single_file_is_served_as_a_module(tmp_path: Path) -> None:
     helpers = tmp_path / "helpers.py"
     helpers.write_text("def h():\n    return 'h'\n")
@@ -256,3 +306,61 @@ def test_save_and_run_sees_each_save_and_retries_a_rerun_that_failed(
     rerun = ["proj.rel.a", "proj.rel.b"]
     assert got == [[], [rerun, 6], [rerun, 7], [["proj.circ.y"], "Y"], "SyntaxError",
                    [rerun, 10]]
+
+
+LAZY = {
+    "lazy/__init__.py": "VALUE = 1\n",
+    "lazy/alpha.py": "def f():\n    return 1\n",
+    "lazy/b.py": "from .alpha import f\n",
+    "lazy/c.py": "from proj.lazy.alpha import f as g\n",
+    "lazy/d.py": "from . import VALUE\n",
+    "lazy/holder.py": "from . import alpha\n",
+    "lazy/other.py": "X = 1\n",
+    # More modules than a refresh reads at once: their from lines are read when needed.
+    **{f"lazy/fill{i}.py": f"from .other import X\nN = {i}\n" for i in range(70)},
+}
+
+
+def test_the_rule_holds_over_several_refreshes_and_modules_imported_between_them(
+        bridge: Bridge) -> None:
+    for relative, text in LAZY.items():
+        (bridge.project / relative).parent.mkdir(parents=True, exist_ok=True)
+        (bridge.project / relative).write_text(text)
+    folder = bridge.project / "lazy"
+    got = bridge.worker_json(f"""
+        import importlib, pathlib
+        folder = pathlib.Path({str(folder)!r})
+        remote.install(["proj"])
+        import proj.lazy.b, proj.lazy.c, proj.lazy.d, proj.lazy.holder
+        for i in range(70):
+            importlib.import_module(f"proj.lazy.fill{{i}}")
+        proj.lazy.b.EXTRA = "kept"
+        steps = []
+        (folder / "alpha.py").write_text("def f():\\n    return 2\\n")
+        steps.append(remote.refresh())
+        (folder / "e.py").write_text("from .alpha import f\\n")
+        importlib.invalidate_caches()  # as for a file created locally: a fresh look
+        import proj.lazy.e
+        (folder / "alpha.py").write_text("def f():\\n    return 3\\n")
+        steps.append(remote.refresh())
+        (folder / "__init__.py").write_text("VALUE = 2\\n")
+        steps.append(remote.refresh())
+        (folder / "other.py").write_text("X = 2\\n")
+        steps.append(remote.refresh())
+        print(json.dumps([steps, proj.lazy.b.f(), proj.lazy.c.g(), proj.lazy.e.f(),
+                          proj.lazy.d.VALUE, proj.lazy.b.EXTRA, proj.lazy.fill5.X]))
+    """)
+    steps, b_f, c_g, e_f, d_value, extra, fill_x = got
+    fills = sorted(f"proj.lazy.fill{i}" for i in range(70))
+    assert steps == [
+        # took f from alpha, relatively and absolutely; holder took the module object
+        ["proj.lazy.alpha", "proj.lazy.b", "proj.lazy.c"],
+        # e was imported after the last refresh and took f from alpha too
+        ["proj.lazy.alpha", "proj.lazy.b", "proj.lazy.c", "proj.lazy.e"],
+        # from . import ...: names taken from the package itself
+        ["proj.lazy", "proj.lazy.d", "proj.lazy.holder"],
+        # other was imported by the 70 fill modules only, whose from lines name it
+        sorted(["proj.lazy.other", *fills]),
+    ]
+    assert (b_f, c_g, e_f, d_value, fill_x) == (3, 3, 3, 2, 2)
+    assert extra == "kept", "b ran again in place: a name its code does not set stays"

@@ -22,13 +22,17 @@ from filebridge.host.imports.metadata import distributions_of
 if TYPE_CHECKING:
     from filebridge.host.imports.module_source import ModuleSourceProvider
 
-__all__ = ["HISTORY", "SourceIndex", "content_hash"]
+__all__ = ["HISTORY", "HOT_SECONDS", "SWEEP_SLICES", "SourceIndex", "content_hash"]
 
 
 def content_hash(data: bytes) -> str:
     """128 bits of SHA-256, in hex: names a file's content in the index and in answers."""
     return hashlib.sha256(data).hexdigest()[:32]
 
+# A light look (verify) stats the files changed within this long at every look, and the
+# others one slice in turn: a polling watcher sees those within its poll anyway.
+HOT_SECONDS = 1800
+SWEEP_SLICES = 16
 HISTORY = 512  # generations whose changed names are remembered for ``changes_since``
 NAMESPACE_HASH = "namespace"
 RACY_NS = 2_000_000_000
@@ -48,6 +52,7 @@ class SourceIndex:
         self._generation = time.time_ns() // 1_000_000
         self._history: deque[tuple[int, frozenset[str]]] = deque(maxlen=HISTORY)
         self._snapshot: dict[str, Any] = {}
+        self._slice = 0  # which files of the cold ones a light look stats
         self.rescan()
 
     # -- reading ------------------------------------------------------------------------
@@ -112,23 +117,38 @@ class SourceIndex:
                 changed |= self._redo(name)
             return self._commit(changed, self._read_distributions() if metadata else None)
 
-    def verify(self) -> bool:
-        """Catch changes no event reported yet: one stat per served file and folder."""
+    def verify(self, light: bool = False) -> bool:
+        """Catch changes no event reported yet: one stat per served file and folder.
+
+        ``light`` (for folders a polling watcher also looks at): every folder, and every
+        file of a folder whose listing moved, so a file created, deleted or saved by rename
+        is seen; of the other files only those changed in the last HOT_SECONDS and one in
+        SWEEP_SLICES of the rest, in turn. An in-place save of a
+        file untouched that long is seen by the watcher's next poll or within SWEEP_SLICES
+        light looks, whichever comes first."""
         with self._mutating:
             changed: set[str] = set()
+            listed: set[str] = set()  # folders whose listing moved: all their files are looked at
             for folder, (name, mtime) in list(self._folders.items()):
                 try:
                     now = os.stat(folder).st_mtime_ns
                 except OSError:
                     now = -1
                 if now != mtime and name in self._modules:
+                    listed.add(folder)
                     changed |= self._relisted(name, folder)
-            stat, hashes, racy = os.stat, self._hashes, time.time_ns() - RACY_NS
+            stat, hashes, now_ns = os.stat, self._hashes, time.time_ns()
+            racy, cold = now_ns - RACY_NS, now_ns - HOT_SECONDS * 1_000_000_000
+            self._slice = (self._slice + 1) % SWEEP_SLICES
             for name, entry in list(self._modules.items()):
                 origin = entry["origin"]
                 if origin is None:
                     continue
                 known = hashes.get(origin)
+                if (light and known is not None and known[0][2] < cold
+                        and hash(origin) % SWEEP_SLICES != self._slice
+                        and os.path.dirname(origin) not in listed):
+                    continue
                 try:
                     st = stat(origin)
                 except OSError:

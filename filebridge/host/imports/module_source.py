@@ -43,6 +43,24 @@ class Located:
         return self.kind != "module"
 
 
+class _Batch:
+    """What the answers of one ``module_sources`` request share: the index they were asked
+    against, each package's children in it, and the folders resolved so far."""
+
+    def __init__(self, modules: dict[str, Any]) -> None:
+        self.modules = modules
+        self.folders: dict[str, str] = {}
+        self.children: dict[str, list[tuple[str, bool]]] = {}
+        for name in sorted(modules):
+            parent, _, child = name.rpartition(".")
+            if parent in modules:
+                self.children.setdefault(parent, []).append(
+                    (child, modules[name]["kind"] != "module"))
+        for name, entry in modules.items():
+            if entry["kind"] != "module":
+                self.children.setdefault(name, [])
+
+
 class ModuleSourceProvider:
     """Answers which modules the exposed roots hold, and their source, within the rules."""
 
@@ -134,12 +152,13 @@ class ModuleSourceProvider:
                 "; further refusals are not logged" if last else "")
 
     def find(self, name: str, known_hash: Optional[str] = None, *,
-             indexed: bool = False) -> dict[str, Any]:
-        """The ``module_spec`` answer for ``name``. ``indexed``: take the place from the
-        index when it lists ``name`` (checking only that it still resolves inside its root)."""
+             batch: Optional[_Batch] = None) -> dict[str, Any]:
+        """The ``module_spec`` answer for ``name``. ``batch``: one answer of many, whose
+        places (and the package's submodules) come from the index when it lists ``name``,
+        checking only that the file still resolves inside its root."""
         located = None
-        if indexed and isinstance(name, str):
-            located = self._indexed(name)
+        if batch is not None and isinstance(name, str):
+            located = self._indexed(name, batch)
         if located is None:
             located = self.locate(name) if isinstance(name, str) else None
         if located is None:
@@ -164,32 +183,38 @@ class ModuleSourceProvider:
             return answer
         answer["source"] = source
         if located.folder is not None:
-            answer["submodules"] = [[child, is_pkg]
-                                    for child, is_pkg in self.submodules(located)]
+            listed = batch.children.get(name) if batch is not None else None
+            answer["submodules"] = [[child, is_pkg] for child, is_pkg in (
+                listed if listed is not None else self.submodules(located))]
         return answer
 
-    def _indexed(self, name: str) -> Optional[Located]:
-        entry = self.tree.index()["modules"].get(name)
+    def _indexed(self, name: str, batch: _Batch) -> Optional[Located]:
+        entry = batch.modules.get(name)
         if entry is None:
             return None
         origin = Path(entry["origin"]) if entry["origin"] else None
         folder = Path(entry["locations"][0]) if entry["locations"] else None
         target = origin or folder
         root = self.roots[name.partition(".")[0]]
-        if target is None or not root.contains(target):
+        if target is None or not root.contains(target, batch.folders):
             return None
         return Located(name, entry["kind"], origin, folder)
 
     def find_many(self, names: list[Any]) -> list[dict[str, Any]]:
         """``module_sources``: the answers for ``names`` in order, up to MAX_BATCH_BYTES of
-        source (at least one); the names left over are not answered and are asked again."""
+        source (at least one); the names left over are not answered and are asked again.
+
+        A worker asks right after a look at what changed, which brought the index up to
+        date: places and package listings come from it, so a batch costs a read of each
+        file, not a resolution of each name and a scan of each folder."""
         answers: list[dict[str, Any]] = []
         size = 0
+        batch = _Batch(self.tree.index()["modules"])
         for name in names:
             if answers and size > MAX_BATCH_BYTES:
                 break
             try:
-                answer = (self.find(name, indexed=True) if isinstance(name, str)
+                answer = (self.find(name, batch=batch) if isinstance(name, str)
                           else {"found": False, "name": name})
             except RemoteError as exc:
                 answer = {"found": False, "name": name, "error": exc.remote_message}

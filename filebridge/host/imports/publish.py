@@ -100,7 +100,10 @@ class IndexPublisher:
         watcher = self.watcher
         settled = (watcher is not None and tree.module_count() > self.stat_look_limit
                    and watcher.settle())
-        if not settled and tree.verify():
+        # Folders a watcher polls: a light look (SourceIndex.verify); the watcher's own
+        # poll bounds how late an in-place save of a long-untouched file can be.
+        light = watcher is not None and watcher.polls
+        if not settled and tree.verify(light=light):
             # The answer goes first; the session files follow on a thread of their own.
             threading.Thread(target=self.publish_all, name="filebridge-index-publish",
                              daemon=True).start()

@@ -53,13 +53,28 @@ class SourceRoot:
             return cls(chosen, path.parent, Path(os.path.realpath(path.parent)), path)
         return cls(chosen, path, Path(os.path.realpath(path)))
 
-    def contains(self, path: Path) -> bool:
-        """Whether ``path``, symlinks resolved, stays inside this root."""
-        real = os.path.realpath(path)
+    def contains(self, path: Path, folders: Optional[dict[str, str]] = None) -> bool:
+        """Whether ``path``, symlinks resolved, stays inside this root.
+
+        ``folders``: the resolved folders of earlier calls, kept by a caller that checks many
+        files at once (one ``realpath`` per folder instead of one per file)."""
+        real = os.path.realpath(path) if folders is None else _resolved(str(path), folders)
         if self.file is not None:
             return real == os.path.realpath(self.file)
         base = str(self.real)
         return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def _resolved(path: str, folders: dict[str, str]) -> str:
+    """``realpath(path)``, taking the folder's from ``folders`` (filled as it goes) when
+    ``path`` itself is not a symlink."""
+    if os.path.islink(path):
+        return os.path.realpath(path)
+    head, tail = os.path.split(path)
+    real_head = folders.get(head)
+    if real_head is None:
+        real_head = folders[head] = os.path.realpath(head)
+    return os.path.join(real_head, tail)
 
 
 def parse_source(text: str) -> SourceRoot:

@@ -86,6 +86,13 @@ class SourceWatcher:
         if self._marks is not None:
             shutil.rmtree(self._marks, ignore_errors=True)
 
+    @property
+    def polls(self) -> bool:
+        """Whether a polling watch is running now: it sees any change within a poll."""
+        thread = self._thread
+        return (self.polling and self.ready.is_set() and thread is not None
+                and thread.is_alive())
+
     def settle(self, timeout: float = SETTLE_TIMEOUT) -> bool:
         """Wait until every file event that happened before this call is in the index.
 

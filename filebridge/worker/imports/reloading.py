@@ -14,6 +14,7 @@ import importlib
 import re
 import sys
 import threading
+from bisect import bisect_right
 from importlib.util import resolve_name
 from typing import TYPE_CHECKING, Optional
 
@@ -27,6 +28,10 @@ __all__ = ["names_taken_from", "refresh_modules"]
 
 FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import\b", re.MULTILINE)
 _taken: dict[tuple[str, str], frozenset[str]] = {}
+# Searches of the unread modules one refresh makes before it reads them all: a refresh
+# after a few saves stays cheap, one after a checkout stays bounded.
+SCANS_PER_REFRESH = 8
+READ_AT_ONCE = 64  # modules run since the last refresh whose from lines it reads at once
 
 
 def names_taken_from(name: str, is_package: bool, source: str,
@@ -46,19 +51,80 @@ def names_taken_from(name: str, is_package: bool, source: str,
     return found
 
 
+class _Unread:
+    """Modules run but whose ``from`` lines were not read yet, with their sources joined
+    into one text (rebuilt when modules are added), so finding those that mention a name is
+    one fast substring search over all of them rather than a Python loop."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self._joined: Optional[tuple[list[str], list[int], str]] = None
+
+    def add(self, names: set[str]) -> None:
+        """Modules that ran (again, perhaps with new source): joined again when searched."""
+        self.names |= names
+        self._joined = None
+
+    def mentioning(self, word: str, inside: str) -> set[str]:
+        """The unread modules whose source contains ``word``, or whose name starts with
+        ``inside``."""
+        found = {n for n in self.names if n.startswith(inside)}
+        order, starts, text = self._text()
+        at = text.find(word)
+        while at != -1:
+            i = bisect_right(starts, at) - 1
+            if order[i] in self.names:
+                found.add(order[i])
+            at = text.find(word, starts[i + 1]) if i + 1 < len(starts) else -1
+        return found
+
+    def _text(self) -> tuple[list[str], list[int], str]:
+        if self._joined is None:
+            order, starts, parts, at = [], [], [], 0
+            for name in self.names:
+                loader = RAN.loaders.get(name)
+                source = loader.fetched.source if loader is not None else ""
+                order.append(name)
+                starts.append(at)
+                parts.append(source)
+                at += len(source) + 1
+            self._joined = (order, starts, "\0".join(parts))
+        return self._joined
+
+
 class _Looked:
     """What the last refresh compared against, and who took names from whom, so a refresh
-    checks the modules whose entries moved (and those run since), not every module loaded."""
+    checks the modules whose entries moved (and those run since), not every module loaded.
+
+    A refresh reads the ``from`` lines of the few modules run since the last one. After a
+    large import (the first refresh of a process) it leaves them ``unread`` and reads a
+    module's lines only when a module it may take names from moved, found by a substring
+    search that cannot miss a taker: a module taking names from ``a.b`` names ``b`` in its
+    ``from`` line (``from .b import``, ``from a.b import``), or writes ``from . import`` /
+    ``from .. import``, which reaches only packages it is inside. So the first refresh costs
+    about what later ones do."""
 
     def __init__(self) -> None:
         self.index: Optional[ModuleIndex] = None
         self.roots: frozenset[str] = frozenset()
         self.takes: dict[str, frozenset[str]] = {}  # module -> the modules it took names from
         self.takers: dict[str, set[str]] = {}  # module -> the modules that took names from it
+        self.unread = _Unread()
+        self.scans_left = SCANS_PER_REFRESH
         self.lock = threading.RLock()
+
+    def ran(self, names: set[str]) -> None:
+        """Modules run since the last refresh: read now when few, else left unread."""
+        self.scans_left = SCANS_PER_REFRESH
+        if len(names) > READ_AT_ONCE:
+            self.unread.add(names)
+            return
+        for name in names:
+            self.note(name)
 
     def note(self, name: str) -> None:
         """Record what the module that last ran as ``name`` took names from."""
+        self.unread.names.discard(name)
         loader = RAN.loaders.get(name)
         fetched = loader.fetched if loader is not None else None
         now = (names_taken_from(name, fetched.is_package, fetched.source, fetched.hash)
@@ -69,6 +135,21 @@ class _Looked:
         for target in now - before:
             self.takers.setdefault(target, set()).add(name)
         self.takes[name] = now
+
+    def takers_of(self, target: str) -> set[str]:
+        """The modules that may have taken names from ``target``: those known to, and the
+        unread ones the substring search cannot rule out (read now). After
+        SCANS_PER_REFRESH searches in one refresh (many modules moved), every unread module
+        is read instead."""
+        if self.scans_left > 0:
+            self.scans_left -= 1
+            unread = (self.unread.mentioning(target.rpartition(".")[2], target + ".")
+                      if self.unread.names else set())
+        else:
+            unread = set(self.unread.names)
+        for name in unread:
+            self.note(name)
+        return set(self.takers.get(target, ()))
 
 
 _LOOKED = _Looked()
@@ -83,6 +164,14 @@ def _ours(name: str, roots: frozenset[str]) -> Optional[RemoteLoader]:
     if isinstance(loader, RemoteLoader) and loader.fetched.name == name:
         return loader
     return None
+
+
+def _unchanged(name: str, index: ModuleIndex) -> bool:
+    """The module that last ran as ``name`` ran the source the index lists: nothing to do
+    (the quick check for most modules; the others go through ``_ours``)."""
+    loader = RAN.loaders.get(name)
+    entry = index.modules.get(name)
+    return loader is not None and entry is not None and entry.hash == loader.fetched.hash
 
 
 def _moved(before: Optional[ModuleIndex], now: ModuleIndex) -> Optional[set[str]]:
@@ -107,13 +196,14 @@ def refresh_modules(finder: RemoteFinder, index: ModuleIndex) -> list[str]:
     roots = finder.roots
     with _LOOKED.lock:
         new = RAN.take_new()
-        for name in new:
-            _LOOKED.note(name)
+        _LOOKED.ran(new)
         moved_entries = _moved(_LOOKED.index if _LOOKED.roots == roots else None, index)
         candidates = new | (set(RAN.loaders) if moved_entries is None else moved_entries)
         _LOOKED.index, _LOOKED.roots = index, roots
         ours = {}
         for name in candidates:
+            if _unchanged(name, index):
+                continue
             loader = _ours(name, roots)
             if loader is not None:
                 ours[name] = loader
@@ -126,7 +216,7 @@ def refresh_modules(finder: RemoteFinder, index: ModuleIndex) -> list[str]:
         waiting = sorted(moved)
         while waiting:
             target = waiting.pop()
-            for taker in sorted(_LOOKED.takers.get(target, ())):
+            for taker in sorted(_LOOKED.takers_of(target)):
                 if taker in moved:
                     continue
                 loader = _ours(taker, roots)

@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 from filebridge.errors import CallTimeout
 from filebridge.wire.host_status import holder_is_running
 from filebridge.wire.layout import SessionLayout
+from filebridge.worker.imports.codecache import flush_writes
 
 __all__ = ["ChildConnection", "register", "unregister"]
 
@@ -61,6 +62,7 @@ def register(config: dict[str, Any], install: Installer, installed: Installer) -
     from multiprocessing.reduction import ForkingPickler
 
     def reduce_process(process: Any) -> tuple[Any, tuple[Any, ...]]:
+        flush_writes()  # the child finds what this process compiled in the code cache
         state = bytes(ForkingPickler.dumps(process.__dict__))
         return _start_child, (config, type(process), state, install, installed)
 
