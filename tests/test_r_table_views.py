@@ -422,3 +422,29 @@ def test_r_view_of_empty_frames_vectors_and_unusual_columns(host: Host,
         ("datetime", "America/New_York"), ("float", None)]
     assert lt_cells["t"] == [1704121200.0, None] and lt_cells["h"] == [1.5, None]
     assert seen["latin1"][1]["s"] == ["caf\u00e9", "b"]
+
+
+def test_r_view_writes_the_first_page_before_meta_and_the_host_serves_it(
+        host: Host, recorder: Recorder, idle_r: IdleR) -> None:
+    from filebridge.host.viewers.table_snapshot import SnapshotTable
+
+    recorder.record("dataview", {"shown": True})
+    for code, rows in ((EVERY_TYPE + "View(df)", 6), (FRAME + "View(df)", 5000)):
+        args = view_of(idle_r, recorder, code)
+        folder = Path(args["dir"])
+        meta = json.loads((folder / "meta.json").read_bytes())
+        shown = min(rows, 200)
+        assert meta["head"] == {"file": "head.json", "rows": shown,
+                                "columns": len(meta["columns"])}
+        head = json.loads((folder / "head.json").read_bytes())
+        # the same cells R answers from the whole frame
+        live = ask(host, "rows", view=args["view"], count=shown)
+        assert head["cells"] == live["cells"] and head["columns"] == live["columns"]
+        window = SnapshotTable(folder).head_window({"start": 1, "count": 3, "columns": [1, 2]})
+        assert window is not None
+        assert window["total"] == rows and window["rows"] == [1, 2, 3]
+        assert window["cells"] == [c[1:4] for c in live["cells"][1:3]]
+        # sorted windows and windows past the first page are not the first page's
+        assert SnapshotTable(folder).head_window({"sort": [{"column": 1}]}) is None
+        assert SnapshotTable(folder).head_window({"start": shown, "count": 10}) is None \
+            or rows == shown

@@ -76,9 +76,8 @@ def _write_head(folder: Path, table: EncodedTable) -> Optional[dict[str, Any]]:
     columns = list(range(min(len(table.specs), HEAD_COLUMNS)))
     answer = TableQuery(part.specs, part.rows, part.buffers, part.np).rows(
         {"start": 0, "count": rows, "columns": columns})
-    atomic_write(folder / "head.json", json.dumps(
-        {"rows": rows, "columns": columns, "cells": answer["cells"]}, ensure_ascii=False,
-        allow_nan=False).encode("utf-8"))
+    atomic_write(folder / "head.json", json.dumps(answer, ensure_ascii=False,
+                                                  allow_nan=False).encode("utf-8"))
     return {"file": "head.json", "rows": rows, "columns": len(columns)}
 
 

@@ -1353,6 +1353,30 @@ local({
     list(specs = specs, values = values)
   }
 
+  # The first page (head.json, written before meta.json): the first rows of the first columns
+  # as table.rows answers them, from a slice of the columns, so its cost does not grow with
+  # the rows; the host shows it without asking R.
+  TABLE_HEAD_ROWS <- 200L
+  TABLE_HEAD_COLUMNS <- 64L
+  write_view_head <- function(folder, columns, rows) {
+    n <- min(rows, TABLE_HEAD_ROWS)
+    width <- min(length(columns$specs), TABLE_HEAD_COLUMNS)
+    part <- new.env(parent = emptyenv())
+    part$specs <- columns$specs[seq_len(width)]
+    part$values <- lapply(columns$values[seq_len(width)], function(v) {
+      if (is.data.frame(v) || is.matrix(v)) v[seq_len(n), , drop = FALSE] else v[seq_len(n)]
+    })
+    part$rows <- n
+    part$total <- n
+    part$keys <- list()
+    part$orders <- list()
+    text <- rows_answer(part, list(start = 0, count = n))
+    write_whole(file.path(folder, "head.json"), function(con) {
+      writeBin(charToRaw(enc2utf8(text)), con)
+    })
+    list(file = "head.json", rows = n, columns = width)
+  }
+
   write_snapshot_meta <- function(folder, meta) {
     meta$complete <- all(vapply(meta$columns, function(s) isTRUE(s$ready), NA))
     write_whole(file.path(folder, "meta.json"), function(con) {
@@ -1369,6 +1393,8 @@ local({
     specs <- columns$specs
     meta <- list(format = "filebridge.table", version = 2L, title = title, rows = rows,
                  total_rows = total, complete = FALSE, live = TRUE, columns = specs)
+    head <- tryCatch(write_view_head(folder, columns, rows), error = function(e) NULL)
+    if (!is.null(head)) meta$head <- head
     background <- isTRUE(getOption("filebridge.view_background", TRUE))
     # the cheap columns now (as long as the budget lasts), then the rest
     for (k in seq_along(specs)) {
@@ -1840,8 +1866,9 @@ local({
     list(rows = entry$rows, total_rows = entry$total, columns = entry$specs)
   }
 
-  table_rows <- function(args) {
-    entry <- live_table(args)
+  table_rows <- function(args) rows_answer(live_table(args), args)
+
+  rows_answer <- function(entry, args) {
     columns <- live_columns_arg(args, length(entry$specs))
     window <- live_window(entry, args, 100, TABLE_WINDOW)
     cells <- vapply(columns, function(i) json_array(live_cells(entry, i, window$rows)), "")
