@@ -448,3 +448,22 @@ def test_r_view_writes_the_first_page_before_meta_and_the_host_serves_it(
         assert SnapshotTable(folder).head_window({"sort": [{"column": 1}]}) is None
         assert SnapshotTable(folder).head_window({"start": shown, "count": 10}) is None \
             or rows == shown
+
+
+def test_r_view_marks_datetime_columns_whose_times_are_all_midnight(
+        host: Host, recorder: Recorder) -> None:
+    recorder.record("dataview", {"shown": True})
+    run_r("filebridge_connect()\n"
+          "days <- as.POSIXct('2024-03-28', tz = 'Europe/Paris') + 86400 * 0:4\n"
+          "days <- as.POSIXct(format(days, '%Y-%m-%d'), tz = 'Europe/Paris')\n"
+          "utc_in_paris <- as.POSIXct('2024-01-01', tz = 'UTC') + 86400 * 0:4\n"
+          "attr(utc_in_paris, 'tzone') <- 'Europe/Paris'\n"
+          "View(data.frame(paris = days, na = replace(days, 5, NA),\n"
+          "                utc_in_paris = utc_in_paris, noon = days + 43200))\n",
+          session=host.root.sessions / "r1")
+    recorder.wait_for(lambda: len(recorder.received("dataview")) == 1)
+    meta = json.loads((Path(recorder.received("dataview")[0].args["dir"]) / "meta.json")
+                      .read_bytes())
+    marks = {c["name"]: c.get("midnight", False) for c in meta["columns"]
+             if c["type"] == "datetime"}
+    assert marks == {"paris": True, "na": True, "utc_in_paris": False, "noon": False}

@@ -1211,6 +1211,18 @@ local({
     }
   })
 
+  # Whether every time (NA aside) is at midnight in `zone`: the page then shows dates only.
+  # The seconds first (zones are whole quarters of an hour), the wall clock only then.
+  all_midnight <- function(col, zone) {
+    seconds <- unclass(col)
+    attributes(seconds) <- NULL
+    seconds <- seconds[is.finite(seconds)]
+    if (!length(seconds) || any(utils::head(seconds, 1000L) %% 900 != 0) ||
+        any(seconds %% 900 != 0)) return(FALSE)
+    wall <- as.POSIXlt(.POSIXct(seconds, tz = zone))
+    all(wall$hour == 0L & wall$min == 0L & wall$sec == 0)
+  }
+
   # A column's type in the snapshot (and in the live answers): `type`, `storage`, `dtype`,
   # and `tz` / `levels` where they apply.
   column_spec <- function(col, name) {
@@ -1227,6 +1239,7 @@ local({
       zone <- attr(col, "tzone")
       zone <- if (length(zone) && !is.na(zone[[1L]]) && nzchar(zone[[1L]])) zone[[1L]]
               else local_zone()
+      if (all_midnight(col, zone)) return(spec("datetime", "f64", tz = zone, midnight = TRUE))
       return(spec("datetime", "f64", tz = zone))
     }
     if (inherits(col, "integer64") && is.double(col)) return(spec("integer", "i64"))

@@ -47,6 +47,8 @@
       return { text: (size >= 1 ? floatFormat : smallFormat).format(value), cls: "" };
     }
     if (typeof value === "boolean") return { text: value ? "true" : "false", cls: "" };
+    // every time of the column is at midnight: its dates alone, as pandas and R print them
+    if (column.type === "datetime" && column.midnight && typeof value === "string") return { text: value.slice(0, 10), cls: "" };
     return { text: String(value), cls: "" };
   }
 
@@ -612,7 +614,7 @@
       st.columns = schema.columns;
       st.rows = schema.rows;
       st.total = schema.rows;
-      st.widths = st.columns.map((c) => Math.max(c.name.length * 8 + 92, c.type === "datetime" ? 180 : 110));
+      st.widths = st.columns.map((c) => Math.max(c.name.length * 8 + 92, c.type === "datetime" && !c.midnight ? 180 : 110));
       st.columns.forEach((c, i) => { if (c.role === "label") st.pinned.add(i); });
       buildHeader();
       sortFlags();
