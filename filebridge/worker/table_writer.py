@@ -34,6 +34,7 @@ HEAD_ROWS = 200  # the first page: two of the grid's 100-row blocks
 HEAD_COLUMNS = 64  # ... of the columns a first screen shows, at most
 FIRST_ANSWER_WAIT = 0.5  # seconds the snapshot writer waits for the host's first window
 ANSWER_SENT_WAIT = 0.1
+META_INTERVAL = 0.1  # seconds between two rewrites of meta.json while columns are written
 _SUFFIX = {"f64": "f64", "i32": "i32", "i64": "i64", "utf8": "utf8"}
 
 
@@ -107,11 +108,17 @@ def write_table(table: EncodedTable, folder: Path, title: str, *, total_rows: in
         if head is None and first_answer is not None and first_answer.wait(FIRST_ANSWER_WAIT):
             time.sleep(ANSWER_SENT_WAIT)  # the answer is set before it is written out
         try:
+            written = time.monotonic()
             for n, entry in enumerate(meta["columns"]):
                 _write_column(folder, entry, table.buffers(n))
-                with lock:
-                    meta["complete"] = n == len(meta["columns"]) - 1
-                    _write_meta(folder, meta)
+                last = n == len(meta["columns"]) - 1
+                # a wide frame's columns come fast: meta.json (which lists them all) is
+                # rewritten at most every META_INTERVAL, not once a column
+                if last or time.monotonic() - written >= META_INTERVAL:
+                    with lock:
+                        meta["complete"] = last
+                        _write_meta(folder, meta)
+                    written = time.monotonic()
         except Exception as exc:  # the folder vanished, the disk is full: say so, keep running
             print(f"filebridge: writing the table {title!r} stopped: {exc}", file=sys.stderr)
 

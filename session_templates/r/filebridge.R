@@ -1423,7 +1423,10 @@ local({
     write_rest <- function() {
       # fixed-width columns first: they take a moment, text takes longer
       fixed <- vapply(meta$columns[rest], function(s) s$storage != "utf8", NA)
-      for (k in c(rest[fixed], rest[!fixed])) {
+      # meta.json lists every column: a wide frame's is rewritten every 0.1 s at most
+      written <- now_seconds()
+      todo <- c(rest[fixed], rest[!fixed])
+      for (k in todo) {
         s <- meta$columns[[k]]
         if (s$storage == "utf8") {
           if (!write_text_column(folder, s, columns$values[[k]])) meta$columns[[k]]$na <- NULL
@@ -1431,7 +1434,10 @@ local({
           write_fixed_column(folder, s, columns$values[[k]])
         }
         meta$columns[[k]]$ready <- TRUE
-        write_snapshot_meta(folder, meta)
+        if (k == todo[[length(todo)]] || now_seconds() - written >= 0.1) {
+          write_snapshot_meta(folder, meta)
+          written <- now_seconds()
+        }
       }
     }
     # niced: the writer must not take a core from R answering the page, nor from the host
