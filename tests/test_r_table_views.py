@@ -467,3 +467,30 @@ def test_r_view_marks_datetime_columns_whose_times_are_all_midnight(
     marks = {c["name"]: c.get("midnight", False) for c in meta["columns"]
              if c["type"] == "datetime"}
     assert marks == {"paris": True, "na": True, "utc_in_paris": False, "noon": False}
+
+
+def test_r_fills_in_a_column_not_on_disk_for_the_rows_the_host_sorted(
+        host: Host, idle_r: IdleR) -> None:
+    from filebridge.host.viewers.store import ViewerStore, install_viewer_handlers
+    from filebridge.host.viewers.table_service import TableService
+
+    store = ViewerStore()
+    install_viewer_handlers(host, store)
+    service = TableService(host, store)
+    idle_r.run(FRAME + "View(df)")
+    deadline = time.monotonic() + 30
+    while not store.views("r1") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (view,) = store.views("r1")
+    folder = Path(view.folder)
+    meta = wait_complete(folder)
+    meta["columns"][2]["ready"] = False  # the text column, as while the forked writer writes it
+    meta["complete"] = False
+    (folder / "meta.json").write_text(json.dumps(meta))
+    args = {"start": 10, "count": 50, "sort": [{"column": 1, "descending": True}],
+            "filters": [{"column": 3, "op": "not_na"}]}
+    answer = service.answer("r1", view.id, "rows", dict(args))
+    assert answer.pop("source") == "snapshot+live"
+    assert answer == ask(host, "rows", view=view.id, **args)
+    with pytest.raises(RemoteError, match="positions"):
+        ask(host, "rows", view=view.id, positions=[5000])

@@ -337,6 +337,12 @@ class TableQuery:
         start = _int_arg(args, "start", 0, 0, 2 ** 62)
         count = _int_arg(args, "count", 100, 0, MAX_WINDOW)
         columns = self._columns_arg(args)
+        if args.get("positions") is not None:
+            # the rows the asker chose (it sorted and filtered itself): these, in this order
+            positions = self._positions_arg(args["positions"])
+            return {"total": self.nrows, "start": 0, "rows": positions, "columns": columns,
+                    "cells": [[self.column(i).cell(row) for row in positions]
+                              for i in columns]}
         order = self.order(query)
         total = self.nrows if order is None else len(order)
         stop = min(total, start + count)
@@ -348,6 +354,14 @@ class TableQuery:
             cells.append([column.cell(row) for row in positions])
         return {"total": total, "start": start, "rows": positions, "columns": columns,
                 "cells": cells}
+
+    def _positions_arg(self, asked: Any) -> list[int]:
+        if not isinstance(asked, (list, tuple)) or len(asked) > MAX_WINDOW or not all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v < self.nrows
+                for v in asked):
+            raise _bad(f"positions: a list of at most {MAX_WINDOW} row positions below "
+                       f"{self.nrows}")
+        return list(asked)
 
     def _columns_arg(self, args: dict[str, Any]) -> list[int]:
         asked = args.get("columns")

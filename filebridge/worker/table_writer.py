@@ -181,7 +181,8 @@ class LiveTables:
         asked = parse_query(args, len(table.specs))
         start = args.get("start", 0)
         count = args.get("count", 100)
-        if asked.identity and table.slicer is not None and isinstance(start, int) \
+        if asked.identity and args.get("positions") is None and table.slicer is not None \
+                and isinstance(start, int) \
                 and isinstance(count, int) and start >= 0 and count >= 0:
             # An unsorted window: encode only its rows, not whole columns.
             stop = min(table.rows, start + min(count, 2000))

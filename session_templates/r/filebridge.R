@@ -1880,6 +1880,20 @@ local({
          rows = if (is.null(order)) positions else order[positions])
   }
 
+  # `positions`: the rows the host chose (it sorted and filtered the snapshot itself), as
+  # they are; R answers only their cells.
+  chosen_rows <- function(entry, positions) {
+    ok <- is.list(positions) && length(positions) <= TABLE_WINDOW &&
+      all(vapply(positions, function(p) is.numeric(p) && length(p) == 1L && !is.na(p) &&
+                   p == floor(p) && p >= 0 && p < entry$rows, NA))
+    if (!ok) {
+      answer_error("bad_request", sprintf("positions: a list of at most %d row positions below %d",
+                                          TABLE_WINDOW, entry$rows))
+    }
+    list(total = entry$rows, start = 0, count = length(positions),
+         rows = as.integer(unlist(positions, use.names = FALSE)) + 1L)
+  }
+
   table_schema <- function(args) {
     entry <- live_table(args)
     list(rows = entry$rows, total_rows = entry$total, columns = entry$specs)
@@ -1889,7 +1903,8 @@ local({
 
   rows_answer <- function(entry, args) {
     columns <- live_columns_arg(args, length(entry$specs))
-    window <- live_window(entry, args, 100, TABLE_WINDOW)
+    window <- if (is.null(args$positions)) live_window(entry, args, 100, TABLE_WINDOW)
+              else chosen_rows(entry, args$positions)
     cells <- vapply(columns, function(i) json_array(live_cells(entry, i, window$rows)), "")
     structure(sprintf('{"total":%.0f,"start":%.0f,"rows":%s,"columns":%s,"cells":%s}',
                       window$total, window$start, json_array(sprintf("%.0f", window$rows - 1)),
