@@ -433,7 +433,7 @@ def test_r_view_writes_the_first_page_before_meta_and_the_host_serves_it(
         args = view_of(idle_r, recorder, code)
         folder = Path(args["dir"])
         meta = json.loads((folder / "meta.json").read_bytes())
-        shown = min(rows, 200)
+        shown = min(rows, 100)
         assert meta["head"] == {"file": "head.json", "rows": shown,
                                 "columns": len(meta["columns"])}
         head = json.loads((folder / "head.json").read_bytes())

@@ -30,7 +30,7 @@ from filebridge.worker.table_columns import EncodedTable, as_table
 __all__ = ["LIVE_VIEWS", "LiveTables", "as_table", "limited", "live_tables", "write_table"]
 
 LIVE_VIEWS = 16
-HEAD_ROWS = 200  # the first page: two of the grid's 100-row blocks
+HEAD_ROWS = 100  # the first page: the grid's first block of rows
 HEAD_COLUMNS = 64  # ... of the columns a first screen shows, at most
 FIRST_ANSWER_WAIT = 0.5  # seconds the snapshot writer waits for the host's first window
 ANSWER_SENT_WAIT = 0.1

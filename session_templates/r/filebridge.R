@@ -1369,7 +1369,7 @@ local({
   # The first page (head.json, written before meta.json): the first rows of the first columns
   # as table.rows answers them, from a slice of the columns, so its cost does not grow with
   # the rows; the host shows it without asking R.
-  TABLE_HEAD_ROWS <- 200L
+  TABLE_HEAD_ROWS <- 100L
   TABLE_HEAD_COLUMNS <- 64L
   write_view_head <- function(folder, columns, rows) {
     n <- min(rows, TABLE_HEAD_ROWS)
