@@ -34,7 +34,8 @@ HEAD_ROWS = 100  # the first page: the grid's first block of rows
 HEAD_COLUMNS = 64  # ... of the columns a first screen shows, at most
 FIRST_ANSWER_WAIT = 0.5  # seconds the snapshot writer waits for the host's first window
 ANSWER_SENT_WAIT = 0.1
-META_INTERVAL = 0.1  # seconds between two rewrites of meta.json while columns are written
+META_INTERVAL = 0.1  # seconds between two rewrites of meta.json while columns are written ...
+META_EVERY_COLUMN = 64  # ... for tables wider than this; narrower ones: after each column
 _SUFFIX = {"f64": "f64", "i32": "i32", "i64": "i64", "utf8": "utf8"}
 
 
@@ -109,12 +110,15 @@ def write_table(table: EncodedTable, folder: Path, title: str, *, total_rows: in
             time.sleep(ANSWER_SENT_WAIT)  # the answer is set before it is written out
         try:
             written = time.monotonic()
-            for n, entry in enumerate(meta["columns"]):
+            specs = meta["columns"]
+            for n, entry in enumerate(specs):
                 _write_column(folder, entry, table.buffers(n))
-                last = n == len(meta["columns"]) - 1
-                # a wide frame's columns come fast: meta.json (which lists them all) is
-                # rewritten at most every META_INTERVAL, not once a column
-                if last or time.monotonic() - written >= META_INTERVAL:
+                last = n == len(specs) - 1
+                # a wide frame's columns come fast: its meta.json (which lists them all) is
+                # rewritten at most every META_INTERVAL, and before a text column (slow)
+                if last or len(specs) <= META_EVERY_COLUMN \
+                        or time.monotonic() - written >= META_INTERVAL \
+                        or specs[n + 1]["storage"] == "utf8":
                     with lock:
                         meta["complete"] = last
                         _write_meta(folder, meta)

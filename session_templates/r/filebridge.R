@@ -1423,7 +1423,8 @@ local({
     write_rest <- function() {
       # fixed-width columns first: they take a moment, text takes longer
       fixed <- vapply(meta$columns[rest], function(s) s$storage != "utf8", NA)
-      # meta.json lists every column: a wide frame's is rewritten every 0.1 s at most
+      # meta.json lists every column: a wide frame's is rewritten every 0.1 s at most (and
+      # before a text column, which is slow); a narrower one's after each column
       written <- now_seconds()
       todo <- c(rest[fixed], rest[!fixed])
       for (k in todo) {
@@ -1434,7 +1435,9 @@ local({
           write_fixed_column(folder, s, columns$values[[k]])
         }
         meta$columns[[k]]$ready <- TRUE
-        if (k == todo[[length(todo)]] || now_seconds() - written >= 0.1) {
+        at <- match(k, todo)
+        if (at == length(todo) || length(todo) <= 64L || now_seconds() - written >= 0.1 ||
+            meta$columns[[todo[[at + 1L]]]]$storage == "utf8") {
           write_snapshot_meta(folder, meta)
           written <- now_seconds()
         }
