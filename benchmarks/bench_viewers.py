@@ -24,8 +24,8 @@ a real host, its web page's API (real HTTP) and a live worker process:
 - ``plot_ms``: from ``plt.show()`` in the worker to the new plot being served by the page.
   Baseline: rendering an identical fresh figure to PNG bytes in the worker (``savefig``).
 
-R's figures (1e6 x 4 data.frame through ``View()``, and vscode-R's legacy jsonlite path beside
-it) belong in ``measure_r`` below; they are reported as "not measured" until it fills them.
+R's figures (a 1e6 x 4 data.frame through ``View()``, and vscode-R's legacy jsonlite path
+beside it) are measured in the same run by ``bench r_views`` (``--no-r`` skips them).
 
 Worker and host timestamps are compared on one machine's clock (time.time()).
 """
@@ -265,9 +265,18 @@ def measure_host_memory(root: Path, rows: int) -> float:
 
 
 def measure_r() -> dict[str, Any]:
-    """R's figures: a 1e6 x 4 data.frame through View() (first rows, R time blocked) and
-    vscode-R's legacy jsonlite write of the same frame beside it. Not measured here yet."""
-    return {}
+    """R's figures in the same run, by ``bench r_views``: a 1e6 x 4 data.frame through
+    View() (R blocked, first rows, sort, text filter) and vscode-R's legacy jsonlite write of
+    the same frame beside it; ``{"error": ...}`` without R."""
+    from benchmarks import bench_r_views
+
+    try:
+        shape = bench_r_views.run("1000000x4")["views"]["1000000x4"]
+    except RuntimeError as exc:
+        return {"error": str(exc)}
+    keys = ("first_rows_ms", "r_blocked_ms", "sort_ms", "filter_ms", "legacy_first_rows_ms",
+            "legacy_blocked_ms")
+    return {key: round(shape[key], 1) for key in keys}
 
 
 def measure_one_document(root: Path, rows: int) -> dict[str, float]:
@@ -328,7 +337,7 @@ def measure_plots(base: str, root: Path, repeat: int) -> dict[str, float]:
     return {"plot_ms": statistics.median(samples), "savefig_ms": statistics.median(renders)}
 
 
-def run(full: bool = False) -> dict[str, Any]:
+def run(full: bool = False, with_r: bool = True) -> dict[str, Any]:
     from filebridge.host import Host
     from filebridge.host.viewers.service import install_viewers
     from filebridge.host.viewers.table_snapshot import host_numpy
@@ -353,7 +362,7 @@ def run(full: bool = False) -> dict[str, Any]:
         finally:
             viewers.ui.stop()
             host.stop()
-    r = measure_r()
+    r = measure_r() if with_r else {"error": "skipped (--no-r)"}
 
     def ratio(a: float, b: float) -> float:
         return round(a / b, 2) if b else float("nan")
@@ -400,9 +409,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--full", action="store_true", help="more plot repetitions")
+    parser.add_argument("--no-r", action="store_true", help="without R's View() figures")
     args = parser.parse_args(argv)
-    result = run(full=args.full)
+    result = run(full=args.full, with_r=not args.no_r)
     r = result["r"]
+    missing = f"not measured: {r['error']}" if "error" in r else ""
     rows = [
         ("10^6 x 6 dataview -> first rows served (ms)", result["first_rows_ms"]),
         ("  baseline: one JSON document parsed whole (ms)",
@@ -436,9 +447,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         ("host RSS growth, far window of 10^5 / 10^6 rows (MB)",
          f"{result['host_rss_growth_1e5_mb']} / {result['host_rss_growth_1e6_mb']}"),
         ("  baseline growth, one document (MB)", result["baseline_one_document_rss_growth_mb"]),
-        ("R 1e6 x 4 View() first rows / R blocked (ms)",
-         f"{r.get('first_rows_ms', 'not measured')} / {r.get('blocked_ms', 'not measured')}"),
-        ("  vscode-R legacy jsonlite path (ms)", r.get("legacy_ms", "not measured")),
+        ("R 1e6 x 4 View(): first rows / R blocked (ms)",
+         missing or f"{r['first_rows_ms']} / {r['r_blocked_ms']}"),
+        ("  sort / text filter (ms)", missing or f"{r['sort_ms']} / {r['filter_ms']}"),
+        ("  vscode-R's View() path: first rows / R blocked (ms)",
+         missing or f"{r['legacy_first_rows_ms']} / {r['legacy_blocked_ms']}"),
         ("plt.show() -> plot served (ms, median)", result["plot_ms"]),
         ("  baseline: savefig of the same figure (ms)", result["baseline_savefig_ms"]),
         ("  ratio", result["plot_ratio"]),
