@@ -6,6 +6,10 @@ a real host, its web page's API (real HTTP) and a live worker process:
 - ``first_rows_ms``: from the worker calling ``dataview`` to the page's API answering the first
   rectangle (100 rows, all columns). Baseline: the one-document way (vscode-R's): the worker
   writes the whole table as one JSON document and the host parses it before showing a row.
+  Split into: ``dataview``'s return (the schema and the first page written, the host told),
+  ``first_page_encode_ms`` (the first page alone), ``listed_after_return_ms`` (the host handled
+  the request and the page's API lists the view, polled every 2 ms) and ``first_fetch_ms``
+  (the page's request for the rows, answered from the first page on disk).
 - ``worker_blocked_ms``: how long ``dataview`` held the worker's caller (the columns are then
   written on a thread; ``snapshot_complete_ms`` says when the last one was on disk).
 - ``sort_ms`` / ``filter_ms`` / ``profile_ms``: the page asking for a window sorted by one float
@@ -20,8 +24,8 @@ a real host, its web page's API (real HTTP) and a live worker process:
 - ``plot_ms``: from ``plt.show()`` in the worker to the new plot being served by the page.
   Baseline: rendering an identical fresh figure to PNG bytes in the worker (``savefig``).
 
-R's figures (1e6 x 4 data.frame through ``View()``, and vscode-R's legacy jsonlite path beside
-it) belong in ``measure_r`` below; they are reported as "not measured" until it fills them.
+R's figures (a 1e6 x 4 data.frame through ``View()``, and vscode-R's legacy jsonlite path
+beside it) are measured in the same run by ``bench r_views`` (``--no-r`` skips them).
 
 Worker and host timestamps are compared on one machine's clock (time.time()).
 """
@@ -69,11 +73,24 @@ if mode == "document":
         f.write(df.reset_index().to_json(orient="records"))
     print(json.dumps({"started": started}), flush=True)
     sys.exit(0)
+from filebridge.worker import table_writer
+write_head = table_writer._write_head
+head_ms = []
+
+def timed_head(*args):
+    t = time.perf_counter()
+    try:
+        return write_head(*args)
+    finally:
+        head_ms.append((time.perf_counter() - t) * 1000)
+
+table_writer._write_head = timed_head
 started = time.time()
 t = time.perf_counter()
 viewers.dataview(df, title="bench")
 blocked = (time.perf_counter() - t) * 1000
-print(json.dumps({"started": started, "blocked_ms": blocked}), flush=True)
+print(json.dumps({"started": started, "blocked_ms": blocked, "announced": time.time(),
+                  "head_ms": head_ms[0] if head_ms else None}), flush=True)
 for line in sys.stdin:
     if line.strip() != "pandas":
         break
@@ -137,8 +154,10 @@ def _ask(base: str, session: str, view: str, command: str, args: dict[str, Any])
     return _get(f"{base}api/sessions/{session}/tables/{view}/{command}?{query}")
 
 
-def _first_rows(base: str, session: str, deadline: float) -> tuple[float, str]:
-    """Poll the page's API until a table of ``session`` answers its first rows; (time, view)."""
+def _first_rows(base: str, session: str, deadline: float) -> tuple[float, str, float, float]:
+    """Poll the page's API until a table of ``session`` answers its first rows; (time, view,
+    when the page first listed the view, how long the answering request took)."""
+    listed = 0.0
     while time.monotonic() < deadline:
         try:
             views = _get(f"{base}api/sessions/{session}")["views"]
@@ -146,12 +165,15 @@ def _first_rows(base: str, session: str, deadline: float) -> tuple[float, str]:
             views = []
         tables = [v for v in views if v["kind"] == "table"]
         if tables:
+            listed = listed or time.time()
+            asked = time.perf_counter()
             try:
                 answer = _ask(base, session, tables[0]["id"], "rows", {"start": 0, "count": 100})
             except urllib.error.HTTPError:
                 answer = {"rows": []}
             if answer["rows"]:
-                return time.time(), tables[0]["id"]
+                return (time.time(), tables[0]["id"], listed,
+                        (time.perf_counter() - asked) * 1000)
         time.sleep(0.002)
     raise TimeoutError("the first rows were never served")
 
@@ -173,10 +195,13 @@ def measure_dataview(base: str, root: Path, rows: int) -> dict[str, Any]:
                               stdout=subprocess.PIPE, text=True)
     assert worker.stdout is not None and worker.stdin is not None
     try:
-        served, view = _first_rows(base, session, time.monotonic() + 120)
+        served, view, listed, fetch_ms = _first_rows(base, session, time.monotonic() + 120)
         sent = json.loads(worker.stdout.readline())
         out: dict[str, Any] = {"first_rows_ms": (served - sent["started"]) * 1000,
-                               "worker_blocked_ms": sent["blocked_ms"]}
+                               "worker_blocked_ms": sent["blocked_ms"],
+                               "first_page_encode_ms": sent["head_ms"],
+                               "listed_after_return_ms": (listed - sent["announced"]) * 1000,
+                               "first_fetch_ms": fetch_ms}
         folder = root / "sessions" / session / "views" / view
         deadline = time.monotonic() + 120
         while not json.loads((folder / "meta.json").read_text()).get("complete"):
@@ -240,9 +265,18 @@ def measure_host_memory(root: Path, rows: int) -> float:
 
 
 def measure_r() -> dict[str, Any]:
-    """R's figures: a 1e6 x 4 data.frame through View() (first rows, R time blocked) and
-    vscode-R's legacy jsonlite write of the same frame beside it. Not measured here yet."""
-    return {}
+    """R's figures in the same run, by ``bench r_views``: a 1e6 x 4 data.frame through
+    View() (R blocked, first rows, sort, text filter) and vscode-R's legacy jsonlite write of
+    the same frame beside it; ``{"error": ...}`` without R."""
+    from benchmarks import bench_r_views
+
+    try:
+        shape = bench_r_views.run("1000000x4")["views"]["1000000x4"]
+    except RuntimeError as exc:
+        return {"error": str(exc)}
+    keys = ("first_rows_ms", "r_blocked_ms", "sort_ms", "filter_ms", "legacy_first_rows_ms",
+            "legacy_blocked_ms")
+    return {key: round(shape[key], 1) for key in keys}
 
 
 def measure_one_document(root: Path, rows: int) -> dict[str, float]:
@@ -303,7 +337,7 @@ def measure_plots(base: str, root: Path, repeat: int) -> dict[str, float]:
     return {"plot_ms": statistics.median(samples), "savefig_ms": statistics.median(renders)}
 
 
-def run(full: bool = False) -> dict[str, Any]:
+def run(full: bool = False, with_r: bool = True) -> dict[str, Any]:
     from filebridge.host import Host
     from filebridge.host.viewers.service import install_viewers
     from filebridge.host.viewers.table_snapshot import host_numpy
@@ -328,7 +362,7 @@ def run(full: bool = False) -> dict[str, Any]:
         finally:
             viewers.ui.stop()
             host.stop()
-    r = measure_r()
+    r = measure_r() if with_r else {"error": "skipped (--no-r)"}
 
     def ratio(a: float, b: float) -> float:
         return round(a / b, 2) if b else float("nan")
@@ -339,6 +373,9 @@ def run(full: bool = False) -> dict[str, Any]:
         "baseline_one_document_first_rows_ms": round(baseline["first_page_ms"], 1),
         "first_rows_ratio": ratio(table["first_rows_ms"], baseline["first_page_ms"]),
         "worker_blocked_ms": round(table["worker_blocked_ms"], 1),
+        "first_page_encode_ms": round(table["first_page_encode_ms"] or 0, 1),
+        "listed_after_return_ms": round(table["listed_after_return_ms"], 1),
+        "first_fetch_ms": round(table["first_fetch_ms"], 1),
         "snapshot_complete_ms": round(table["snapshot_complete_ms"], 1),
         "answered_by": table["source"],
         "sort_ms": round(table["sort_ms"], 1),
@@ -372,14 +409,22 @@ def main(argv: Optional[list[str]] = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--full", action="store_true", help="more plot repetitions")
+    parser.add_argument("--no-r", action="store_true", help="without R's View() figures")
     args = parser.parse_args(argv)
-    result = run(full=args.full)
+    result = run(full=args.full, with_r=not args.no_r)
     r = result["r"]
+    missing = f"not measured: {r['error']}" if "error" in r else ""
     rows = [
         ("10^6 x 6 dataview -> first rows served (ms)", result["first_rows_ms"]),
         ("  baseline: one JSON document parsed whole (ms)",
          result["baseline_one_document_first_rows_ms"]),
         ("  ratio (lower is better)", result["first_rows_ratio"]),
+        ("  of which: dataview returned (schema + first page written, announced) (ms)",
+         result["worker_blocked_ms"]),
+        ("    encoding and writing the first page (ms)", result["first_page_encode_ms"]),
+        ("  the host handled it, the page listed the view, after the return (ms)",
+         result["listed_after_return_ms"]),
+        ("  the page's request for the first 100 rows (ms)", result["first_fetch_ms"]),
         ("worker blocked by dataview (ms)", result["worker_blocked_ms"]),
         ("  snapshot complete on disk after (ms)", result["snapshot_complete_ms"]),
         (f"sort by a float column, first window (ms, {result['answered_by']})",
@@ -402,9 +447,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         ("host RSS growth, far window of 10^5 / 10^6 rows (MB)",
          f"{result['host_rss_growth_1e5_mb']} / {result['host_rss_growth_1e6_mb']}"),
         ("  baseline growth, one document (MB)", result["baseline_one_document_rss_growth_mb"]),
-        ("R 1e6 x 4 View() first rows / R blocked (ms)",
-         f"{r.get('first_rows_ms', 'not measured')} / {r.get('blocked_ms', 'not measured')}"),
-        ("  vscode-R legacy jsonlite path (ms)", r.get("legacy_ms", "not measured")),
+        ("R 1e6 x 4 View(): first rows / R blocked (ms)",
+         missing or f"{r['first_rows_ms']} / {r['r_blocked_ms']}"),
+        ("  sort / text filter (ms)", missing or f"{r['sort_ms']} / {r['filter_ms']}"),
+        ("  vscode-R's View() path: first rows / R blocked (ms)",
+         missing or f"{r['legacy_first_rows_ms']} / {r['legacy_blocked_ms']}"),
         ("plt.show() -> plot served (ms, median)", result["plot_ms"]),
         ("  baseline: savefig of the same figure (ms)", result["baseline_savefig_ms"]),
         ("  ratio", result["plot_ratio"]),

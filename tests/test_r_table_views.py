@@ -422,3 +422,75 @@ def test_r_view_of_empty_frames_vectors_and_unusual_columns(host: Host,
         ("datetime", "America/New_York"), ("float", None)]
     assert lt_cells["t"] == [1704121200.0, None] and lt_cells["h"] == [1.5, None]
     assert seen["latin1"][1]["s"] == ["caf\u00e9", "b"]
+
+
+def test_r_view_writes_the_first_page_before_meta_and_the_host_serves_it(
+        host: Host, recorder: Recorder, idle_r: IdleR) -> None:
+    from filebridge.host.viewers.table_snapshot import SnapshotTable
+
+    recorder.record("dataview", {"shown": True})
+    for code, rows in ((EVERY_TYPE + "View(df)", 6), (FRAME + "View(df)", 5000)):
+        args = view_of(idle_r, recorder, code)
+        folder = Path(args["dir"])
+        meta = json.loads((folder / "meta.json").read_bytes())
+        shown = min(rows, 100)
+        assert meta["head"] == {"file": "head.json", "rows": shown,
+                                "columns": len(meta["columns"])}
+        head = json.loads((folder / "head.json").read_bytes())
+        # the same cells R answers from the whole frame
+        live = ask(host, "rows", view=args["view"], count=shown)
+        assert head["cells"] == live["cells"] and head["columns"] == live["columns"]
+        window = SnapshotTable(folder).head_window({"start": 1, "count": 3, "columns": [1, 2]})
+        assert window is not None
+        assert window["total"] == rows and window["rows"] == [1, 2, 3]
+        assert window["cells"] == [c[1:4] for c in live["cells"][1:3]]
+        # sorted windows and windows past the first page are not the first page's
+        assert SnapshotTable(folder).head_window({"sort": [{"column": 1}]}) is None
+        assert SnapshotTable(folder).head_window({"start": shown, "count": 10}) is None \
+            or rows == shown
+
+
+def test_r_view_marks_datetime_columns_whose_times_are_all_midnight(
+        host: Host, recorder: Recorder) -> None:
+    recorder.record("dataview", {"shown": True})
+    run_r("filebridge_connect()\n"
+          "days <- as.POSIXct('2024-03-28', tz = 'Europe/Paris') + 86400 * 0:4\n"
+          "days <- as.POSIXct(format(days, '%Y-%m-%d'), tz = 'Europe/Paris')\n"
+          "utc_in_paris <- as.POSIXct('2024-01-01', tz = 'UTC') + 86400 * 0:4\n"
+          "attr(utc_in_paris, 'tzone') <- 'Europe/Paris'\n"
+          "View(data.frame(paris = days, na = replace(days, 5, NA),\n"
+          "                utc_in_paris = utc_in_paris, noon = days + 43200))\n",
+          session=host.root.sessions / "r1")
+    recorder.wait_for(lambda: len(recorder.received("dataview")) == 1)
+    meta = json.loads((Path(recorder.received("dataview")[0].args["dir"]) / "meta.json")
+                      .read_bytes())
+    marks = {c["name"]: c.get("midnight", False) for c in meta["columns"]
+             if c["type"] == "datetime"}
+    assert marks == {"paris": True, "na": True, "utc_in_paris": False, "noon": False}
+
+
+def test_r_fills_in_a_column_not_on_disk_for_the_rows_the_host_sorted(
+        host: Host, idle_r: IdleR) -> None:
+    from filebridge.host.viewers.store import ViewerStore, install_viewer_handlers
+    from filebridge.host.viewers.table_service import TableService
+
+    store = ViewerStore()
+    install_viewer_handlers(host, store)
+    service = TableService(host, store)
+    idle_r.run(FRAME + "View(df)")
+    deadline = time.monotonic() + 30
+    while not store.views("r1") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (view,) = store.views("r1")
+    folder = Path(view.folder)
+    meta = wait_complete(folder)
+    meta["columns"][2]["ready"] = False  # the text column, as while the forked writer writes it
+    meta["complete"] = False
+    (folder / "meta.json").write_text(json.dumps(meta))
+    args = {"start": 10, "count": 50, "sort": [{"column": 1, "descending": True}],
+            "filters": [{"column": 3, "op": "not_na"}]}
+    answer = service.answer("r1", view.id, "rows", dict(args))
+    assert answer.pop("source") == "snapshot+live"
+    assert answer == ask(host, "rows", view=view.id, **args)
+    with pytest.raises(RemoteError, match="positions"):
+        ask(host, "rows", view=view.id, positions=[5000])

@@ -31,6 +31,7 @@ from filebridge.wire.table_format import (
     parse_moment,
     zone,
 )
+from filebridge.wire.table_order import monotone_keys, stable_order
 
 __all__ = [
     "MAX_COLUMNS",
@@ -336,6 +337,12 @@ class TableQuery:
         start = _int_arg(args, "start", 0, 0, 2 ** 62)
         count = _int_arg(args, "count", 100, 0, MAX_WINDOW)
         columns = self._columns_arg(args)
+        if args.get("positions") is not None:
+            # the rows the asker chose (it sorted and filtered itself): these, in this order
+            positions = self._positions_arg(args["positions"])
+            return {"total": self.nrows, "start": 0, "rows": positions, "columns": columns,
+                    "cells": [[self.column(i).cell(row) for row in positions]
+                              for i in columns]}
         order = self.order(query)
         total = self.nrows if order is None else len(order)
         stop = min(total, start + count)
@@ -347,6 +354,14 @@ class TableQuery:
             cells.append([column.cell(row) for row in positions])
         return {"total": total, "start": start, "rows": positions, "columns": columns,
                 "cells": cells}
+
+    def _positions_arg(self, asked: Any) -> list[int]:
+        if not isinstance(asked, (list, tuple)) or len(asked) > MAX_WINDOW or not all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v < self.nrows
+                for v in asked):
+            raise _bad(f"positions: a list of at most {MAX_WINDOW} row positions below "
+                       f"{self.nrows}")
+        return list(asked)
 
     def _columns_arg(self, args: dict[str, Any]) -> list[int]:
         asked = args.get("columns")
@@ -377,8 +392,11 @@ class TableQuery:
     # -- filters -------------------------------------------------------------------------
 
     def _select(self, query: Query) -> Any:
+        """The rows the filters keep, in row order; None for all rows (numpy, no filter)."""
         np = self.np
         if np is not None:
+            if not (query.filters or query.search):
+                return None
             mask = np.ones(self.nrows, dtype=bool)
             for spec in query.filters:
                 mask &= self._mask(spec)
@@ -590,33 +608,31 @@ class TableQuery:
     # -- sorting -------------------------------------------------------------------------
 
     def _sort_by(self, selected: Any, column: _Column, descending: bool) -> Any:
-        """``selected`` stably reordered by ``column``: values, then NaN, then NA."""
+        """``selected`` (None: all rows) stably reordered by ``column``: values, then NaN,
+        then NA."""
         np = self.np
         na = column.na_mask()
         if np is not None:
             if column.values is None:
                 texts = column.texts()
-                positions = selected.tolist()
+                positions = range(self.nrows) if selected is None else selected.tolist()
                 present = [r for r in positions if not na[r]]
                 missing = [r for r in positions if na[r]]
                 present.sort(key=texts.__getitem__, reverse=descending)
                 return np.array(present + missing, dtype=np.int64)
-            values = column.values[selected]
-            group = na[selected].astype(np.int8) * 2
-            if column.storage == "f64":
-                nan = np.isnan(values) & (group == 0)
-                group[nan] = 1
-                values = np.where(group == 0, values, 0.0)
+            values = column.values if selected is None else column.values[selected]
+            missing = na if selected is None else na[selected]
+            nan = (np.isnan(values) & ~missing if column.storage == "f64"
+                   else np.zeros(values.size, dtype=bool))
+            present = ~(missing | nan)
+            if present.all():
+                order = stable_order(np, monotone_keys(np, values, descending))
             else:
-                values = np.where(group == 0, values, 0)
-            key = values
-            if descending:
-                key = (-values if column.storage == "f64"
-                       else -values.astype(np.int64) if column.storage == "i32" else ~values)
-            order = np.argsort(key, kind="stable")
-            if group.any():
-                order = order[np.argsort(group[order], kind="stable")]
-            return selected[order]
+                kept = np.flatnonzero(present)
+                order = np.concatenate([
+                    kept[stable_order(np, monotone_keys(np, values[kept], descending))],
+                    np.flatnonzero(nan), np.flatnonzero(missing)])
+            return order if selected is None else selected[order]
         positions = list(selected)
         if column.values is None:
             texts = column.texts()

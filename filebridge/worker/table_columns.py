@@ -95,6 +95,9 @@ def _python_column(name: str, values: Sequence[Any], role: str = "") -> tuple[di
         zones = {str(v.tzinfo) for v in present if v.tzinfo is not None}
         spec["tz"] = "UTC" if zones and zones <= {"UTC", "UTC+00:00"} else (
             zones.pop() if len(zones) == 1 else "")
+        if present and all(v.hour == v.minute == v.second == v.microsecond == 0
+                           for v in present):
+            spec["midnight"] = True
 
     def encode() -> ColumnBuffers:
         if kind in ("string", "other"):
@@ -247,6 +250,8 @@ def _pandas_column(name: str, series: Any, pd: Any, np: Any, role: str = ""
     elif types.is_datetime64_any_dtype(dtype):
         zone = getattr(dtype, "tz", None)
         spec.update(type="datetime", storage="f64", tz=str(zone) if zone is not None else "")
+        if _pandas_midnight(series, zone is not None):
+            spec["midnight"] = True
 
         def encode() -> ColumnBuffers:
             moments = series.dt.tz_convert("UTC").dt.tz_localize(None) if zone is not None \
@@ -275,6 +280,22 @@ def _pandas_column(name: str, series: Any, pd: Any, np: Any, role: str = ""
             texts = [v if type(v) is str else _text_of(v) for v in values.tolist()]
             return _text_buffers(texts, None, np)
     return spec, encode
+
+
+def _pandas_midnight(series: Any, zoned: bool) -> bool:
+    """Every value (NaT aside) is at midnight in the column's zone: a reader shows dates only.
+    A cheap look at the UTC ticks first (zones are whole quarters of an hour)."""
+    per_second = {"s": 1, "ms": 10 ** 3, "us": 10 ** 6, "ns": 10 ** 9}.get(
+        str(getattr(series.dt, "unit", "ns")))
+    if per_second is None:
+        return False
+    ticks = series.array.asi8
+    present = ticks != INT64_NA
+    if not present.any() or (ticks[present][:1000] % (900 * per_second)).any() \
+            or (ticks[present] % (900 * per_second)).any():
+        return False
+    wall = series.dt.tz_localize(None).array.asi8 if zoned else ticks
+    return not (wall[present] % (86_400 * per_second)).any()
 
 
 def _integer_storage(series: Any, np: Any) -> str:
@@ -359,6 +380,10 @@ def _polars_column(series: Any, pl: Any, np: Any) -> tuple[dict[str, Any], Encod
             return ColumnBuffers(_mark_na(np, days, nulls()))
     elif isinstance(dtype, pl.Datetime):
         spec.update(type="datetime", storage="f64", tz=dtype.time_zone or "")
+        wall = series.dt.replace_time_zone(None).drop_nulls() if dtype.time_zone \
+            else series.drop_nulls()
+        if wall.len() and bool((wall.dt.truncate("1d") == wall).all()):
+            spec["midnight"] = True
 
         def encode() -> ColumnBuffers:
             micros = series.dt.epoch("us").cast(pl.Float64).to_numpy().astype("<f8")

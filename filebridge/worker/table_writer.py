@@ -1,7 +1,8 @@
 """Showing a table: its snapshot on disk, and live answers while the worker keeps the object.
 
-``show_table`` writes ``meta.json`` (every column ``ready: false``), tells the host, and writes
-the column files on a background thread, so the worker is blocked only for the schema. Until
+``show_table`` writes the first page (``head.json``, from a slice of the object) and
+``meta.json`` (every column ``ready: false``), tells the host, and writes the column files on a
+background thread, so the worker is blocked only for the schema and the first page. Until
 ``table.close`` (or until LIVE_VIEWS newer views push it out) the worker keeps the encoded table
 and answers the host's ``table.*`` commands from it (docs/protocol-viewers.md).
 
@@ -29,8 +30,12 @@ from filebridge.worker.table_columns import EncodedTable, as_table
 __all__ = ["LIVE_VIEWS", "LiveTables", "as_table", "limited", "live_tables", "write_table"]
 
 LIVE_VIEWS = 16
+HEAD_ROWS = 100  # the first page: the grid's first block of rows
+HEAD_COLUMNS = 64  # ... of the columns a first screen shows, at most
 FIRST_ANSWER_WAIT = 0.5  # seconds the snapshot writer waits for the host's first window
 ANSWER_SENT_WAIT = 0.1
+META_INTERVAL = 0.1  # seconds between two rewrites of meta.json while columns are written ...
+META_EVERY_COLUMN = 64  # ... for tables wider than this; narrower ones: after each column
 _SUFFIX = {"f64": "f64", "i32": "i32", "i64": "i64", "utf8": "utf8"}
 
 
@@ -63,6 +68,21 @@ def _write_column(folder: Path, entry: dict[str, Any], buffers: ColumnBuffers) -
     entry["ready"] = True
 
 
+def _write_head(folder: Path, table: EncodedTable) -> Optional[dict[str, Any]]:
+    """Write ``head.json``, the first page's cells, encoded from a slice of the object (its
+    cost does not grow with the rows); its entry for ``meta.json``, or None."""
+    rows = min(table.rows, HEAD_ROWS)
+    if rows < table.rows and table.slicer is None:
+        return None
+    part = table.slicer(0, rows) if rows < table.rows and table.slicer is not None else table
+    columns = list(range(min(len(table.specs), HEAD_COLUMNS)))
+    answer = TableQuery(part.specs, part.rows, part.buffers, part.np).rows(
+        {"start": 0, "count": rows, "columns": columns})
+    atomic_write(folder / "head.json", json.dumps(answer, ensure_ascii=False,
+                                                  allow_nan=False).encode("utf-8"))
+    return {"file": "head.json", "rows": rows, "columns": len(columns)}
+
+
 def _write_meta(folder: Path, meta: dict[str, Any]) -> None:
     atomic_write(folder / "meta.json", json.dumps(meta, ensure_ascii=False).encode("utf-8"))
 
@@ -77,19 +97,32 @@ def write_table(table: EncodedTable, folder: Path, title: str, *, total_rows: in
                             "rows": table.rows, "total_rows": total_rows, "complete": False,
                             "live": live, "columns": _file_specs(table)}
     lock = threading.Lock()
+    head = _write_head(folder, table)
+    if head is not None:
+        meta["head"] = head
     _write_meta(folder, meta)
     announce(meta)
 
     def columns() -> None:
-        # Encoding holds the interpreter lock; let the host's first window be answered first.
-        if first_answer is not None and first_answer.wait(FIRST_ANSWER_WAIT):
+        # Encoding holds the interpreter lock; without a first page on disk, let the host's
+        # first window be answered by the live object first.
+        if head is None and first_answer is not None and first_answer.wait(FIRST_ANSWER_WAIT):
             time.sleep(ANSWER_SENT_WAIT)  # the answer is set before it is written out
         try:
-            for n, entry in enumerate(meta["columns"]):
+            written = time.monotonic()
+            specs = meta["columns"]
+            for n, entry in enumerate(specs):
                 _write_column(folder, entry, table.buffers(n))
-                with lock:
-                    meta["complete"] = n == len(meta["columns"]) - 1
-                    _write_meta(folder, meta)
+                last = n == len(specs) - 1
+                # a wide frame's columns come fast: its meta.json (which lists them all) is
+                # rewritten at most every META_INTERVAL, and before a text column (slow)
+                if last or len(specs) <= META_EVERY_COLUMN \
+                        or time.monotonic() - written >= META_INTERVAL \
+                        or specs[n + 1]["storage"] == "utf8":
+                    with lock:
+                        meta["complete"] = last
+                        _write_meta(folder, meta)
+                    written = time.monotonic()
         except Exception as exc:  # the folder vanished, the disk is full: say so, keep running
             print(f"filebridge: writing the table {title!r} stopped: {exc}", file=sys.stderr)
 
@@ -152,7 +185,8 @@ class LiveTables:
         asked = parse_query(args, len(table.specs))
         start = args.get("start", 0)
         count = args.get("count", 100)
-        if asked.identity and table.slicer is not None and isinstance(start, int) \
+        if asked.identity and args.get("positions") is None and table.slicer is not None \
+                and isinstance(start, int) \
                 and isinstance(count, int) and start >= 0 and count >= 0:
             # An unsorted window: encode only its rows, not whole columns.
             stop = min(table.rows, start + min(count, 2000))

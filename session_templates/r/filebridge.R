@@ -1211,6 +1211,18 @@ local({
     }
   })
 
+  # Whether every time (NA aside) is at midnight in `zone`: the page then shows dates only.
+  # The seconds first (zones are whole quarters of an hour), the wall clock only then.
+  all_midnight <- function(col, zone) {
+    seconds <- unclass(col)
+    attributes(seconds) <- NULL
+    seconds <- seconds[is.finite(seconds)]
+    if (!length(seconds) || any(utils::head(seconds, 1000L) %% 900 != 0) ||
+        any(seconds %% 900 != 0)) return(FALSE)
+    wall <- as.POSIXlt(.POSIXct(seconds, tz = zone))
+    all(wall$hour == 0L & wall$min == 0L & wall$sec == 0)
+  }
+
   # A column's type in the snapshot (and in the live answers): `type`, `storage`, `dtype`,
   # and `tz` / `levels` where they apply.
   column_spec <- function(col, name) {
@@ -1227,6 +1239,7 @@ local({
       zone <- attr(col, "tzone")
       zone <- if (length(zone) && !is.na(zone[[1L]]) && nzchar(zone[[1L]])) zone[[1L]]
               else local_zone()
+      if (all_midnight(col, zone)) return(spec("datetime", "f64", tz = zone, midnight = TRUE))
       return(spec("datetime", "f64", tz = zone))
     }
     if (inherits(col, "integer64") && is.double(col)) return(spec("integer", "i64"))
@@ -1353,6 +1366,30 @@ local({
     list(specs = specs, values = values)
   }
 
+  # The first page (head.json, written before meta.json): the first rows of the first columns
+  # as table.rows answers them, from a slice of the columns, so its cost does not grow with
+  # the rows; the host shows it without asking R.
+  TABLE_HEAD_ROWS <- 100L
+  TABLE_HEAD_COLUMNS <- 64L
+  write_view_head <- function(folder, columns, rows) {
+    n <- min(rows, TABLE_HEAD_ROWS)
+    width <- min(length(columns$specs), TABLE_HEAD_COLUMNS)
+    part <- new.env(parent = emptyenv())
+    part$specs <- columns$specs[seq_len(width)]
+    part$values <- lapply(columns$values[seq_len(width)], function(v) {
+      if (is.data.frame(v) || is.matrix(v)) v[seq_len(n), , drop = FALSE] else v[seq_len(n)]
+    })
+    part$rows <- n
+    part$total <- n
+    part$keys <- list()
+    part$orders <- list()
+    text <- rows_answer(part, list(start = 0, count = n))
+    write_whole(file.path(folder, "head.json"), function(con) {
+      writeBin(charToRaw(enc2utf8(text)), con)
+    })
+    list(file = "head.json", rows = n, columns = width)
+  }
+
   write_snapshot_meta <- function(folder, meta) {
     meta$complete <- all(vapply(meta$columns, function(s) isTRUE(s$ready), NA))
     write_whole(file.path(folder, "meta.json"), function(con) {
@@ -1369,6 +1406,8 @@ local({
     specs <- columns$specs
     meta <- list(format = "filebridge.table", version = 2L, title = title, rows = rows,
                  total_rows = total, complete = FALSE, live = TRUE, columns = specs)
+    head <- tryCatch(write_view_head(folder, columns, rows), error = function(e) NULL)
+    if (!is.null(head)) meta$head <- head
     background <- isTRUE(getOption("filebridge.view_background", TRUE))
     # the cheap columns now (as long as the budget lasts), then the rest
     for (k in seq_along(specs)) {
@@ -1384,7 +1423,11 @@ local({
     write_rest <- function() {
       # fixed-width columns first: they take a moment, text takes longer
       fixed <- vapply(meta$columns[rest], function(s) s$storage != "utf8", NA)
-      for (k in c(rest[fixed], rest[!fixed])) {
+      # meta.json lists every column: a wide frame's is rewritten every 0.1 s at most (and
+      # before a text column, which is slow); a narrower one's after each column
+      written <- now_seconds()
+      todo <- c(rest[fixed], rest[!fixed])
+      for (k in todo) {
         s <- meta$columns[[k]]
         if (s$storage == "utf8") {
           if (!write_text_column(folder, s, columns$values[[k]])) meta$columns[[k]]$na <- NULL
@@ -1392,7 +1435,12 @@ local({
           write_fixed_column(folder, s, columns$values[[k]])
         }
         meta$columns[[k]]$ready <- TRUE
-        write_snapshot_meta(folder, meta)
+        at <- match(k, todo)
+        if (at == length(todo) || length(todo) <= 64L || now_seconds() - written >= 0.1 ||
+            meta$columns[[todo[[at + 1L]]]]$storage == "utf8") {
+          write_snapshot_meta(folder, meta)
+          written <- now_seconds()
+        }
       }
     }
     # niced: the writer must not take a core from R answering the page, nor from the host
@@ -1835,15 +1883,31 @@ local({
          rows = if (is.null(order)) positions else order[positions])
   }
 
+  # `positions`: the rows the host chose (it sorted and filtered the snapshot itself), as
+  # they are; R answers only their cells.
+  chosen_rows <- function(entry, positions) {
+    ok <- is.list(positions) && length(positions) <= TABLE_WINDOW &&
+      all(vapply(positions, function(p) is.numeric(p) && length(p) == 1L && !is.na(p) &&
+                   p == floor(p) && p >= 0 && p < entry$rows, NA))
+    if (!ok) {
+      answer_error("bad_request", sprintf("positions: a list of at most %d row positions below %d",
+                                          TABLE_WINDOW, entry$rows))
+    }
+    list(total = entry$rows, start = 0, count = length(positions),
+         rows = as.integer(unlist(positions, use.names = FALSE)) + 1L)
+  }
+
   table_schema <- function(args) {
     entry <- live_table(args)
     list(rows = entry$rows, total_rows = entry$total, columns = entry$specs)
   }
 
-  table_rows <- function(args) {
-    entry <- live_table(args)
+  table_rows <- function(args) rows_answer(live_table(args), args)
+
+  rows_answer <- function(entry, args) {
     columns <- live_columns_arg(args, length(entry$specs))
-    window <- live_window(entry, args, 100, TABLE_WINDOW)
+    window <- if (is.null(args$positions)) live_window(entry, args, 100, TABLE_WINDOW)
+              else chosen_rows(entry, args$positions)
     cells <- vapply(columns, function(i) json_array(live_cells(entry, i, window$rows)), "")
     structure(sprintf('{"total":%.0f,"start":%.0f,"rows":%s,"columns":%s,"cells":%s}',
                       window$total, window$start, json_array(sprintf("%.0f", window$rows - 1)),

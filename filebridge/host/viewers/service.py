@@ -9,6 +9,7 @@ from typing import Optional
 
 from filebridge.host import Host
 from filebridge.host.viewers.store import MAX_VIEWS, ViewerStore, install_viewer_handlers
+from filebridge.host.viewers.table_snapshot import warm_up
 from filebridge.ui.server import UIServer
 
 __all__ = ["Viewers", "install_viewers", "viewers_of"]
@@ -44,6 +45,7 @@ def install_viewers(host: Host, *, ui: bool = False, port: int = 0,
     if earlier is not None:
         earlier.stop()  # installed again: the new store and page replace the old ones
     store = ViewerStore(folders, max_views)
+    warm_up()
     install_viewer_handlers(host, store)
     viewers = Viewers(store)
     if ui or open_browser:

@@ -18,7 +18,7 @@ from typing import Any, Optional
 from filebridge.errors import CallTimeout, FilebridgeError, RemoteError
 from filebridge.host.viewers.table_code import query_code
 from filebridge.host.viewers.tables import PageRequest, TableReader
-from filebridge.wire.table_query import parse_query
+from filebridge.wire.table_query import MAX_COLUMNS, parse_query
 
 __all__ = ["BUSY_SECONDS", "COMMANDS", "LIVE_TIMEOUT", "TableService"]
 
@@ -55,6 +55,13 @@ class TableService:
             names = [c["name"] for c in meta["columns"]]
             return {"code": query_code(query, names, str(args.get("language", "pandas")))}
         needed = self._columns_used(command, args, len(meta["columns"]))
+        if command == "rows" and not snapshot.ready(needed):
+            first = snapshot.head_window(args)
+            if first is not None:
+                return {**first, "source": "snapshot"}
+            shared = self._sorted_here(session_id, view_id, snapshot, meta, args)
+            if shared is not None:
+                return shared
         # Once the snapshot has the columns a query needs, a host with numpy answers it as fast
         # as the worker would, and the worker's interpreter stays free for the user's code (an
         # export's text would also travel through the session folder as one large answer).
@@ -71,6 +78,37 @@ class TableService:
         query = snapshot.query()
         found = getattr(query, command)(args)
         return {**found, "source": "snapshot"}
+
+    def _sorted_here(self, session_id: str, view_id: str, snapshot: Any,
+                     meta: dict[str, Any], args: dict[str, Any]) -> Optional[dict[str, Any]]:
+        """A sorted or filtered window whose sort and filter columns are on disk while some
+        shown column is not: the host orders the rows itself (numpy) and asks the live worker
+        only for the missing columns' cells at those rows (``positions``)."""
+        width = len(meta["columns"])
+        query = parse_query(args, width)
+        keys = [i for i, _ in query.sort] + [f.column for f in query.filters]
+        if query.identity or query.search or snapshot.np is None or not meta.get("live") \
+                or not snapshot.ready(keys) or not self._may_ask(session_id, view_id):
+            return None
+        asked = args.get("columns")
+        columns = (list(range(min(width, MAX_COLUMNS))) if asked is None else asked)
+        if not isinstance(columns, list) or not all(
+                isinstance(c, int) and not isinstance(c, bool) and 0 <= c < width
+                for c in columns):
+            return None
+        on_disk = [c for c in columns if snapshot.ready([c])]
+        here = snapshot.query().rows(dict(args, columns=on_disk))
+        missing = [c for c in columns if c not in on_disk]
+        there = self._ask_worker(session_id, view_id, "rows",
+                                 {"positions": here["rows"], "columns": missing}, False)
+        if there is None or there.get("columns") != missing \
+                or not isinstance(there.get("cells"), list) \
+                or len(there["cells"]) != len(missing):
+            return None
+        cells = dict(zip(on_disk, here["cells"]))
+        cells.update(zip(missing, there["cells"]))
+        return {**here, "columns": columns, "cells": [cells[c] for c in columns],
+                "source": "snapshot+live"}
 
     @staticmethod
     def _columns_used(command: str, args: dict[str, Any], width: int) -> list[int]:

@@ -21,11 +21,18 @@ from filebridge.errors import RemoteError
 from filebridge.host.viewers.files import AllowedFolders, read_capped
 from filebridge.wire.codec import loads
 from filebridge.wire.table_format import COLUMN_TYPES, STORAGE_FORMATS, check_file_name
-from filebridge.wire.table_query import ColumnBuffers, TableQuery
+from filebridge.wire.table_query import (
+    MAX_COLUMNS,
+    MAX_WINDOW,
+    ColumnBuffers,
+    TableQuery,
+    parse_query,
+)
 
-__all__ = ["MAX_COLUMN_BYTES", "SnapshotTable", "host_numpy"]
+__all__ = ["MAX_COLUMN_BYTES", "SnapshotTable", "host_numpy", "warm_up"]
 
 MAX_META_BYTES = 16 << 20
+MAX_HEAD_BYTES = 16 << 20
 MAX_COLUMN_BYTES = 64 << 30
 MAX_SNAPSHOT_COLUMNS = 10_000
 
@@ -41,6 +48,16 @@ def host_numpy() -> Any:
     return numpy
 
 
+def warm_up() -> None:
+    """Import the engine (numpy takes a few hundred ms on a loaded machine) on a thread, so
+    the first table's first query does not pay for it."""
+    def load() -> None:
+        if host_numpy() is not None:
+            import filebridge.wire.table_order  # noqa: F401
+
+    threading.Thread(target=load, name="filebridge-tables-warm-up", daemon=True).start()
+
+
 _EMPTY = b""
 
 
@@ -52,12 +69,25 @@ class SnapshotTable:
         """``pure``: the plain Python engine even where numpy is installed."""
         self.folder = folder
         self.allowed = allowed if allowed is not None else AllowedFolders([folder])
-        self.np = None if pure else np if np is not None else host_numpy()
+        self._np = np
+        self._pure = pure
         self._lock = threading.RLock()
         self._meta: dict[str, Any] = {}
         self._stamp: tuple[int, int] = (-1, -1)
         self._query: Optional[TableQuery] = None
         self._maps: list[mmap.mmap] = []
+        self._head: Optional[tuple[list[int], list[list[Any]]]] = None
+
+    @property
+    def np(self) -> Any:
+        """numpy, or None for the plain Python engine; imported when first needed (the first
+        page is served without it)."""
+        if self._pure:
+            return None
+        if self._np is None:
+            self._np = host_numpy()
+            self._pure = self._np is None
+        return self._np
 
     def meta(self) -> dict[str, Any]:
         path = self.folder / "meta.json"
@@ -74,6 +104,62 @@ class SnapshotTable:
                 self._stamp = stamp
                 self._query = None  # a column became ready: map afresh
             return self._meta
+
+    def head_window(self, args: dict[str, Any]) -> Optional[dict[str, Any]]:
+        """The ``table.rows`` answer from the first page the worker wrote before anything else
+        (``head.json``), for an unsorted, unfiltered window inside it; None otherwise."""
+        meta = self.meta()
+        entry = meta.get("head")
+        if not isinstance(entry, dict) or parse_query(args, len(meta["columns"])).sort \
+                or args.get("filters") or args.get("search"):
+            return None
+        start, count = args.get("start", 0), args.get("count", 100)
+        if isinstance(start, bool) or isinstance(count, bool) or not isinstance(start, int) \
+                or not isinstance(count, int) or start < 0 or count < 0:
+            return None
+        head = self._read_head(entry, meta)
+        if head is None:
+            return None
+        columns, cells = head
+        asked = args.get("columns")
+        wanted = (list(range(min(len(meta["columns"]), MAX_COLUMNS))) if asked is None
+                  else asked)
+        if not isinstance(wanted, list) or not all(isinstance(c, int) and not isinstance(
+                c, bool) and 0 <= c < len(columns) for c in wanted):
+            return None
+        rows = len(cells[0]) if cells else 0
+        stop = min(meta["rows"], start + min(count, MAX_WINDOW))
+        if stop > rows and stop > start:
+            return None
+        stop = max(start, stop)
+        return {"total": meta["rows"], "start": start, "rows": list(range(start, stop)),
+                "columns": wanted, "cells": [cells[c][start:stop] for c in wanted]}
+
+    def _read_head(self, entry: dict[str, Any], meta: dict[str, Any]
+                   ) -> Optional[tuple[list[int], list[list[Any]]]]:
+        with self._lock:
+            if self._head is not None:
+                return self._head
+            try:
+                name = check_file_name(entry.get("file"))
+                path = self.folder / name
+                with self.allowed.open(path, MAX_HEAD_BYTES, within=self.folder) as (fd,
+                                                                                     size):
+                    head = loads(read_capped(fd, size, MAX_HEAD_BYTES, path))
+            except (OSError, ValueError, RemoteError):
+                return None  # the columns or the live worker answer instead
+            if not isinstance(head, dict):
+                return None
+            columns, cells = head.get("columns"), head.get("cells")
+            width = len(meta["columns"])
+            if not isinstance(columns, list) or columns != list(range(len(columns))) \
+                    or len(columns) > width or not isinstance(cells, list) \
+                    or len(cells) != len(columns) or not all(isinstance(c, list) for c in cells) \
+                    or len({len(c) for c in cells}) > 1 \
+                    or (cells and len(cells[0]) > meta["rows"]):
+                return None
+            self._head = (columns, cells)
+            return self._head
 
     def query(self) -> TableQuery:
         meta = self.meta()

@@ -7,7 +7,9 @@
   const ROW_HEIGHT = 24;
   const BLOCK = 100;            // rows per request
   const OVERFETCH = 1;          // blocks asked for on each side of the visible ones
-  const MAX_BLOCKS = 60;        // blocks kept
+  const MAX_BLOCKS = 240;       // blocks kept
+  const CHUNK = 64;             // columns per request of a wide table (narrower ones: all at once)
+  const COLUMN_MARGIN_PX = 300; // columns rendered beyond each side of the view
   const MAX_SCROLL_PX = 8e6;    // browsers cap element heights; taller tables scroll scaled
   const DEBOUNCE_MS = 40;
   const TYPE_ICONS = { integer: "123", float: "1.2", boolean: "T/F", date: "date", datetime: "time",
@@ -47,6 +49,8 @@
       return { text: (size >= 1 ? floatFormat : smallFormat).format(value), cls: "" };
     }
     if (typeof value === "boolean") return { text: value ? "true" : "false", cls: "" };
+    // every time of the column is at midnight: its dates alone, as pandas and R print them
+    if (column.type === "datetime" && column.midnight && typeof value === "string") return { text: value.slice(0, 10), cls: "" };
     return { text: String(value), cls: "" };
   }
 
@@ -98,6 +102,7 @@
       columns: [], widths: [], pinned: new Set(), resized: new Set(), total: 0, rows: 0, sort: [], filters: {},
       search: "", blocks: new Map(), pending: new Set(), generation: 0, timer: null,
       active: { row: 0, col: 0 }, anchor: null, profileColumn: null, source: "",
+      order: [], x: [], shown: [], headerNodes: new Map(),
     };
 
     const info = el("span", { class: "fbgrid-info", "data-testid": "table-info" }, "loading…");
@@ -147,20 +152,34 @@
     }
 
     // -- geometry -----------------------------------------------------------------------------
-    // display order: pinned columns first (in their own order), then the others
-    const displayOrder = () => [...st.columns.keys()].filter((i) => st.pinned.has(i))
-      .concat([...st.columns.keys()].filter((i) => !st.pinned.has(i)));
-    const left = (i) => {
+    // display order: pinned columns first (in their own order), then the others; st.order and the
+    // columns' left edges (st.x) are computed once per layout, not per cell
+    const displayOrder = () => st.order;
+    function placeColumns() {
+      st.order = [...st.columns.keys()].filter((i) => st.pinned.has(i))
+        .concat([...st.columns.keys()].filter((i) => !st.pinned.has(i)));
       let x = 0;
-      for (const j of displayOrder()) { if (j === i) return x; x += st.widths[j]; }
-      return x;
-    };
+      st.x = new Array(st.columns.length);
+      for (const j of st.order) { st.x[j] = x; x += st.widths[j]; }
+    }
+    const left = (i) => st.x[i] || 0;
     const step = (col, delta) => {
       const order = displayOrder();
       const at = Math.max(0, Math.min(order.length - 1, order.indexOf(col) + delta));
       return order[at];
     };
     const totalWidth = () => st.widths.reduce((a, b) => a + b, 0);
+    const chunked = () => st.columns.length > CHUNK;
+    const chunkOf = (i) => (chunked() ? Math.floor(i / CHUNK) : 0);
+
+    // the columns to render: the pinned ones and those within the view (plus a margin), so a
+    // frame of thousands of columns costs what its visible part costs
+    function visibleColumns() {
+      const pinnedWidth = [...st.pinned].reduce((a, i) => a + st.widths[i], 0);
+      const from = viewport.scrollLeft + pinnedWidth - COLUMN_MARGIN_PX;
+      const to = viewport.scrollLeft + Math.max(viewport.clientWidth, 400) + COLUMN_MARGIN_PX;
+      return st.order.filter((i) => st.pinned.has(i) || (st.x[i] + st.widths[i] >= from && st.x[i] <= to));
+    }
 
     function scrollGeometry() {
       const full = st.total * ROW_HEIGHT;
@@ -182,36 +201,63 @@
 
     // -- header ---------------------------------------------------------------------------------
     function buildHeader() {
-      header.replaceChildren();
-      filterRow.replaceChildren();
-      st.columns.forEach((column, i) => {
-        const flag = el("span", { class: "fbgrid-sort" });
-        const cell = el("div", {
-          class: `fbgrid-hcell${NUMERIC.has(column.type) ? " num" : ""}`, role: "columnheader", tabindex: "0",
-          title: `${column.name}: ${column.dtype || column.type}${column.tz ? " (" + column.tz + ")" : ""}. ` +
-            "Click or Enter: sort; shift: add a sort key",
-          "data-testid": `col-${column.name}`, "data-index": i,
-          onclick: (event) => { if (!event.target.closest(".fbgrid-resize, .fbgrid-hbutton")) toggleSort(i, event.shiftKey); },
-          onkeydown: (event) => {
-            if (event.key === "Enter" || event.key === " ") { event.preventDefault(); toggleSort(i, event.shiftKey); }
-          },
-        },
-        el("span", { class: "fbgrid-icon", "data-type": column.type, "aria-hidden": "true" }, TYPE_ICONS[column.type] || "?"),
-        el("span", { class: "fbgrid-name" }, column.name), flag,
-        el("button", { type: "button", class: "fbgrid-hbutton", title: "profile of this column", "aria-label": `profile of ${column.name}`,
-          "data-testid": `profile-${column.name}`, onclick: () => showProfile(i) }, "≡"),
-        el("button", { type: "button", class: "fbgrid-hbutton", title: "pin this column to the left", "aria-label": `pin ${column.name}`,
-          "data-testid": `pin-${column.name}`, onclick: () => togglePin(i) }, "⇤"),
-        el("span", { class: "fbgrid-resize", "aria-hidden": "true", onmousedown: (event) => startResize(event, i) }));
-        header.append(cell);
-        filterRow.append(el("div", { class: "fbgrid-fcell" }, el("input", {
-          type: "search", "aria-label": `filter ${column.name}`, "data-testid": `colfilter-${column.name}`,
-          placeholder: NUMERIC.has(column.type) ? ">0, 1..5, NA" : column.type === "date" || column.type === "datetime"
-            ? ">=2024-01-01" : "contains, =x, NA",
-          oninput: (event) => later(() => { st.filters[i] = event.target.value; changed(); }, 300),
-        })));
-      });
+      st.headerNodes.clear();
+      placeColumns();
+      renderHeader(true);
+    }
+
+    function headerNodes(i) {
+      let found = st.headerNodes.get(i);
+      if (!found) { found = makeHeader(i); st.headerNodes.set(i, found); }
+      return found;
+    }
+
+    // the header cells and filter boxes of the rendered columns, in display order; the one
+    // with the focus keeps it (and its caret) when the set changes
+    function renderHeader(force) {
+      const wanted = visibleColumns();
+      if (!force && wanted.length === st.shown.length && wanted.every((i, n) => i === st.shown[n])) return;
+      st.shown = wanted;
+      const focused = document.activeElement;
+      const caret = focused && focused.selectionStart !== undefined ? [focused.selectionStart, focused.selectionEnd] : null;
+      header.replaceChildren(...wanted.map((i) => headerNodes(i).cell));
+      filterRow.replaceChildren(...wanted.map((i) => headerNodes(i).filter));
+      if (focused && root.contains(focused) && focused !== document.activeElement && (header.contains(focused) || filterRow.contains(focused))) {
+        focused.focus({ preventScroll: true });
+        if (caret) { try { focused.setSelectionRange(caret[0], caret[1]); } catch (error) { /* not a text box */ } }
+      }
       layoutColumns();
+      sortFlags();
+    }
+
+    function makeHeader(i) {
+      const column = st.columns[i];
+      const flag = el("span", { class: "fbgrid-sort" });
+      const cell = el("div", {
+        class: `fbgrid-hcell${NUMERIC.has(column.type) ? " num" : ""}`, role: "columnheader", tabindex: "0",
+        title: `${column.name}: ${column.dtype || column.type}${column.tz ? " (" + column.tz + ")" : ""}. ` +
+          "Click or Enter: sort; shift: add a sort key",
+        "data-testid": `col-${column.name}`, "data-index": i,
+        onclick: (event) => { if (!event.target.closest(".fbgrid-resize, .fbgrid-hbutton")) toggleSort(i, event.shiftKey); },
+        onkeydown: (event) => {
+          if (event.key === "Enter" || event.key === " ") { event.preventDefault(); toggleSort(i, event.shiftKey); }
+        },
+      },
+      el("span", { class: "fbgrid-icon", "data-type": column.type, "aria-hidden": "true" }, TYPE_ICONS[column.type] || "?"),
+      el("span", { class: "fbgrid-name" }, column.name), flag,
+      el("button", { type: "button", class: "fbgrid-hbutton", title: "profile of this column", "aria-label": `profile of ${column.name}`,
+        "data-testid": `profile-${column.name}`, onclick: () => showProfile(i) }, "≡"),
+      el("button", { type: "button", class: "fbgrid-hbutton", title: "pin this column to the left", "aria-label": `pin ${column.name}`,
+        "data-testid": `pin-${column.name}`, onclick: () => togglePin(i) }, "⇤"),
+      el("span", { class: "fbgrid-resize", "aria-hidden": "true", onmousedown: (event) => startResize(event, i) }));
+      const filter = el("div", { class: "fbgrid-fcell", "data-index": i }, el("input", {
+        type: "search", "aria-label": `filter ${column.name}`, "data-testid": `colfilter-${column.name}`,
+        placeholder: NUMERIC.has(column.type) ? ">0, 1..5, NA" : column.type === "date" || column.type === "datetime"
+          ? ">=2024-01-01" : "contains, =x, NA",
+        value: st.filters[i] || null,
+        oninput: (event) => later(() => { st.filters[i] = event.target.value; changed(); }, 300),
+      }));
+      return { cell, filter };
     }
 
     function sortFlags() {
@@ -236,8 +282,10 @@
 
     function togglePin(i) {
       if (st.pinned.has(i)) st.pinned.delete(i); else st.pinned.add(i);
-      layoutColumns();
+      placeColumns();
+      renderHeader(true);
       render();
+      fetchVisible(false);
     }
 
     function placeCell(node, i) {
@@ -247,12 +295,13 @@
     }
 
     function layoutColumns() {
+      placeColumns();
       const width = `${totalWidth()}px`;
       header.style.width = width;
       filterRow.style.width = width;
       spacer.style.width = width;
-      header.childNodes.forEach((node, i) => placeCell(node, i));
-      filterRow.childNodes.forEach((node, i) => placeCell(node, i));
+      header.childNodes.forEach((node) => placeCell(node, Number(node.dataset.index)));
+      filterRow.childNodes.forEach((node) => placeCell(node, Number(node.dataset.index)));
       stickPinned();
     }
 
@@ -281,20 +330,27 @@
     }
 
     // -- data -------------------------------------------------------------------------------------
-    function cellAt(row) {
-      const block = st.blocks.get(Math.floor(row / BLOCK));
+    // a block is BLOCK rows of one chunk of columns (all of them for a narrow table)
+    function cellAt(row, col) {
+      const block = st.blocks.get(`${Math.floor(row / BLOCK)}:${chunkOf(col)}`);
       if (!block) return null;
       const offset = row - block.start;
-      return offset < block.rows.length ? { block, offset } : null;
+      return offset < block.rows.length ? { block, offset, value: block.cells[col - block.colStart][offset] } : null;
     }
 
-    async function fetchBlock(number, generation) {
-      const key = number;
+    async function fetchBlock(number, chunk, generation) {
+      const key = `${number}:${chunk}`;
       if (st.blocks.has(key) || st.pending.has(key)) return;
       st.pending.add(key);
       try {
-        const answer = await ask("rows", { ...query(), start: number * BLOCK, count: BLOCK });
+        const args = { ...query(), start: number * BLOCK, count: BLOCK };
+        if (chunked()) {
+          args.columns = [];
+          for (let i = chunk * CHUNK; i < Math.min(st.columns.length, (chunk + 1) * CHUNK); i++) args.columns.push(i);
+        }
+        const answer = await ask("rows", args);
         if (generation !== st.generation) return;
+        answer.colStart = chunk * CHUNK;
         st.total = answer.total;
         st.source = answer.source || "";
         st.blocks.set(key, answer);
@@ -322,7 +378,8 @@
         const from = Math.max(0, Math.floor(first / BLOCK) - OVERFETCH);
         const to = Math.floor(last / BLOCK) + OVERFETCH;
         const maxBlock = st.total ? Math.floor((st.total - 1) / BLOCK) : 0;
-        for (let n = from; n <= Math.min(to, maxBlock); n++) fetchBlock(n, st.generation);
+        const chunks = [...new Set(visibleColumns().map(chunkOf))];
+        for (let n = from; n <= Math.min(to, maxBlock); n++) chunks.forEach((c) => fetchBlock(n, c, st.generation));
       };
       if (now) run(); else { clearTimeout(st.fetchTimer); st.fetchTimer = setTimeout(run, DEBOUNCE_MS); }
     }
@@ -330,9 +387,10 @@
     function fitWidths(answer) {
       // columns grow (never shrink) to fit the rows that arrive, unless the user sized them
       let grown = false;
-      st.columns.forEach((column, i) => {
-        if (st.resized.has(i)) return;
-        const texts = (answer.cells[i] || []).map((v) => formatCell(v, column).text);
+      (answer.columns || []).forEach((i, n) => {
+        const column = st.columns[i];
+        if (!column || st.resized.has(i)) return;
+        const texts = (answer.cells[n] || []).map((v) => formatCell(v, column).text);
         const wanted = Math.max(column.name.length * 8 + 92, ...texts.map((t) => t.length * 7.6 + 22));
         const width = Math.min(360, Math.round(wanted));
         if (width > st.widths[i]) { st.widths[i] = width; grown = true; }
@@ -353,10 +411,10 @@
       return order.slice(Math.min(from, to), Math.max(from, to) + 1);
     }
 
-    function inSelection(row, col) {
+    function inSelection(row, col, columns) {
       const a = st.anchor || st.active;
       const b = st.active;
-      return row >= Math.min(a.row, b.row) && row <= Math.max(a.row, b.row) && selectedColumns().includes(col);
+      return row >= Math.min(a.row, b.row) && row <= Math.max(a.row, b.row) && columns.has(col);
     }
 
     function render() {
@@ -364,24 +422,31 @@
       const { row: first, shift } = firstVisible();
       const count = Math.min(visibleCount(), Math.max(0, st.total - first));
       body.style.transform = `translateY(${viewport.scrollTop - shift}px)`;
+      renderHeader(false);
+      const columns = st.shown;
+      const selected = new Set(selectedColumns());
       const rows = [];
       let missing = 0;
       for (let r = first; r < first + count; r++) {
-        const found = cellAt(r);
-        if (!found) missing += 1;
-        const cells = st.columns.map((column, i) => {
-          const value = found ? found.block.cells[i][found.offset] : undefined;
-          const shown = found ? formatCell(value, column) : { text: "…", cls: "loading" };
+        let position = "";
+        let rowMissing = false;
+        const cells = columns.map((i) => {
+          const column = st.columns[i];
+          const found = cellAt(r, i);
+          if (!found) rowMissing = true;
+          else position = found.block.rows[found.offset];
+          const shown = found ? formatCell(found.value, column) : { text: "…", cls: "loading" };
           const node = el("div", {
             class: `fbgrid-cell ${NUMERIC.has(column.type) ? "num " : ""}${column.role === "label" ? "label " : ""}${shown.cls}` +
-              (inSelection(r, i) ? " selected" : "") + (st.active.row === r && st.active.col === i ? " active" : ""),
+              (inSelection(r, i, selected) ? " selected" : "") + (st.active.row === r && st.active.col === i ? " active" : ""),
             role: "gridcell", "data-row": r, "data-col": i,
           }, shown.text);
           placeCell(node, i);
           return node;
         });
+        if (rowMissing) missing += 1;
         rows.push(el("div", { class: "fbgrid-row", role: "row", "aria-rowindex": r + 1, "data-row": r,
-          "data-position": found ? found.block.rows[found.offset] : "" }, cells));
+          "data-position": position }, cells));
       }
       body.replaceChildren(...rows);
       stickPinned();
@@ -441,6 +506,7 @@
       };
       if (moves[event.key]) {
         event.preventDefault();
+        if (event.key === "Home" && !ctrl) viewport.scrollLeft = 0;  // the row's start, scrolled back
         moveTo(moves[event.key][0], moves[event.key][1], event.shiftKey);
       } else if (ctrl && event.key.toLowerCase() === "a") {
         event.preventDefault();
@@ -465,9 +531,9 @@
       const lines = [];
       let complete = true;
       for (let r = rows[0]; r <= rows[1] && complete; r++) {
-        const found = cellAt(r);
-        if (!found) { complete = false; break; }
-        lines.push(cols.map((c) => plainText(found.block.cells[c][found.offset], st.columns[c])).join("\t"));
+        const found = cols.map((c) => cellAt(r, c));
+        if (found.some((f) => !f)) { complete = false; break; }
+        lines.push(cols.map((c, n) => plainText(found[n].value, st.columns[c])).join("\t"));
       }
       if (complete) {
         const headerLine = rows[1] > rows[0] || cols.length > 1 ? cols.map((c) => st.columns[c].name).join("\t") + "\n" : "";
@@ -612,8 +678,9 @@
       st.columns = schema.columns;
       st.rows = schema.rows;
       st.total = schema.rows;
-      st.widths = st.columns.map((c) => Math.max(c.name.length * 8 + 92, c.type === "datetime" ? 180 : 110));
+      st.widths = st.columns.map((c) => Math.max(c.name.length * 8 + 92, c.type === "datetime" && !c.midnight ? 180 : 110));
       st.columns.forEach((c, i) => { if (c.role === "label") st.pinned.add(i); });
+      placeColumns();
       buildHeader();
       sortFlags();
       sizeSpacer();
