@@ -121,16 +121,23 @@ class AnswerLog(Inbox):
                 self._waiting.discard(request_id)
             return answer
 
-    def _more(self) -> tuple[int, bytes]:
+    _READ = 1 << 22
+
+    def _more(self) -> tuple[int, bytes, bool]:
+        """(start, data, whether more may be there now)."""
         cursor = self._cursor
         if cursor is None:
             cursor = self._cursor = LogCursor(self.log)
-        return cursor.read(1 << 22)
+        start, data = cursor.read(self._READ)
+        return start, data, len(data) == self._READ or cursor.more
 
     def _collect(self) -> None:
-        while True:
+        more = True
+        while more:
             position = self._cursor.position if self._cursor else -1
-            start, data = self._more()
+            # A read that came back short reached the end: on a mount, reading again to make
+            # sure would be one more open, a round trip to the server.
+            start, data, more = self._more()
             if not data:
                 return
             if start != position:

@@ -185,9 +185,16 @@ def release_folder(folder: Path) -> None:
     _confined.drop(Path(folder))
 
 
-def _in_folder(path: Path, action: Callable[[str, Optional[int]], T]) -> T:
+def _in_folder(path: Path, action: Callable[[str, Optional[int]], T],
+               whole_path: bool = False) -> T:
     """Run ``action(name, dir_fd)`` for ``path``'s entry in its folder, again once with fresh
-    descriptors when a dropped mount killed the kept one."""
+    descriptors when a dropped mount killed the kept one.
+
+    ``whole_path``: ``action`` names one entry only, so outside a confined folder it is given
+    the whole path and no descriptor: opening the folder first would cost a mount one more
+    round trip to its server."""
+    if whole_path and _confined.anchor_of(path.parent) is None:
+        return action(str(path), None)
     for attempt in (0, 1):
         try:
             fd, kept = _confined.folder_fd(path.parent)
@@ -230,7 +237,7 @@ def open_file(path: Path, flags: int, mode: int = FILE_MODE) -> int:
             raise UnsafeFile(f"{path} is not a regular file ({_kind(kind)})", errno.EINVAL)
         return fd
 
-    return _in_folder(Path(path), opener)
+    return _in_folder(Path(path), opener, whole_path=True)
 
 
 def _kind(mode: int) -> str:
@@ -307,7 +314,7 @@ def file_exists(path: Path) -> bool:
             return False
 
     try:
-        return _in_folder(Path(path), look)
+        return _in_folder(Path(path), look, whole_path=True)
     except OSError:
         return False
 
@@ -324,7 +331,7 @@ def entry_identity(path: Path) -> Optional[tuple[int, int]]:
     global _identity
     if _identity is None:
         _identity = _load_identity()
-    return _in_folder(Path(path), _identity)
+    return _in_folder(Path(path), _identity, whole_path=True)
 
 
 def retire_file(path: Path, retired_name: str) -> None:
