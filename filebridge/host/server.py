@@ -522,9 +522,10 @@ class Host:
         slow_look = not self.polling or now >= self._slow_look
         if slow_look:
             self._slow_look = now + SLOW_LOOK
-        beat_look = not self.polling or now >= self._beat_look
+        beat_look = now >= self._beat_look
         if beat_look:
-            self._beat_look = now + min(SLOW_LOOK, self.stale_after / 2)
+            self._beat_look = now + (min(SLOW_LOOK, self.stale_after / 2) if self.polling
+                                     else self.stale_after / 4)
         for served in list(self._served.values()):
             self._runner.enforce_deadline(served, self.handler_deadline)
             try:
@@ -537,12 +538,13 @@ class Host:
             if not slow_look:
                 continue
             try:
-                served.reader.check()
+                unread = served.reader.check()
                 served.journal.save_mirror()
             except OSError as exc:
                 self.session_fault(served, exc)
                 continue
-            self._read(served)
+            if unread:
+                self._read(served)
         self._retry_broken()
         try:
             self._publish_sessions()
