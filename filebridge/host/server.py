@@ -179,6 +179,7 @@ class Host:
         self._stopping = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._published: bytes = b""
+        self._published_infos: list[SessionInfo] = []
         self._lock = threading.Lock()
         from filebridge.host.builtin import install_builtins
 
@@ -583,10 +584,17 @@ class Host:
 
     def _publish_sessions(self) -> None:
         """host-sessions.json lets `filebridge sessions` show what this host sees."""
-        data = dumps([info.as_json() for info in self.sessions()])
+        infos = self.sessions()
+        # A session's snapshot is made again whenever it changes: the same snapshots as at
+        # the last write mean the same file (each tick, whatever the number of sessions).
+        if len(infos) == len(self._published_infos) and all(
+                a is b for a, b in zip(infos, self._published_infos)):
+            return
+        data = dumps([info.as_json() for info in infos])
         if data != self._published:
             atomic_write(self.root.root / "host-sessions.json", data)
             self._published = data
+        self._published_infos = infos
 
     # -- discovering sessions ------------------------------------------------------------
 
