@@ -50,10 +50,14 @@ class _FirstLook:
 
     def __init__(self) -> None:
         self.delay = 0.0
+        self.calls = 0  # calls answered, and how many of their first looks missed
+        self.missed = 0
 
     def learn(self, first_look_found: bool, found_after: float) -> None:
         """``found_after``: seconds from the end of the post to the start of the look that
         found the answer."""
+        self.calls += 1
+        self.missed += not first_look_found
         if first_look_found:
             self.delay = max(0.0, self.delay - self.STEP)
         elif found_after < self.LEARN_BELOW:
@@ -199,6 +203,11 @@ class Channel:
         if found and self._first_look is not None:
             self._first_look.learn(looks == 1, last_look - posted)
         return request, (found[0] if found else None), time.monotonic() - started
+
+    def first_looks(self) -> Optional[tuple[int, int]]:
+        """Where looks are paced (a mount): calls answered and how many first looks missed."""
+        look = self._first_look
+        return None if look is None else (look.calls, look.missed)
 
     def _waiter(self) -> Waiter:
         # One waiter per thread and process, kept: creating one per call costs more than a call.
