@@ -123,9 +123,12 @@ class Channel:
         self._first_look = _FirstLook() if self._ring_later else None
 
     def post(self, command: str, args: dict[str, Any], *, answer: bool = False) -> Request:
-        return self._post(new_request(command, args, answer=answer))
+        return self._post(new_request(command, args, answer=answer))[0]
 
-    def _post(self, request: Request) -> Request:
+    def _post(self, request: Request, hold_ring: bool = False
+              ) -> tuple[Request, Optional[Callable[[], None]]]:
+        """The request as sent, and with ``hold_ring`` the ring of the doorbells, for the
+        caller to hand to ``defer`` itself."""
         try:
             line = request.encode()
             if len(line) > AppendLog.MAX_LINE:
@@ -142,16 +145,23 @@ class Channel:
             now = time.monotonic()
             wake = self._wake if self._wake is not None and now - self._posted > COLD_AFTER \
                 else None
-            if self._ring_later:
-                defer(lambda: self._ring(end, wake))
-            else:
+
+            def ring() -> None:
                 self._ring(end, wake)
+
+            held: Optional[Callable[[], None]] = None
+            if hold_ring:
+                held = ring
+            elif self._ring_later:
+                defer(ring)
+            else:
+                ring()
             self._posted = now
         except OSError as exc:
             raise WriteFailed(f"{request.command!r} was not sent: cannot write to "
                               f"{self.log_path.parent}: {exc.strerror or exc}",
                               exc.errno) from None
-        return request
+        return request, held
 
     def _ring(self, end: int, wake: Optional[WakeBell]) -> None:
         self._bell.ring(end)
@@ -181,13 +191,22 @@ class Channel:
             return answer is not None
 
         try:
-            self._post(request)
+            _, ring = self._post(request, hold_ring=self._first_look is not None)
             posted = time.perf_counter()
             deadline = None if timeout is None else started + timeout
             if self._first_look is not None:
-                if self._first_look.delay:
-                    time.sleep(self._first_look.delay)
-                _look_until(arrived, deadline, gone)
+                # The doorbells are rung once the first look is on its way: on a mount,
+                # writes sent before it would go to the server ahead of it, and a host that
+                # answers within a round trip watches the log itself.
+                try:
+                    if self._first_look.delay:
+                        time.sleep(self._first_look.delay)
+                    first = arrived()
+                finally:
+                    if ring is not None:
+                        defer(ring)
+                if not first:
+                    _look_until(arrived, deadline, gone)
             elif gone is None:
                 waiter.wait_until(arrived, timeout)
             else:
