@@ -66,7 +66,10 @@ while len(samples) < count and time.monotonic() < end:
         failed += 1
         continue
     samples.append((time.perf_counter_ns() - t) / 1e6)
-print(json.dumps({"first_ms": first * 1000, "samples_ms": samples, "timeouts": failed}))
+# Where the caller paces its looks (on the mount): how many calls' first look missed.
+looks = fb.current()._requests.first_looks()
+print(json.dumps({"first_ms": first * 1000, "samples_ms": samples, "timeouts": failed,
+                  "first_looks": looks}))
 """
 
 BURST_CODE = """
@@ -184,7 +187,9 @@ def calls(host_root: Path, worker_root: Path, count: int, budget: float) -> dict
     return {"call_p50_ms": percentile(samples, 0.5), "call_p99_ms": percentile(samples, 0.99),
             "call_max_ms": max(samples, default=float("nan")), "calls": len(samples),
             "calls_over_100ms": sum(s > 100 for s in samples),
-            "call_timeouts": told["timeouts"], "first_call_ms": told["first_ms"]}
+            "call_timeouts": told["timeouts"], "first_call_ms": told["first_ms"],
+            "first_looks_missed": None if told["first_looks"] is None else
+            told["first_looks"][1] / max(1, told["first_looks"][0])}
 
 
 def discovery(host_root: Path, worker_root: Path, sessions: int) -> dict[str, Any]:
@@ -305,6 +310,9 @@ def _rows(result: dict[str, Any]) -> list[tuple[str, Any]]:
              f"{f['call_p50_ms']:.2f} / {f['call_p99_ms']:.2f} / {f['call_max_ms']:.1f}"
              "  (targets: p99 < 50)"),
             ("  call p50 / mount open+read", f"{f['call_p50_ratio_to_mount']:.2f}x (target <= 3x)"),
+            ("  caller's first look for the answer missed",
+             "n/a (not paced)" if f["first_looks_missed"] is None
+             else f"{100 * f['first_looks_missed']:.0f}% of calls"),
             ("  calls done / over 100 ms / timed out",
              f"{f['calls']} / {f['calls_over_100ms']} / {f['call_timeouts']} (target 0 over)"),
             ("  burst of 2,000 from 2 processes: lost / duplicated",

@@ -7,6 +7,7 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 from core_support import HostProcess, lines, start_worker, wait_until
 
 BURST = """
@@ -104,11 +105,14 @@ except CallTimeout as exc:
 """
 
 
+@pytest.mark.parametrize("poll", ["0", "1"])
 def test_a_call_whose_host_is_killed_mid_wait_fails_long_before_its_timeout(
-        tmp_path: Path) -> None:
+        tmp_path: Path, poll: str) -> None:
+    """Also with a worker that reads afresh, as on a mount: it looks for the answer itself."""
     root = tmp_path / "root"
     host = HostProcess(root)
-    worker = start_worker(WAITING_CALL, root / "sessions" / "waiting")
+    worker = start_worker(WAITING_CALL, root / "sessions" / "waiting",
+                          env={"FILEBRIDGE_POLL": poll})
     assert worker.stdout is not None
     assert worker.stdout.readline().strip() == "connected"
     time.sleep(1.0)  # the call is waiting in the host's handler

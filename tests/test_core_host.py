@@ -217,3 +217,34 @@ def test_a_host_built_as_serve_builds_it_leaves_nothing_running_after_stop(
     for port in ports:
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"
+
+
+def test_a_polling_host_finds_a_request_whose_wake_ring_another_covered(tmp_path: Path) -> None:
+    """Two workers that ring the root's wake bell at once leave one id there: the host reads
+    the other session in the sweep that follows, within a second even when it swept just
+    before, not at the idle doorbell's look (30 s for a worker that rings the wake bell)."""
+    from filebridge.wire.logs import AppendLog
+    from filebridge.wire.messages import new_request
+
+    seen: list[str] = []
+    host = Host(tmp_path / "root", force_poll=True, lease_settle=0.05)
+    host.register("rec", lambda call: seen.append(call.args["who"]), inline=True)
+    host.start()
+    connections = {name: open_connection(host.root.session(name).folder, force_poll=True)
+                   for name in ("a", "b", "c")}
+    try:
+        wait_until(lambda: len(host.sessions()) == 3, "the host to serve three sessions")
+        time.sleep(1.5)  # every session idle: the host watches their doorbells, seldom
+        connections["c"].send("rec", who="c")  # its ring makes the host sweep now
+        wait_until(lambda: "c" in seen, "c's request", timeout=5)
+        time.sleep(0.2)  # the sweep that follows c's ring is over; the next may come in 0.8 s
+        # a's request is in its log, its ring covered by b's (here: never rung at all)
+        AppendLog(host.root.session("a").request_log).append(
+            new_request("rec", {"who": "a"}, answer=False).encode())
+        connections["b"].send("rec", who="b")
+        wait_until(lambda: "b" in seen, "b's request", timeout=5)
+        wait_until(lambda: "a" in seen, "a's request, found by the sweep put off", timeout=3)
+    finally:
+        for connection in connections.values():
+            connection.close()
+        host.stop()

@@ -64,6 +64,9 @@ TICK = 1.0  # heartbeats, rescans and a safety read of every log, whatever the w
 # seldom, and a worker wakes the host through the root's wake bell instead.
 SLOW_LOOK = 20.0
 IDLE_POLL = 10.0  # an idle session's doorbell, when polling
+# ... of a session whose worker rang the wake bell: it rings it again after going quiet, and a
+# ring that another one covered up is found by the sweep that follows (SWEEP_EVERY).
+IDLE_POLL_RINGER = 30.0
 WAKE_POLL = 0.1  # the root's wake bell, when polling (a new session waits this long at most)
 SWEEP_EVERY = 1.0  # at most this often a wake makes the host look at every session
 RESCAN_POLLING = 5.0  # a host that polls lists sessions/ this often
@@ -158,6 +161,8 @@ class Host:
         self._next_rescan = 0.0
         self._complained = 0.0
         self._next_sweep = 0.0
+        self._sweep_at: Optional[float] = None  # a sweep put off by SWEEP_EVERY
+        self._ringers: set[str] = set()  # sessions whose worker rang the wake bell
         self._wake_seen = b""
         self._started_offset = 0
         self._lagging: dict[str, float] = {}
@@ -182,6 +187,7 @@ class Host:
         self._stopping = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._published: bytes = b""
+        self._published_infos: list[SessionInfo] = []
         self._lock = threading.Lock()
         from filebridge.host.builtin import install_builtins
 
@@ -319,8 +325,11 @@ class Host:
             while not self._stopping.is_set():
                 try:
                     due = min([next_tick, *self._lagging.values(),
-                               *(busy.due for busy in self._busy.values())])
+                               *(busy.due for busy in self._busy.values()),
+                               *([self._sweep_at] if self._sweep_at is not None else [])])
                     changes = self._waiter.wait(max(0.0, due - time.monotonic()))
+                    if self._sweep_at is not None and time.monotonic() >= self._sweep_at:
+                        self._sweep(None)
                     if self._lagging:
                         self._read_lagging()
                     if self._busy:
@@ -397,18 +406,30 @@ class Host:
             self._consider(name)
             served = self._served.get(name)
         if served is not None:
+            self._ringers.add(name)
             self._waiter.hurry(served.state.layout.request_lock)
             self._read(served, rung=True)
         # Two rings at once leave one id: a session still setting up that rang too is looked
         # at now rather than at its own probe's next, slower look.
         for folder in list(self._pending):
             self._consider(folder.name)
-        now = time.monotonic()
-        if now >= self._next_sweep:  # two rings at once leave one id: look at all, now and then
-            self._next_sweep = now + SWEEP_EVERY
-            for other in list(self._served.values()):
-                if other is not served:
-                    self._read(other)
+        if time.monotonic() >= self._next_sweep:
+            self._sweep(served)
+        else:  # two rings at once leave one id: look at all, now and then
+            self._sweep_at = self._next_sweep
+
+    def _sweep(self, looked_at: Optional[ServedSession]) -> None:
+        """Read every session's log but ``looked_at``'s (just read)."""
+        self._next_sweep = time.monotonic() + SWEEP_EVERY
+        self._sweep_at = None
+        for other in list(self._served.values()):
+            if other is not looked_at:
+                self._read(other)
+
+    def _idle_poll(self, state: SessionState) -> float:
+        """How seldom a polling host looks at the doorbell of ``state``'s session when idle."""
+        ringer = state.info.get("wake_bell") == 1 or state.layout.id in self._ringers
+        return IDLE_POLL_RINGER if ringer else IDLE_POLL
 
     def _read(self, served: ServedSession, rung: bool = False, busy: bool = False) -> int:
         """Run what arrived in a session's log; a fault there is that session's alone.
@@ -460,7 +481,7 @@ class Host:
                     continue
                 self._busy.pop(sid, None)
                 self._waiter.watch(served.state.layout.request_lock,
-                                   idle_interval=IDLE_POLL)
+                                   idle_interval=self._idle_poll(served.state))
                 # A request posted between the last look and the doorbell's first reading
                 # rang a value the probe took as its start: the log is read once more.
                 self._read(served, busy=True)
@@ -525,9 +546,10 @@ class Host:
         slow_look = not self.polling or now >= self._slow_look
         if slow_look:
             self._slow_look = now + SLOW_LOOK
-        beat_look = not self.polling or now >= self._beat_look
+        beat_look = now >= self._beat_look
         if beat_look:
-            self._beat_look = now + min(SLOW_LOOK, self.stale_after / 2)
+            self._beat_look = now + (min(SLOW_LOOK, self.stale_after / 2) if self.polling
+                                     else self.stale_after / 4)
         for served in list(self._served.values()):
             self._runner.enforce_deadline(served, self.handler_deadline)
             try:
@@ -540,12 +562,13 @@ class Host:
             if not slow_look:
                 continue
             try:
-                served.reader.check()
+                unread = served.reader.check()
                 served.journal.save_mirror()
             except OSError as exc:
                 self.session_fault(served, exc)
                 continue
-            self._read(served)
+            if unread:
+                self._read(served)
         self._retry_broken()
         try:
             self._publish_sessions()
@@ -585,10 +608,17 @@ class Host:
 
     def _publish_sessions(self) -> None:
         """host-sessions.json lets `filebridge sessions` show what this host sees."""
-        data = dumps([info.as_json() for info in self.sessions()])
+        infos = self.sessions()
+        # A session's snapshot is made again whenever it changes: the same snapshots as at
+        # the last write mean the same file (each tick, whatever the number of sessions).
+        if len(infos) == len(self._published_infos) and all(
+                a is b for a, b in zip(infos, self._published_infos)):
+            return
+        data = dumps([info.as_json() for info in infos])
         if data != self._published:
             atomic_write(self.root.root / "host-sessions.json", data)
             self._published = data
+        self._published_infos = infos
 
     # -- discovering sessions ------------------------------------------------------------
 
@@ -687,7 +717,8 @@ class Host:
             served = ServedSession(state, self.max_request_bytes,
                                    self.root.journal_mirror(layout.id))
             self._waiter.watch(layout.request_lock,
-                               idle_interval=IDLE_POLL if self.polling else None)
+                               idle_interval=self._idle_poll(state) if self.polling
+                               else None)
             if not self.polling and is_remote_type(str(state.info.get("filesystem", ""))):
                 # A worker on a mount rings its doorbell after it went back to waiting: the
                 # log's own change, seen here by events, comes a round trip sooner.
@@ -719,6 +750,7 @@ class Host:
         with self._lock:
             served = self._served.pop(session_id, None)
         self._busy.pop(session_id, None)
+        self._ringers.discard(session_id)
         self._commands.forget(session_id)
         if served is not None:
             self._waiter.unwatch(served.state.layout.request_lock)

@@ -35,26 +35,69 @@ COLD_AFTER = 0.02
 
 class _FirstLook:
     """How long after posting a caller first looks for its answer, where each look is a round
-    trip to a server (a mount): about when answers came in the calls before. A look that
-    misses costs a round trip, and the look that would have found the answer waits behind it.
+    trip to a server (a mount): about when answers came in the calls before.
 
-    It creeps earlier while the first look finds the answer and moves toward where the answer
-    was found when it does not, so about one first look in six misses.
+    A look that comes too early costs one open (the answer log's size has not moved) and the
+    next look follows at once; one that comes too late adds its whole wait to the call. So the
+    delay steps down after a first look that found the answer and up twice as far after one
+    that missed: it settles where about one first look in three misses, below the typical
+    answer's time rather than above most of them.
     """
 
     LONGEST = 0.002  # a slow handler must not make the next calls wait long before looking
     LEARN_BELOW = 0.01  # answers found later than this came from slow handlers: not learnt
+    STEP = 0.00002
 
     def __init__(self) -> None:
         self.delay = 0.0
+        self.calls = 0  # calls answered, and how many of their first looks missed
+        self.missed = 0
 
     def learn(self, first_look_found: bool, found_after: float) -> None:
         """``found_after``: seconds from the end of the post to the start of the look that
         found the answer."""
+        self.calls += 1
+        self.missed += not first_look_found
         if first_look_found:
-            self.delay *= 0.95
+            self.delay = max(0.0, self.delay - self.STEP)
         elif found_after < self.LEARN_BELOW:
-            self.delay = min(self.LONGEST, self.delay + 0.25 * (found_after - self.delay))
+            self.delay = min(self.LONGEST, self.delay + 2 * self.STEP)
+
+
+# Where every look is a round trip to a server, the caller looks for its answer itself, with
+# pauses growing from RELOOK_FIRST by RELOOK_GROWTH to RELOOK_BRISK for the first RELOOK_BRISK_FOR
+# seconds (an answer that takes a moment), then up to RELOOK_LONGEST.
+RELOOK_FIRST, RELOOK_GROWTH = 0.0002, 1.3
+RELOOK_BRISK, RELOOK_BRISK_FOR, RELOOK_LONGEST = 0.002, 0.25, 0.02
+
+
+def _look_until(found: Callable[[], bool], deadline: Optional[float],
+                gone: Optional[Callable[[], bool]]) -> bool:
+    """Look until ``found()``; False at ``deadline`` (time.monotonic()) or when ``gone()``,
+    asked every LOOK_AGAIN seconds, says the answering side left.
+
+    On a mount the answer itself is looked at, not the doorbell rung with it: a look that
+    misses is one open of the answer log (its size has not moved), where reading the doorbell
+    first would be an open and a read, and then the log's open and read anyway. The second
+    look follows a miss at once: the miss itself took a round trip.
+    """
+    start = time.monotonic()
+    next_gone = start + LOOK_AGAIN
+    pause = 0.0
+    while not found():
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            return found()
+        if gone is not None and now >= next_gone:
+            if gone():
+                return found()
+            next_gone = now + LOOK_AGAIN
+        ceiling = RELOOK_BRISK if now - start < RELOOK_BRISK_FOR else RELOOK_LONGEST
+        if deadline is not None:
+            ceiling = min(ceiling, max(0.0, deadline - now))
+        time.sleep(min(pause, ceiling))
+        pause = min(max(pause * RELOOK_GROWTH, RELOOK_FIRST), ceiling or RELOOK_FIRST)
+    return True
 
 
 class Channel:
@@ -80,9 +123,12 @@ class Channel:
         self._first_look = _FirstLook() if self._ring_later else None
 
     def post(self, command: str, args: dict[str, Any], *, answer: bool = False) -> Request:
-        return self._post(new_request(command, args, answer=answer))
+        return self._post(new_request(command, args, answer=answer))[0]
 
-    def _post(self, request: Request) -> Request:
+    def _post(self, request: Request, hold_ring: bool = False
+              ) -> tuple[Request, Optional[Callable[[], None]]]:
+        """The request as sent, and with ``hold_ring`` the ring of the doorbells, for the
+        caller to hand to ``defer`` itself."""
         try:
             line = request.encode()
             if len(line) > AppendLog.MAX_LINE:
@@ -99,16 +145,23 @@ class Channel:
             now = time.monotonic()
             wake = self._wake if self._wake is not None and now - self._posted > COLD_AFTER \
                 else None
-            if self._ring_later:
-                defer(lambda: self._ring(end, wake))
-            else:
+
+            def ring() -> None:
                 self._ring(end, wake)
+
+            held: Optional[Callable[[], None]] = None
+            if hold_ring:
+                held = ring
+            elif self._ring_later:
+                defer(ring)
+            else:
+                ring()
             self._posted = now
         except OSError as exc:
             raise WriteFailed(f"{request.command!r} was not sent: cannot write to "
                               f"{self.log_path.parent}: {exc.strerror or exc}",
                               exc.errno) from None
-        return request
+        return request, held
 
     def _ring(self, end: int, wake: Optional[WakeBell]) -> None:
         self._bell.ring(end)
@@ -138,14 +191,25 @@ class Channel:
             return answer is not None
 
         try:
-            self._post(request)
+            _, ring = self._post(request, hold_ring=self._first_look is not None)
             posted = time.perf_counter()
-            if self._first_look is not None and self._first_look.delay:
-                time.sleep(self._first_look.delay)
-            if gone is None:
+            deadline = None if timeout is None else started + timeout
+            if self._first_look is not None:
+                # The doorbells are rung once the first look is on its way: on a mount,
+                # writes sent before it would go to the server ahead of it, and a host that
+                # answers within a round trip watches the log itself.
+                try:
+                    if self._first_look.delay:
+                        time.sleep(self._first_look.delay)
+                    first = arrived()
+                finally:
+                    if ring is not None:
+                        defer(ring)
+                if not first:
+                    _look_until(arrived, deadline, gone)
+            elif gone is None:
                 waiter.wait_until(arrived, timeout)
             else:
-                deadline = None if timeout is None else started + timeout
                 while True:
                     left = LOOK_AGAIN if deadline is None else deadline - time.monotonic()
                     if waiter.wait_until(arrived, max(0.0, min(LOOK_AGAIN, left))):
@@ -158,6 +222,11 @@ class Channel:
         if found and self._first_look is not None:
             self._first_look.learn(looks == 1, last_look - posted)
         return request, (found[0] if found else None), time.monotonic() - started
+
+    def first_looks(self) -> Optional[tuple[int, int]]:
+        """Where looks are paced (a mount): calls answered and how many first looks missed."""
+        look = self._first_look
+        return None if look is None else (look.calls, look.missed)
 
     def _waiter(self) -> Waiter:
         # One waiter per thread and process, kept: creating one per call costs more than a call.

@@ -185,9 +185,21 @@ def release_folder(folder: Path) -> None:
     _confined.drop(Path(folder))
 
 
-def _in_folder(path: Path, action: Callable[[str, Optional[int]], T]) -> T:
+def _as_path(path: Path | str) -> Path:
+    # Building a Path again from a Path costs more than the system call it leads to.
+    return path if isinstance(path, Path) else Path(path)
+
+
+def _in_folder(path: Path, action: Callable[[str, Optional[int]], T],
+               whole_path: bool = False) -> T:
     """Run ``action(name, dir_fd)`` for ``path``'s entry in its folder, again once with fresh
-    descriptors when a dropped mount killed the kept one."""
+    descriptors when a dropped mount killed the kept one.
+
+    ``whole_path``: ``action`` names one entry only, so outside a confined folder it is given
+    the whole path and no descriptor: opening the folder first would cost a mount one more
+    round trip to its server."""
+    if whole_path and _confined.anchor_of(path.parent) is None:
+        return action(str(path), None)
     for attempt in (0, 1):
         try:
             fd, kept = _confined.folder_fd(path.parent)
@@ -230,7 +242,7 @@ def open_file(path: Path, flags: int, mode: int = FILE_MODE) -> int:
             raise UnsafeFile(f"{path} is not a regular file ({_kind(kind)})", errno.EINVAL)
         return fd
 
-    return _in_folder(Path(path), opener)
+    return _in_folder(_as_path(path), opener, whole_path=True)
 
 
 def _kind(mode: int) -> str:
@@ -307,7 +319,7 @@ def file_exists(path: Path) -> bool:
             return False
 
     try:
-        return _in_folder(Path(path), look)
+        return _in_folder(_as_path(path), look, whole_path=True)
     except OSError:
         return False
 
@@ -324,7 +336,7 @@ def entry_identity(path: Path) -> Optional[tuple[int, int]]:
     global _identity
     if _identity is None:
         _identity = _load_identity()
-    return _in_folder(Path(path), _identity)
+    return _in_folder(_as_path(path), _identity, whole_path=True)
 
 
 def retire_file(path: Path, retired_name: str) -> None:
@@ -356,7 +368,7 @@ def read_counter(path: Path, width: int = COUNTER_WIDTH) -> bytes:
     may keep a file's pages across opens while its cached attributes say nothing changed,
     and a doorbell rewritten in place never changes size.
     """
-    direct = _DIRECT if fresh_reads(Path(path).parent) else 0
+    direct = _DIRECT if fresh_reads(_as_path(path).parent) else 0
     try:
         fd = open_file(path, os.O_RDONLY | direct)
     except OSError as exc:
@@ -475,7 +487,7 @@ _fresh: dict[Path, bool] = {}
 def fresh_reads(folder: Path) -> bool:
     """Whether readers of ``folder`` must open afresh at every look (network and FUSE
     filesystems, or whenever polling was asked for with FILEBRIDGE_POLL / FILEBRIDGE_WAIT)."""
-    folder = Path(folder)
+    folder = _as_path(folder)
     known = _fresh.get(folder)
     if known is None:
         forced = (os.environ.get("FILEBRIDGE_POLL") == "1"

@@ -92,11 +92,11 @@ class LineReader:
             return False
         return self.position < announced < SIZE_LIMIT
 
-    def check(self) -> None:
+    def check(self) -> bool:
         """Raise LogDamaged (an OSError) saying so when the log is now shorter than what was
         read, or another file took its place: its requests can no longer be told apart from
-        the ones served."""
-        self._cursor.check()
+        the ones served. False when nothing is left to read now, for sure."""
+        return self._cursor.check()
 
     def end(self) -> int:
         """The log's logical end now."""

@@ -524,22 +524,23 @@ class LogCursor:
         _, base, length, size = self._current()
         return base + max(size, length)
 
-    def check(self) -> None:
+    def check(self) -> bool:
         """Raise LogDamaged when the log is now shorter than what was read, or an older or
         foreign file took its name, or its name stayed missing since the last check (missing
-        once may be a rotation in progress)."""
+        once may be a rotation in progress). Returns False when it is sure nothing is left
+        to read now (the file this reader holds still has the name, read to its end)."""
         named = entry_identity(self.path)
         if named is None:
             if self._missing:
                 raise LogDamaged(errno.ENOENT, f"{self.path.name} was deleted")
             self._missing = True
-            return
+            return True
         self._missing = False
         if not self._fresh and self._fd is not None and not self._retired:
             kept = os.fstat(self._fd)
             if named == (kept.st_dev, kept.st_ino):  # still the file this reader holds
                 self._check_size(self.base + kept.st_size)
-                return
+                return self.base + kept.st_size != self.position
         generation, base, _, size = self._current()
         if generation < self.generation:
             raise LogDamaged(errno.EINVAL, f"{self.path.name} was replaced by another file "
@@ -549,6 +550,7 @@ class LogCursor:
                 # another file of the same generation under the name this reader holds
                 raise LogDamaged(errno.EINVAL, f"{self.path.name} was replaced by another file")
             self._check_size(base + size)
+        return True
 
     def _check_size(self, end: int) -> None:
         if end < self.position:

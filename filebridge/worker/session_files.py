@@ -72,6 +72,9 @@ def prepare_session(layout: SessionLayout, identity: dict[str, Any],
         # This worker's readers follow log generations, so the host may rotate the logs it
         # writes (docs/protocol.md, "Log generations").
         "log_generations": 1,
+        # It rings the root's wake bell after a silence: a host that polls may look at its
+        # doorbell seldom while it is idle.
+        "wake_bell": 1,
         "filesystem": filesystem_type(layout.folder),
         **({"strategy": strategy} if strategy else {}),
         **identity,

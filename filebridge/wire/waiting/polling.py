@@ -55,6 +55,8 @@ class PollingWaiter(Waiter):
         self.cool_after = cool_after
         self._probes: dict[Path, _Probe] = {}
         self._woken = threading.Event()
+        # The earliest due time of any probe, kept so that a wait does not scan them all.
+        self._next_due = 0.0
 
     def watch(self, folder: Path, probe: Sequence[str] = (), *, renames_only: bool = False,
               idle_interval: Optional[float] = None) -> None:
@@ -64,6 +66,7 @@ class PollingWaiter(Waiter):
         if not probe and not folder.is_dir():
             files = [folder]
         self._probes[folder] = _Probe(files, max(idle_interval or 0.0, self.max_interval))
+        self._next_due = 0.0
 
     def unwatch(self, folder: Path) -> None:
         self._probes.pop(folder, None)
@@ -74,6 +77,7 @@ class PollingWaiter(Waiter):
             probe.interval = self.min_interval
             probe.due = 0.0
             probe.changed = time.monotonic()
+            self._next_due = 0.0
 
     def reset(self) -> None:
         now = time.monotonic()
@@ -81,10 +85,11 @@ class PollingWaiter(Waiter):
             probe.interval = self.min_interval
             probe.due = 0.0
             probe.changed = now
+        self._next_due = 0.0
 
     def wait(self, timeout: Optional[float]) -> list[Change]:
         now = time.monotonic()
-        due = min((p.due for p in self._probes.values()), default=now + self.max_interval)
+        due = self._next_due if self._probes else now + self.max_interval
         pause = max(0.0, due - now)
         if timeout is not None:
             pause = min(pause, timeout)
@@ -96,8 +101,10 @@ class PollingWaiter(Waiter):
     def _look(self) -> list[Change]:
         changes = []
         now = time.monotonic()
+        next_due = float("inf")
         for folder, probe in list(self._probes.items()):
             if probe.due > now:
+                next_due = min(next_due, probe.due)
                 continue
             signature = probe.look()
             now = time.monotonic()
@@ -114,6 +121,8 @@ class PollingWaiter(Waiter):
                 probe.interval = min(max(probe.interval, self.min_interval) * self.growth,
                                      ceiling)
             probe.due = now + probe.interval
+            next_due = min(next_due, probe.due)
+        self._next_due = next_due
         return changes
 
     def wake(self) -> None:
