@@ -48,14 +48,14 @@ def rewrite_only_the_testing_helpers(config: pytest.Config) -> None:
     if not isinstance(marked, set) or "filebridge" not in marked:
         return
     marked.discard("filebridge")
-    hook.mark_rewrite("filebridge.testing")  # type: ignore[union-attr]
+    hook.mark_rewrite("filebridge.testing")
 
 
 # jsonschema (which nbformat imports) builds the grammar of its IRI format checker with
 # rfc3987_syntax when it is imported: seconds of CPU in every process that imports it. No schema
 # the tests validate against uses a format and no test passes a format checker; without that
 # module jsonschema leaves the IRI formats unchecked and nothing the tests check changes.
-sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+sys.modules.setdefault("rfc3987_syntax", None)
 
 # Property tests draw hypothesis's default 100 examples each in a developer run; `.ci/run`
 # passes --hypothesis-profile=ci for 400.
