@@ -66,21 +66,10 @@ except ImportError:  # the other Pythons' runs of .ci/run install no hypothesis
 else:
     settings.register_profile("ci", max_examples=400)
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if PEER_MODULES.search(item.path.name):
             item.add_marker(pytest.mark.peers)
-        if uses_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
-
-
-def uses_a_module_fixture(item: pytest.Item) -> bool:
-    """Whether ``item`` uses a fixture built once per module (a worker process, a server):
-    with ``--dist loadgroup`` the tests of such a module share one xdist process, and so one
-    fixture, while other tests are spread one by one."""
-    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-    return any(getattr(d, "scope", "") == "module" for ds in definitions.values() for d in ds)
 
 
 class ProcessWatch:
