@@ -33,37 +33,43 @@ PEER_MODULES = re.compile(
     r"viewers_worker|core_crash)\.py$")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    rewrite_only_the_testing_helpers(config)
+
+
+def rewrite_only_the_testing_helpers(config: pytest.Config) -> None:
+    """pytest rewrites the asserts of every module of a distribution that has a ``pytest11``
+    entry point: all of filebridge, recompiled at each run (and in each xdist worker) where
+    bytecode is not cached. The asserts a failing test shows come from the tests and from
+    ``filebridge.testing``: only those stay rewritten. Without this pytest API (a private
+    one), nothing changes but the time."""
+    hook = getattr(config.pluginmanager, "rewrite_hook", None)
+    marked = getattr(hook, "_must_rewrite", None)
+    if not isinstance(marked, set) or "filebridge" not in marked:
+        return
+    marked.discard("filebridge")
+    hook.mark_rewrite("filebridge.testing")
+
+
+# jsonschema (which nbformat imports) builds the grammar of its IRI format checker with
+# rfc3987_syntax when it is imported: seconds of CPU in every process that imports it. No schema
+# the tests validate against uses a format and no test passes a format checker; without that
+# module jsonschema leaves the IRI formats unchecked and nothing the tests check changes.
+sys.modules.setdefault("rfc3987_syntax", None)
+
+# Property tests draw hypothesis's default 100 examples each in a developer run; `.ci/run`
+# passes --hypothesis-profile=ci for 400.
+try:
+    from hypothesis import settings
+except ImportError:  # the other Pythons' runs of .ci/run install no hypothesis
+    pass
+else:
+    settings.register_profile("ci", max_examples=400)
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if PEER_MODULES.search(item.path.name):
             item.add_marker(pytest.mark.peers)
-
-
-def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Skip importing a peer module whose every test ``-m`` deselects anyway: importing them
-    (nbformat, playwright, pandas...) costs seconds that ``pytest -m "not peers"`` would spend
-    for nothing."""
-    if PEER_MODULES.search(collection_path.name) and not selects_peers(config.option.markexpr):
-        return True
-    return None
-
-
-def selects_peers(markexpr: str) -> bool:
-    """Whether a test marked ``peers`` can match ``markexpr``, whatever its other markers."""
-    if not markexpr.strip() or "(" in markexpr:  # none, or markers with arguments: collect all
-        return True
-    try:
-        from _pytest.mark.expression import Expression
-
-        expression = Expression.compile(markexpr)
-        others = sorted(expression.idents() - {"peers"})
-    except Exception:  # an expression pytest will refuse itself, or a pytest without this API
-        return True
-    for combination in range(2 ** len(others)):
-        present = {"peers"} | {name for bit, name in enumerate(others) if combination >> bit & 1}
-        if expression.evaluate(lambda name, /, present=present, **kwargs: name in present):
-            return True
-    return False
 
 
 class ProcessWatch:

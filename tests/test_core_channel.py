@@ -97,7 +97,7 @@ def test_timeout_with_a_busy_host_says_the_host_is_alive(host: HostProcess, root
 def test_a_polling_host_answers_a_session_that_went_quiet_and_came_back(root: Path) -> None:
     """A host that polls reads a busy session's log itself and goes back to its doorbell
     after a quiet second: calls before, after and across that are all answered."""
-    process = HostProcess(root, env={"FILEBRIDGE_POLL": "1"})
+    process = HostProcess(root, env={"FILEBRIDGE_POLL": "1"}, lease_settle=0.05)
     try:
         out = run_worker("""
             import time

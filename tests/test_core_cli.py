@@ -43,9 +43,14 @@ def _subcommands() -> list[str]:
 
 def test_every_command_has_help() -> None:
     assert len(COMMANDS) >= 8
-    for name in _subcommands():
-        done = fb(name, "--help")
-        assert "usage: filebridge" in done.stdout, name
+    # All at once: each is a process of its own that mostly waits for its imports.
+    helps = {name: subprocess.Popen([*FILEBRIDGE, name, "--help"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=python_env())
+             for name in _subcommands()}
+    for name, process in helps.items():
+        stdout, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, f"filebridge {name} --help failed: {stderr}"
+        assert "usage: filebridge" in stdout, name
 
 
 def test_a_worker_with_nothing_installed_is_served(served, tmp_path: Path) -> None:

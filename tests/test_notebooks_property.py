@@ -59,7 +59,7 @@ def source_files(draw: st.DrawFn) -> tuple[str, str]:
     return language, text
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(source_files())
 def test_any_source_file_round_trips_byte_for_byte(case: tuple[str, str]) -> None:
     language, text = case
@@ -71,7 +71,7 @@ def test_any_source_file_round_trips_byte_for_byte(case: tuple[str, str]) -> Non
     assert result.warnings == []
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(source_files())
 def test_every_shadow_is_a_valid_nbformat_4_5_notebook(case: tuple[str, str]) -> None:
     import nbformat
@@ -81,7 +81,7 @@ def test_every_shadow_is_a_valid_nbformat_4_5_notebook(case: tuple[str, str]) ->
     assert (notebook.nbformat, notebook.nbformat_minor) == (4, 5)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(st.text(max_size=200), languages)
 def test_arbitrary_text_round_trips(text: str, language: str) -> None:
     text = text.encode("utf-8", "replace").decode("utf-8", "replace")
@@ -101,7 +101,7 @@ new_cells = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(new_cells, languages)
 def test_cells_from_an_editor_read_back_the_same_or_are_reported(
     cells: list[tuple[str, str]], language: str

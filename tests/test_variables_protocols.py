@@ -180,7 +180,7 @@ def same(a: Any, b: Any) -> bool:
     return isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mapping=st.dictionaries(keys, st.integers() | st.text(max_size=5), max_size=8),
        attributes=st.dictionaries(attribute_names, st.integers(), max_size=6),
        members=st.frozensets(st.integers() | st.text(max_size=5), max_size=6),

@@ -26,7 +26,7 @@ def both(value: Any, width: int, top_level: bool) -> tuple[dict[str, Any], dict[
     return quick, general
 
 
-@settings(max_examples=400, deadline=None)
+@settings(deadline=None)
 @given(SCALARS, st.sampled_from([1, 2, 8, 40, 128, 2**16]), st.booleans())
 def test_a_plain_scalars_quick_description_equals_its_familys(value: Any, width: int,
                                                              top_level: bool) -> None:
