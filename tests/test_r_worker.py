@@ -346,8 +346,8 @@ def test_r_inspect_of_an_environment_leaves_its_promises_unforced(host: Host,
 
     def ask() -> None:
         host.wait_for_session("r1", timeout=30)
-        answers["inspect"] = host.command("r1", "inspect", timeout=20, path=["cfg"])
-        host.command("r1", "stop_serving", timeout=20)
+        answers["inspect"] = host.command("r1", "inspect", timeout=60, path=["cfg"])
+        host.command("r1", "stop_serving", timeout=60)
 
     asker = threading.Thread(target=ask)
     asker.start()
@@ -356,7 +356,7 @@ def test_r_inspect_of_an_environment_leaves_its_promises_unforced(host: Host,
           'later <- FALSE\n'
           'filebridge_on_command("stop_serving", function(args) { later <<- TRUE; list() })\n'
           'filebridge_connect()\n'
-          'deadline <- Sys.time() + 30\n'
+          'deadline <- Sys.time() + 120\n'
           'while (!later && Sys.time() < deadline) filebridge_serve(0.1)', session=folder)
     asker.join()
     assert not mark.exists()

@@ -286,10 +286,10 @@ def test_a_damaged_journal_is_never_replayed_and_recover_resumes(
         served: tuple[Host, Connection], tmp_path: Path) -> None:
     host, _healthy = served
     folder = hostile_session(host, "journal")
-    ready(folder)
-    post(folder, request("00000001", "count"))
     runs: list[str] = []
     host.register("count", lambda call: runs.append(call.request.id))
+    ready(folder)
+    post(folder, request("00000001", "count"))
     deadline = time.monotonic() + 10
     while not runs and time.monotonic() < deadline:
         time.sleep(0.05)
