@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from viewers_support import CHROMIUM, running_host, wait_for, worker_env
+from viewers_support import CHROMIUM, running_host, wait_for, worker_at_ready
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium missing")
@@ -53,12 +51,8 @@ def test_page_shows_a_live_session_its_plot_webview_and_a_million_row_table(
         page.goto(viewers.ui.url)
         page.get_by_test_id("status").filter(has_text="live").wait_for()
 
-        worker = subprocess.Popen([sys.executable, "-c", WORKER, str(site)], text=True,
-                                  env=worker_env(root, "live"), stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE)
-        try:
+        with worker_at_ready(root, "live", WORKER, str(site)) as worker:
             assert worker.stdout is not None and worker.stdin is not None
-            assert worker.stdout.readline().strip() == "ready"
             session = page.locator("[data-testid=session][data-session=live]")
             session.wait_for()
             assert session.get_attribute("data-status") == "alive"
@@ -110,11 +104,6 @@ def test_page_shows_a_live_session_its_plot_webview_and_a_million_row_table(
             page.get_by_test_id("tab-log").click()
             page.locator("[data-testid=log-row][data-command=dataview]").first.wait_for()
             page.screenshot(path=str(shots / "log.png"))
-        finally:
-            if worker.stdin is not None:
-                worker.stdin.write("quit\n")
-                worker.stdin.close()
-            worker.wait(timeout=30)
         session.filter(has_text="detached").wait_for(timeout=30_000)
         page.close()
     assert sorted(p.name for p in shots.iterdir()) == [

@@ -5,14 +5,18 @@ Screenshots are kept as test artifacts (docs/testing.md)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from page_support import screenshots
-from viewers_support import CHROMIUM, running_host, wait_for, worker_env
+from viewers_support import (
+    CHROMIUM,
+    open_table_view,
+    running_host,
+    wait_for,
+    worker_at_ready,
+)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.peers,
@@ -72,15 +76,8 @@ def test_grid_scrolls_sorts_filters_profiles_navigates_and_copies(tmp_path: Path
                                   + viewers.ui.url.split("/", 3)[2])
         page = context.new_page()
         page.goto(viewers.ui.url)
-        worker = subprocess.Popen([sys.executable, "-c", WORKER], text=True,
-                                  env=worker_env(root, "grid"), stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE)
-        try:
-            assert worker.stdout is not None and worker.stdin is not None
-            assert worker.stdout.readline().strip() == "ready"
-            page.locator("[data-testid=session][data-session=grid]").click()
-            page.get_by_test_id("tab-views").click()
-            page.locator("[data-testid=view][data-kind=table] button.open").click()
+        with worker_at_ready(root, "grid", WORKER):
+            open_table_view(page, "grid")
             info = page.get_by_test_id("table-info")
             info.filter(has_text="of 1,000,000").wait_for(timeout=60_000)
             _loaded(page).wait_for(timeout=60_000)
@@ -202,11 +199,6 @@ def test_grid_scrolls_sorts_filters_profiles_navigates_and_copies(tmp_path: Path
             assert after is not None and moved is not None
             assert abs(after["x"] - before["x"]) < 2 and moved["x"] < moving["x"] - 100
             page.screenshot(path=str(shots / "grid-pinned.png"))
-        finally:
-            if worker.stdin is not None:
-                worker.stdin.write("quit\n")
-                worker.stdin.close()
-            worker.wait(timeout=30)
         context.close()
     assert {p.name for p in shots.iterdir()} >= {
         "grid-first-rows.png", "grid-far-row.png", "grid-sorted.png", "grid-filtered.png",
@@ -233,15 +225,8 @@ def test_grid_scrolls_through_ten_million_rows_to_the_last_one(tmp_path: Path,
         assert viewers.ui is not None
         page = browser.new_page(viewport={"width": 1100, "height": 800})  # type: ignore[attr-defined]
         page.goto(viewers.ui.url)
-        worker = subprocess.Popen([sys.executable, "-c", TEN_MILLION], text=True,
-                                  env=worker_env(root, "big"), stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE)
-        try:
-            assert worker.stdout is not None and worker.stdin is not None
-            assert worker.stdout.readline().strip() == "ready"
-            page.locator("[data-testid=session][data-session=big]").click()
-            page.get_by_test_id("tab-views").click()
-            page.locator("[data-testid=view][data-kind=table] button.open").click()
+        with worker_at_ready(root, "big", TEN_MILLION):
+            open_table_view(page, "big")
             info = page.get_by_test_id("table-info")
             info.filter(has_text="of 10,000,000").wait_for(timeout=60_000)
             positions = []
@@ -260,9 +245,4 @@ def test_grid_scrolls_through_ten_million_rows_to_the_last_one(tmp_path: Path,
             page.keyboard.press("Control+Home")
             _loaded(page).wait_for(timeout=60_000)
             assert _cell(page, 0, 1).inner_text() == "0"
-        finally:
-            if worker.stdin is not None:
-                worker.stdin.write("quit\n")
-                worker.stdin.close()
-            worker.wait(timeout=60)
         page.close()

@@ -6,14 +6,18 @@ Screenshots are kept as test artifacts (docs/testing.md)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from page_support import screenshots
-from viewers_support import CHROMIUM, running_host, wait_for, worker_env
+from viewers_support import (
+    CHROMIUM,
+    open_table_view,
+    running_host,
+    wait_for,
+    worker_at_ready,
+)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.peers,
@@ -53,15 +57,8 @@ def test_a_frame_of_two_thousand_columns_renders_only_those_in_view(tmp_path: Pa
         assert viewers.ui is not None
         page = browser.new_page(viewport={"width": 1200, "height": 800})  # type: ignore[attr-defined]
         page.goto(viewers.ui.url)
-        worker = subprocess.Popen([sys.executable, "-c", WIDE], text=True,
-                                  env=worker_env(root, "wide"), stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE)
-        try:
-            assert worker.stdout is not None and worker.stdin is not None
-            assert worker.stdout.readline().strip() == "ready"
-            page.locator("[data-testid=session][data-session=wide]").click()
-            page.get_by_test_id("tab-views").click()
-            page.locator("[data-testid=view][data-kind=table] button.open").click()
+        with worker_at_ready(root, "wide", WIDE):
+            open_table_view(page, "wide")
             info = page.get_by_test_id("table-info")
             info.filter(has_text="of 10,000").wait_for(timeout=60_000)
             page.locator("[data-testid=table-info][data-loaded=true]").wait_for(timeout=60_000)
@@ -112,10 +109,5 @@ def test_a_frame_of_two_thousand_columns_renders_only_those_in_view(tmp_path: Pa
             page.get_by_test_id("col-day").wait_for(timeout=30_000)
             grid.evaluate(f"g => {{ g.scrollLeft = {width}; }}")
             assert box.input_value() == f"<{3 * COLUMNS}"
-        finally:
-            if worker.stdin is not None:
-                worker.stdin.write("quit\n")
-                worker.stdin.close()
-            worker.wait(timeout=60)
         page.close()
     assert {p.name for p in shots.iterdir()} >= {"grid-wide-left.png", "grid-wide-right.png"}

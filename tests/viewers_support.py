@@ -43,6 +43,31 @@ def run_worker(root: Path, session_id: str, code: str, timeout: float = 120,
     return done
 
 
+@contextmanager
+def worker_at_ready(root: Path, session_id: str, code: str, *args: str,
+                    timeout: float = 60) -> Iterator[subprocess.Popen[str]]:
+    """A worker process running ``code`` that prints ``ready`` once its views are made and
+    then waits for a line on stdin; it is told to quit when the block ends."""
+    worker = subprocess.Popen([sys.executable, "-c", code, *args], text=True,
+                              env=worker_env(root, session_id), stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE)
+    assert worker.stdout is not None and worker.stdin is not None
+    try:
+        assert worker.stdout.readline().strip() == "ready"
+        yield worker
+    finally:
+        worker.stdin.write("quit\n")
+        worker.stdin.close()
+        worker.wait(timeout=timeout)
+
+
+def open_table_view(page: Any, session_id: str) -> None:
+    """In the page: pick the session, its views, and open its table view."""
+    page.locator(f"[data-testid=session][data-session={session_id}]").click()
+    page.get_by_test_id("tab-views").click()
+    page.locator("[data-testid=view][data-kind=table] button.open").click()
+
+
 def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
     """Poll until ``condition()`` is truthy; its value. Fails with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
