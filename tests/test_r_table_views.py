@@ -344,22 +344,29 @@ def test_r_view_of_a_tibble_a_data_table_a_matrix_and_named_rows(
             assert cells["a"] == [1, 2] and cells["b"] == ["x", None]
 
 
-def test_r_view_through_the_hosts_table_service_live_when_idle_snapshot_when_busy(
-        host: Host, idle_r: IdleR, monkeypatch: pytest.MonkeyPatch) -> None:
+def viewed_through_the_table_service(host: Host, r: IdleR) -> tuple[Any, Any, Any]:
+    """The host's viewer store and table service, and the view of FRAME once R's View()
+    of it reached the store."""
     from filebridge.host.viewers.store import ViewerStore, install_viewer_handlers
     from filebridge.host.viewers.table_service import TableService
 
-    # A host without numpy asks the live worker first even when the snapshot is complete (with
-    # numpy it answers a complete snapshot itself): here R's answers are what is checked.
-    monkeypatch.setenv("FILEBRIDGE_TABLES_PURE", "1")
     store = ViewerStore()
     install_viewer_handlers(host, store)
     service = TableService(host, store)
-    idle_r.run(FRAME + "View(df)")
+    r.run(FRAME + "View(df)")
     deadline = time.monotonic() + 30
     while not store.views("r1") and time.monotonic() < deadline:
         time.sleep(0.05)
     (view,) = store.views("r1")
+    return store, service, view
+
+
+def test_r_view_through_the_hosts_table_service_live_when_idle_snapshot_when_busy(
+        host: Host, idle_r: IdleR, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A host without numpy asks the live worker first even when the snapshot is complete (with
+    # numpy it answers a complete snapshot itself): here R's answers are what is checked.
+    monkeypatch.setenv("FILEBRIDGE_TABLES_PURE", "1")
+    store, service, view = viewed_through_the_table_service(host, idle_r)
     snapshot = store.table("r1", view.id).snapshot
     queries = [("rows", {"start": 100, "count": 50, "sort": [{"column": 2},
                                                              {"column": 1, "descending": True}],
@@ -471,17 +478,7 @@ def test_r_view_marks_datetime_columns_whose_times_are_all_midnight(
 
 def test_r_fills_in_a_column_not_on_disk_for_the_rows_the_host_sorted(
         host: Host, idle_r: IdleR) -> None:
-    from filebridge.host.viewers.store import ViewerStore, install_viewer_handlers
-    from filebridge.host.viewers.table_service import TableService
-
-    store = ViewerStore()
-    install_viewer_handlers(host, store)
-    service = TableService(host, store)
-    idle_r.run(FRAME + "View(df)")
-    deadline = time.monotonic() + 30
-    while not store.views("r1") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    (view,) = store.views("r1")
+    _store, service, view = viewed_through_the_table_service(host, idle_r)
     folder = Path(view.folder)
     meta = wait_complete(folder)
     meta["columns"][2]["ready"] = False  # the text column, as while the forked writer writes it
