@@ -49,6 +49,7 @@ from filebridge.wire.layout import (
 )
 from filebridge.wire.logs import rotation_for
 from filebridge.wire.messages import Answer, Request
+from filebridge.wire.pacing import FirstLook
 from filebridge.wire.waiting import Change, choose_strategy
 from filebridge.wire.waiting.base import SPIN_SECONDS, yield_cpu
 from filebridge.wire.waiting.filesystems import is_remote_type
@@ -76,20 +77,40 @@ HANDLER_DEADLINE = 120.0
 # A look that takes longer than this means another process ran on the host's core meanwhile.
 SHARED_CORE_SIGN = 20e-6
 # A host that polls reads a busy session's log itself instead of its doorbell (one open per
-# look instead of two): from BUSY_FIRST after a request, less and less often up to
-# BUSY_LONGEST, and back to the doorbell once BUSY_FOR seconds passed without one.
+# look instead of two): first at a learnt time after it served a request (when that session's
+# next request tends to come), at once again after a look that missed, then less and less
+# often from BUSY_FIRST up to BUSY_LONGEST, and back to the doorbell once BUSY_FOR seconds
+# passed without a request.
 BUSY_FIRST, BUSY_LONGEST, BUSY_GROWTH, BUSY_FOR = 0.0002, 0.02, 1.3, 1.0
 
 
 class _Busy:
     """When to look at a busy session's log next."""
 
-    __slots__ = ("due", "heard", "interval")
+    __slots__ = ("due", "first", "heard", "interval", "missed")
 
-    def __init__(self) -> None:
+    def __init__(self, first: FirstLook) -> None:
+        self.first = first
+        self.heard_now()
+
+    def heard_now(self) -> None:
         self.interval = BUSY_FIRST
         self.heard = time.monotonic()
-        self.due = self.heard + self.interval
+        self.due = self.heard + self.first.delay
+        self.missed = 0
+
+    def found(self, looked: float) -> None:
+        """The look that started at ``looked`` found requests."""
+        self.first.learn(self.missed == 0, looked - self.heard)
+
+    def found_nothing(self) -> None:
+        now = time.monotonic()
+        if self.missed:
+            self.interval = min(self.interval * BUSY_GROWTH, BUSY_LONGEST)
+            self.due = now + self.interval
+        else:
+            self.due = now  # the miss took a round trip itself: the request may be there now
+        self.missed += 1
 
 
 @dataclass(frozen=True)
@@ -167,6 +188,7 @@ class Host:
         self._started_offset = 0
         self._lagging: dict[str, float] = {}
         self._busy: dict[str, _Busy] = {}
+        self._first_looks: dict[str, FirstLook] = {}  # learnt per session, kept while served
         self.failure: Optional[BaseException] = None
         self._pending: set[Path] = set()
         self._commands = WorkerCommands(lambda layout: self.strategy)
@@ -311,7 +333,7 @@ class Host:
         self._lease.acquire(wait_for_lease)
         log.info("serving %s (waiting by %s)", self.root.root, self.strategy)
         if self.polling:  # a listing is no news where it is cached: workers ring instead
-            self._waiter.watch(self.root.wake_bell, idle_interval=WAKE_POLL)
+            self._waiter.watch(self.root.wake_bell, idle_interval=WAKE_POLL, steady=True)
         else:
             self._waiter.watch(self.root.sessions)
         self._beat()
@@ -434,14 +456,18 @@ class Host:
     def _read(self, served: ServedSession, rung: bool = False, busy: bool = False) -> int:
         """Run what arrived in a session's log; a fault there is that session's alone.
         ``rung``: its doorbell was just seen to change; ``busy``: a look at a busy session's
-        log, made without its doorbell. Returns how many lines there were."""
+        log, made without its doorbell. Returns how many lines there were.
+
+        The doorbell of a session that is busy is never read: its log is looked at anyway."""
         sid = served.state.layout.id
+        looked = time.monotonic()
         try:
-            lines = self._runner.read(served, skip_bell=rung or busy)
+            lines = self._runner.read(served, skip_bell=rung or busy or sid in self._busy)
             if lines:
                 served.state.heard_from()
                 if self.polling:
-                    self._keep_busy(served)
+                    self._keep_busy(served, looked if busy else None)
+                    self._lagging.pop(sid, None)
             elif busy:
                 pass  # looked at again soon; its doorbell is not read meanwhile
             elif served.reader.behind():
@@ -453,18 +479,20 @@ class Host:
             self.session_fault(served, exc)
             return 0
 
-    def _keep_busy(self, served: ServedSession) -> None:
+    def _keep_busy(self, served: ServedSession, looked: Optional[float]) -> None:
         """A session that just posted is looked at through its log from now on, for a while;
-        its doorbell is not watched meanwhile."""
-        layout = served.state.layout
-        busy = self._busy.get(layout.id)
+        its doorbell is not watched meanwhile. ``looked``: when the busy look that found the
+        requests started (None: they were found another way)."""
+        sid = served.state.layout.id
+        busy = self._busy.get(sid)
         if busy is None:
-            self._busy[layout.id] = _Busy()
-            self._waiter.unwatch(layout.request_lock)
-        else:
-            busy.interval = BUSY_FIRST
-            busy.heard = time.monotonic()
-            busy.due = busy.heard + busy.interval
+            first = self._first_looks.setdefault(sid, FirstLook(BUSY_FIRST))
+            self._busy[sid] = _Busy(first)
+            self._waiter.unwatch(served.state.layout.request_lock)
+            return
+        if looked is not None:
+            busy.found(looked)
+        busy.heard_now()
 
     def _read_busy(self) -> None:
         """Look at the logs of busy sessions that are due; a session quiet for BUSY_FOR goes
@@ -476,8 +504,7 @@ class Host:
                 self._busy.pop(sid, None)
             elif busy.due <= now and not self._read(served, busy=True):
                 if now - busy.heard < BUSY_FOR:
-                    busy.interval = min(busy.interval * BUSY_GROWTH, BUSY_LONGEST)
-                    busy.due = time.monotonic() + busy.interval
+                    busy.found_nothing()
                     continue
                 self._busy.pop(sid, None)
                 self._waiter.watch(served.state.layout.request_lock,
@@ -750,6 +777,7 @@ class Host:
         with self._lock:
             served = self._served.pop(session_id, None)
         self._busy.pop(session_id, None)
+        self._first_looks.pop(session_id, None)
         self._ringers.discard(session_id)
         self._commands.forget(session_id)
         if served is not None:

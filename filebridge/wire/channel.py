@@ -19,6 +19,7 @@ from filebridge.wire.deferred import defer
 from filebridge.wire.files import Doorbell, WakeBell, atomic_write, fresh_reads, make_folder
 from filebridge.wire.logs import AppendLog
 from filebridge.wire.messages import Answer, Request, new_request
+from filebridge.wire.pacing import FirstLook
 from filebridge.wire.waiting import PollingWaiter, Waiter, make_waiter
 
 __all__ = ["Channel", "open_waiter"]
@@ -31,37 +32,6 @@ LOOK_AGAIN = 0.5
 # A writer that posted nothing for this long rings the root's wake bell too: a host that polls
 # may by now look at this session's doorbell only every few seconds.
 COLD_AFTER = 0.02
-
-
-class _FirstLook:
-    """How long after posting a caller first looks for its answer, where each look is a round
-    trip to a server (a mount): about when answers came in the calls before.
-
-    A look that comes too early costs one open (the answer log's size has not moved) and the
-    next look follows at once; one that comes too late adds its whole wait to the call. So the
-    delay steps down after a first look that found the answer and up twice as far after one
-    that missed: it settles where about one first look in three misses, below the typical
-    answer's time rather than above most of them.
-    """
-
-    LONGEST = 0.002  # a slow handler must not make the next calls wait long before looking
-    LEARN_BELOW = 0.01  # answers found later than this came from slow handlers: not learnt
-    STEP = 0.00002
-
-    def __init__(self) -> None:
-        self.delay = 0.0
-        self.calls = 0  # calls answered, and how many of their first looks missed
-        self.missed = 0
-
-    def learn(self, first_look_found: bool, found_after: float) -> None:
-        """``found_after``: seconds from the end of the post to the start of the look that
-        found the answer."""
-        self.calls += 1
-        self.missed += not first_look_found
-        if first_look_found:
-            self.delay = max(0.0, self.delay - self.STEP)
-        elif found_after < self.LEARN_BELOW:
-            self.delay = min(self.LONGEST, self.delay + 2 * self.STEP)
 
 
 # Where every look is a round trip to a server, the caller looks for its answer itself, with
@@ -120,7 +90,7 @@ class Channel:
         self._wake = WakeBell(*wake) if wake else None
         self._posted = 0.0
         self._waiters = threading.local()
-        self._first_look = _FirstLook() if self._ring_later else None
+        self._first_look = FirstLook() if self._ring_later else None
 
     def post(self, command: str, args: dict[str, Any], *, answer: bool = False) -> Request:
         return self._post(new_request(command, args, answer=answer))[0]

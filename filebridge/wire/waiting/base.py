@@ -37,13 +37,15 @@ class Waiter(ABC):
 
     @abstractmethod
     def watch(self, folder: Path, probe: Sequence[str] = (), *, renames_only: bool = False,
-              idle_interval: Optional[float] = None) -> None:
+              idle_interval: Optional[float] = None, steady: bool = False) -> None:
         """Watch a folder or a file.
 
         For a folder, ``probe`` names files whose content signals a change there (strategies
         without events read them); ``renames_only`` reports only entries renamed into it, as
         atomic writes arrive. A file is watched for writes to it. ``idle_interval``: how
-        seldom a strategy without events may look once the file has been quiet a while.
+        seldom a strategy without events may look once the file has been quiet a while;
+        ``steady``: that strategy looks every ``idle_interval`` even right after a change (a
+        file many ring, such as the root's wake bell, whose ringer is then looked at itself).
         """
 
     @abstractmethod

@@ -85,7 +85,7 @@ class InotifyWaiter(Waiter):
         self._watches: dict[Path, int] = {}
 
     def watch(self, folder: Path, probe: Sequence[str] = (), *, renames_only: bool = False,
-              idle_interval: Optional[float] = None) -> None:
+              idle_interval: Optional[float] = None, steady: bool = False) -> None:
         if not os.path.isdir(folder) or os.path.islink(folder):
             mask = _FILE_MASK
         else:

@@ -49,7 +49,7 @@ class NativeWaiter(Waiter):
         self._thread: Optional[threading.Thread] = None
 
     def watch(self, folder: Path, probe: Sequence[str] = (), *, renames_only: bool = False,
-              idle_interval: Optional[float] = None) -> None:
+              idle_interval: Optional[float] = None, steady: bool = False) -> None:
         self._folders.add(folder)
         self._restart()
 

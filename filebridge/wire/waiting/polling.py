@@ -27,11 +27,12 @@ __all__ = ["PollingWaiter"]
 
 
 class _Probe:
-    __slots__ = ("changed", "due", "files", "idle_interval", "interval", "signature")
+    __slots__ = ("changed", "due", "files", "idle_interval", "interval", "signature", "steady")
 
-    def __init__(self, files: list[Path], idle_interval: float) -> None:
+    def __init__(self, files: list[Path], idle_interval: float, steady: bool) -> None:
         self.files = files
         self.idle_interval = idle_interval
+        self.steady = steady
         self.signature = self.look()
         self.interval = 0.0
         self.due = 0.0
@@ -59,13 +60,14 @@ class PollingWaiter(Waiter):
         self._next_due = 0.0
 
     def watch(self, folder: Path, probe: Sequence[str] = (), *, renames_only: bool = False,
-              idle_interval: Optional[float] = None) -> None:
+              idle_interval: Optional[float] = None, steady: bool = False) -> None:
         # A watched file is its own probe; a folder's probes are files in it. A folder
         # without probes (answer files arriving by rename) is looked into by its caller.
         files = [folder / name for name in probe]
         if not probe and not folder.is_dir():
             files = [folder]
-        self._probes[folder] = _Probe(files, max(idle_interval or 0.0, self.max_interval))
+        self._probes[folder] = _Probe(files, max(idle_interval or 0.0, self.max_interval),
+                                      steady)
         self._next_due = 0.0
 
     def unwatch(self, folder: Path) -> None:
@@ -110,20 +112,24 @@ class PollingWaiter(Waiter):
             now = time.monotonic()
             if signature != probe.signature:
                 probe.signature = signature
-                probe.interval = self.min_interval
                 probe.changed = now
                 changes.append(Change(folder, None))
-            elif now - probe.changed >= self.cool_after:
-                probe.interval = probe.idle_interval  # quiet for a while: straight to idle
-            else:
-                ceiling = (self.brisk_interval if now - probe.changed < self.brisk_for
-                           else self.max_interval)
-                probe.interval = min(max(probe.interval, self.min_interval) * self.growth,
-                                     ceiling)
+            probe.interval = self._next_interval(probe, now)
             probe.due = now + probe.interval
             next_due = min(next_due, probe.due)
         self._next_due = next_due
         return changes
+
+    def _next_interval(self, probe: _Probe, now: float) -> float:
+        if probe.steady:
+            return probe.idle_interval
+        if probe.changed == now:
+            return self.min_interval
+        quiet = now - probe.changed
+        if quiet >= self.cool_after:
+            return probe.idle_interval  # quiet for a while: straight to idle
+        ceiling = self.brisk_interval if quiet < self.brisk_for else self.max_interval
+        return min(max(probe.interval, self.min_interval) * self.growth, ceiling)
 
     def wake(self) -> None:
         self._woken.set()
