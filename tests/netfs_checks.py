@@ -24,7 +24,7 @@ from netfs_support import (
 )
 
 # Seconds without a seen heartbeat change before the host calls a session stale, in these tests.
-STALE_AFTER = 5.0
+STALE_AFTER = 3.0
 
 CALLS = """
 import json
@@ -94,7 +94,7 @@ def check_discovery(sides: Sides) -> None:
 def check_heartbeat_and_detach(sides: Sides) -> None:
     """A beating worker stays alive for the host, a detach is seen, a killed worker goes stale.
 
-    Beats every 0.2 s against a 5 s stale limit: the host may look less often while a session
+    Beats every 0.2 s against a 3 s stale limit: the host may look less often while a session
     is idle, but a look through a stale cache (20 s on sshfs) shows the session stale."""
     beating = {"FILEBRIDGE_HEARTBEAT_INTERVAL": "0.2"}
     with serving(sides, stale_after=STALE_AFTER) as served:
