@@ -9,6 +9,7 @@ gives a second FUSE filesystem. ``missing()`` says what is absent, so callers ca
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -195,5 +196,38 @@ class BindfsMount:
 
 
 def scratch_dir(prefix: str = "filebridge-netfs-") -> Path:
-    """A private folder for the keys, the real side and the mountpoint."""
-    return Path(tempfile.mkdtemp(prefix=prefix))
+    """A private folder for the keys, the real side and the mountpoint (``mnt``), named after
+    this process. Mounts left in such folders by processes that are gone (a test killed by its
+    timeout cannot unmount) are unmounted and their folders removed first."""
+    sweep_abandoned_mounts()
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+
+
+def sweep_abandoned_mounts() -> list[Path]:
+    """Unmount the scratch mounts whose creating process is gone; return their folders."""
+    pattern = re.compile(re.escape(os.path.realpath(tempfile.gettempdir()))
+                         + r"/filebridge-(?:[a-z]+-)+(\d+)-[A-Za-z0-9_]+/mnt")
+    swept: list[Path] = []
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as table:
+            mountpoints = [line.split()[4] for line in table]
+    except OSError:
+        return swept
+    for mountpoint in mountpoints:
+        found = pattern.fullmatch(mountpoint)
+        if found is None or _alive(int(found.group(1))):
+            continue
+        _unmount(Path(mountpoint))
+        shutil.rmtree(Path(mountpoint).parent, ignore_errors=True)
+        swept.append(Path(mountpoint).parent)
+    return swept
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
