@@ -134,8 +134,8 @@ class Api:
         head, rest = segments[0], segments[1:]
         if head == "" and not rest:
             return Response(200, "text/html; charset=utf-8", _static("index.html"))
-        if head == "static" and len(rest) == 1 and rest[0] in ("app.js", "style.css", "grid.js",
-                                                               "grid.css"):
+        if head == "static" and len(rest) == 1 and rest[0] in ("dom.js", "app.js", "style.css",
+                                                               "grid.js", "grid.css"):
             kind = "text/javascript" if rest[0].endswith(".js") else "text/css"
             return Response(200, f"{kind}; charset=utf-8", _static(rest[0]))
         if head == "panels" and len(rest) == 1 and rest[0].endswith(".js"):

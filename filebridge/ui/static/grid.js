@@ -19,20 +19,7 @@
   const floatFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 4 });
   const smallFormat = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 6 });
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-      else if (key === "class") node.className = value;
-      else node.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children.flat()) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
+  const { el } = window.filebridgeDom;
 
   // -- cells as text ----------------------------------------------------------------------------
   function formatCell(value, column) {
