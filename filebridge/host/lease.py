@@ -28,8 +28,9 @@ from filelock import FileLock, Timeout
 from filebridge.errors import LeaseHeld, LeaseLost
 from filebridge.wire.codec import dumps
 from filebridge.wire.files import atomic_write, fresh_reads, remove_file
-from filebridge.wire.host_status import pid_alive, read_holder
+from filebridge.wire.host_status import read_holder
 from filebridge.wire.layout import RootLayout
+from filebridge.wire.processes import pid_alive
 
 __all__ = ["EXPIRE_AFTER", "HostLease", "describe"]
 

@@ -44,6 +44,7 @@ from filebridge.notebooks.notebook_json import dumps_ipynb, is_complete_json, lo
 from filebridge.notebooks.progress import PROGRESS_MIN_BYTES, ProgressCallback, Steps
 from filebridge.notebooks.run_stub import remove_run_stub, write_run_stub
 from filebridge.notebooks.runs import run_targets
+from filebridge.wire.processes import pid_alive
 
 __all__ = [
     "LOCATIONS",
@@ -327,7 +328,7 @@ class ShadowSession:
             return False
         if host != socket.gethostname():
             return True  # another machine's process cannot be checked from here
-        return _process_exists(pid)
+        return pid_alive(pid)
 
     def prune(self) -> list[SyncEvent]:
         """Remove shadows whose source is deleted (and their folders); keep unsaved edits."""
@@ -711,18 +712,6 @@ def _shadow_version(notebook: dict[str, Any]) -> str:
     saved = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
     version = saved.get("version") if isinstance(saved, dict) else None
     return version if isinstance(version, str) else ""
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def _marker(shadow: Path) -> Path:

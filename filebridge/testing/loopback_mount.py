@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from filebridge.wire.processes import pid_alive
+
 __all__ = ["BindfsMount", "LoopbackSshd", "SshfsMount", "missing"]
 
 SSHD = "/usr/sbin/sshd"
@@ -215,19 +217,9 @@ def sweep_abandoned_mounts() -> list[Path]:
         return swept
     for mountpoint in mountpoints:
         found = pattern.fullmatch(mountpoint)
-        if found is None or _alive(int(found.group(1))):
+        if found is None or pid_alive(int(found.group(1))):
             continue
         _unmount(Path(mountpoint))
         shutil.rmtree(Path(mountpoint).parent, ignore_errors=True)
         swept.append(Path(mountpoint).parent)
     return swept
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

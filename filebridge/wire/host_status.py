@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from typing import Any, Optional
@@ -10,8 +9,9 @@ from typing import Any, Optional
 from filebridge.wire.codec import loads
 from filebridge.wire.files import read_counter, read_file
 from filebridge.wire.layout import RootLayout
+from filebridge.wire.processes import pid_alive
 
-__all__ = ["HostWatch", "holder_is_running", "pid_alive", "read_holder"]
+__all__ = ["HostWatch", "holder_is_running", "read_holder"]
 
 
 def read_holder(root: RootLayout) -> dict[str, Any]:
@@ -20,19 +20,6 @@ def read_holder(root: RootLayout) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return holder if isinstance(holder, dict) else {}
-
-
-def pid_alive(pid: object) -> bool:
-    """Whether a process of this machine has the id ``pid``."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def holder_is_running(root: RootLayout, watch: float = 1.5) -> bool:

@@ -50,6 +50,7 @@ from filebridge.wire.layout import SessionLayout, is_valid_session_id, make_priv
 from filebridge.wire.log_reader import LineReader
 from filebridge.wire.logs import AppendLog
 from filebridge.wire.messages import Answer, BadRequest, Request, decode_answer, decode_request
+from filebridge.wire.processes import pid_alive
 from filebridge.wire.waiting import choose_strategy, make_waiter
 
 if TYPE_CHECKING:
@@ -189,16 +190,6 @@ def _tempdir_from(args: dict[str, Any]) -> str:
     return ""
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
 class LegacyWatcher:
     """Reads a vscode-R watcher folder and mirrors its sessions into a filebridge root."""
 
@@ -282,7 +273,7 @@ class LegacyWatcher:
         for mirror in list(self._mirrors.values()):
             if mirror.detached:
                 continue
-            if _pid_alive(mirror.pid) and (not mirror.files_known
+            if pid_alive(mirror.pid) and (not mirror.files_known
                                            or mirror.legacy_dir.exists()):
                 mirror.beat()
 
@@ -367,7 +358,7 @@ class LegacyWatcher:
                     or not isinstance(pid, int) or not is_valid_session_id(folder.name)):
                 continue
             session_dir = str(legacy.get("session_dir") or "")
-            if not _pid_alive(pid) or (session_dir not in ("", ".")
+            if not pid_alive(pid) or (session_dir not in ("", ".")
                                        and not Path(session_dir).is_dir()):
                 continue
             if info.get("process_start") not in (None, _process_start(pid)):
@@ -383,7 +374,7 @@ class LegacyWatcher:
             last = None
         if isinstance(last, dict) and isinstance(last.get("pid"), int):
             pid = last["pid"]
-            if _pid_alive(pid) and self._mirror_of(pid) is None:
+            if pid_alive(pid) and self._mirror_of(pid) is None:
                 args = {k: v for k, v in last.items() if k not in ENVELOPE}
                 if last.get("command") == "attach":
                     self._attach(pid, last, args, None)
