@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from benchmarks._processes import REPO, end_by_stdin, peer_env
 from benchmarks._stats import percentile, print_report
 
-REPO = Path(__file__).resolve().parents[1]
 R_WORKER = REPO / "session_templates" / "r" / "filebridge.R"
 
 HOST_CODE = """
@@ -162,34 +162,17 @@ local({
 """
 
 
-def _end(process: subprocess.Popen[str]) -> None:
-    """Close its stdin (the sign to finish) and wait; kill it if it does not finish."""
-    if process.stdin is not None:
-        process.stdin.close()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEBRIDGE_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
-
-
 def _rstudioapi_samples(session: Path, count: int) -> list[float]:
     done = subprocess.run(["Rscript", "--vanilla", "-e", RSTUDIOAPI_CALLER, str(R_WORKER),
                            str(session), str(count)], capture_output=True, text=True,
-                          timeout=300, env=_env())
+                          timeout=300, env=peer_env())
     if done.returncode != 0:
         raise RuntimeError(f"the rstudioapi caller failed: {done.stderr.strip()[-500:]}")
     return [float(x) for x in json.loads(done.stdout)]
 
 
 def _legacy_calls(watcher: Path, count: int) -> dict[str, Any]:
-    env = {**_env(), "VSCODE_WATCHER_DIR": str(watcher)}
+    env = {**peer_env(), "VSCODE_WATCHER_DIR": str(watcher)}
     done = subprocess.run(["Rscript", "--vanilla", "-e", LEGACY_CALLER, str(LEGACY_CLIENT),
                            str(count)], capture_output=True, text=True, timeout=900, env=env)
     if done.returncode != 0:
@@ -200,7 +183,7 @@ def _legacy_calls(watcher: Path, count: int) -> dict[str, Any]:
 
 def _caller(command: list[str]) -> subprocess.Popen[str]:
     caller = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=_env())
+                              stderr=subprocess.PIPE, text=True, env=peer_env())
     assert caller.stdout is not None
     if caller.stdout.readline().strip() != "ready":
         caller.kill()
@@ -262,7 +245,7 @@ SNAPSHOT_VARIABLES = 10_000
 def _snapshot_figures(session: Path, variables: int) -> dict[str, float]:
     done = subprocess.run(["Rscript", "--vanilla", "-e", SNAPSHOT_CALLER, str(R_WORKER),
                            str(session), str(variables)],
-                          capture_output=True, text=True, timeout=600, env=_env())
+                          capture_output=True, text=True, timeout=600, env=peer_env())
     if done.returncode != 0:
         raise RuntimeError(f"the snapshot benchmark failed: {done.stderr.strip()[-500:]}")
     figures: dict[str, float] = json.loads(done.stdout)
@@ -305,7 +288,7 @@ def run(full: bool = False) -> dict[str, Any]:
         root, watcher = Path(scratch) / "root", Path(scratch) / "watcher"
         host = subprocess.Popen([sys.executable, "-c", HOST_CODE, str(root), str(watcher)],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                env=_env())
+                                env=peer_env())
         try:
             assert host.stdout is not None
             if host.stdout.readline().strip() != "ready":
@@ -320,14 +303,14 @@ def run(full: bool = False) -> dict[str, Any]:
                               if _placements_possible() else {})
             finally:
                 for caller in (python_caller, r_caller):
-                    _end(caller)
+                    end_by_stdin(caller)
             legacy_run = _legacy_calls(watcher, legacy_count)
             rstudioapi = _rstudioapi_samples(root / "sessions" / "rstudioapi", 500)
             snapshot = _snapshot_figures(root / "sessions" / "snapshot", SNAPSHOT_VARIABLES)
             discovery = (_discovery_figures(watcher) if Path("/proc/self/stat").exists()
                          else {})
         finally:
-            _end(host)
+            end_by_stdin(host)
     r_p50, r_p99 = _figures(r)
     py_p50, py_p99 = _figures(python)
     legacy_p50, _ = _figures(legacy_run["samples"])

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -33,9 +32,9 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from benchmarks._processes import REPO, end_by_stdin, peer_env
 from benchmarks._stats import print_report
 
-REPO = Path(__file__).resolve().parents[1]
 R_WORKER = REPO / "session_templates" / "r" / "filebridge.R"
 LEGACY_CLIENT = REPO / "tests" / "legacy_vscode_r.R"
 
@@ -200,22 +199,6 @@ def time_queries(service: Any, store: Any, session_id: str, view: Any) -> dict[s
     return figures
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FILEBRIDGE_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
-
-
-def _end(process: subprocess.Popen[str]) -> None:
-    if process.stdin is not None:
-        process.stdin.close()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def _arrival(arrivals: Path, title: str, timeout: float = 120) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -230,7 +213,7 @@ def _arrival(arrivals: Path, title: str, timeout: float = 120) -> dict[str, Any]
 
 def view_figures(root: Path, watcher: Path, arrivals: Path, shapes: str) -> dict[str, Any]:
     """Run the R caller against a host already serving ``root`` and ``watcher``."""
-    env = {**_env(), "VSCODE_WATCHER_DIR": str(watcher)}
+    env = {**peer_env(), "VSCODE_WATCHER_DIR": str(watcher)}
     done = subprocess.run(["Rscript", "--vanilla", "-e", VIEW_CALLER, str(R_WORKER),
                            str(LEGACY_CLIENT), str(root / "sessions" / "view"), shapes,
                            str(arrivals)], capture_output=True, text=True, timeout=3600,
@@ -274,14 +257,14 @@ def run(shapes: str) -> dict[str, Any]:
         arrivals.touch()
         host = subprocess.Popen([sys.executable, "-c", HOST_CODE, str(root), str(watcher),
                                  str(arrivals)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True, env=_env())
+                                text=True, env=peer_env())
         try:
             assert host.stdout is not None
             if host.stdout.readline().strip() != "ready":
                 raise RuntimeError("the benchmark host did not start")
             return {"views": view_figures(root, watcher, arrivals, shapes)}
         finally:
-            _end(host)
+            end_by_stdin(host)
 
 
 def report_rows(views: dict[str, Any]) -> list[tuple[str, str]]:
