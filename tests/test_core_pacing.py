@@ -10,6 +10,7 @@ from pathlib import Path
 from filebridge.wire.files import Doorbell
 from filebridge.wire.pacing import FirstLook
 from filebridge.wire.waiting import PollingWaiter
+from filebridge.wire.waiting.base import Pace
 
 
 def test_the_first_look_settles_just_below_when_things_arrive() -> None:
@@ -36,34 +37,42 @@ def test_the_first_look_does_not_learn_from_what_came_late_for_its_own_reasons()
     assert pace.delay == FirstLook.LONGEST
 
 
-def _seen(waiter: PollingWaiter, watched: Path, timeout: float = 5.0) -> float:
+def _seen_in_turn(waiter: PollingWaiter, watched: list[Path], timeout: float = 5.0
+                  ) -> dict[Path, float]:
+    """When each of ``watched`` was first reported changed."""
+    seen: dict[Path, float] = {}
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(change.folder == watched for change in waiter.wait(0.01)):
-            return time.monotonic()
-    raise AssertionError(f"no change of {watched.name} seen in {timeout} s")
+    while len(seen) < len(watched) and time.monotonic() < deadline:
+        for change in waiter.wait(0.005):
+            if change.folder in watched:
+                seen.setdefault(change.folder, time.monotonic())
+    missing = [path.name for path in watched if path not in seen]
+    assert not missing, f"no change of {missing} seen in {timeout} s"
+    return seen
 
 
-def test_a_steady_probe_keeps_its_interval_right_after_a_change(tmp_path: Path) -> None:
-    steady, brisk = tmp_path / "wake.lock", tmp_path / "request.lock"
-    bells = {path: Doorbell(path) for path in (steady, brisk)}
+def test_each_pace_looks_as_its_name_says(tmp_path: Path) -> None:
+    eager, on_change, steady = (tmp_path / f"{name}.lock"
+                                for name in ("eager", "on_change", "steady"))
+    paces: dict[Path, Pace] = {eager: "eager", on_change: "on_change", steady: "steady"}
+    bells = {path: Doorbell(path) for path in paces}
     for bell in bells.values():
         bell.ring(1)
     waiter = PollingWaiter()
-    waiter.watch(steady, idle_interval=0.3, steady=True)
-    waiter.watch(brisk, idle_interval=0.3)
-    for n, path in enumerate((steady, brisk), start=2):
-        bells[path].ring(n)
-        _seen(waiter, path)
-    # Both were just seen to change; both change again at once. The brisk probe is read again
-    # within milliseconds; the steady one not before its interval is over.
-    rung = time.monotonic()
-    bells[steady].ring(10)
-    bells[brisk].ring(11)
-    brisk_seen = _seen(waiter, brisk)
-    steady_seen = _seen(waiter, steady)
-    assert brisk_seen < steady_seen
-    assert steady_seen - rung > 0.15
+    for path, pace in paces.items():
+        waiter.watch(path, idle_interval=0.3, pace=pace)
+    assert waiter.wait(0) == []  # the first look, at once for every pace
+    for n in (2, 3):
+        rung = time.monotonic()
+        for bell in bells.values():
+            bell.ring(n)
+        seen = _seen_in_turn(waiter, list(paces))
+        if n == 2:  # nothing changed yet: only the eager probe looks often
+            assert seen[eager] < min(seen[on_change], seen[steady])
+            assert seen[on_change] - rung > 0.15
+        else:  # each just changed: all but the steady probe look often
+            assert max(seen[eager], seen[on_change]) < seen[steady]
+        assert seen[steady] - rung > 0.15
     waiter.close()
     for bell in bells.values():
         bell.close()

@@ -333,7 +333,7 @@ class Host:
         self._lease.acquire(wait_for_lease)
         log.info("serving %s (waiting by %s)", self.root.root, self.strategy)
         if self.polling:  # a listing is no news where it is cached: workers ring instead
-            self._waiter.watch(self.root.wake_bell, idle_interval=WAKE_POLL, steady=True)
+            self._waiter.watch(self.root.wake_bell, idle_interval=WAKE_POLL, pace="steady")
         else:
             self._waiter.watch(self.root.sessions)
         self._beat()

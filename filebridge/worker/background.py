@@ -33,6 +33,10 @@ HEARTBEAT_INTERVAL = float(os.environ.get("FILEBRIDGE_HEARTBEAT_INTERVAL") or 2.
 CommandHandler = Callable[[dict[str, Any]], Any]
 # One read of command.log asks for this much; a longer command line is answered too_large.
 MAX_COMMAND_LINE = 16 << 20
+# Where the command doorbell is polled (a mount), how often once a second passed without a
+# command: each look is a round trip to the mount's server, made by every idle worker, and
+# one that comes while the main thread calls the host delays that call. As R's idle prompt.
+COMMAND_IDLE_LOOK = 0.1
 log = logging.getLogger("filebridge.worker")
 
 
@@ -58,7 +62,8 @@ class BackgroundService:
             return None
 
     def start(self) -> None:
-        self._waiter.watch(self.layout.command_lock)
+        self._waiter.watch(self.layout.command_lock, idle_interval=COMMAND_IDLE_LOOK,
+                           pace="on_change")
         self.beat()
         self._thread = threading.Thread(target=self._run, name="filebridge-worker", daemon=True)
         self._thread.start()

@@ -6,9 +6,9 @@ import os
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional, Sequence
+from typing import Callable, Literal, NamedTuple, Optional, Sequence
 
-__all__ = ["SPIN_SECONDS", "Change", "Waiter", "yield_cpu"]
+__all__ = ["SPIN_SECONDS", "Change", "Pace", "Waiter", "yield_cpu"]
 
 # An answer that comes within this long is picked up by looking again rather than by sleeping:
 # waking a sleeping process costs tens of microseconds on a VM, several looks cost fewer.
@@ -17,6 +17,9 @@ SPIN_SECONDS = float(os.environ.get("FILEBRIDGE_SPIN_US") or 100) / 1e6
 # A spinner gives its core away at every look: when the process it waits for shares that core,
 # it runs at once instead of after the spin (measured in docs/decisions.md).
 yield_cpu: Callable[[], None] = getattr(os, "sched_yield", lambda: None)
+
+
+Pace = Literal["eager", "on_change", "steady"]
 
 
 class Change(NamedTuple):
@@ -37,15 +40,18 @@ class Waiter(ABC):
 
     @abstractmethod
     def watch(self, folder: Path, probe: Sequence[str] = (), *, renames_only: bool = False,
-              idle_interval: Optional[float] = None, steady: bool = False) -> None:
+              idle_interval: Optional[float] = None, pace: Pace = "eager") -> None:
         """Watch a folder or a file.
 
         For a folder, ``probe`` names files whose content signals a change there (strategies
         without events read them); ``renames_only`` reports only entries renamed into it, as
         atomic writes arrive. A file is watched for writes to it. ``idle_interval``: how
-        seldom a strategy without events may look once the file has been quiet a while;
-        ``steady``: that strategy looks every ``idle_interval`` even right after a change (a
-        file many ring, such as the root's wake bell, whose ringer is then looked at itself).
+        seldom a strategy without events may look once the file has been quiet a while.
+        ``pace``, for that strategy: "eager" looks often right away and after each change
+        (a new session's doorbell: its first request comes soon); "on_change" looks every
+        ``idle_interval`` until the file changes, often after each change (a worker's command
+        doorbell); "steady" looks every ``idle_interval`` even right after a change (a file
+        many ring, such as the root's wake bell, whose ringer is then looked at itself).
         """
 
     @abstractmethod

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from filebridge.wire.waiting.base import Change, Waiter
+from filebridge.wire.waiting.base import Change, Pace, Waiter
 
 __all__ = ["InotifyWaiter", "inotify_available"]
 
@@ -85,7 +85,7 @@ class InotifyWaiter(Waiter):
         self._watches: dict[Path, int] = {}
 
     def watch(self, folder: Path, probe: Sequence[str] = (), *, renames_only: bool = False,
-              idle_interval: Optional[float] = None, steady: bool = False) -> None:
+              idle_interval: Optional[float] = None, pace: Pace = "eager") -> None:
         if not os.path.isdir(folder) or os.path.islink(folder):
             mask = _FILE_MASK
         else:

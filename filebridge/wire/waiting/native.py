@@ -13,7 +13,7 @@ import weakref
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from filebridge.wire.waiting.base import Change, Waiter
+from filebridge.wire.waiting.base import Change, Pace, Waiter
 
 __all__ = ["NativeWaiter", "native_available"]
 
@@ -49,7 +49,7 @@ class NativeWaiter(Waiter):
         self._thread: Optional[threading.Thread] = None
 
     def watch(self, folder: Path, probe: Sequence[str] = (), *, renames_only: bool = False,
-              idle_interval: Optional[float] = None, steady: bool = False) -> None:
+              idle_interval: Optional[float] = None, pace: Pace = "eager") -> None:
         self._folders.add(folder)
         self._restart()
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from filebridge.wire.files import read_counter
-from filebridge.wire.waiting.base import Change, Waiter
+from filebridge.wire.waiting.base import Change, Pace, Waiter
 
 __all__ = ["PollingWaiter"]
 
@@ -29,14 +29,15 @@ __all__ = ["PollingWaiter"]
 class _Probe:
     __slots__ = ("changed", "due", "files", "idle_interval", "interval", "signature", "steady")
 
-    def __init__(self, files: list[Path], idle_interval: float, steady: bool) -> None:
+    def __init__(self, files: list[Path], idle_interval: float, pace: Pace) -> None:
         self.files = files
         self.idle_interval = idle_interval
-        self.steady = steady
+        self.steady = pace == "steady"
         self.signature = self.look()
         self.interval = 0.0
         self.due = 0.0
-        self.changed = time.monotonic()
+        # "eager": as if it had just changed; otherwise as if quiet for long.
+        self.changed = time.monotonic() if pace == "eager" else float("-inf")
 
     def look(self) -> bytes:
         return b"\0".join(read_counter(f) for f in self.files)
@@ -60,14 +61,14 @@ class PollingWaiter(Waiter):
         self._next_due = 0.0
 
     def watch(self, folder: Path, probe: Sequence[str] = (), *, renames_only: bool = False,
-              idle_interval: Optional[float] = None, steady: bool = False) -> None:
+              idle_interval: Optional[float] = None, pace: Pace = "eager") -> None:
         # A watched file is its own probe; a folder's probes are files in it. A folder
         # without probes (answer files arriving by rename) is looked into by its caller.
         files = [folder / name for name in probe]
         if not probe and not folder.is_dir():
             files = [folder]
         self._probes[folder] = _Probe(files, max(idle_interval or 0.0, self.max_interval),
-                                      steady)
+                                      pace)
         self._next_due = 0.0
 
     def unwatch(self, folder: Path) -> None:
