@@ -58,6 +58,16 @@ def test_a_reader_starts_at_an_offset_or_at_the_end(folder: Path) -> None:
     assert texts(at_end.read()) == [b"three"]
 
 
+def test_a_read_says_when_it_stopped_at_its_budget_with_more_there(folder: Path) -> None:
+    log = folder / "request.log"
+    append(log, b"x" * 700 + b"\nafter\n")
+    reader = LineReader(log, 0, 100, chunk=300)
+    assert reader.read(600) == [] and reader.budget_spent  # inside the oversize line
+    lines = reader.read(600)
+    assert [line.data for line in lines] == [None, b"after"] and not reader.budget_spent
+    assert reader.read(600) == [] and not reader.budget_spent
+
+
 def test_an_oversize_line_is_skipped_with_its_head_kept_and_the_next_line_is_whole(
         folder: Path) -> None:
     log = folder / "request.log"

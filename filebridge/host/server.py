@@ -474,6 +474,8 @@ class Host:
                 self._lagging.setdefault(sid, time.monotonic() + 0.002)
             else:
                 self._lagging.pop(sid, None)
+            if served.reader.budget_spent and not served.deferred:
+                self._lagging[sid] = time.monotonic()  # the read stopped at its slice: read on
             return lines
         except OSError as exc:
             self.session_fault(served, exc)

@@ -55,6 +55,8 @@ class LineReader:
         self._skipping = False
         self._head = b""
         self._fresh = fresh_reads(path.parent)
+        # The last read stopped at its byte budget, not at the log's end: more may be there now.
+        self.budget_spent = False
 
     def read(self, max_bytes: int = 64 << 20, skip_bell: bool = False) -> list[LogLine]:
         """The complete lines that arrived since the last call (at most about ``max_bytes``).
@@ -64,6 +66,7 @@ class LineReader:
         (it was just seen to change, or the session is busy: one open instead of two).
         """
         lines: list[LogLine] = []
+        self.budget_spent = False
         if self._fresh and self.bell is not None and not skip_bell:
             try:
                 if int(read_counter(self.bell)) <= self.position:
@@ -78,6 +81,8 @@ class LineReader:
             self._take(start, chunk, lines)
             if len(chunk) < wanted and not self._cursor.more:
                 break
+        else:
+            self.budget_spent = True
         return lines
 
     def behind(self) -> bool:
