@@ -66,6 +66,35 @@ except ImportError:  # the other Pythons' runs of .ci/run install no hypothesis
 else:
     settings.register_profile("ci", max_examples=400)
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave unimported a peers module whose every test ``-m`` deselects anyway: both xdist
+    processes would import it (and rewrite its asserts) only to drop its tests, seconds of
+    start-up in the developer run."""
+    if PEER_MODULES.search(collection_path.name) and not selects_peers(config.option.markexpr):
+        return True
+    return None
+
+
+def selects_peers(markexpr: str) -> bool:
+    """Whether a test marked ``peers`` can match ``markexpr``, whatever its other markers."""
+    if not markexpr.strip() or "(" in markexpr:  # none, or markers with arguments: collect all
+        return True
+    try:
+        from _pytest.mark.expression import Expression
+
+        expression = Expression.compile(markexpr)
+        others = sorted(set(expression.idents()) - {"peers"})
+    except Exception:  # an expression pytest refuses itself, or a pytest without this API
+        return True
+    if len(others) > 8:
+        return True
+    for combination in range(2 ** len(others)):
+        present = {"peers"} | {name for bit, name in enumerate(others) if combination >> bit & 1}
+        if expression.evaluate(lambda name, /, present=present, **kwargs: name in present):
+            return True
+    return False
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if PEER_MODULES.search(item.path.name):
