@@ -208,11 +208,10 @@ def test_a_tampered_view_list_and_plot_store_serve_nothing_outside(tmp_path: Pat
     root = tmp_path / "root"
     session = root / "sessions" / "tamper"
     with running_host(root, ui=False) as (_host, viewers):
-        run_worker(root, "tamper", """
+        run_worker(root, "tamper", f"""
 from filebridge.worker import viewers
 viewers.webview(html="<p>mine</p>")
-viewers.plot(open(__import__("matplotlib").get_data_path() + "/images/matplotlib.png",
-                  "rb").read())
+viewers.plot(open({str(host_png_path())!r}, "rb").read())
 """)
         wait_for(lambda: viewers.store.plots("tamper"), what="the plot")
     (session / "good").mkdir()
@@ -252,7 +251,7 @@ from filebridge.worker import viewers
 from filebridge.errors import RemoteError
 conn = fb.connect()
 (conn.session_dir / "host-views").symlink_to({str(outside)!r})
-png = open(__import__("matplotlib").get_data_path() + "/images/matplotlib.png", "rb").read()
+png = open({str(host_png_path())!r}, "rb").read()
 (conn.session_dir / "mine.png").write_bytes(png)
 try:
     fb.call("plot", timeout=20, file_in_session="mine.png")
