@@ -11,17 +11,16 @@ import os
 from pathlib import Path
 
 import pytest
-from viewers_support import http_get, page_origin, run_worker, running_host, wait_for
+from viewers_support import (
+    host_png_path,
+    http_get,
+    page_origin,
+    run_worker,
+    running_host,
+    wait_for,
+)
 
 from filebridge.host.viewers.store import MAX_CONTENT_BYTES, MAX_IMPORT_BYTES, MAX_TITLE, MAX_VIEWS
-
-
-def host_png_path() -> Path:
-    """A PNG of the host's own (matplotlib's logo), imported late: matplotlib costs a second."""
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "images" / "matplotlib.png"
-
 
 # Each case: a name and the call the hostile worker makes; ``S`` is its session folder.
 HOSTILE_SETUP = """
