@@ -99,6 +99,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if PEER_MODULES.search(item.path.name):
             item.add_marker(pytest.mark.peers)
+    slow_modules_first(items)
+
+
+def slow_modules_first(items: list[pytest.Item]) -> None:
+    """Modules that start processes or draw hypothesis examples first, each module's tests in
+    their order: xdist hands modules out in this order, so the quick ones fill in at the end
+    instead of one process running a slow module alone while the other waits."""
+    slow = {item.path for item in items
+            if item.get_closest_marker("integration") is not None
+            or getattr(getattr(item, "obj", None), "is_hypothesis_test", False)}
+    items.sort(key=lambda item: item.path not in slow)
 
 
 class ProcessWatch:
