@@ -66,10 +66,50 @@ except ImportError:  # the other Pythons' runs of .ci/run install no hypothesis
 else:
     settings.register_profile("ci", max_examples=400)
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave unimported a peers module whose every test ``-m`` deselects anyway: both xdist
+    processes would import it (and rewrite its asserts) only to drop its tests, seconds of
+    start-up in the developer run."""
+    if PEER_MODULES.search(collection_path.name) and not selects_peers(config.option.markexpr):
+        return True
+    return None
+
+
+def selects_peers(markexpr: str) -> bool:
+    """Whether a test marked ``peers`` can match ``markexpr``, whatever its other markers."""
+    if not markexpr.strip() or "(" in markexpr:  # none, or markers with arguments: collect all
+        return True
+    try:
+        from _pytest.mark.expression import Expression
+
+        expression = Expression.compile(markexpr)
+        others = sorted(set(expression.idents()) - {"peers"})
+    except Exception:  # an expression pytest refuses itself, or a pytest without this API
+        return True
+    if len(others) > 8:
+        return True
+    for combination in range(2 ** len(others)):
+        present = {"peers"} | {name for bit, name in enumerate(others) if combination >> bit & 1}
+        if expression.evaluate(lambda name, /, present=present, **kwargs: name in present):
+            return True
+    return False
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if PEER_MODULES.search(item.path.name):
             item.add_marker(pytest.mark.peers)
+    slow_modules_first(items)
+
+
+def slow_modules_first(items: list[pytest.Item]) -> None:
+    """Modules that start processes or draw hypothesis examples first, each module's tests in
+    their order: xdist hands modules out in this order, so the quick ones fill in at the end
+    instead of one process running a slow module alone while the other waits."""
+    slow = {item.path for item in items
+            if item.get_closest_marker("integration") is not None
+            or getattr(getattr(item, "obj", None), "is_hypothesis_test", False)}
+    items.sort(key=lambda item: item.path not in slow)
 
 
 class ProcessWatch:

@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from filebridge.host.lease import SETTLE
+from filebridge.host.server import BUSY_FOR, TICK
 
 HOST_TEMPLATE = """
 import logging, sys, time
 from pathlib import Path
 from filebridge.host import Host
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
-host = Host(sys.argv[1], stale_after=float(sys.argv[2]), lease_settle=float(sys.argv[3]))
+host = Host(sys.argv[1], stale_after=float(sys.argv[2]), lease_settle=float(sys.argv[3]),
+            tick=float(sys.argv[4]), busy_for=float(sys.argv[5]))
 {handlers}
 host.start(wait_for_lease=None)
 print("ready", flush=True)
@@ -64,6 +66,7 @@ class HostProcess:
     """``Host`` in its own process with the test handlers, killable at will."""
 
     def __init__(self, root: Path, *, stale_after: float = 10.0, lease_settle: float = SETTLE,
+                 tick: float = TICK, busy_for: float = BUSY_FOR,
                  env: Optional[dict[str, str]] = None, handlers: str = TEST_HANDLERS,
                  wait_ready: bool = True) -> None:
         self.root = root
@@ -72,7 +75,8 @@ class HostProcess:
         code = textwrap.dedent(HOST_TEMPLATE).format(handlers=handlers)
         self._log = open(self.log_path, "w")  # noqa: SIM115 - kept open for the process's life
         self.process = subprocess.Popen(
-            [sys.executable, "-c", code, str(root), str(stale_after), str(lease_settle)],
+            [sys.executable, "-c", code, str(root), str(stale_after), str(lease_settle),
+             str(tick), str(busy_for)],
             stdout=subprocess.PIPE, stderr=self._log, text=True, env=env)
         if wait_ready:
             self.wait_ready()

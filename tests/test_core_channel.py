@@ -24,24 +24,33 @@ def root(tmp_path: Path) -> Path:
     return tmp_path / "root"
 
 
-@pytest.fixture()
-def host(root: Path):
-    process = HostProcess(root)
+@pytest.fixture(scope="module")
+def served_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("served") / "root"
+
+
+@pytest.fixture(scope="module")
+def host(served_root: Path):
+    """One host process for the tests that only need one serving: each uses sessions of its
+    own and looks only at what the host logged about them. Heartbeats every 0.2 s: a call's
+    timeout sees the host's beat change sooner."""
+    process = HostProcess(served_root, tick=0.2)
     yield process
     process.kill()
 
 
-def test_call_returns_the_answer_to_that_very_request(host: HostProcess, root: Path) -> None:
+def test_call_returns_the_answer_to_that_very_request(host: HostProcess,
+                                                      served_root: Path) -> None:
     out = run_worker("""
         import filebridge.worker as fb
         fb.connect()
         answers = [fb.call("echo", n=i)["n"] for i in range(50)]
         print(answers == list(range(50)))
-    """, root / "sessions" / "w1")
+    """, served_root / "sessions" / "w1")
     assert out.strip() == "True"
 
 
-def test_error_answers_name_what_happened(host: HostProcess, root: Path) -> None:
+def test_error_answers_name_what_happened(host: HostProcess, served_root: Path) -> None:
     out = run_worker("""
         import filebridge.worker as fb
         from filebridge.errors import NoHandler, RemoteError
@@ -55,7 +64,7 @@ def test_error_answers_name_what_happened(host: HostProcess, root: Path) -> None
         except RemoteError as exc:
             print("failed:", exc.code, exc.remote_message)
         print("still served:", fb.call("echo", ok=1))
-    """, root / "sessions" / "w1")
+    """, served_root / "sessions" / "w2")
     assert "no handler: no_handler no handler for 'frobnicate'" in out
     assert "failed: handler_error" in out and "this handler always fails" in out
     assert "still served: {'ok': 1}" in out
@@ -76,9 +85,9 @@ def test_timeout_says_how_long_and_that_no_host_is_serving(root: Path) -> None:
     assert "no answer to 'echo'" in message and "no host serves this root" in message
 
 
-@pytest.mark.parametrize("timeout", [1.5, 0.3])
+@pytest.mark.parametrize("timeout", [0.8, 0.3])
 @pytest.mark.parametrize("poll", ["", "1"])
-def test_timeout_with_a_busy_host_says_the_host_is_alive(host: HostProcess, root: Path,
+def test_timeout_with_a_busy_host_says_the_host_is_alive(host: HostProcess, served_root: Path,
                                                          poll: str, timeout: float) -> None:
     """A worker that polls (as on a mount) reads the host's heartbeat only once its call has
     waited a while, or not at all before a short timeout: it still tells a busy host."""
@@ -90,21 +99,23 @@ def test_timeout_with_a_busy_host_says_the_host_is_alive(host: HostProcess, root
             fb.call("slow", seconds=3, timeout={timeout})
         except CallTimeout as exc:
             print(exc.host_alive, exc)
-    """, root / "sessions" / f"w{poll}{timeout}", env={"FILEBRIDGE_POLL": poll})
+    """, served_root / "sessions" / f"w{poll}{timeout}", env={"FILEBRIDGE_POLL": poll})
     assert out.startswith("True") and "did not answer in time" in out
 
 
 def test_a_polling_host_answers_a_session_that_went_quiet_and_came_back(root: Path) -> None:
     """A host that polls reads a busy session's log itself and goes back to its doorbell
-    after a quiet second: calls before, after and across that are all answered."""
-    process = HostProcess(root, env={"FILEBRIDGE_POLL": "1"}, lease_settle=0.05)
+    after a quiet spell (``busy_for``, a second by default, a quarter of one here): calls
+    before, after and across that are all answered."""
+    process = HostProcess(root, env={"FILEBRIDGE_POLL": "1"}, lease_settle=0.05,
+                          busy_for=0.25)
     try:
         out = run_worker("""
             import time
             import filebridge.worker as fb
             fb.connect()
             answers, slowest = [], 0.0
-            for pause in (0, 0, 0, 1.5, 0, 0, 0.9, 0.3, 1.2, 0):
+            for pause in (0, 0, 0, 0.375, 0, 0, 0.225, 0.075, 0.3, 0):
                 time.sleep(pause)
                 started = time.monotonic()
                 answers.append(fb.call("echo", x=len(answers), timeout=10)["x"])
@@ -148,9 +159,9 @@ def test_forced_polling_is_chosen_by_the_environment(root: Path) -> None:
 
 
 def test_lines_from_processes_and_threads_never_interleave(host: HostProcess,
-                                                           root: Path) -> None:
+                                                           served_root: Path) -> None:
     """4 forked processes x 4 threads, each request bigger than an atomic pipe write."""
-    sink = root.parent / "sink.txt"
+    sink = served_root.parent / "sink.txt"
     run_worker(f"""
         import os, threading
         import filebridge.worker as fb
@@ -173,11 +184,11 @@ def test_lines_from_processes_and_threads_never_interleave(host: HostProcess,
         [t.join() for t in threads]
         for pid in children:
             os.waitpid(pid, 0)
-    """, root / "sessions" / "many")
+    """, served_root / "sessions" / "many")
     wait_until(lambda: len(lines(sink)) >= 1600, "1600 requests to arrive")
     ids = lines(sink)
     assert len(ids) == len(set(ids)) == 1600
-    assert "bad request" not in host.log()
+    assert "session many: bad request" not in host.log()
 
 
 def _raw_session(root: Path, name: str) -> SessionLayout:
@@ -206,8 +217,8 @@ def _answer(layout: SessionLayout, rid: str) -> dict[str, object]:
 
 
 def test_malformed_requests_get_error_answers_and_the_host_goes_on(host: HostProcess,
-                                                                     root: Path) -> None:
-    layout = _raw_session(root, "raw")
+                                                                     served_root: Path) -> None:
+    layout = _raw_session(served_root, "raw")
     bad_lines = [
         b'{"v":1,"id":"notjson1", this is not json\n',
         json.dumps(_request("types1", seq="seven", args=[1])).encode() + b"\n",
@@ -227,25 +238,29 @@ def test_malformed_requests_get_error_answers_and_the_host_goes_on(host: HostPro
     assert future["code"] == "unsupported_version" and "99" in future["message"]  # type: ignore[index]
     assert _answer(layout, "after1")["result"] == {"still": "here"}
     log = host.log()
-    assert "bad request at offset" in log and "not JSON" in log
+    assert "session raw: bad request at offset" in log and "not JSON" in log
 
 
 @pytest.mark.peers  # writes 100 MB through a host process: seconds, not milliseconds
-def test_a_100_mb_line_is_refused_without_holding_it(host: HostProcess, root: Path) -> None:
-    layout = _raw_session(root, "huge")
-    request = _request("huge1", args={"blob": ""})
-    head = json.dumps(request).encode()[:-3]  # up to the blob's opening quote
-    _feed(layout, head + b"y" * (100 << 20) + b'"}}\n')
-    _feed(layout, json.dumps(_request("next1")).encode() + b"\n")
-    assert _answer(layout, "huge1")["error"]["code"] == "too_large"  # type: ignore[index]
-    assert _answer(layout, "next1")["ok"] is True
-    rss_kb = int(Path(f"/proc/{host.process.pid}/status").read_text()
-                 .split("VmHWM:")[1].split()[0])
+def test_a_100_mb_line_is_refused_without_holding_it(root: Path) -> None:
+    host = HostProcess(root)  # its own: the peak of its memory is what the test reads
+    try:
+        layout = _raw_session(root, "huge")
+        request = _request("huge1", args={"blob": ""})
+        head = json.dumps(request).encode()[:-3]  # up to the blob's opening quote
+        _feed(layout, head + b"y" * (100 << 20) + b'"}}\n')
+        _feed(layout, json.dumps(_request("next1")).encode() + b"\n")
+        assert _answer(layout, "huge1")["error"]["code"] == "too_large"  # type: ignore[index]
+        assert _answer(layout, "next1")["ok"] is True
+        rss_kb = int(Path(f"/proc/{host.process.pid}/status").read_text()
+                     .split("VmHWM:")[1].split()[0])
+    finally:
+        host.kill()
     assert rss_kb < 90 * 1024, "the host held the whole line in memory"
 
 
-def test_a_worker_killed_mid_line_blocks_nothing(host: HostProcess, root: Path) -> None:
-    layout = _raw_session(root, "killed")
+def test_a_worker_killed_mid_line_blocks_nothing(host: HostProcess, served_root: Path) -> None:
+    layout = _raw_session(served_root, "killed")
     # What a writer killed half-way leaves: a fragment with no newline.
     fd = os.open(layout.request_log, os.O_WRONLY | os.O_APPEND)
     os.write(fd, b'{"v":1,"id":"cut1","seq":1,"time":1.0,"pid":1,"command":"ec')
@@ -257,8 +272,8 @@ def test_a_worker_killed_mid_line_blocks_nothing(host: HostProcess, root: Path) 
         print(fb.call("echo", after="the fragment"))
     """, layout.folder)
     assert "{'after': 'the fragment'}" in out
-    wait_until(lambda: "bad request" in host.log(), "the fragment to be logged")
-    assert "bad request at offset 0" in host.log()
+    wait_until(lambda: "session killed: bad request" in host.log(), "the fragment to be logged")
+    assert "session killed: bad request at offset 0" in host.log()
 
 
 @pytest.fixture()

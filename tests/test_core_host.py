@@ -104,7 +104,17 @@ def test_a_killed_host_releases_the_root(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_sessions_go_stale_when_beats_stop_and_detached_on_detach(host: Host) -> None:
+def test_sessions_go_stale_when_beats_stop_and_detached_on_detach(tmp_path: Path) -> None:
+    # Beats every 0.2 s, stale after 0.8 s without one, looked at 10 times a second.
+    host = Host(tmp_path / "root", stale_after=0.8, tick=0.1)
+    host.start()
+    try:
+        _go_stale_and_detach(host)
+    finally:
+        host.stop()
+
+
+def _go_stale_and_detach(host: Host) -> None:
     beating = {"FILEBRIDGE_HEARTBEAT_INTERVAL": "0.2"}
     killed = start_worker("""
         import sys, filebridge.worker as fb
@@ -222,22 +232,25 @@ def test_a_host_built_as_serve_builds_it_leaves_nothing_running_after_stop(
 def test_a_polling_host_finds_a_request_whose_wake_ring_another_covered(tmp_path: Path) -> None:
     """Two workers that ring the root's wake bell at once leave one id there: the host reads
     the other session in the sweep that follows, within a second even when it swept just
-    before, not at the idle doorbell's look (30 s for a worker that rings the wake bell)."""
+    before, not at the idle doorbell's look (30 s for a worker that rings the wake bell).
+    A session goes idle after ``busy_for`` and sweeps come ``sweep_every`` apart: a second
+    each by default, a quarter of one here."""
     from filebridge.wire.logs import AppendLog
     from filebridge.wire.messages import new_request
 
     seen: list[str] = []
-    host = Host(tmp_path / "root", force_poll=True, lease_settle=0.05)
+    host = Host(tmp_path / "root", force_poll=True, lease_settle=0.05, busy_for=0.25,
+                sweep_every=0.25)
     host.register("rec", lambda call: seen.append(call.args["who"]), inline=True)
     host.start()
     connections = {name: open_connection(host.root.session(name).folder, force_poll=True)
                    for name in ("a", "b", "c")}
     try:
         wait_until(lambda: len(host.sessions()) == 3, "the host to serve three sessions")
-        time.sleep(1.5)  # every session idle: the host watches their doorbells, seldom
+        time.sleep(0.4)  # every session idle: the host watches their doorbells, seldom
         connections["c"].send("rec", who="c")  # its ring makes the host sweep now
         wait_until(lambda: "c" in seen, "c's request", timeout=5)
-        time.sleep(0.2)  # the sweep that follows c's ring is over; the next may come in 0.8 s
+        time.sleep(0.05)  # the sweep after c's ring is over; the next may come in 0.2 s
         # a's request is in its log, its ring covered by b's (here: never rung at all)
         AppendLog(host.root.session("a").request_log).append(
             new_request("rec", {"who": "a"}, answer=False).encode())

@@ -136,13 +136,13 @@ def test_a_reader_that_opens_afresh_follows_the_generations(tmp_path: Path) -> N
 def test_a_fresh_reader_sees_a_later_generation_of_the_very_same_size(tmp_path: Path) -> None:
     """A reader that opens afresh skips the header while the size says nothing was appended;
     a later generation that happens to have exactly the size read so far is still seen
-    (within HEADER_TRUST)."""
+    (within ``header_trust``, a second by default, a fifth of one here)."""
     folder = tmp_path / "session"
     folder.mkdir()
     set_fresh_reads(folder, True)
     log = folder / "request.log"
     log.write_bytes(b'{"n":0,"pad":"' + b"x" * 200 + b'"}\n')
-    cursor = LogCursor(log, 0)
+    cursor = LogCursor(log, 0, header_trust=0.2)
     assert read_everything(cursor, time.monotonic() + 5, 1)
     size = log.stat().st_size
     assert cursor.read(1 << 16) == (size, b""), "nothing new: the size says so"
@@ -177,10 +177,11 @@ def test_a_reader_a_whole_generation_behind_is_told_what_was_lost(tmp_path: Path
     log = tmp_path / "request.log"
     writer = AppendLog(log, rotate_at=LIMIT)
     writer.append(b'{"n":0}\n')
-    behind = LogCursor(log, 0)
+    behind = LogCursor(log, 0, unseen_grace=0.2)
     for n in range(1, 400):
         writer.append(b'{"n":%d,"pad":"%s"}\n' % (n, b"y" * 40))
-    deadline = time.monotonic() + 10  # a generation not seen is waited for a moment first
+    # a generation not seen is waited for a moment first (unseen_grace: 2 s by default)
+    deadline = time.monotonic() + 10
     with pytest.raises(LogDamaged, match=r"rotated away before it was read"):
         while time.monotonic() < deadline:
             behind.read(1 << 16)

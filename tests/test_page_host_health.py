@@ -52,7 +52,9 @@ def test_the_page_state_carries_the_health_and_a_long_poll_ends_when_it_changes(
     host = Host(root)
     store = ViewerStore()
     install_viewer_handlers(host, store)
-    ui = UIServer(host, store)  # not stopped with the host: the page's server goes on
+    # not stopped with the host: the page's server goes on; it looks at the host's health
+    # every 0.2 s instead of 2 s
+    ui = UIServer(host, store, health_look=0.2)
     host.start()
     ui.start()
     try:

@@ -1,7 +1,8 @@
-"""A Python worker that runs a long cell right after ``dataview`` (one holding the interpreter:
-a regular expression that backtracks for hours) still has its table served: the first page
-from what ``dataview`` wrote before returning, sorts, filters and profiles from the snapshot
-once its columns are on disk, while the worker never answers."""
+"""A Python worker that runs a long cell right after ``dataview`` (one holding the interpreter,
+as a regular expression that backtracks for hours does: here a C call that sleeps with the
+interpreter's lock held, which leaves the CPU to the rest of the run) still has its table
+served: the first page from what ``dataview`` wrote before returning, sorts, filters and
+profiles from the snapshot once its columns are on disk, while the worker never answers."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from filebridge.host.viewers.table_service import TableService
 pytestmark = pytest.mark.integration
 
 BUSY_WORKER = """
-import json, os, re, sys, time
+import ctypes, json, os, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from filebridge.worker import viewers
@@ -35,7 +36,9 @@ meta = Path(os.environ["FILEBRIDGE_SESSION"]) / "views" / view / "meta.json"
 while sys.argv[2] == "after-snapshot" and not json.loads(meta.read_text())["complete"]:
     time.sleep(0.01)
 print(view, flush=True)
-re.fullmatch(r"(a+)+b", "a" * 64)  # a cell that holds the interpreter (for hours)
+# a cell that holds the interpreter (for an hour): libc's sleep called without releasing the
+# interpreter's lock, as PyDLL calls are
+ctypes.PyDLL(None).sleep(3600)
 print("the cell ended", flush=True)
 """
 
@@ -83,7 +86,8 @@ def test_sort_filter_and_profile_come_from_the_snapshot_while_the_cell_runs(
     with running_host(root, ui=False) as (host, viewers), \
             _busy_worker(root, "busy2", rows, "after-snapshot") as (worker, view):
         wait_for(lambda: viewers.store.views("busy2"), what="the view")
-        service = TableService(host, viewers.store)
+        # the worker has 0.3 s to answer before the snapshot does (2 s by default)
+        service = TableService(host, viewers.store, live_timeout=0.3)
         frame = _frame(rows)
 
         def ask(command: str, args: dict[str, Any]) -> dict[str, Any]:

@@ -6,37 +6,52 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from viewers_support import api, http_get, page_origin, run_worker, running_host, wait_for
+from viewers_support import (
+    api,
+    host_png_path,
+    http_get,
+    page_origin,
+    run_worker,
+    running_host,
+    wait_for,
+)
 
-from filebridge.host.viewers.tables import PageRequest, TableReader
-
-MIXED_FRAME = """
-import numpy as np, pandas as pd
-rng = np.random.default_rng(7)
-n = 20_000
-x = rng.normal(size=n)
-x[::97] = np.nan
-x[5] = np.inf
-x[6] = -np.inf
-df = pd.DataFrame({"x": x, "word": rng.choice(["apple", "banana", "cherry", None], n),
-                   "k": rng.integers(0, 50, n)})
-"""
+import filebridge.worker as fb
+from filebridge.host.viewers.tables import PageRequest, SnapshotPages, TableReader
+from filebridge.worker import viewers as worker_viewers
 
 
-@pytest.mark.integration
-def test_dataview_pages_sort_and_filter_match_pandas(tmp_path: Path) -> None:
+def mixed_frame() -> Any:
+    import numpy as np
     import pandas as pd
-    with running_host(tmp_path / "root", ui=False) as (_host, viewers):
-        run_worker(tmp_path / "root", "t1", MIXED_FRAME + """
-from filebridge.worker import viewers
-viewers.dataview(df, "mixed")
-df.to_pickle({!r})
-""".format(str(tmp_path / "frame.pkl")))
-        (view,) = wait_for(lambda: viewers.store.views("t1"), what="the table view")
-        reader = viewers.store.table("t1", view.id)
-        frame = pd.read_pickle(tmp_path / "frame.pkl")
+
+    rng = np.random.default_rng(7)
+    n = 20_000
+    x = rng.normal(size=n)
+    x[::97] = np.nan
+    x[5] = np.inf
+    x[6] = -np.inf
+    return pd.DataFrame({"x": x, "word": rng.choice(["apple", "banana", "cherry", None], n),
+                         "k": rng.integers(0, 50, n)})
+
+
+def test_dataview_pages_sort_and_filter_match_pandas(tmp_path: Path) -> None:
+    """The worker is a connection in this process: what is checked is the host's paging."""
+    root = tmp_path / "root"
+    with running_host(root, ui=False) as (_host, viewers):
+        frame = mixed_frame()
+        fb.connect(root / "sessions" / "t1")
+        try:
+            worker_viewers.dataview(frame, "mixed")
+            (view,) = wait_for(lambda: viewers.store.views("t1"), what="the table view")
+            reader = viewers.store.table("t1", view.id)
+            assert isinstance(reader, SnapshotPages)
+            wait_for(lambda: reader.snapshot.meta().get("complete"), what="the whole snapshot")
+        finally:
+            fb.disconnect()
 
         page = reader.page(PageRequest(start=100, count=50))
         assert page["total"] == 20_000 and page["complete"]
@@ -128,11 +143,11 @@ print(fb.call("echo", timeout=20, still="here"))
 def test_views_survive_a_host_restart_and_closing_removes_them(tmp_path: Path) -> None:
     root = tmp_path / "root"
     with running_host(root, ui=False) as (_host, viewers):
-        run_worker(root, "keep", """
+        run_worker(root, "keep", f"""
 from filebridge.worker import viewers
 viewers.browser("https://example.org", title="example")
-viewers.dataview([{"a": 1}], "tiny")
-viewers.plot(open(__import__("matplotlib").get_data_path() + "/images/matplotlib.png", "rb").read())
+viewers.dataview([{{"a": 1}}], "tiny")
+viewers.plot(open({str(host_png_path())!r}, "rb").read())
 """)
         wait_for(lambda: len(viewers.store.views("keep")) == 2 and viewers.store.plots("keep"),
                  what="two views and a plot")

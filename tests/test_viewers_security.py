@@ -11,17 +11,16 @@ import os
 from pathlib import Path
 
 import pytest
-from viewers_support import http_get, page_origin, run_worker, running_host, wait_for
+from viewers_support import (
+    host_png_path,
+    http_get,
+    page_origin,
+    run_worker,
+    running_host,
+    wait_for,
+)
 
 from filebridge.host.viewers.store import MAX_CONTENT_BYTES, MAX_IMPORT_BYTES, MAX_TITLE, MAX_VIEWS
-
-
-def host_png_path() -> Path:
-    """A PNG of the host's own (matplotlib's logo), imported late: matplotlib costs a second."""
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "images" / "matplotlib.png"
-
 
 # Each case: a name and the call the hostile worker makes; ``S`` is its session folder.
 HOSTILE_SETUP = """
@@ -208,11 +207,10 @@ def test_a_tampered_view_list_and_plot_store_serve_nothing_outside(tmp_path: Pat
     root = tmp_path / "root"
     session = root / "sessions" / "tamper"
     with running_host(root, ui=False) as (_host, viewers):
-        run_worker(root, "tamper", """
+        run_worker(root, "tamper", f"""
 from filebridge.worker import viewers
 viewers.webview(html="<p>mine</p>")
-viewers.plot(open(__import__("matplotlib").get_data_path() + "/images/matplotlib.png",
-                  "rb").read())
+viewers.plot(open({str(host_png_path())!r}, "rb").read())
 """)
         wait_for(lambda: viewers.store.plots("tamper"), what="the plot")
     (session / "good").mkdir()
@@ -252,7 +250,7 @@ from filebridge.worker import viewers
 from filebridge.errors import RemoteError
 conn = fb.connect()
 (conn.session_dir / "host-views").symlink_to({str(outside)!r})
-png = open(__import__("matplotlib").get_data_path() + "/images/matplotlib.png", "rb").read()
+png = open({str(host_png_path())!r}, "rb").read()
 (conn.session_dir / "mine.png").write_bytes(png)
 try:
     fb.call("plot", timeout=20, file_in_session="mine.png")

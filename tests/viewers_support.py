@@ -95,6 +95,14 @@ def running_host(root: Path, ui: bool = True,
         host.stop()
 
 
+def host_png_path() -> Path:
+    """A PNG of the host's own (matplotlib's logo, found without importing pyplot), for a
+    worker to plot or to plant a link to."""
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "images" / "matplotlib.png"
+
+
 def http_get(url: str, data: Optional[bytes] = None,
              headers: Optional[dict[str, str]] = None) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",

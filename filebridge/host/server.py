@@ -148,7 +148,8 @@ class Host:
                  handler_deadline: float = HANDLER_DEADLINE,
                  lease_settle: float = SETTLE,
                  write_retry_delays: Sequence[float] = RETRY_DELAYS,
-                 tick: float = TICK) -> None:
+                 tick: float = TICK, busy_for: float = BUSY_FOR,
+                 sweep_every: float = SWEEP_EVERY) -> None:
         """``stale_after``: seconds without a heartbeat change before a session shows stale.
         ``handler_deadline``: seconds a handler may run before the host answers its request
         with ``timeout`` and runs the session's next requests on another thread.
@@ -157,8 +158,14 @@ class Host:
         ``write_retry_delays``: the pauses before each new try to write an answer or the
         journal when writing fails (a full disk); the last one repeats.
         ``tick``: seconds between the host's rounds of heartbeat, rescan, a safety read of
-        every log and the check of handlers past their deadline."""
+        every log and the check of handlers past their deadline.
+        ``busy_for``: seconds without a request after which a host that polls goes back from
+        reading a busy session's log to its doorbell.
+        ``sweep_every``: at most this often a ring of the root's wake bell makes a host that
+        polls look at every session."""
         self.tick = tick
+        self.busy_for = busy_for
+        self.sweep_every = sweep_every
         self.handler_deadline = handler_deadline
         self.write_retry_delays = tuple(write_retry_delays)
         self.root = RootLayout(Path(root).expanduser())
@@ -442,7 +449,7 @@ class Host:
 
     def _sweep(self, looked_at: Optional[ServedSession]) -> None:
         """Read every session's log but ``looked_at``'s (just read)."""
-        self._next_sweep = time.monotonic() + SWEEP_EVERY
+        self._next_sweep = time.monotonic() + self.sweep_every
         self._sweep_at = None
         for other in list(self._served.values()):
             if other is not looked_at:
@@ -497,7 +504,7 @@ class Host:
         busy.heard_now()
 
     def _read_busy(self) -> None:
-        """Look at the logs of busy sessions that are due; a session quiet for BUSY_FOR goes
+        """Look at the logs of busy sessions that are due; a session quiet for ``busy_for`` goes
         back to its doorbell."""
         now = time.monotonic()
         for sid, busy in list(self._busy.items()):
@@ -505,7 +512,7 @@ class Host:
             if served is None:
                 self._busy.pop(sid, None)
             elif busy.due <= now and not self._read(served, busy=True):
-                if now - busy.heard < BUSY_FOR:
+                if now - busy.heard < self.busy_for:
                     busy.found_nothing()
                     continue
                 self._busy.pop(sid, None)

@@ -45,7 +45,7 @@ from filebridge.ui.host_health import health_of
 from filebridge.ui.prompts import PagePrompts
 from filebridge.wire.codec import dumps
 
-__all__ = ["Api", "Response"]
+__all__ = ["HEALTH_LOOK", "Api", "Response"]
 
 LONG_POLL_MAX = 30.0
 HEALTH_LOOK = 2.0  # a long poll looks at the host's health this often
@@ -107,8 +107,10 @@ def _query_args(query: dict[str, str]) -> dict[str, Any]:
 class Api:
     def __init__(self, host: Host, store: ViewerStore, activity: Activity,
                  capabilities: ViewCapabilities, view_base: str,
-                 prompts: PagePrompts, panels: panel_registry.PagePanels) -> None:
+                 prompts: PagePrompts, panels: panel_registry.PagePanels, *,
+                 health_look: float = HEALTH_LOOK) -> None:
         self.host = host
+        self.health_look = health_look
         self.panels = panels
         self.prompts = prompts
         self.store = store
@@ -212,8 +214,9 @@ class Api:
         health = known_health or health_of(self.host)["state"]
         while True:
             left = deadline - time.monotonic()
-            version = self.activity.wait(since, min(left, HEALTH_LOOK))
-            if version > since or left <= HEALTH_LOOK or health_of(self.host)["state"] != health:
+            version = self.activity.wait(since, min(left, self.health_look))
+            if (version > since or left <= self.health_look
+                    or health_of(self.host)["state"] != health):
                 return version
 
     def _state(self, version: int) -> dict[str, Any]:

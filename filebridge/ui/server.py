@@ -30,7 +30,7 @@ from filebridge.features import features, load
 from filebridge.host import Host
 from filebridge.host.viewers.store import ViewerStore
 from filebridge.ui.activity import Activity
-from filebridge.ui.api import Api, Response
+from filebridge.ui.api import HEALTH_LOOK, Api, Response
 from filebridge.ui.capabilities import ViewCapabilities
 from filebridge.ui.panels import PagePanels
 from filebridge.ui.prompts import PagePrompts, install_prompt_handler
@@ -64,6 +64,10 @@ def allowed_hosts(bind: str, port: int) -> frozenset[str]:
     if address is not None and address.is_loopback:
         names.add(f"localhost:{port}")
     return frozenset(names)
+
+
+# How often a server's loop looks whether it was asked to stop: what stopping the page waits.
+STOP_LOOK = 0.1
 
 
 class _Server(ThreadingHTTPServer):
@@ -123,7 +127,9 @@ class UIServer:
 
     def __init__(self, host: Host, store: ViewerStore, *, port: int = 0,
                  token: Optional[str] = None, bind: str = "127.0.0.1",
-                 view_port: int = 0) -> None:
+                 view_port: int = 0, health_look: float = HEALTH_LOOK) -> None:
+        """``health_look``: how often a long poll of the page's state looks at the host's
+        health (a host that stops or stalls makes no event to end it sooner)."""
         self.panels = PagePanels(load(reference) for feature in features()
                                  for reference in feature.panels)
         self.token = token or secrets.token_urlsafe(24)
@@ -135,7 +141,7 @@ class UIServer:
         self.prompts = PagePrompts(self.activity)
         install_prompt_handler(host, self.prompts)
         self.api = Api(host, store, self.activity, self.capabilities, self.view_base,
-                       self.prompts, self.panels)
+                       self.prompts, self.panels, health_look=health_look)
         host.subscribe(self.activity.on_host_event)
         store.subscribe(self.activity.bump)
         store.subscribe(self._views_changed)
@@ -171,7 +177,8 @@ class UIServer:
 
     def start(self) -> None:
         for name, server in (("filebridge-ui", self._page), ("filebridge-views", self._views)):
-            thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+            thread = threading.Thread(target=server.serve_forever, args=(STOP_LOOK,),
+                                      name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -180,8 +187,14 @@ class UIServer:
 
     def stop(self) -> None:
         self.activity.bump()  # release long polls
+        # Both servers told at once: each ends at its next look for a stop request.
+        stopping = [threading.Thread(target=server.shutdown, daemon=True)
+                    for server in (self._page, self._views) if self._threads]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join(timeout=5)
         for server in (self._page, self._views):
-            server.shutdown()
             server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)

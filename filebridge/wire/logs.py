@@ -343,9 +343,13 @@ class LogCursor:
     log afresh and reads its header to learn which generation the name holds now.
     """
 
-    def __init__(self, path: Path, position: Optional[int] = None) -> None:
-        """``position``: where to start (None: at the log's end now)."""
+    def __init__(self, path: Path, position: Optional[int] = None, *,
+                 unseen_grace: float = UNSEEN_GRACE, header_trust: float = HEADER_TRUST) -> None:
+        """``position``: where to start (None: at the log's end now); ``unseen_grace`` and
+        ``header_trust``: as UNSEEN_GRACE and HEADER_TRUST say."""
         self.path = Path(path)
+        self.unseen_grace = unseen_grace
+        self.header_trust = header_trust
         self._fresh = fresh_reads(self.path.parent)
         self._fd: Optional[int] = None
         self._retired = False
@@ -445,7 +449,7 @@ class LogCursor:
             refresh_size(fd)
             now = time.monotonic()
             size, offset = os.fstat(fd).st_size, self.position - self.base
-            if size == offset and now - self._header_seen < HEADER_TRUST:
+            if size == offset and now - self._header_seen < self.header_trust:
                 return b"", False
             _no_readahead(fd)
             if size > offset:  # the header and the new bytes are fetched at the same time
@@ -496,7 +500,7 @@ class LogCursor:
             now = time.monotonic()
             if self._unseen_since == 0.0:
                 self._unseen_since = now
-            if entry_identity(self.path) is None or now - self._unseen_since < UNSEEN_GRACE:
+            if entry_identity(self.path) is None or now - self._unseen_since < self.unseen_grace:
                 return False
             raise
         self._unseen_since = 0.0

@@ -30,8 +30,11 @@ COMMANDS = ("schema", "rows", "profile", "export", "code")
 class TableService:
     """``answer(session, view, command, args)`` for the page; ``store`` is the ViewerStore."""
 
-    def __init__(self, host: Any, store: Any) -> None:
+    def __init__(self, host: Any, store: Any, *, live_timeout: float = LIVE_TIMEOUT) -> None:
+        """``live_timeout``: seconds a live worker has to answer a query whose columns the
+        snapshot has (five times that while it lacks them)."""
         self.host = host
+        self.live_timeout = live_timeout
         self.store = store
         self._busy_until: dict[str, float] = {}
         self._not_live: set[tuple[str, str]] = set()
@@ -141,7 +144,7 @@ class TableService:
 
     def _ask_worker(self, session_id: str, view_id: str, command: str, args: dict[str, Any],
                     snapshot_ready: bool) -> Optional[dict[str, Any]]:
-        timeout = LIVE_TIMEOUT if snapshot_ready else LIVE_TIMEOUT * 5
+        timeout = self.live_timeout if snapshot_ready else self.live_timeout * 5
         try:
             answer = self.host.command(session_id, f"table.{command}", timeout=timeout,
                                        **dict(args, view=view_id))
