@@ -1,4 +1,5 @@
-"""A closed connection gives back what it held, though the thread that used it lives on.
+"""A closed connection and a stopped host give back what they held, though the thread that
+used them lives on.
 
 The system allows each user a few inotify instances (fs.inotify.max_user_instances, often 128,
 shared by all of that user's processes). Connections that kept theirs after close used them up
@@ -12,6 +13,7 @@ import gc
 import os
 import sys
 import weakref
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +61,27 @@ def test_a_closed_connection_is_not_kept_until_exit(host: Host) -> None:
     closed = weakref.ref(call_and_close(host, "once"))
     gc.collect()
     assert closed() is None
+
+
+def descriptors_under(folder: Path) -> list[str]:
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(f"{folder}{os.sep}"):
+            found.append(target)
+    return found
+
+
+def test_a_stopped_host_and_a_closed_connection_keep_no_file_of_the_root_open(
+        tmp_path: Path) -> None:
+    host = Host(tmp_path / "root")
+    host.start()
+    try:
+        host.register("echo", lambda call: call.args)
+        held = call_and_close(host, "once")  # still referenced: closing is what must free
+    finally:
+        host.stop()
+    assert descriptors_under(tmp_path) == [], held
