@@ -7,6 +7,9 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -138,3 +141,35 @@ class IdleR:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
+
+
+@dataclass
+class SharedR:
+    """One idle R at its prompt, with its host and a recorder, for the tests of a module that
+    only read from R: each test starts from an empty global environment (``fresh``). A test
+    that kills or restarts R, or changes its options, handlers or subscriptions, starts its
+    own."""
+
+    host: Host
+    recorder: Recorder
+    r: IdleR
+
+    def fresh(self) -> SharedR:
+        self.r.run("rm(list = ls())")
+        return self
+
+
+@contextmanager
+def shared_idle_r(root: Path, *, options: str = "") -> Iterator[SharedR]:
+    host = Host(root)
+    host.start()
+    try:
+        recorder = Recorder(host)
+        r = IdleR(host.root.sessions / "r1", options=options)
+        try:
+            host.wait_for_session("r1", timeout=30)
+            yield SharedR(host, recorder, r)
+        finally:
+            r.close()
+    finally:
+        host.stop()

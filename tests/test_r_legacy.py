@@ -307,6 +307,22 @@ def test_legacy_help_request_is_rendered_with_its_linked_pages_and_style(
     assert "cdn" not in html.lower()
 
 
+def test_a_help_request_read_twice_from_the_slot_renders_the_page_both_times(
+        host: Host, recorder: Recorder, watcher: LegacyWatcher, tmp_path: Path) -> None:
+    # An adapter that looks late finds the slot already rewritten by R's next request: it reads
+    # that request at the earlier lock and again at its own, so one page is rendered twice at
+    # once (R's next help request, or a busy machine, makes this likely).
+    recorder.record("help", {"shown": True})
+    request = {"time": time.time(), "pid": os.getpid(), "wd": str(tmp_path),
+               "command": "help", "requestPath": "/library/stats/html/lm.html", "viewer": "Two"}
+    watcher.handle(dict(request))
+    watcher.handle(dict(request))
+    recorder.wait_for(lambda: len(recorder.received("help")) == 2, timeout=60)
+    for call in recorder.received("help"):
+        assert "file" in call.args, call.args  # without "file": R could not render it
+        assert "Fitting Linear Models" in Path(call.args["file"]).read_text()
+
+
 def test_legacy_variables_expand_from_workspace_json(
         host: Host, watcher: LegacyWatcher) -> None:
     run_legacy_session(watcher)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from r_support import IdleR, Recorder, needs_r, run_r
+from r_support import IdleR, Recorder, SharedR, needs_r, run_r, shared_idle_r
 
 from filebridge.errors import RemoteError
 from filebridge.host import Host
@@ -132,15 +132,31 @@ def test_r_view_snapshot_keeps_every_type_with_na_nan_and_inf_distinct(
     assert limited_cells["txt"] == ["NA", None]
 
 
+VIEWS_ONLY = "options(filebridge.variables = FALSE, filebridge.plot = FALSE)"
+
+
 @pytest.fixture
 def idle_r(host: Host) -> Iterator[IdleR]:
-    r = IdleR(host.root.sessions / "r1",
-              options="options(filebridge.variables = FALSE, filebridge.plot = FALSE)")
+    """An R of the test's own, for a test that changes what the host does with views."""
+    r = IdleR(host.root.sessions / "r1", options=VIEWS_ONLY)
     try:
         host.wait_for_session("r1", timeout=30)
         yield r
     finally:
         r.close()
+
+
+@pytest.fixture(scope="module")
+def module_r(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedR]:
+    """One R for the tests that View() frames and query them; the recorder takes its views."""
+    with shared_idle_r(tmp_path_factory.mktemp("views") / "root", options=VIEWS_ONLY) as shared:
+        shared.recorder.record("dataview", {"shown": True})
+        yield shared
+
+
+@pytest.fixture
+def live(module_r: SharedR) -> SharedR:
+    return module_r.fresh()
 
 
 def view_of(r: IdleR, recorder: Recorder, code: str) -> dict[str, Any]:
@@ -176,9 +192,8 @@ def ask(host: Host, command: str, **args: Any) -> Any:
     return host.command("r1", f"table.{command}", timeout=30, **args)
 
 
-def test_r_answers_sort_and_filters_from_the_live_frame_as_r_orders_it(
-        host: Host, recorder: Recorder, idle_r: IdleR) -> None:
-    recorder.record("dataview", {"shown": True})
+def test_r_answers_sort_and_filters_from_the_live_frame_as_r_orders_it(live: SharedR) -> None:
+    host, recorder, idle_r = live.host, live.recorder, live.r
     view = view_of(idle_r, recorder, FRAME + "View(df)")["view"]
     # R's own order: values (radix: stable, text by code points), then NaN, then NA
     cases = [
@@ -220,9 +235,8 @@ def test_r_answers_sort_and_filters_from_the_live_frame_as_r_orders_it(
     assert first["cells"][2:7] == [row["s"], row["i"], row["f"], row["d"], row["b"]]
 
 
-def test_r_profiles_and_exports_from_the_live_frame(host: Host, recorder: Recorder,
-                                                    idle_r: IdleR) -> None:
-    recorder.record("dataview", {"shown": True})
+def test_r_profiles_and_exports_from_the_live_frame(live: SharedR) -> None:
+    host, recorder, idle_r = live.host, live.recorder, live.r
     view = view_of(idle_r, recorder, FRAME + "View(df)")["view"]
     numbers = ask(host, "profile", view=view, column=1, bins=10)
     want = r_json(idle_r, "local({v <- df$x[is.finite(df$x)]; list(na = sum(is.na(df$x) & "
@@ -270,8 +284,8 @@ def test_r_profiles_and_exports_from_the_live_frame(host: Host, recorder: Record
 
 
 def test_r_table_queries_refuse_bad_input_with_one_line_and_forget_closed_views(
-        host: Host, recorder: Recorder, idle_r: IdleR) -> None:
-    recorder.record("dataview", {"shown": True})
+        live: SharedR) -> None:
+    host, recorder, idle_r = live.host, live.recorder, live.r
     view = view_of(idle_r, recorder, "View(data.frame(a = 1:3, s = c('x', 'y', NA)))")["view"]
     bad = [({"filters": [{"column": 1, "op": "near"}]}, "filter op near is not one of"),
            ({"filters": [{"column": 9, "op": "is_na"}]}, "column 9 is not a column index"),
@@ -293,8 +307,8 @@ def test_r_table_queries_refuse_bad_input_with_one_line_and_forget_closed_views(
 
 
 def test_r_view_of_a_large_frame_is_announced_at_once_and_answered_live_while_written(
-        host: Host, recorder: Recorder, idle_r: IdleR) -> None:
-    recorder.record("dataview", {"shown": True})
+        live: SharedR) -> None:
+    host, recorder, idle_r = live.host, live.recorder, live.r
     args = view_of(idle_r, recorder, r'''
 n <- 1e6
 big <- data.frame(i = seq_len(n), x = seq_len(n) / 4,
@@ -316,9 +330,8 @@ View(big)''')
     assert "na" not in {k for c in meta["columns"] for k in c}  # no NA: no NA files
 
 
-def test_r_view_of_a_tibble_a_data_table_a_matrix_and_named_rows(
-        host: Host, recorder: Recorder, idle_r: IdleR) -> None:
-    recorder.record("dataview", {"shown": True})
+def test_r_view_of_a_tibble_a_data_table_a_matrix_and_named_rows(live: SharedR) -> None:
+    host, recorder, idle_r = live.host, live.recorder, live.r
     have = r_json(idle_r, "c(tibble = requireNamespace('tibble', quietly = TRUE), "
                           "data.table = requireNamespace('data.table', quietly = TRUE))")
     frames = {"mtcars[1:5, 1:3]": ("row names", ["Mazda RX4", "Mazda RX4 Wag", "Datsun 710",
@@ -398,6 +411,7 @@ def test_r_view_through_the_hosts_table_service_live_when_idle_snapshot_when_bus
     idle_r.proc.stdin.flush()
     busy = service.answer("r1", view.id, "rows", queries[0][1])
     assert busy.pop("source") == "snapshot" and busy == live[0]
+    idle_r.proc.kill()  # rather than wait for the sleep to end to quit
 
 
 def test_r_view_of_empty_frames_vectors_and_unusual_columns(host: Host,
@@ -431,11 +445,10 @@ def test_r_view_of_empty_frames_vectors_and_unusual_columns(host: Host,
     assert seen["latin1"][1]["s"] == ["caf\u00e9", "b"]
 
 
-def test_r_view_writes_the_first_page_before_meta_and_the_host_serves_it(
-        host: Host, recorder: Recorder, idle_r: IdleR) -> None:
+def test_r_view_writes_the_first_page_before_meta_and_the_host_serves_it(live: SharedR) -> None:
     from filebridge.host.viewers.table_snapshot import SnapshotTable
 
-    recorder.record("dataview", {"shown": True})
+    host, recorder, idle_r = live.host, live.recorder, live.r
     for code, rows in ((EVERY_TYPE + "View(df)", 6), (FRAME + "View(df)", 5000)):
         args = view_of(idle_r, recorder, code)
         folder = Path(args["dir"])

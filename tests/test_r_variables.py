@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from r_support import IdleR, needs_r
+from r_support import IdleR, SharedR, needs_r, shared_idle_r
 from variables_support import REPO, start_worker, stop_worker, worker_env
 
 from filebridge.errors import RemoteError
@@ -22,18 +22,20 @@ from filebridge.host.variables.provider import VariablesProvider
 pytestmark = needs_r
 
 
+@pytest.fixture(scope="module")
+def module_r(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedR]:
+    """One R for the tests that only define values and ask about them."""
+    with shared_idle_r(tmp_path_factory.mktemp("variables") / "root") as shared:
+        yield shared
+
+
 @pytest.fixture
-def idle_r(host: Host) -> Iterator[IdleR]:
-    r = IdleR(host.root.sessions / "r1")
-    try:
-        host.wait_for_session("r1", timeout=30)
-        yield r
-    finally:
-        r.close()
+def live(module_r: SharedR) -> SharedR:
+    return module_r.fresh()
 
 
-def test_r_answers_an_expansion_while_it_sits_idle_at_its_prompt(host: Host,
-                                                                 idle_r: IdleR) -> None:
+def test_r_answers_an_expansion_while_it_sits_idle_at_its_prompt(live: SharedR) -> None:
+    host, idle_r = live.host, live.r
     idle_r.run("cfg <- list(alpha = 1, beta = 'two', nested = list(x = 1:3))\n"
                "numbers <- as.list(seq_len(1e6))")
     time.sleep(0.5)  # R is at its prompt, running no command
@@ -105,7 +107,8 @@ def test_r_without_the_later_package_says_so_and_answers_at_its_next_command(
 
 
 def test_r_inspect_answers_carry_the_protocols_fields_and_honour_sort_and_filter(
-        host: Host, idle_r: IdleR) -> None:
+        live: SharedR) -> None:
+    host, idle_r = live.host, live.r
     idle_r.run("cfg <- list(beta = 'two', Alpha = 1, gamma = list(1, 2), `a b` = 3)\n"
                "e <- new.env()\ne$z <- 1")
     page = host.command("r1", "inspect", timeout=10, path=["cfg"], start=1, count=2)
@@ -148,7 +151,8 @@ def test_r_inspect_answers_carry_the_protocols_fields_and_honour_sort_and_filter
 
 
 def test_r_children_of_every_common_kind_are_described_as_the_snapshot_describes_them(
-        host: Host, idle_r: IdleR) -> None:
+        live: SharedR) -> None:
+    host, idle_r = live.host, live.r
     idle_r.run('mixed <- list(1.5, "a\\nb", NA, 7L, NA_character_, strrep("x", 150),\n'
                '  factor("f"), 1:3, list(z = 1), data.frame(q = 1:2))\n'
                'flat <- mixed[c(1, 7, 8)]\none <- 1.5\ntwo <- "a\\nb"\nlong <- strrep("x", 150)')
@@ -183,8 +187,8 @@ def test_r_children_of_every_common_kind_are_described_as_the_snapshot_describes
             assert again[key] == first[key], key
 
 
-def test_r_variables_through_dap_follow_its_schema_and_page_both_kinds(
-        host: Host, idle_r: IdleR) -> None:
+def test_r_variables_through_dap_follow_its_schema_and_page_both_kinds(live: SharedR) -> None:
+    host, idle_r = live.host, live.r
     jsonschema = pytest.importorskip("jsonschema")
     schema = json.loads((Path(__file__).parent / "schemas" / "dap_variables.json").read_text())
 

@@ -636,6 +636,7 @@ class Host:
             release_folder(served.state.layout.folder)
         self._commands.close()
         self._waiter.close()
+        self._heartbeat.close()
         try:
             self._lease.release()
         except OSError as exc:

@@ -214,6 +214,14 @@ class Channel:
         if self._wake is not None:
             self._wake.close()
         self.inbox.close()
+        # The closing thread's waiter: it would hold its inotify instance for as long as the
+        # thread lives (the main thread: until exit), and the system allows each user only a
+        # few (fs.inotify.max_user_instances, often 128). Other threads' waiters end with their
+        # threads; closing them here would break a call one of them may still be waiting in.
+        waiter: Optional[Waiter] = getattr(self._waiters, "waiter", None)
+        if waiter is not None and getattr(self._waiters, "pid", None) == os.getpid():
+            self._waiters.waiter = None
+            waiter.close()
 
 
 def open_waiter(strategy: str) -> Waiter:

@@ -74,6 +74,7 @@ class BackgroundService:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
         self._waiter.close()
+        self._heartbeat.close()
         if self._commands is not None:
             self._commands.close()
 

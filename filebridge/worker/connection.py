@@ -118,6 +118,7 @@ class Connection:
             except OSError:
                 pass
         self._closed = True
+        atexit.unregister(self.close)  # nothing of a closed connection is kept until exit
         self._service.stop()
         self._host_heartbeat.close()
         self._requests.close()

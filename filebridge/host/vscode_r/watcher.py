@@ -39,6 +39,7 @@ from filebridge.host.vscode_r.answers import (
 from filebridge.host.vscode_r.discovery import LegacyFinder
 from filebridge.host.vscode_r.help import render_help
 from filebridge.wire.answers import FileOutbox
+from filebridge.wire.channel import open_waiter
 from filebridge.wire.codec import dumps, loads
 from filebridge.wire.files import (
     Doorbell,
@@ -51,7 +52,7 @@ from filebridge.wire.log_reader import LineReader
 from filebridge.wire.logs import AppendLog
 from filebridge.wire.messages import Answer, BadRequest, Request, decode_answer, decode_request
 from filebridge.wire.processes import pid_alive
-from filebridge.wire.waiting import choose_strategy, make_waiter
+from filebridge.wire.waiting import choose_strategy
 
 if TYPE_CHECKING:
     from filebridge.host.server import Host
@@ -200,7 +201,8 @@ class LegacyWatcher:
         self.request_log = self.watcher_dir / "request.log"
         self.request_lock = self.watcher_dir / "request.lock"
         make_private_dir(self.watcher_dir)
-        self._waiter = make_waiter(choose_strategy(self.watcher_dir, force_poll))
+        # polling where the system refuses another inotify instance, as a session's calls do
+        self._waiter = open_waiter(choose_strategy(self.watcher_dir, force_poll))
         self._mirrors: dict[str, _Mirror] = {}
         self._lock_seen = _lock_value(_read_text_counter(self.request_lock))
         self._response_stamps: dict[Path, int] = {}
@@ -543,7 +545,7 @@ class LegacyWatcher:
                      "timeout": RSTUDIOAPI_TIMEOUT - 0.5}
         request = mirror.post("rstudioapi", forwarded, answer=True, sent=sent)
         answer_file = mirror.layout.response_file(request.id)
-        waiter = make_waiter(choose_strategy(mirror.layout.folder))
+        waiter = open_waiter(choose_strategy(mirror.layout.folder))
         try:
             waiter.watch(mirror.layout.responses, renames_only=True)
             arrived = waiter.wait_until(answer_file.exists, RSTUDIOAPI_TIMEOUT)
