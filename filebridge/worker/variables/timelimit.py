@@ -14,6 +14,9 @@
 Nested calls inside a limited call run under the outer limit. ``SlowMemory`` remembers values
 (by object and by type) whose description went over the limit or was interrupted by any
 ``BaseException``, so the next snapshot does not run their code again until the user asks.
+Whether a value over the limit was waiting (``Limiter.waited``) is judged by its thread's CPU
+time, the same on both paths: the timer signal cuts a wait short where the watchdog cannot, so
+how long the value went on is no measure.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ __all__ = ["Limiter", "Overtime", "SlowMemory", "run_abandonable", "run_limited"
            "signals_usable"]
 
 T = TypeVar("T")
+
+# A value whose thread computed for less than this share of its time was waiting (sleeping,
+# blocked on a lock, a socket or a pipe), not slowed down by a busy machine.
+WAITING_SHARE = 0.1
 
 
 class Overtime(BaseException):
@@ -69,6 +76,7 @@ class Limiter:
         self._seq = 0
         self._fired_seq = -1
         self._started = 0.0
+        self._cpu_started = 0.0
         self._active = False
         self._signal = False
         self._previous: Any = None
@@ -121,6 +129,13 @@ class Limiter:
         """How long the value running (or run last) has taken."""
         return (time.perf_counter() - self._started) * 1000
 
+    def waited(self) -> bool:
+        """Whether the value run last (on this thread) spent its time waiting, not computing."""
+        if self._outer is not None:
+            return self._outer.waited()
+        elapsed = time.perf_counter() - self._started
+        return time.thread_time() - self._cpu_started < WAITING_SHARE * elapsed
+
     def overdue(self, now: float) -> Optional[float]:
         """The watchdog's question: seconds until the running value is over (<= 0: it is)."""
         return self._started + self.seconds - now if self._active else None
@@ -136,6 +151,7 @@ class Limiter:
         if self._outer is not None:
             return fn()
         if self._signal:  # the handler runs on this thread: no lock needed
+            self._cpu_started = time.thread_time()
             self._started = time.perf_counter()
             self._active = True
             try:
@@ -149,6 +165,7 @@ class Limiter:
             self._watched = True
         with self._lock:
             self._seq += 1
+            self._cpu_started = time.thread_time()
             self._started = time.perf_counter()
             self._active = True
         try:
@@ -329,8 +346,8 @@ class SlowMemory:
 
         A first overrun may be the machine's fault (a busy machine stretches 10 ms into
         20), so only an object's second one counts, unless ``at_once`` (the user
-        interrupted it, or its thread had to be abandoned). Built-in types never count
-        against the type: their slowness comes from their items.
+        interrupted it, its thread had to be abandoned, or it was waiting). Built-in types
+        never count against the type: their slowness comes from their items.
         """
         cls = type(value)
         try:
