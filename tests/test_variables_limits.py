@@ -26,6 +26,7 @@ from filebridge.worker.variables.timelimit import (
     SlowMemory,
     run_limited,
 )
+from filebridge.worker.variables.waiting import ThreadClock
 
 MAIN_THREAD = """
 import json, threading, time
@@ -250,3 +251,21 @@ def test_a_late_timer_tick_never_outlives_its_stretch() -> None:
         stdout, stderr = run.communicate(timeout=120)
         assert run.returncode == 0, (run.returncode, stderr[-500:])
         assert stdout.startswith("survived ") and int(stdout.split()[1]) > 0
+
+
+def test_the_thread_clock_tells_blocking_from_running() -> None:
+    clock = ThreadClock()
+    try:
+        start = clock.mark()
+        began = time.perf_counter()
+        time.sleep(0.1)
+        slept = time.perf_counter() - began
+        assert clock.busy_s(start, clock.mark()) < slept / 2
+        start = clock.mark()
+        began = time.perf_counter()
+        while time.perf_counter() < began + 0.1:
+            pass
+        spun = time.perf_counter() - began
+        assert clock.busy_s(start, clock.mark()) > spun * 0.9
+    finally:
+        clock.close()

@@ -356,7 +356,8 @@ def test_a_value_waiting_over_the_limit_is_remembered_at_once_by_object_and_type
             time.sleep(wait_s)
             return "slow"
 
-    snapshotter = Snapshotter()
+    # A 50 ms limit: a busy machine's share of it (waiting for a CPU) stays well under half.
+    snapshotter = Snapshotter(value_limit=0.05)
     value = Slow()
     started = time.perf_counter()
     first = on_path(path, lambda: snapshotter.build({"s": value}))
@@ -385,7 +386,7 @@ def test_a_value_computing_over_the_limit_is_tried_once_more_then_remembered(
                 pass
             return "busy"
 
-    snapshotter = Snapshotter()
+    snapshotter = Snapshotter(value_limit=0.05)
     value = Busy()
     first = on_path(path, lambda: snapshotter.build({"b": value}))
     assert first["variables"][0]["not_described"] == "over_limit"
