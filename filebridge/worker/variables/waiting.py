@@ -44,9 +44,11 @@ class ThreadClock:
 
     def busy_s(self, start: Mark, end: Mark) -> float:
         """Seconds the thread ran or waited for a CPU between two marks."""
-        if isinstance(start, float) or isinstance(end, float):
-            return float(end) - float(start)
-        return self._parse(end) - self._parse(start)
+        if isinstance(start, bytes) and isinstance(end, bytes):
+            return self._parse(end) - self._parse(start)
+        if isinstance(start, float) and isinstance(end, float):
+            return end - start
+        return 0.0  # marks of two kinds (read after ``close``): nothing known
 
     @staticmethod
     def _parse(reading: bytes) -> float:
