@@ -26,6 +26,7 @@ from filebridge.worker.variables.timelimit import (
     SlowMemory,
     run_limited,
 )
+from filebridge.worker.variables.waiting import ThreadClock
 
 MAIN_THREAD = """
 import json, threading, time
@@ -122,6 +123,16 @@ class Slow:
         return "slow"
 
 
+class Busy(Slow):
+    """Computes, rather than waits, for ``seconds``: an overrun the machine may be blamed for."""
+
+    def __repr__(self) -> str:
+        end = time.perf_counter() + self.seconds
+        while time.perf_counter() < end:
+            pass
+        return "slow"
+
+
 def test_no_snapshot_while_no_viewer_is_subscribed(tmp_path: Path) -> None:
     namespace: dict[str, Any] = {"a": 1}
     publisher = publisher_for(tmp_path, namespace)
@@ -177,7 +188,7 @@ def test_follow_up_snapshots_describe_every_variable_with_each_under_budget(
 
 
 def test_retry_describes_again_a_value_over_the_limit(tmp_path: Path) -> None:
-    value = Slow(0.05)
+    value = Busy(0.05)
     namespace: dict[str, Any] = {"late": value}
     publisher = publisher_for(tmp_path, namespace)
     commands = VariableCommands(publisher)
@@ -240,3 +251,21 @@ def test_a_late_timer_tick_never_outlives_its_stretch() -> None:
         stdout, stderr = run.communicate(timeout=120)
         assert run.returncode == 0, (run.returncode, stderr[-500:])
         assert stdout.startswith("survived ") and int(stdout.split()[1]) > 0
+
+
+def test_the_thread_clock_tells_blocking_from_running() -> None:
+    clock = ThreadClock()
+    try:
+        start = clock.mark()
+        began = time.perf_counter()
+        time.sleep(0.1)
+        slept = time.perf_counter() - began
+        assert clock.busy_s(start, clock.mark()) < slept / 2
+        start = clock.mark()
+        began = time.perf_counter()
+        while time.perf_counter() < began + 0.1:
+            pass
+        spun = time.perf_counter() - began
+        assert clock.busy_s(start, clock.mark()) > spun * 0.9
+    finally:
+        clock.close()

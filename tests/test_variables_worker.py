@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import pytest
 
@@ -18,6 +22,9 @@ from filebridge.worker.variables.limits import NESTED_CHARS, TOP_LEVEL_CHARS
 from filebridge.worker.variables.publisher import Publisher
 from filebridge.worker.variables.registry import failures
 from filebridge.worker.variables.snapshot import Snapshotter
+from filebridge.worker.variables.timelimit import signals_usable
+
+T = TypeVar("T")
 
 
 def top(value: Any, name: str = "x") -> dict[str, Any]:
@@ -299,29 +306,95 @@ def test_a_spent_time_budget_lists_the_rest_and_describes_them_first_next_time()
     assert [v["display_value"] for v in third["variables"]] == ["slow", "slow", "[3]"]
 
 
-def test_a_value_over_the_limit_is_interrupted_and_remembered_by_object_and_type() -> None:
+@contextmanager
+def free_alarm() -> Iterator[None]:
+    """SIGALRM and the real-time timer as in a plain interpreter, whatever plugin (say
+    pytest-timeout) owns them; both are put back after."""
+    handler = signal.getsignal(signal.SIGALRM)
+    delay, interval = signal.getitimer(signal.ITIMER_REAL)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    started = time.monotonic()
+    try:
+        assert signals_usable()
+        yield
+    finally:
+        signal.signal(signal.SIGALRM, handler)
+        if delay:
+            left = max(delay - (time.monotonic() - started), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, left, interval)
+
+
+def on_path(path: str, fn: Callable[[], T]) -> T:
+    """``fn()`` where the time limit takes the given path: the timer signal on the main
+    thread, or the watchdog on another thread."""
+    if path == "signal":
+        with free_alarm():
+            return fn()
+    results: list[T] = []
+    thread = threading.Thread(target=lambda: results.append(fn()))
+    thread.start()
+    thread.join(30)
+    assert results, "the snapshot did not finish"
+    return results[0]
+
+
+PATHS = ["signal", "watchdog"]
+
+
+@pytest.mark.parametrize("wait_s", [0.2, 5.0])
+@pytest.mark.parametrize("path", PATHS)
+def test_a_value_waiting_over_the_limit_is_remembered_at_once_by_object_and_type(
+        path: str, wait_s: float) -> None:
+    # On the watchdog path a 5 s wait outlasts the helper's grace (abandoned), a 0.2 s one
+    # ends before it (interrupted afterwards); the signal interrupts both at the limit.
     calls: list[int] = []
 
     class Slow:
         def __repr__(self) -> str:
             calls.append(1)
-            time.sleep(5)
+            time.sleep(wait_s)
             return "slow"
 
-    snapshotter = Snapshotter()
+    # A 50 ms limit: a busy machine's share of it (waiting for a CPU) stays well under half.
+    snapshotter = Snapshotter(value_limit=0.05)
     value = Slow()
     started = time.perf_counter()
-    first = snapshotter.build({"s": value})
+    first = on_path(path, lambda: snapshotter.build({"s": value}))
     assert time.perf_counter() - started < 1
     assert first["variables"][0]["display_value"].startswith("not described: took over ")
     assert first["variables"][0]["not_described"] == "over_limit"
-    snapshotter.build({"s": value})
-    assert calls == [1]
-    snapshotter.build({"s": Slow()})
+    on_path(path, lambda: snapshotter.build({"s": value}))
+    assert calls == [1], "a wait over the limit is not the machine's fault: not run again"
+    on_path(path, lambda: snapshotter.build({"s": Slow()}))
     assert calls == [1, 1]
-    third = snapshotter.build({"s": Slow()})
+    third = on_path(path, lambda: snapshotter.build({"s": Slow()}))
     assert calls == [1, 1], "two slow objects of a type: its other instances are skipped"
     assert third["variables"][0]["not_described"] == "over_limit"
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_value_computing_over_the_limit_is_tried_once_more_then_remembered(
+        path: str) -> None:
+    calls: list[int] = []
+
+    class Busy:
+        def __repr__(self) -> str:
+            calls.append(1)
+            end = time.perf_counter() + 5
+            while time.perf_counter() < end:
+                pass
+            return "busy"
+
+    snapshotter = Snapshotter(value_limit=0.05)
+    value = Busy()
+    first = on_path(path, lambda: snapshotter.build({"b": value}))
+    assert first["variables"][0]["not_described"] == "over_limit"
+    assert snapshotter.pending, "a first overrun may be the machine's fault: tried again"
+    on_path(path, lambda: snapshotter.build({"b": value}))
+    assert calls == [1, 1]
+    on_path(path, lambda: snapshotter.build({"b": value}))
+    assert calls == [1, 1], "its second overrun: remembered"
 
 
 def test_modules_and_private_names_stay_out_of_the_list() -> None:

@@ -39,7 +39,8 @@ def describe_guarded(value: Any, limiter: Limiter, slow: SlowMemory, *, name: st
                 top_level=top_level, width=width, now_ms=now_ms))
         except Overtime:
             took = limiter.seconds * 1000
-            slow.remember(value, took)
+            # A wait over the limit is the value's own doing, not a busy machine's.
+            slow.remember(value, took, at_once=limiter.waited())
         except BaseException:
             # KeyboardInterrupt and the like: the user stopped this value's code; never run
             # it again unasked, whatever happens next.

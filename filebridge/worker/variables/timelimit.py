@@ -14,6 +14,9 @@
 Nested calls inside a limited call run under the outer limit. ``SlowMemory`` remembers values
 (by object and by type) whose description went over the limit or was interrupted by any
 ``BaseException``, so the next snapshot does not run their code again until the user asks.
+Whether a value over the limit waited by itself (``Limiter.waited``, waiting.py) is judged the
+same on both paths, by its thread's clocks: the timer signal cuts a wait short where the
+watchdog cannot, so how long the value went on is no measure.
 """
 
 from __future__ import annotations
@@ -25,10 +28,17 @@ import time
 import weakref
 from typing import Any, Callable, Optional, TypeVar
 
+from filebridge.worker.variables.waiting import Mark, ThreadClock
+
 __all__ = ["Limiter", "Overtime", "SlowMemory", "run_abandonable", "run_limited",
            "signals_usable"]
 
 T = TypeVar("T")
+
+# A value that blocked by itself (sleeping, on a lock, a socket or a pipe) for most of its
+# limit went over it by its own doing, not a busy machine's. Not all of it: on the timer
+# signal path it is stopped at the limit, and waiting for a CPU is part of that time.
+OWN_WAIT_SHARE = 0.6
 
 
 class Overtime(BaseException):
@@ -69,6 +79,8 @@ class Limiter:
         self._seq = 0
         self._fired_seq = -1
         self._started = 0.0
+        self._clock: Optional[ThreadClock] = None
+        self._mark: Mark = 0.0
         self._active = False
         self._signal = False
         self._previous: Any = None
@@ -86,6 +98,7 @@ class Limiter:
         self._signal = signals_usable()
         self._watched = False
         self._closed = False
+        self._clock = ThreadClock()
         if self._signal:
             self._previous = signal.signal(signal.SIGALRM, self._tick)
             signal.setitimer(signal.ITIMER_REAL, self.seconds)
@@ -103,6 +116,8 @@ class Limiter:
             signal.signal(signal.SIGALRM, self._previous)
         elif self._watched:
             _watchdog.unwatch(self)
+        if self._clock is not None:
+            self._clock.close()
 
     def _tick(self, signum: int, frame: Any) -> None:
         """The timer signal (main thread): raise when the running value is over its limit."""
@@ -121,6 +136,17 @@ class Limiter:
         """How long the value running (or run last) has taken."""
         return (time.perf_counter() - self._started) * 1000
 
+    def waited(self) -> bool:
+        """Whether the value run last (on this thread) blocked by itself for most of its limit."""
+        if self._outer is not None:
+            return self._outer.waited()
+        clock = self._clock
+        if clock is None:
+            return False
+        elapsed = time.perf_counter() - self._started
+        blocked = elapsed - clock.busy_s(self._mark, clock.mark())
+        return blocked >= OWN_WAIT_SHARE * self.seconds
+
     def overdue(self, now: float) -> Optional[float]:
         """The watchdog's question: seconds until the running value is over (<= 0: it is)."""
         return self._started + self.seconds - now if self._active else None
@@ -136,6 +162,7 @@ class Limiter:
         if self._outer is not None:
             return fn()
         if self._signal:  # the handler runs on this thread: no lock needed
+            self._mark = self._clock.mark() if self._clock else 0.0
             self._started = time.perf_counter()
             self._active = True
             try:
@@ -149,6 +176,7 @@ class Limiter:
             self._watched = True
         with self._lock:
             self._seq += 1
+            self._mark = self._clock.mark() if self._clock else 0.0
             self._started = time.perf_counter()
             self._active = True
         try:
@@ -329,8 +357,8 @@ class SlowMemory:
 
         A first overrun may be the machine's fault (a busy machine stretches 10 ms into
         20), so only an object's second one counts, unless ``at_once`` (the user
-        interrupted it, or its thread had to be abandoned). Built-in types never count
-        against the type: their slowness comes from their items.
+        interrupted it, its thread had to be abandoned, or it was waiting). Built-in types
+        never count against the type: their slowness comes from their items.
         """
         cls = type(value)
         try:
