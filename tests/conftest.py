@@ -57,14 +57,17 @@ def rewrite_only_the_testing_helpers(config: pytest.Config) -> None:
 # module jsonschema leaves the IRI formats unchecked and nothing the tests check changes.
 sys.modules.setdefault("rfc3987_syntax", None)
 
-# Property tests draw hypothesis's default 100 examples each in a developer run; `.ci/run`
-# passes --hypothesis-profile=ci for 400.
+# Property tests draw 30 examples each in a developer run (a quick look; examples that once
+# failed are replayed first from hypothesis's database); `.ci/run` passes
+# --hypothesis-profile=ci for 400.
 try:
     from hypothesis import settings
 except ImportError:  # the other Pythons' runs of .ci/run install no hypothesis
     pass
 else:
+    settings.register_profile("dev", max_examples=30)
     settings.register_profile("ci", max_examples=400)
+    settings.load_profile("dev")
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """Leave unimported a peers module whose every test ``-m`` deselects anyway: both xdist

@@ -105,8 +105,8 @@ def test_a_killed_host_releases_the_root(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_sessions_go_stale_when_beats_stop_and_detached_on_detach(tmp_path: Path) -> None:
-    # Beats every 0.2 s, stale after 0.8 s without one, looked at 10 times a second.
-    host = Host(tmp_path / "root", stale_after=0.8, tick=0.1)
+    # Beats every 0.1 s, stale after 0.4 s without one, looked at 20 times a second.
+    host = Host(tmp_path / "root", stale_after=0.4, tick=0.05)
     host.start()
     try:
         _go_stale_and_detach(host)
@@ -115,7 +115,7 @@ def test_sessions_go_stale_when_beats_stop_and_detached_on_detach(tmp_path: Path
 
 
 def _go_stale_and_detach(host: Host) -> None:
-    beating = {"FILEBRIDGE_HEARTBEAT_INTERVAL": "0.2"}
+    beating = {"FILEBRIDGE_HEARTBEAT_INTERVAL": "0.1"}
     killed = start_worker("""
         import sys, filebridge.worker as fb
         fb.connect(); print("up", flush=True); sys.stdin.read()

@@ -29,14 +29,14 @@ def _check(values: np.ndarray) -> None:
         assert np.array_equal(got, _expected(values, descending)), (values[:20], descending)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(hnp.arrays(np.float64, st.integers(0, 300),
                   elements=st.floats(allow_nan=False, width=64)))
 def test_doubles_of_any_value(values: np.ndarray) -> None:
     _check(values)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(hnp.arrays(np.int64, st.integers(0, 300)), hnp.arrays(np.int32, st.integers(0, 300)))
 def test_integers_of_the_whole_range(wide: np.ndarray, narrow: np.ndarray) -> None:
     _check(wide)

@@ -19,7 +19,6 @@ processes on this machine (Linux: it reads ``/proc``):
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ _BTIME_OFFSET = 80  # struct statx: stx_btime {tv_sec int64, tv_nsec uint32, pad
 _HAS_PROC = os.path.exists("/proc/self/stat")  # Linux; elsewhere nothing is found
 _statx = None
 try:
-    _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    _libc = ctypes.CDLL(None, use_errno=True)
     _statx = _libc.statx
     _statx.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint,
                        ctypes.c_void_p]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import select
@@ -45,7 +44,8 @@ def _load() -> Optional[ctypes.CDLL]:
     global _libc
     if _libc is None:
         try:
-            lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            # The C library is already loaded: looking it up by name would run ldconfig.
+            lib = ctypes.CDLL(None, use_errno=True)
             lib.inotify_init1.argtypes = [ctypes.c_int]
             lib.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
             lib.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
