@@ -125,7 +125,9 @@ def test_the_watchdog_interrupts_python_code_on_another_thread() -> None:
 
 def test_values_under_the_limit_are_never_interrupted_however_many_run() -> None:
     ran = []
-    with Limiter(0.02) as limiter:
+    # 8 values of 12 ms: the stretch outlasts the 50 ms limit, each value stays well under it
+    # (a busy machine can stretch a 12 ms sleep by a few tens of milliseconds).
+    with Limiter(0.05) as limiter:
         for i in range(8):
             ran.append(limiter.run(lambda i=i: (time.sleep(0.012), i)[1]))
     assert ran == list(range(8))
@@ -220,8 +222,10 @@ def test_subscriptions_end_unless_renewed(tmp_path: Path) -> None:
 
 def test_follow_up_snapshots_describe_every_variable_with_each_under_budget(
         tmp_path: Path) -> None:
-    namespace = {f"v{i:02d}": Slow(0.01) for i in range(20)}
-    publisher = publisher_for(tmp_path, namespace, budget=0.1)
+    # Values of 5 ms under a 50 ms limit: a busy machine's delays neither take one over its
+    # limit nor make it look blocked by itself for 60% of it (30 ms).
+    namespace = {f"v{i:02d}": Slow(0.005) for i in range(25)}
+    publisher = publisher_for(tmp_path, namespace, budget=0.1, value_limit=0.05)
     publisher.viewers.subscribe("page", 60)
     versions: dict[int, dict[str, Any]] = {}
 
@@ -235,7 +239,7 @@ def test_follow_up_snapshots_describe_every_variable_with_each_under_budget(
     wait_for(settled, 30, "every variable described")
     final = versions[max(versions)]
     assert all(v["display_value"] == "slow" for v in final["variables"])
-    # Each snapshot describes ~ (budget - one value's limit) / 10 ms = 8 values; 20 need 3,
+    # Each snapshot describes ~ (budget - one value's limit) / 5 ms = 10 values; 25 need 3,
     # so at least two are follow-ups.
     assert 3 <= final["version"] <= 4
     assert all(s["elapsed_ms"] <= 100 for s in versions.values())
@@ -243,7 +247,7 @@ def test_follow_up_snapshots_describe_every_variable_with_each_under_budget(
 
 
 def test_retry_describes_again_a_value_over_the_limit(tmp_path: Path) -> None:
-    value = Busy(0.05)
+    value = Busy(0.5)  # computes until interrupted at the limit (20 ms), even late
     namespace: dict[str, Any] = {"late": value}
     publisher = publisher_for(tmp_path, namespace)
     commands = VariableCommands(publisher)
