@@ -240,8 +240,8 @@ def test_follow_up_snapshots_describe_every_variable_with_each_under_budget(
     final = versions[max(versions)]
     assert all(v["display_value"] == "slow" for v in final["variables"])
     # Each snapshot describes ~ (budget - one value's limit) / 5 ms = 10 values; 25 need 3,
-    # so at least two are follow-ups.
-    assert 3 <= final["version"] <= 4
+    # so at least two are follow-ups (up to 5 where a busy machine stretches the sleeps).
+    assert 3 <= final["version"] <= 5
     assert all(s["elapsed_ms"] <= 100 for s in versions.values())
     publisher.close()
 
