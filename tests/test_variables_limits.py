@@ -59,7 +59,8 @@ class Forked:
         os.close(write_end)
 
     def result(self, timeout: float = 60) -> tuple[int, str]:
-        """The child's exit code (minus the signal's number when one ended it), its text."""
+        """The child's exit code (the signal's number, negated, when one ended it) and the
+        text ``fn`` returned (or the traceback of what it raised)."""
         deadline = time.monotonic() + timeout
         chunks = []
         with os.fdopen(self.output, "rb") as pipe:
@@ -74,7 +75,7 @@ class Forked:
                     break
                 chunks.append(chunk)
         _, status = os.waitpid(self.pid, 0)
-        return os.waitstatus_to_exitcode(status), b"".join(chunks).decode()
+        return os.waitstatus_to_exitcode(status), b"".join(chunks).decode(errors="replace")
 
 
 def interrupt_main_thread_waits() -> str:
