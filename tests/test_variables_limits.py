@@ -126,12 +126,12 @@ def test_the_watchdog_interrupts_python_code_on_another_thread() -> None:
 
 def test_values_under_the_limit_are_never_interrupted_however_many_run() -> None:
     ran = []
-    # 8 values of 12 ms: the stretch outlasts the 50 ms limit, each value stays well under it
-    # (a busy machine can stretch a 12 ms sleep by a few tens of milliseconds).
-    with Limiter(0.05) as limiter:
-        for i in range(8):
+    # 10 values of 12 ms: the stretch outlasts the 100 ms limit, each value stays well under
+    # it (a busy machine can stretch a 12 ms sleep by tens of milliseconds).
+    with Limiter(0.1) as limiter:
+        for i in range(10):
             ran.append(limiter.run(lambda i=i: (time.sleep(0.012), i)[1]))
-    assert ran == list(range(8))
+    assert ran == list(range(10))
 
 
 def test_an_interrupt_by_the_user_is_remembered_and_reraised() -> None:
@@ -223,10 +223,10 @@ def test_subscriptions_end_unless_renewed(tmp_path: Path) -> None:
 
 def test_follow_up_snapshots_describe_every_variable_with_each_under_budget(
         tmp_path: Path) -> None:
-    # Values of 5 ms under a 50 ms limit: a busy machine's delays neither take one over its
-    # limit nor make it look blocked by itself for 60% of it (30 ms).
+    # Values of 5 ms under a 100 ms limit: a busy machine's delays neither take one over its
+    # limit nor make it look blocked by itself for 60% of it (60 ms).
     namespace = {f"v{i:02d}": Slow(0.005) for i in range(25)}
-    publisher = publisher_for(tmp_path, namespace, budget=0.1, value_limit=0.05)
+    publisher = publisher_for(tmp_path, namespace, budget=0.15, value_limit=0.1)
     publisher.viewers.subscribe("page", 60)
     versions: dict[int, dict[str, Any]] = {}
 
@@ -243,7 +243,7 @@ def test_follow_up_snapshots_describe_every_variable_with_each_under_budget(
     # Each snapshot describes ~ (budget - one value's limit) / 5 ms = 10 values; 25 need 3,
     # so at least two are follow-ups (up to 5 where a busy machine stretches the sleeps).
     assert 3 <= final["version"] <= 5
-    assert all(s["elapsed_ms"] <= 100 for s in versions.values())
+    assert all(s["elapsed_ms"] <= 150 for s in versions.values())
     publisher.close()
 
 
