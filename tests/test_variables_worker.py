@@ -93,7 +93,10 @@ def test_big_numpy_array_shows_shape_and_bytes_without_materialising() -> None:
 def test_ten_million_row_frame_shows_shape_and_shallow_size() -> None:
     import numpy as np
     import pandas as pd
-    frame = pd.DataFrame({"a": np.zeros(10**7), "b": np.ones(10**7, dtype=np.int32)})
+    # Zeros not yet written and not copied (pandas copies a dict's arrays by default): 120 MB
+    # that cost nothing until something reads them.
+    frame = pd.DataFrame({"a": np.zeros(10**7), "b": np.zeros(10**7, dtype=np.int32)},
+                         copy=False)
     entry = top(frame, "frame")
     assert entry["shape"] == [10**7, 2] and entry["length"] == 2
     assert entry["display_value"] == "[10000000 rows x 2 columns] a, b"
@@ -289,11 +292,14 @@ def test_versions_and_deltas_name_what_changed(tmp_path: Path) -> None:
 def test_a_spent_time_budget_lists_the_rest_and_describes_them_first_next_time() -> None:
     class Slow:
         def __repr__(self) -> str:
-            time.sleep(0.015)
+            time.sleep(0.03)
             return "slow"
 
+    # A value starts only while its whole limit fits in the budget: for 20 ms after the
+    # snapshot starts. One of 30 ms fills that; it is well under its limit and under 60% of it
+    # (blocked by itself) even when a busy machine delays it.
     namespace = {"a": Slow(), "b": Slow(), "c": [3]}
-    snapshotter = Snapshotter(budget=0.03, value_limit=0.02)
+    snapshotter = Snapshotter(budget=0.12, value_limit=0.1)
     first = snapshotter.build(namespace)
     assert first["unevaluated"] == ["b", "c"]
     shown = {v["display_name"]: v for v in first["variables"]}
@@ -346,8 +352,10 @@ PATHS = ["signal", "watchdog"]
 @pytest.mark.parametrize("path", PATHS)
 def test_a_value_waiting_over_the_limit_is_remembered_at_once_by_object_and_type(
         path: str, wait_s: float) -> None:
-    # On the watchdog path a 5 s wait outlasts the helper's grace (abandoned), a 0.2 s one
-    # ends before it (interrupted afterwards); the signal interrupts both at the limit.
+    # On the watchdog path the helper is abandoned after the budget and its grace (0.1 s +
+    # 0.2 s): a 5 s wait outlasts them (abandoned), a 0.2 s one ends before them (interrupted
+    # afterwards, 150 ms after the watchdog fired: time for it on a busy machine); the signal
+    # interrupts both at the limit.
     calls: list[int] = []
 
     class Slow:
@@ -357,7 +365,8 @@ def test_a_value_waiting_over_the_limit_is_remembered_at_once_by_object_and_type
             return "slow"
 
     # A 50 ms limit: a busy machine's share of it (waiting for a CPU) stays well under half.
-    snapshotter = Snapshotter(value_limit=0.05)
+    snapshotter = Snapshotter(value_limit=0.05, budget=0.1)
+    assert 0.2 < snapshotter.budget + snapshotter.grace < 5.0, "the waits fall either side"
     value = Slow()
     started = time.perf_counter()
     first = on_path(path, lambda: snapshotter.build({"s": value}))
