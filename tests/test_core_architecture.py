@@ -6,23 +6,23 @@ import ast
 import re
 from pathlib import Path
 
-import package_source
+import source_support
 
 import filebridge.host
 import filebridge.worker
 
-DOCS = package_source.PACKAGE.parent / "docs" / "architecture.md"
+DOCS = source_support.PACKAGE.parent / "docs" / "architecture.md"
 
 
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """Modules ``name`` imports anywhere (functions included, TYPE_CHECKING blocks not):
     the imported module itself, not the packages above it, which Python only initialises."""
     named: set[str] = set()
-    for node in package_source.summary(path).imports:
+    for node in source_support.summary(path).imports:
         if isinstance(node, ast.Import):
             named.update(alias.name for alias in node.names)
             continue
-        origin = package_source.absolute(name, path.name == "__init__.py", node)
+        origin = source_support.absolute(name, path.name == "__init__.py", node)
         for alias in node.names:
             child = f"{origin}.{alias.name}"
             named.add(child if child in modules else origin)
@@ -78,7 +78,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_no_module_imports_one_that_imports_it_back_even_inside_a_function() -> None:
-    modules = package_source.modules()
+    modules = source_support.modules()
     graph = {name: _imports(name, path, modules) for name, path in modules.items()}
     assert _cycles(graph) == []
     # The check itself sees a cycle made of function-level imports.

@@ -6,8 +6,8 @@ import ast
 from pathlib import Path
 from typing import Optional
 
-import package_source
 import pytest
+import source_support
 
 import filebridge.errors as errors
 from filebridge.errors import FilebridgeError, RemoteError
@@ -72,14 +72,14 @@ def exceptions_outside_errors(extra: Optional[tuple[str, str]] = None
     and those whose bases cannot be told; ``extra`` adds ``(module, source)`` to the package."""
     outside: list[str] = []
     unknown: list[str] = []
-    found = dict(package_source.modules())
+    found = dict(source_support.modules())
     if extra is not None:
         found[extra[0]] = Path(extra[1])
-    reader = package_source.ClassReader(found)
+    reader = source_support.ClassReader(found)
     for module, path in found.items():
         if module.endswith("__main__") or module == errors.__name__:
             continue
-        for node in package_source.summary(path).top_level:
+        for node in source_support.summary(path).top_level:
             if not isinstance(node, ast.ClassDef) or node.name.startswith("_"):
                 continue
             verdict = reader.is_exception(module, node.name)

@@ -1,4 +1,4 @@
-"""filebridge's own source as syntax trees, parsed once per test process, and a reader of them.
+"""filebridge's own source, parsed once per test process: each module's imports and classes.
 
 The architecture and error checks look at every module of the package; importing them all
 would load every optional dependency, so they read the source instead.
