@@ -35,13 +35,21 @@ def modules() -> dict[str, Path]:
 
 
 @dataclass(frozen=True)
+class ClassSummary:
+    """A class statement without its body."""
+
+    name: str
+    bases: list[ast.expr]
+
+
+@dataclass(frozen=True)
 class Summary:
     """What the checks need of one source file; the whole tree is not kept, since every
     collection of the garbage collector would walk its hundreds of thousands of objects."""
 
     imports: list[Union[ast.Import, ast.ImportFrom]]
     """Every import statement, in functions too, except those only type checkers run."""
-    top_level: list[Union[ast.Import, ast.ImportFrom, ast.ClassDef]]
+    top_level: list[Union[ast.Import, ast.ImportFrom, ClassSummary]]
     """Imports and classes run at the top level (also in ``if``/``try``/``with``), the
     classes without their bodies."""
 
@@ -67,13 +75,12 @@ def summary(path: Path) -> Summary:
                 pending.extend(reversed(node.orelse))
             else:
                 pending.extend(reversed(nested_blocks(node)))
-        top_level: list[Union[ast.Import, ast.ImportFrom, ast.ClassDef]] = []
+        top_level: list[Union[ast.Import, ast.ImportFrom, ClassSummary]] = []
         for node in module_level(tree.body):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 top_level.append(node)
             elif isinstance(node, ast.ClassDef):
-                top_level.append(ast.ClassDef(name=node.name, bases=node.bases, keywords=[],
-                                              body=[], decorator_list=[]))
+                top_level.append(ClassSummary(node.name, node.bases))
         return Summary(imports, top_level)
     finally:
         if paused:
@@ -190,7 +197,7 @@ class ClassReader:
             return self.module_attribute(module, name)
         is_package = source.name == "__init__.py"
         for node in summary(source).top_level:
-            if isinstance(node, ast.ClassDef) and node.name == name:
+            if isinstance(node, ClassSummary) and node.name == name:
                 return (module, name)
             if isinstance(node, ast.ImportFrom):
                 origin = absolute(module, is_package, node)
@@ -229,7 +236,7 @@ class ClassReader:
         if source is None or (module, name) in seen:
             return None
         node = next((n for n in summary(source).top_level
-                     if isinstance(n, ast.ClassDef) and n.name == name), None)
+                     if isinstance(n, ClassSummary) and n.name == name), None)
         if node is None:
             return None
         answer: Optional[bool] = False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import Optional
 
@@ -80,7 +79,8 @@ def exceptions_outside_errors(extra: Optional[tuple[str, str]] = None
         if module.endswith("__main__") or module == errors.__name__:
             continue
         for node in source_support.summary(path).top_level:
-            if not isinstance(node, ast.ClassDef) or node.name.startswith("_"):
+            if (not isinstance(node, source_support.ClassSummary)
+                    or node.name.startswith("_")):
                 continue
             verdict = reader.is_exception(module, node.name)
             if verdict is None:
