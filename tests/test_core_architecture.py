@@ -6,52 +6,26 @@ import ast
 import re
 from pathlib import Path
 
+import source_support
+
 import filebridge.host
 import filebridge.worker
 
-PACKAGE = Path(filebridge.__file__).resolve().parent
-DOCS = PACKAGE.parent / "docs" / "architecture.md"
-
-
-def _modules() -> dict[str, Path]:
-    found = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        found[".".join(parts)] = path
-    return found
+DOCS = source_support.PACKAGE.parent / "docs" / "architecture.md"
 
 
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """Modules ``name`` imports anywhere (functions included, TYPE_CHECKING blocks not):
     the imported module itself, not the packages above it, which Python only initialises."""
     named: set[str] = set()
-
-    class Visitor(ast.NodeVisitor):
-        def visit_If(self, node: ast.If) -> None:
-            test = node.test
-            if getattr(test, "id", getattr(test, "attr", "")) == "TYPE_CHECKING":
-                for child in node.orelse:
-                    self.visit(child)
-                return
-            self.generic_visit(node)
-
-        def visit_Import(self, node: ast.Import) -> None:
+    for node in source_support.summary(path).imports:
+        if isinstance(node, ast.Import):
             named.update(alias.name for alias in node.names)
-
-        def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-            if node.level:
-                base = name.split(".")[: len(name.split(".")) - node.level
-                                        + (path.name == "__init__.py")]
-                origin = ".".join([*base, *([node.module] if node.module else [])])
-            else:
-                origin = node.module or ""
-            for alias in node.names:
-                child = f"{origin}.{alias.name}"
-                named.add(child if child in modules else origin)
-
-    Visitor().visit(ast.parse(path.read_text(encoding="utf-8")))
+            continue
+        origin = source_support.absolute(name, path.name == "__init__.py", node)
+        for alias in node.names:
+            child = f"{origin}.{alias.name}"
+            named.add(child if child in modules else origin)
     edges = set()
     for target in named:
         while target and target not in modules:
@@ -104,7 +78,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_no_module_imports_one_that_imports_it_back_even_inside_a_function() -> None:
-    modules = _modules()
+    modules = source_support.modules()
     graph = {name: _imports(name, path, modules) for name, path in modules.items()}
     assert _cycles(graph) == []
     # The check itself sees a cycle made of function-level imports.

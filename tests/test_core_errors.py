@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import pytest
+import source_support
 
 import filebridge.errors as errors
 from filebridge.errors import FilebridgeError, RemoteError
@@ -54,28 +56,60 @@ def test_the_hierarchy_is_whole_and_exported() -> None:
 def test_every_exception_filebridge_defines_is_in_filebridge_errors() -> None:
     """The whole hierarchy lives in one module; other modules re-export what they raise.
     ``Overtime`` is an interrupt (a BaseException, so user code's ``except Exception`` cannot
-    swallow it), not an error; names with a leading underscore never leave their module."""
-    import importlib
-    import pkgutil
-
-    import filebridge
-
-    outside: list[str] = []
-    for found in pkgutil.walk_packages(filebridge.__path__, "filebridge."):
-        if found.name.endswith("__main__") or found.name == errors.__name__:
-            continue
-        try:
-            module = importlib.import_module(found.name)
-        except ImportError:
-            continue  # an optional extra that is not installed
-        for name, value in vars(module).items():
-            if (isinstance(value, type) and issubclass(value, BaseException)
-                    and value.__module__ == module.__name__ and not name.startswith("_")
-                    and issubclass(value, Exception)):
-                outside.append(f"{module.__name__}.{name}")
+    swallow it), not an error; names with a leading underscore never leave their module.
+    Read from the source, so that modules of extras that are not installed are checked too."""
+    outside, unknown = exceptions_outside_errors()
     assert outside == [], f"exceptions defined outside filebridge.errors: {outside}"
+    assert unknown == [], f"classes whose bases the source does not tell: {unknown}"
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), FilebridgeError), name
+
+
+def exceptions_outside_errors(extra: Optional[tuple[str, str]] = None
+                              ) -> tuple[list[str], list[str]]:
+    """Public module-level classes deriving from ``Exception`` outside ``filebridge.errors``,
+    and those whose bases cannot be told; ``extra`` adds ``(module, source)`` to the package."""
+    outside: list[str] = []
+    unknown: list[str] = []
+    found = dict(source_support.modules())
+    if extra is not None:
+        found[extra[0]] = Path(extra[1])
+    reader = source_support.ClassReader(found)
+    for module, path in found.items():
+        if module.endswith("__main__") or module == errors.__name__:
+            continue
+        for node in source_support.summary(path).top_level:
+            if (not isinstance(node, source_support.ClassSummary)
+                    or node.name.startswith("_")):
+                continue
+            verdict = reader.is_exception(module, node.name)
+            if verdict is None:
+                unknown.append(f"{module}.{node.name}")
+            elif verdict:
+                outside.append(f"{module}.{node.name}")
+    return outside, unknown
+
+
+def test_the_check_sees_an_exception_defined_outside_errors(tmp_path: Path) -> None:
+    """Whichever way the base is written, and through a base class defined in between."""
+    source = tmp_path / "stray.py"
+    source.write_text(
+        "import socket\n"
+        "from filebridge import errors as fe\n"
+        "from filebridge.errors import Refused as R\n"
+        "class Plain:\n    pass\n"
+        "class Direct(Exception):\n    pass\n"
+        "class ViaSocket(socket.timeout):\n    pass\n"
+        "class ViaAlias(fe.NoHandler):\n    pass\n"
+        "class _Middle(R):\n    pass\n"
+        "class ThroughMiddle(_Middle):\n    pass\n"
+        "class Interrupt(BaseException):\n    pass\n"
+        "class _Private(ValueError):\n    pass\n"
+        "if True:\n    class Guarded(KeyError):\n        pass\n")
+    outside, unknown = exceptions_outside_errors(("filebridge.stray", str(source)))
+    stray = [name for name in outside + unknown if name.startswith("filebridge.stray.")]
+    assert stray == [f"filebridge.stray.{name}" for name in
+                     ("Direct", "ViaSocket", "ViaAlias", "ThroughMiddle", "Guarded")]
 
 
 def test_raising_remote_error_with_a_code_makes_the_class_of_that_code() -> None:

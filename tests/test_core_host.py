@@ -173,26 +173,35 @@ def test_a_slow_handler_in_one_session_does_not_hold_up_another(host: Host) -> N
 
 
 def test_one_host_serves_100_sessions_at_once(host: Host) -> None:
-    channels = []
-    for n in range(100):
-        layout = host.root.session(f"s{n:03d}")
-        prepare_session(layout, python_identity())
-        channels.append(Channel(layout.request_log, layout.request_lock,
-                                AnswerLog(layout.response_log, layout.response_lock), "polling"))
-    results: dict[int, object] = {}
+    channels: list[Channel] = []
+    try:
+        for n in range(100):
+            layout = host.root.session(f"s{n:03d}")
+            prepare_session(layout, python_identity())
+            channels.append(Channel(layout.request_log, layout.request_lock,
+                                    AnswerLog(layout.response_log, layout.response_lock),
+                                    "polling"))
+        results: dict[int, object] = {}
 
-    def ask(n: int) -> None:
-        _request, answer, _ = channels[n].call("echo", {"n": n}, 30)
-        results[n] = answer.result if answer else None
+        def ask(n: int) -> None:
+            _request, answer, _ = channels[n].call("echo", {"n": n}, 30)
+            results[n] = answer.result if answer else None
 
-    threads = [threading.Thread(target=ask, args=(n,)) for n in range(100)]
-    [t.start() for t in threads]
-    [t.join(60) for t in threads]
-    assert results == {n: {"n": n} for n in range(100)}
-    assert len(host.sessions()) == 100
-    watches = sum(line.startswith("inotify wd:") for fd in Path("/proc/self/fdinfo").iterdir()
-                  for line in _fdinfo(fd))
-    assert watches < 400, "more than a few inotify watches per session"
+        threads = [threading.Thread(target=ask, args=(n,)) for n in range(100)]
+        [t.start() for t in threads]
+        [t.join(60) for t in threads]
+        assert results == {n: {"n": n} for n in range(100)}
+        assert len(host.sessions()) == 100
+        watches = sum(line.startswith("inotify wd:")
+                      for fd in Path("/proc/self/fdinfo").iterdir() for line in _fdinfo(fd))
+        assert watches < 400, "more than a few inotify watches per session"
+    finally:
+        open_before = len(os.listdir("/proc/self/fd"))
+        for channel in channels:
+            channel.close()
+    # Each worker's end holds its request log, its bell and the answer log.
+    released = open_before - len(os.listdir("/proc/self/fd"))
+    assert released >= 3 * len(channels), f"closing 100 channels released {released} files"
 
 
 def _fdinfo(path: Path) -> list[str]:

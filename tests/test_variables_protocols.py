@@ -1,5 +1,6 @@
 """DAP's and Positron's shapes, checked against JSON Schemas written from their specifications,
-on a real worker process; ``evaluate_name`` checked against the objects with hypothesis."""
+on a worker connected from this process; ``evaluate_name`` checked against the objects with
+hypothesis."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from variables_support import start_worker, stop_worker
 
+import filebridge.worker.variables as fv
 from filebridge.host import DapVariables, PositronVariables, VariablesProvider
 from filebridge.wire.layout import SessionLayout
+from filebridge.worker.connection import open_connection
 from filebridge.worker.variables.commands import VariableCommands
 from filebridge.worker.variables.paths import resolve
 from filebridge.worker.variables.publisher import Publisher
@@ -58,14 +60,22 @@ def check(schema_file: str, definition: str, instance: Any) -> None:
 
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VariablesProvider]:
+    """The pane of a worker connected from this process (the schemas are the point, not the
+    worker's process), over ``WORKER``'s namespace, read through the session's real files."""
     root = tmp_path_factory.mktemp("vars-protocols") / "root"
-    worker = start_worker(root / "sessions" / "shapes", WORKER)
-    variables = VariablesProvider.direct(root, timeout=30)
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(WORKER, namespace)
+    connection = open_connection(root / "sessions" / "shapes")
     try:
-        yield variables
+        fv.enable(connection, namespace, hook=False)
+        variables = VariablesProvider.direct(root, timeout=30)
+        try:
+            yield variables
+        finally:
+            variables.close()
     finally:
-        variables.close()
-        stop_worker(worker)
+        fv.disable()
+        connection.close()
 
 
 def test_dap_scopes_and_variables_follow_the_schema(provider: VariablesProvider) -> None:
@@ -200,8 +210,8 @@ def test_every_evaluate_name_evaluates_back_to_the_same_object(
     }
     commands = commands_over(namespace, tmp_path_factory.mktemp("evaluate"))
     checked = 0
+    top = commands.inspect({"path": [], "count": 1000})["children"]
     for name in ("mapping", "holder", "members", "nested", top_name):
-        top = commands.inspect({"path": [], "count": 1000})["children"]
         entry = next(e for e in top if e["access_key"] == name)
         assert same(eval(entry["evaluate_name"], namespace), namespace[name])
         frontier = [[name]]

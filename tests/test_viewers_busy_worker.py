@@ -10,8 +10,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,28 +18,37 @@ import pandas as pd
 import pytest
 from viewers_support import running_host, wait_for, worker_env
 
+from filebridge.host import Host
+from filebridge.host.viewers.service import Viewers
 from filebridge.host.viewers.table_service import TableService
 
 pytestmark = pytest.mark.integration
 
+# One worker for both tests: a table whose snapshot it lets finish, then one it has barely
+# written when its cell starts holding the interpreter.
 BUSY_WORKER = """
 import ctypes, json, os, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from filebridge.worker import viewers
-rng = np.random.default_rng(5)
-n = int(sys.argv[1])
-frame = pd.DataFrame({"x": rng.random(n), "s": rng.choice(["alpha", "beta", "gamma"], n)})
-view = viewers.dataview(frame, "busy")
-meta = Path(os.environ["FILEBRIDGE_SESSION"]) / "views" / view / "meta.json"
-while sys.argv[2] == "after-snapshot" and not json.loads(meta.read_text())["complete"]:
+
+def frame(n):
+    rng = np.random.default_rng(5)
+    return pd.DataFrame({"x": rng.random(n), "s": rng.choice(["alpha", "beta", "gamma"], n)})
+
+finished = viewers.dataview(frame(int(sys.argv[1])), "finished")
+meta = Path(os.environ["FILEBRIDGE_SESSION"]) / "views" / finished / "meta.json"
+while not json.loads(meta.read_text())["complete"]:
     time.sleep(0.01)
-print(view, flush=True)
+print(finished, flush=True)
+print(viewers.dataview(frame(int(sys.argv[2])), "busy"), flush=True)
 # a cell that holds the interpreter (for an hour): libc's sleep called without releasing the
 # interpreter's lock, as PyDLL calls are
 ctypes.PyDLL(None).sleep(3600)
 print("the cell ended", flush=True)
 """
+FINISHED_ROWS = 20_000
+BUSY_ROWS = 200_000
 
 
 def _frame(n: int) -> pd.DataFrame:
@@ -48,61 +56,69 @@ def _frame(n: int) -> pd.DataFrame:
     return pd.DataFrame({"x": rng.random(n), "s": rng.choice(["alpha", "beta", "gamma"], n)})
 
 
-@contextmanager
-def _busy_worker(root: Path, session: str, rows: int, when: str
-                 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    worker = subprocess.Popen([sys.executable, "-c", BUSY_WORKER, str(rows), when],
-                              env=worker_env(root, session), stdout=subprocess.PIPE, text=True)
-    assert worker.stdout is not None
-    try:
-        yield worker, worker.stdout.readline().strip()
-    finally:
-        worker.kill()
-        worker.wait(timeout=30)
+@dataclass
+class BusyWorker:
+    host: Host
+    viewers: Viewers
+    process: subprocess.Popen[str]
+    finished: str
+    """The view whose snapshot was complete before the cell started."""
+    busy: str
+    """The view made right before the cell started."""
 
 
-def test_the_first_page_shows_while_the_worker_is_busy_from_the_start(tmp_path: Path) -> None:
-    root = tmp_path / "root"
-    with running_host(root, ui=False) as (host, viewers), \
-            _busy_worker(root, "busy1", 200_000, "at-once") as (worker, view):
-        wait_for(lambda: viewers.store.views("busy1"), what="the view")
-        service = TableService(host, viewers.store)
-        answer = service.answer("busy1", view, "rows", {"start": 10, "count": 90})
-        assert answer["source"] == "snapshot"
-        expected = _frame(200_000)[10:100]
-        assert answer["rows"] == list(range(10, 100))
-        assert answer["cells"][1] == expected["x"].tolist()
-        assert answer["cells"][2] == expected["s"].tolist()
-        assert service.answer("busy1", view, "schema", {})["rows"] == 200_000
-        assert worker.poll() is None  # still in its cell
+@pytest.fixture(scope="module")
+def busy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BusyWorker]:
+    root = tmp_path_factory.mktemp("busy") / "root"
+    with running_host(root, ui=False) as (host, viewers):
+        worker = subprocess.Popen(
+            [sys.executable, "-c", BUSY_WORKER, str(FINISHED_ROWS), str(BUSY_ROWS)],
+            env=worker_env(root, "busy"), stdout=subprocess.PIPE, text=True)
+        assert worker.stdout is not None
+        try:
+            finished, busy = worker.stdout.readline().strip(), worker.stdout.readline().strip()
+            wait_for(lambda: {finished, busy} <= {v.id for v in viewers.store.views("busy")},
+                     what="the views")
+            yield BusyWorker(host, viewers, worker, finished, busy)
+        finally:
+            worker.kill()
+            worker.wait(timeout=30)
+
+
+def test_the_first_page_shows_while_the_worker_is_busy_from_the_start(busy: BusyWorker) -> None:
+    service = TableService(busy.host, busy.viewers.store)
+    answer = service.answer("busy", busy.busy, "rows", {"start": 10, "count": 90})
+    assert answer["source"] == "snapshot"
+    expected = _frame(BUSY_ROWS)[10:100]
+    assert answer["rows"] == list(range(10, 100))
+    assert answer["cells"][1] == expected["x"].tolist()
+    assert answer["cells"][2] == expected["s"].tolist()
+    assert service.answer("busy", busy.busy, "schema", {})["rows"] == BUSY_ROWS
+    assert busy.process.poll() is None  # still in its cell
 
 
 def test_sort_filter_and_profile_come_from_the_snapshot_while_the_cell_runs(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        busy: BusyWorker, monkeypatch: pytest.MonkeyPatch) -> None:
     # The host's plain engine asks the live worker first: here it must give up on it.
     monkeypatch.setenv("FILEBRIDGE_TABLES_PURE", "1")
-    root = tmp_path / "root"
-    rows = 20_000
-    with running_host(root, ui=False) as (host, viewers), \
-            _busy_worker(root, "busy2", rows, "after-snapshot") as (worker, view):
-        wait_for(lambda: viewers.store.views("busy2"), what="the view")
-        # the worker has 0.3 s to answer before the snapshot does (2 s by default)
-        service = TableService(host, viewers.store, live_timeout=0.3)
-        frame = _frame(rows)
+    rows = FINISHED_ROWS
+    # the worker has 0.3 s to answer before the snapshot does (2 s by default)
+    service = TableService(busy.host, busy.viewers.store, live_timeout=0.3)
+    frame = _frame(rows)
 
-        def ask(command: str, args: dict[str, Any]) -> dict[str, Any]:
-            answer = service.answer("busy2", view, command, args)
-            assert answer.pop("source") == "snapshot"
-            return answer
+    def ask(command: str, args: dict[str, Any]) -> dict[str, Any]:
+        answer = service.answer("busy", busy.finished, command, args)
+        assert answer.pop("source") == "snapshot"
+        return answer
 
-        ordered = ask("rows", {"sort": [{"column": 1, "descending": True}], "count": 50})
-        assert ordered["rows"] == list(frame.sort_values("x", ascending=False,
-                                                         kind="stable").index[:50])
-        matched = ask("rows", {"filters": [{"column": 2, "op": "contains", "value": "ET"}],
-                               "count": 2000})
-        assert matched["total"] == int((frame["s"] == "beta").sum())
-        profile = ask("profile", {"column": 1})
-        assert profile["rows"] == rows
-        assert profile["stats"]["max"] == pytest.approx(frame["x"].max())
-        assert json.dumps(profile)  # an answer the page can take as it is
-        assert worker.poll() is None  # still in its cell
+    ordered = ask("rows", {"sort": [{"column": 1, "descending": True}], "count": 50})
+    assert ordered["rows"] == list(frame.sort_values("x", ascending=False,
+                                                     kind="stable").index[:50])
+    matched = ask("rows", {"filters": [{"column": 2, "op": "contains", "value": "ET"}],
+                           "count": 2000})
+    assert matched["total"] == int((frame["s"] == "beta").sum())
+    profile = ask("profile", {"column": 1})
+    assert profile["rows"] == rows
+    assert profile["stats"]["max"] == pytest.approx(frame["x"].max())
+    assert json.dumps(profile)  # an answer the page can take as it is
+    assert busy.process.poll() is None  # still in its cell

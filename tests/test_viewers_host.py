@@ -1,6 +1,7 @@
-"""The host side of the viewers with real workers: views kept per session, tables paged,
-sorted and filtered on the host, vscode-R's payload accepted, and the web page's API refusing
-what it must."""
+"""The host side of the viewers: views kept per session, tables paged, sorted and filtered on
+the host, vscode-R's payload accepted, and the web page's API refusing what it must. The
+workers are connections from this process on the sessions' real files: what is checked is
+what the host does with their requests."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from viewers_support import (
     host_png_path,
     http_get,
     page_origin,
-    run_worker,
+    run_in_process,
     running_host,
     wait_for,
 )
@@ -79,7 +80,6 @@ def test_dataview_pages_sort_and_filter_match_pandas(tmp_path: Path) -> None:
         assert text["total"] == int((frame["word"] == "cherry").sum())
 
 
-@pytest.mark.integration
 def test_vscode_r_table_payload_is_accepted_unchanged(tmp_path: Path) -> None:
     payload = {
         "columns": [
@@ -92,7 +92,7 @@ def test_vscode_r_table_payload_is_accepted_unchanged(tmp_path: Path) -> None:
                  {"x0": "Hornet", "x1": "Inf", "x2": "NA"}],
     }
     with running_host(tmp_path / "root", ui=False) as (_host, viewers):
-        run_worker(tmp_path / "root", "r1", f"""
+        run_in_process(tmp_path / "root", "r1", f"""
 import filebridge.worker as fb
 conn = fb.connect()
 (conn.session_dir / "table.json").write_text({json.dumps(payload)!r})
@@ -108,12 +108,11 @@ print(fb.call("dataview", source="table", type="json", title="mtcars",
     assert [row[2] for row in page["rows"]] == [None, "2024-01-02", "2024-01-03"]
 
 
-@pytest.mark.integration
 def test_bad_viewer_requests_get_clear_errors_and_the_host_keeps_serving(tmp_path: Path) -> None:
     outside = tmp_path / "outside.html"
     outside.write_text("<p>secret</p>")
     with running_host(tmp_path / "root", ui=False) as (_host, viewers):
-        done = run_worker(tmp_path / "root", "bad", f"""
+        printed = run_in_process(tmp_path / "root", "bad", f"""
 import filebridge.worker as fb
 from filebridge.errors import RemoteError
 conn = fb.connect()
@@ -134,16 +133,15 @@ for args in [dict(command="webview", file_in_session="no/such/page.html"),
 print(fb.call("echo", timeout=20, still="here"))
 """)
         assert viewers.store.views("bad") == []
-    assert done.stdout.split("\n")[:7] == ["not_found", "refused", "refused", "refused",
-                                         "refused", "refused", "bad_request"]
-    assert "'still': 'here'" in done.stdout
+    assert printed.split("\n")[:7] == ["not_found", "refused", "refused", "refused",
+                                      "refused", "refused", "bad_request"]
+    assert "'still': 'here'" in printed
 
 
-@pytest.mark.integration
 def test_views_survive_a_host_restart_and_closing_removes_them(tmp_path: Path) -> None:
     root = tmp_path / "root"
     with running_host(root, ui=False) as (_host, viewers):
-        run_worker(root, "keep", f"""
+        run_in_process(root, "keep", f"""
 from filebridge.worker import viewers
 viewers.browser("https://example.org", title="example")
 viewers.dataview([{{"a": 1}}], "tiny")
@@ -165,7 +163,6 @@ viewers.plot(open({str(host_png_path())!r}, "rb").read())
         assert [v["title"] for v in api(viewers, "api/sessions/keep")["views"]] == ["example"]
 
 
-@pytest.mark.integration
 def test_web_page_needs_its_token_and_serves_only_the_named_folder(tmp_path: Path) -> None:
     site = tmp_path / "site"
     (site / "css").mkdir(parents=True)
@@ -175,7 +172,7 @@ def test_web_page_needs_its_token_and_serves_only_the_named_folder(tmp_path: Pat
     (site / "escape.txt").symlink_to(tmp_path / "secret.txt")
     with running_host(tmp_path / "root") as (_host, viewers):
         assert viewers.ui is not None
-        run_worker(tmp_path / "root", "web", f"""
+        run_in_process(tmp_path / "root", "web", f"""
 from filebridge.worker import viewers
 viewers.webview({str(site / 'index.html')!r}, title="site")
 """)

@@ -1,7 +1,9 @@
-"""Shared by the viewer tests: a real host with the viewers installed, real worker processes."""
+"""Shared by the viewer tests: a real host with the viewers installed, real worker processes,
+and workers connected from the test's own process."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -10,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -41,6 +43,23 @@ def run_worker(root: Path, session_id: str, code: str, timeout: float = 120,
     if check and done.returncode != 0:
         raise AssertionError(f"worker failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done
+
+
+def run_in_process(root: Path, session_id: str, code: str) -> str:
+    """Run ``code`` as the worker of session ``session_id`` from this process (its own
+    connection on the session's real files, closed at the end, as a process's is at exit);
+    what it printed. For tests whose point is what the host does, not the worker's process:
+    it spares starting an interpreter and importing filebridge again."""
+    import filebridge.worker as fb
+
+    printed = io.StringIO()
+    fb.connect(root / "sessions" / session_id)
+    try:
+        with redirect_stdout(printed):
+            exec(compile(code, f"<worker of {session_id}>", "exec"), {"__name__": "__worker__"})
+    finally:
+        fb.disconnect()
+    return printed.getvalue()
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from filebridge.ui.server import UIServer
 
 __all__ = ["Viewers", "install_viewers", "viewers_of"]
 
+WARM_UP_WAIT = 60.0
+
 
 @dataclass(eq=False)
 class Viewers:
@@ -21,10 +24,16 @@ class Viewers:
 
     store: ViewerStore
     ui: Optional[UIServer] = None
+    warming: Optional[threading.Thread] = None
+    """The thread importing the table engine, started with the viewers."""
 
     def stop(self) -> None:
         if self.ui is not None:
             self.ui.stop()
+        if self.warming is not None:
+            # An import cannot be interrupted: stopping waits for its end, so that nothing
+            # the host started outlives its stop.
+            self.warming.join(WARM_UP_WAIT)
 
 
 # Kept in the host's parts under this name, so the demo, the editor interface and tests reach
@@ -45,9 +54,9 @@ def install_viewers(host: Host, *, ui: bool = False, port: int = 0,
     if earlier is not None:
         earlier.stop()  # installed again: the new store and page replace the old ones
     store = ViewerStore(folders, max_views)
-    warm_up()
+    warming = warm_up()
     install_viewer_handlers(host, store)
-    viewers = Viewers(store)
+    viewers = Viewers(store, warming=warming)
     if ui or open_browser:
         viewers.ui = UIServer(host, store, port=port)
         viewers.ui.start()

@@ -48,14 +48,16 @@ def host_numpy() -> Any:
     return numpy
 
 
-def warm_up() -> None:
+def warm_up() -> threading.Thread:
     """Import the engine (numpy takes a few hundred ms on a loaded machine) on a thread, so
-    the first table's first query does not pay for it."""
+    the first table's first query does not pay for it; the thread, started."""
     def load() -> None:
         if host_numpy() is not None:
             import filebridge.wire.table_order  # noqa: F401
 
-    threading.Thread(target=load, name="filebridge-tables-warm-up", daemon=True).start()
+    thread = threading.Thread(target=load, name="filebridge-tables-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 _EMPTY = b""
