@@ -186,15 +186,7 @@ class _Column:
         if np is not None:
             mask = (np.frombuffer(given, dtype=np.uint8) != 0 if given is not None
                     else np.zeros(self.rows, dtype=bool))
-            if self.storage == "f64":
-                nan = np.isnan(self.values)
-                if nan.any():
-                    low = (self.values.view(np.uint64) & np.uint64(0xFFFFFFFF)) == 1954
-                    mask = mask | (nan & low)
-            elif self.storage == "i32":
-                mask = mask | (self.values == INT32_NA)
-            elif self.storage == "i64":
-                mask = mask | (self.values == INT64_NA)
+            mask = self._with_sentinels(mask, self.values)
         else:
             mask = bytearray(given) if given is not None else bytearray(self.rows)
             values = self.values
@@ -209,6 +201,19 @@ class _Column:
                     if values[row] == sentinel:
                         mask[row] = 1
         self._na = mask
+        return mask
+
+    def _with_sentinels(self, mask: Any, values: Any) -> Any:
+        """numpy: ``mask`` or'ed with the NA sentinels among ``values`` (of this column)."""
+        np = self.np
+        if self.storage == "f64":
+            nan = np.isnan(values)
+            if nan.any():
+                mask = mask | (nan & ((values.view(np.uint64) & np.uint64(0xFFFFFFFF)) == 1954))
+        elif self.storage == "i32":
+            mask = mask | (values == INT32_NA)
+        elif self.storage == "i64":
+            mask = mask | (values == INT64_NA)
         return mask
 
     def is_na(self, row: int) -> bool:
@@ -280,13 +285,7 @@ class _Column:
             return [None if gone else bytes(data[start:stop]).decode("utf-8", "replace")
                     for gone, start, stop in zip(missing.tolist(), starts, stops)]
         window = self.values[at]
-        if self.storage == "f64":
-            missing = missing | (np.isnan(window) & (
-                (window.view(np.uint64) & np.uint64(0xFFFFFFFF)) == 1954))
-        elif self.storage == "i32":
-            missing = missing | (window == INT32_NA)
-        elif self.storage == "i64":
-            missing = missing | (window == INT64_NA)
+        missing = self._with_sentinels(missing, window)
         shown = self._shown
         return [None if gone else shown(value)
                 for gone, value in zip(missing.tolist(), window.tolist())]
