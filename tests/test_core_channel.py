@@ -85,7 +85,7 @@ def test_timeout_says_how_long_and_that_no_host_is_serving(root: Path) -> None:
     assert "no answer to 'echo'" in message and "no host serves this root" in message
 
 
-@pytest.mark.parametrize("timeout", [0.8, 0.3])
+@pytest.mark.parametrize("timeout", [0.6, 0.3])
 @pytest.mark.parametrize("poll", ["", "1"])
 def test_timeout_with_a_busy_host_says_the_host_is_alive(host: HostProcess, served_root: Path,
                                                          poll: str, timeout: float) -> None:
