@@ -13,6 +13,7 @@ import gc
 import importlib
 import importlib.util
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
@@ -134,7 +135,18 @@ from its source, a module's dotted name (``str``), or ``None`` when the source d
 
 
 def _loaded_cheaply(module: str) -> bool:
-    return module in sys.modules or module.split(".")[0] in sys.stdlib_module_names
+    return module in sys.modules or _in_standard_library(module.split(".")[0])
+
+
+@functools.cache
+def _in_standard_library(top: str) -> bool:
+    names = getattr(sys, "stdlib_module_names", None)  # Python 3.10 and later
+    if names is not None:
+        return top in names
+    spec = importlib.util.find_spec(top)
+    origin = (spec.origin or "") if spec is not None else ""
+    return origin in ("built-in", "frozen") or (
+        origin.startswith(sysconfig.get_paths()["stdlib"]) and "site-packages" not in origin)
 
 
 class ClassReader:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.parse
 from pathlib import Path
@@ -74,6 +75,32 @@ def test_the_page_state_carries_the_health_and_a_long_poll_ends_when_it_changes(
         assert "stopped serving" in later["host"]["message"]
         # the long poll ended when the host's state changed, not after its 30 s
         assert time.monotonic() - started < 25
+    finally:
+        ui.stop()
+        host.stop()
+
+
+def test_a_long_poll_whose_page_was_closed_ends_and_no_page_counts_as_open(
+        tmp_path: Path) -> None:
+    """A closed page's long poll ends at its next look instead of after its wait, so a prompt
+    learns that no page is open soon after the close (20 s later before)."""
+    host = Host(tmp_path / "root")
+    store = ViewerStore()
+    install_viewer_handlers(host, store)
+    ui = UIServer(host, store, health_look=0.1, page_gone_after=0.2)
+    host.start()
+    ui.start()
+    try:
+        address = urllib.parse.urlsplit(ui.url)
+        assert address.hostname is not None and address.port is not None
+        request = (f"GET {address.path}api/state?since=1000000&wait=30 HTTP/1.1\r\n"
+                   f"Host: {address.netloc}\r\n\r\n").encode()
+        with socket.create_connection((address.hostname, address.port)) as page:
+            page.sendall(request)
+            time.sleep(0.5)  # longer than page_gone_after: only the waiting poll keeps it open
+            assert ui.prompts.page_open()
+        wait_for(lambda: not ui.prompts.page_open(), timeout=5,
+                 what="the closed page to count as gone")
     finally:
         ui.stop()
         host.stop()

@@ -116,7 +116,7 @@ def test_a_prompt_nobody_answers_times_out_in_r_and_leaves_the_page(
 
 def test_a_prompt_whose_page_is_closed_fails_in_r_instead_of_waiting_on(
         tmp_path: Path, browser: Any) -> None:
-    # noticed once the closed page's last long poll (20 s) has ended
+    # noticed at the closed page's long poll's next look (2 s), 5 s after that poll ended
     assert prompt_that_fails(tmp_path / "root", browser, timeout=110, close_page=True) == [
         "rstudioapi action 'show_prompt' failed in filebridge: the web page was "
         "closed before the prompt was answered [not_available]"]

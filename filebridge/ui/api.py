@@ -121,9 +121,10 @@ class Api:
         self.tables = TableService(host, store)
 
     def handle(self, method: str, segments: list[str], query: dict[str, str],
-               body: bytes) -> Response:
+               body: bytes, caller_left: Callable[[], bool] = lambda: False) -> Response:
+        """``caller_left``: whether whoever asked is gone (a long poll ends when it says so)."""
         try:
-            return self._route(method, segments, query, body)
+            return self._route(method, segments, query, body, caller_left)
         except PageError as exc:
             return Response.error(exc.status, exc.message)
         except RemoteError as exc:
@@ -132,7 +133,7 @@ class Api:
             return Response.error(404, str(exc))
 
     def _route(self, method: str, segments: list[str], query: dict[str, str],
-               body: bytes) -> Response:
+               body: bytes, caller_left: Callable[[], bool]) -> Response:
         head, rest = segments[0], segments[1:]
         if head == "" and not rest:
             return Response(200, "text/html; charset=utf-8", _static("index.html"))
@@ -158,19 +159,19 @@ class Api:
                              "Content-Security-Policy": "sandbox; default-src 'none'; "
                                                         "style-src 'unsafe-inline'"})
         if head == "api" and rest:
-            return self._api(method, rest, query, body)
+            return self._api(method, rest, query, body, caller_left)
         return Response.error(404, "not found")
 
     # -- API -----------------------------------------------------------------------------
 
     def _api(self, method: str, rest: list[str], query: dict[str, str],
-             body: bytes) -> Response:
+             body: bytes, caller_left: Callable[[], bool]) -> Response:
         if rest == ["state"]:
             since = _int(query, "since", -1)
             wait = min(float(_int(query, "wait", 0)), LONG_POLL_MAX)
             self.prompts.poll_started()
             try:
-                version = self._wait(since, wait, query.get("host", ""))
+                version = self._wait(since, wait, query.get("host", ""), caller_left)
             finally:
                 self.prompts.poll_ended()
             return Response.json(self._state(version))
@@ -206,17 +207,19 @@ class Api:
                 return Response.json({"closed": closed})
         return Response.error(404, "no such API path")
 
-    def _wait(self, since: int, wait: float, known_health: str) -> int:
+    def _wait(self, since: int, wait: float, known_health: str,
+              caller_left: Callable[[], bool]) -> int:
         """The version once it passes ``since``, or once the host's health differs from
         ``known_health`` (what the page last saw; a host that stops or stalls makes no
-        event), or after ``wait`` seconds."""
+        event), or after ``wait`` seconds, or once the page that asked is closed (its prompts
+        then learn that no page is open without waiting out the poll)."""
         deadline = time.monotonic() + wait
         health = known_health or health_of(self.host)["state"]
         while True:
             left = deadline - time.monotonic()
             version = self.activity.wait(since, min(left, self.health_look))
             if (version > since or left <= self.health_look
-                    or health_of(self.host)["state"] != health):
+                    or health_of(self.host)["state"] != health or caller_left()):
                 return version
 
     def _state(self, version: int) -> dict[str, Any]:

@@ -20,7 +20,8 @@ from filebridge.host import Call, Host
 from filebridge.host.dispatch import HandlerSpec
 from filebridge.ui.activity import Activity
 
-__all__ = ["DEFAULT_TIMEOUT", "PROMPT_ACTIONS", "PagePrompts", "install_prompt_handler"]
+__all__ = ["DEFAULT_TIMEOUT", "PAGE_GONE_AFTER", "PROMPT_ACTIONS", "PagePrompts",
+           "install_prompt_handler"]
 
 PROMPT_ACTIONS = ("show_prompt", "ask_for_password")
 DEFAULT_TIMEOUT = 100.0
@@ -58,8 +59,9 @@ def _text(value: Any) -> str:
 class PagePrompts:
     """The prompts waiting for a page, and whether a page is there to answer them."""
 
-    def __init__(self, activity: Activity) -> None:
+    def __init__(self, activity: Activity, page_gone_after: float = PAGE_GONE_AFTER) -> None:
         self.activity = activity
+        self.page_gone_after = page_gone_after
         self._lock = threading.Lock()
         self._pending: dict[str, _Prompt] = {}
         self._numbers = itertools.count(1)
@@ -80,7 +82,7 @@ class PagePrompts:
     def page_open(self) -> bool:
         with self._lock:
             return (self._polls_waiting > 0
-                    or time.monotonic() - self._last_poll_end < PAGE_GONE_AFTER)
+                    or time.monotonic() - self._last_poll_end < self.page_gone_after)
 
     # -- prompts -------------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ import ipaddress
 import logging
 import mimetypes
 import secrets
+import select
+import socket
 import threading
 import webbrowser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,7 +35,7 @@ from filebridge.ui.activity import Activity
 from filebridge.ui.api import HEALTH_LOOK, Api, Response
 from filebridge.ui.capabilities import ViewCapabilities
 from filebridge.ui.panels import PagePanels
-from filebridge.ui.prompts import PagePrompts, install_prompt_handler
+from filebridge.ui.prompts import PAGE_GONE_AFTER, PagePrompts, install_prompt_handler
 
 __all__ = ["UIServer", "allowed_hosts"]
 
@@ -127,9 +129,12 @@ class UIServer:
 
     def __init__(self, host: Host, store: ViewerStore, *, port: int = 0,
                  token: Optional[str] = None, bind: str = "127.0.0.1",
-                 view_port: int = 0, health_look: float = HEALTH_LOOK) -> None:
+                 view_port: int = 0, health_look: float = HEALTH_LOOK,
+                 page_gone_after: float = PAGE_GONE_AFTER) -> None:
         """``health_look``: how often a long poll of the page's state looks at the host's
-        health (a host that stops or stalls makes no event to end it sooner)."""
+        health and whether its page was closed (a host that stops or stalls makes no event
+        to end it sooner). ``page_gone_after``: seconds without a long poll after which no
+        page counts as open (a prompt then fails instead of waiting)."""
         self.panels = PagePanels(load(reference) for feature in features()
                                  for reference in feature.panels)
         self.token = token or secrets.token_urlsafe(24)
@@ -138,7 +143,7 @@ class UIServer:
         self.capabilities = ViewCapabilities()
         self._page = _Server((bind, port), self._page_handler())
         self._views = _Server((bind, view_port), self._view_handler())
-        self.prompts = PagePrompts(self.activity)
+        self.prompts = PagePrompts(self.activity, page_gone_after)
         install_prompt_handler(host, self.prompts)
         self.api = Api(host, store, self.activity, self.capabilities, self.view_base,
                        self.prompts, self.panels, health_look=health_look)
@@ -239,6 +244,15 @@ class UIServer:
                     return False
                 return self.command in SAFE_METHODS or origin is not None
 
+            def _caller_left(self) -> bool:
+                """Whether the browser closed this connection while its request waits: it
+                sends nothing more before the answer, so a readable socket means its end."""
+                try:
+                    readable, _, _ = select.select([self.connection], [], [], 0)
+                    return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+                except OSError:
+                    return True
+
             def _serve(self, body: bytes) -> None:
                 if not self._host_ok():
                     return
@@ -259,7 +273,8 @@ class UIServer:
                 query = dict(parse_qsl(parts.query, keep_blank_values=True))
                 method = "GET" if self.command == "HEAD" else self.command
                 try:
-                    response = server.api.handle(method, segments[1:], query, body)
+                    response = server.api.handle(method, segments[1:], query, body,
+                                                 self._caller_left)
                 except Exception as exc:  # the server outlives any one bad request
                     log.exception("ui request failed: %s", self.path)
                     response = Response.error(500, f"{type(exc).__name__}: {exc}")
