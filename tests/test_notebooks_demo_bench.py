@@ -62,9 +62,9 @@ def test_benchmark_opens_and_saves_through_a_real_jupyter_server() -> None:
 
 def test_benchmark_opens_edits_and_saves_in_a_real_jupyterlab() -> None:
     bench = load_benchmark()
-    # Its own thread: pytest-playwright's browser fixture, if an earlier test in this process
-    # started it, keeps an event loop running in the main thread, where playwright's sync API
-    # refuses to start a second one.
+    # Its own thread: the session's `browser` fixture (tests/conftest.py), if an earlier test
+    # in this process started it, keeps an event loop running in the main thread, where
+    # playwright's sync API refuses to start a second one.
     with ThreadPoolExecutor(1) as pool:
         results = pool.submit(bench.jupyterlab_round_trip, 5_000, repeats=1).result()
     assert results, "no Chromium found"

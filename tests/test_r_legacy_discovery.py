@@ -20,7 +20,12 @@ from r_support import Recorder, needs_r
 from test_r_legacy import WAIT_FOR, legacy_script
 
 from filebridge.host import Host
-from filebridge.host.vscode_r.discovery import BIRTH_WINDOW, LegacyFinder, birth_time
+from filebridge.host.vscode_r.discovery import (
+    BIRTH_WINDOW,
+    LegacyFinder,
+    birth_time,
+    owners_by_birth,
+)
 from filebridge.host.vscode_r.watcher import LegacyWatcher
 
 pytestmark = [needs_r, pytest.mark.skipif(not Path("/proc/self/stat").exists(),
@@ -130,3 +135,21 @@ def test_a_folder_belongs_to_the_process_that_started_last_before_it_was_made(
     assert found == {4_000_002: older, 4_000_003: newer}
     # a folder made long after every start belongs to none of them
     assert LegacyFinder._pair([(born - BIRTH_WINDOW - 5, 4_000_001)], [older]) == []
+
+
+def test_r_sessions_starting_together_keep_their_own_folders() -> None:
+    """Two R processes start 0.5 s apart and the later one makes its folder first (a busy
+    machine): each keeps its own, however their folders' births interleave with the starts."""
+    first, second = Path("/tmp/RtmpFIRST"), Path("/tmp/RtmpSECOND")
+    processes = [(100.0, 11), (100.5, 12)]
+    assert owners_by_birth(processes, {first: 100.8, second: 100.6}) == {
+        12: (second, 100.5), 11: (first, 100.0)}
+    assert owners_by_birth(processes, {first: 100.2, second: 100.6}) == {
+        11: (first, 100.0), 12: (second, 100.5)}
+    # a plain R (no session of any watcher) started in between keeps its folder
+    plain = Path("/tmp/RtmpPLAIN")
+    assert owners_by_birth([(100.0, 11), (100.3, 13)], {plain: 100.4, first: 100.7}) == {
+        13: (plain, 100.3), 11: (first, 100.0)}
+    # a third folder, made later by one of them, takes no other session's place
+    assert owners_by_birth(processes, {first: 100.2, second: 100.6, Path("/tmp/RtmpX"): 101.0}
+                           ) == {11: (first, 100.0), 12: (second, 100.5)}
