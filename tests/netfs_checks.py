@@ -118,11 +118,13 @@ def check_heartbeat_and_detach(sides: Sides) -> None:
                    "a killed worker's session to go stale", timeout=STALE_AFTER + 3)
 
 
+# 5 s a call: room for a busy machine, a quarter of the 20 s a stale attribute cache would
+# hide an answer for.
 ROTATING_CALLS = """
 import json
 import filebridge.worker as fb
 fb.connect()
-print(json.dumps([fb.call("echo", timeout=2, n=n, pad="p" * 200)["n"] for n in range(100)]))
+print(json.dumps([fb.call("echo", timeout=5, n=n, pad="p" * 200)["n"] for n in range(100)]))
 """
 
 
