@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,20 +231,27 @@ class LegacyFinder:
         candidates = {root: found for root, found in candidates.items()
                       if any(pid in ours for _, pid in found)}
         self._roots.update(candidates)
-        # folders made after the processes were listed belong to processes not listed yet
-        self._examined = present
         claimed = [Path(d) for d in known_dirs]
+
+        def unclaimed(folder: Path) -> bool:
+            return not any(_same(folder / "vscode-R", d) for d in claimed)
+
         found: list[FoundSession] = []
         for root, processes in candidates.items():
             # Every R process and every folder of R's under the root, so that each R keeps
             # its own folder; then only this watcher's sessions.
-            folders = [f for f in self._r_folders(root)
-                       if not any(_same(f / "vscode-R", d) for d in claimed)]
+            folders = [f for f in self._r_folders(root) if unclaimed(f)]
             if all(birth_time(f) is None for f in folders):  # nothing to order them by
                 processes = [p for p in processes if p[1] in ours]
                 folders = [f for f in folders if _holds_session(f)]
             found.extend(session for session in self._pair(sorted(processes), folders)
                          if session.pid in ours and _holds_session(session.tempdir))
+        # Folders made after the processes were listed belong to processes not listed yet. A
+        # young folder left unpaired is looked at again: its R may have lost it to one that
+        # started at the same moment, and that one may be gone at the next look.
+        paired = {session.tempdir for session in found}
+        self._examined = {f for f in present
+                          if f in paired or not unclaimed(f) or not _young(f)}
         return found
 
     @staticmethod
@@ -291,6 +299,12 @@ def owners_by_birth(processes: Iterable[tuple[float, int]],
             started, pid = max(before)
             owners[pid] = (folder, started)
     return owners
+
+
+def _young(folder: Path) -> bool:
+    """Whether ``folder`` was made within the last BIRTH_WINDOW seconds."""
+    born = birth_time(folder)
+    return born is not None and time.time() - born <= BIRTH_WINDOW
 
 
 def _holds_session(folder: Path) -> bool:
