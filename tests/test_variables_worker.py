@@ -434,3 +434,29 @@ def test_delete_removes_names_and_publishes(commands: VariableCommands,
     snapshot = json.loads((tmp_path / "sessions" / "unit" / "workspace.json").read_text())
     assert [v["display_name"] for v in snapshot["variables"]] == ["b"]
     assert snapshot["version"] == answer["version"]
+
+
+def test_a_host_stops_at_once_though_a_watched_worker_is_gone(tmp_path: Path) -> None:
+    """Closing the pane tells each watched worker it is no longer watched; a worker that is
+    gone cannot answer, and the host's stop does not wait out the pane's timeout (10 s)."""
+    import filebridge.worker.variables as fv
+    from filebridge.host import Host
+    from filebridge.host.variables.service import provider_for
+    from filebridge.worker.connection import open_connection
+
+    host = Host(tmp_path / "root")
+    provider = provider_for(host, timeout=10)
+    host.start()
+    try:
+        connection = open_connection(host.root.session("gone").folder)
+        fv.enable(connection, {"x": 1}, hook=False)
+        try:
+            assert provider.watch("gone") >= 0 and provider.watching("gone")
+        finally:
+            fv.disable()
+            connection.close(detach=False)  # as a killed worker: nothing answers any more
+    finally:
+        started = time.monotonic()
+        host.stop()
+        stopped_in = time.monotonic() - started
+    assert stopped_in < 5, f"the host took {stopped_in:.1f} s to stop"

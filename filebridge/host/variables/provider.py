@@ -48,6 +48,10 @@ DEFAULT_TIMEOUT = 10.0
 # A viewer's subscription lasts this long on the worker; it is renewed every third of it.
 WATCH_SECONDS = 30.0
 RENEW_TIMEOUT = 2.0
+# Closing tells each watched worker it is no longer watched, so it stops snapshotting at once
+# rather than when the subscription lapses (WATCH_SECONDS): a worker that is gone cannot
+# answer, and a host's stop must not wait for it.
+CLOSE_TIMEOUT = 0.5
 # Subscribing to a worker that does not answer (busy, stopped, or without subscriptions) is
 # tried again this often, each time waiting at most WATCH_TIMEOUT.
 WATCH_RETRY = 60.0
@@ -365,12 +369,14 @@ class VariablesProvider:
             return False
         return True
 
-    def unwatch(self, session: SessionRef) -> None:
+    def unwatch(self, session: SessionRef, timeout: Optional[float] = None) -> None:
+        """Tell the worker this viewer no longer watches it (``timeout``: this provider's)."""
         session_id = _session_id(session)
         with self._lock:
             self._watched.pop(session_id, None)
         try:
-            self._ask(session_id, "unsubscribe", viewer=self.viewer_id)
+            self._send(session_id, "unsubscribe", {"viewer": self.viewer_id},
+                       self.timeout if timeout is None else timeout)
         except FilebridgeError:
             pass
 
@@ -410,7 +416,7 @@ class VariablesProvider:
     def close(self) -> None:
         self._stop_renewing.set()
         for session_id in list(self._watched):
-            self.unwatch(session_id)
+            self.unwatch(session_id, CLOSE_TIMEOUT)
         with self._lock:
             if self._watcher is not None:
                 self._watcher.stop()
