@@ -100,7 +100,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     finally:
         process.terminate()
         try:
-            process.wait(timeout=30)
+            # A lab stopped while a notebook's kernel starts can take 30 s: nothing of it is
+            # kept, so it gets 5.
+            process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -93,7 +93,9 @@ class InstalledJupyterLab:
             return
         self._process.terminate()
         try:
-            self._process.wait(timeout=30)
+            # A lab stopped while a notebook's kernel starts can take 30 s: nothing of it is
+            # kept, so it gets 5.
+            self._process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
