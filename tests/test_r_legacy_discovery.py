@@ -20,12 +20,7 @@ from r_support import Recorder, needs_r
 from test_r_legacy import WAIT_FOR, legacy_script
 
 from filebridge.host import Host
-from filebridge.host.vscode_r.discovery import (
-    BIRTH_WINDOW,
-    LegacyFinder,
-    birth_time,
-    owners_by_birth,
-)
+from filebridge.host.vscode_r.discovery import BIRTH_WINDOW, LegacyFinder, birth_time
 from filebridge.host.vscode_r.watcher import LegacyWatcher
 
 pytestmark = [needs_r, pytest.mark.skipif(not Path("/proc/self/stat").exists(),
@@ -42,9 +37,22 @@ wait_for("done")
 '''
 
 
+@pytest.fixture
+def r_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The temporary root of this test's R processes and of its adapter (as on a machine where
+    both see one ``TMPDIR``): R processes of tests running beside this one, in the machine's
+    temporary folder, start and make their folders at the same moments, and the pairing goes
+    by those moments."""
+    folder = tmp_path / "rtmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    return folder
+
+
 @contextmanager
 def silent_r(watcher_dir: Path) -> Iterator[subprocess.Popen[str]]:
-    """A legacy R session of ``watcher_dir`` that has written its files and sent nothing."""
+    """A legacy R session of ``watcher_dir`` that has written its files and sent nothing (its
+    temporary root is this process's ``TMPDIR``)."""
     watcher_dir.mkdir(exist_ok=True)
     env = {**os.environ, "VSCODE_WATCHER_DIR": str(watcher_dir)}
     r = subprocess.Popen(["Rscript", "--vanilla", "-e", legacy_script(SILENT_SESSION)], env=env,
@@ -71,7 +79,7 @@ def wait_until(ready: object, timeout: float = 30) -> None:
 
 
 def test_a_silent_legacy_session_is_found_at_start_with_its_variables_and_plot(
-        host: Host, recorder: Recorder, tmp_path: Path) -> None:
+        host: Host, recorder: Recorder, tmp_path: Path, r_temp: Path) -> None:
     recorder.record("dataview", {"shown": True})
     recorder.record("plot", {"shown": True})
     watcher_dir = tmp_path / "watcher"
@@ -100,7 +108,7 @@ def test_a_silent_legacy_session_is_found_at_start_with_its_variables_and_plot(
 
 
 def test_a_legacy_session_whose_attach_was_lost_is_found_while_the_adapter_runs(
-        host: Host, tmp_path: Path) -> None:
+        host: Host, tmp_path: Path, r_temp: Path) -> None:
     watcher_dir = tmp_path / "watcher"
     watcher_dir.mkdir()
     adapter = LegacyWatcher(host, watcher_dir)
@@ -135,21 +143,3 @@ def test_a_folder_belongs_to_the_process_that_started_last_before_it_was_made(
     assert found == {4_000_002: older, 4_000_003: newer}
     # a folder made long after every start belongs to none of them
     assert LegacyFinder._pair([(born - BIRTH_WINDOW - 5, 4_000_001)], [older]) == []
-
-
-def test_r_sessions_starting_together_keep_their_own_folders() -> None:
-    """Two R processes start 0.5 s apart and the later one makes its folder first (a busy
-    machine): each keeps its own, however their folders' births interleave with the starts."""
-    first, second = Path("/tmp/RtmpFIRST"), Path("/tmp/RtmpSECOND")
-    processes = [(100.0, 11), (100.5, 12)]
-    assert owners_by_birth(processes, {first: 100.8, second: 100.6}) == {
-        12: (second, 100.5), 11: (first, 100.0)}
-    assert owners_by_birth(processes, {first: 100.2, second: 100.6}) == {
-        11: (first, 100.0), 12: (second, 100.5)}
-    # a plain R (no session of any watcher) started in between keeps its folder
-    plain = Path("/tmp/RtmpPLAIN")
-    assert owners_by_birth([(100.0, 11), (100.3, 13)], {plain: 100.4, first: 100.7}) == {
-        13: (plain, 100.3), 11: (first, 100.0)}
-    # a third folder, made later by one of them, takes no other session's place
-    assert owners_by_birth(processes, {first: 100.2, second: 100.6, Path("/tmp/RtmpX"): 101.0}
-                           ) == {11: (first, 100.0), 12: (second, 100.5)}

@@ -10,33 +10,24 @@ processes on this machine (Linux: it reads ``/proc``):
   other front ends embedding R), run by this user, whose environment names this watcher
   folder (``VSCODE_WATCHER_DIR``, else ``~/.vscode-R``, as the legacy session code chooses);
 - its temporary folders are ``Rtmp*`` under its ``TMPDIR`` (else ``TMP``, ``TEMP``, ``/tmp``);
-- R makes its temporary folder as it starts: taken in the order of their birth times
-  (``statx``), a folder belongs to the R process that started last before it, within
-  ``BIRTH_WINDOW`` seconds, among those that have none yet. Every R process under that
-  temporary root counts, whichever watcher folder it writes to, and every folder of R's
-  there, a session's or not, so that R processes starting at the same moment (another
-  editor's, another watcher folder's, a plain R's) keep their own folders.
-  Where the file system keeps no birth time, a folder is paired only when it is the one
-  unpaired folder and the process the one unpaired R process under that temporary root.
+- R makes its temporary folder as it starts: a folder belongs to the process that started
+  last before its birth time (``statx``), within ``BIRTH_WINDOW`` seconds. Where
+  the file system keeps no birth time, a folder is paired only when it is the one unpaired
+  folder and the process the one unpaired R process under that temporary root.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["BIRTH_WINDOW", "FoundSession", "LegacyFinder", "birth_time", "owners_by_birth",
-           "process_started"]
+__all__ = ["BIRTH_WINDOW", "FoundSession", "LegacyFinder", "birth_time", "process_started"]
 
 BIRTH_WINDOW = 60.0  # seconds from a process's start to its temporary folder's birth, at most
-# A start time read from /proc is never later than the true one (the boot time is given in
-# whole seconds, the start in clock ticks, both cut short); a birth time may be a tick early.
-CLOCK_SLACK = 0.05
 _STATX_BTIME = 0x800
 _AT_SYMLINK_NOFOLLOW = 0x100
 _STATX_SIZE = 256
@@ -117,17 +108,10 @@ def _environment(pid: int) -> Optional[dict[str, str]]:
     return found
 
 
-def _named_r(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip() == "R"
-    except OSError:
-        return False
-
-
 def _runs_r(pid: int) -> bool:
-    if _named_r(pid):
-        return True
     try:
+        if Path(f"/proc/{pid}/comm").read_text().strip() == "R":
+            return True
         with open(f"/proc/{pid}/maps", "rb") as maps:
             return any(b"/libR.so" in line for line in maps)
     except OSError:
@@ -166,27 +150,22 @@ class LegacyFinder:
 
     def __init__(self, watcher_dir: Path) -> None:
         self.watcher_dir = watcher_dir
-        self._verdicts: dict[tuple[int, float], Optional[tuple[Path, bool]]] = {}
+        self._verdicts: dict[tuple[int, float], Optional[Path]] = {}
         # Reading /proc costs about 0.4 ms a process: after the first look it is read again
         # only when a legacy folder appears that the last look did not see.
         self._roots: set[Path] = {_temp_root(dict(os.environ))}
         self._examined: set[Path] = set()
         self._looked = False
 
-    def _r_process(self, pid: int, started: float) -> Optional[tuple[Path, bool]]:
-        """The temporary root of ``pid`` if it runs R, and whether it writes to this watcher
-        folder (another's R is known by its command name alone: reading every process's
-        memory map costs too much)."""
+    def _legacy_r(self, pid: int, started: float) -> Optional[Path]:
+        """The temporary root of ``pid`` if it is an R process of this watcher folder."""
         key = (pid, started)
         if key not in self._verdicts:
             env = _environment(pid)
-            verdict = None
-            if env is not None:
-                watcher = _watcher_of(env)
-                ours = watcher is not None and _same(watcher, self.watcher_dir)
-                if _runs_r(pid) if ours else _named_r(pid):
-                    verdict = (_temp_root(env), ours)
-            self._verdicts[key] = verdict
+            watcher = _watcher_of(env) if env is not None else None
+            ours = (env is not None and watcher is not None and _same(watcher, self.watcher_dir)
+                    and _runs_r(pid))
+            self._verdicts[key] = _temp_root(env) if ours and env is not None else None
         return self._verdicts[key]
 
     def find(self, known_pids: Iterable[int], known_dirs: Iterable[Path]) -> list[FoundSession]:
@@ -194,8 +173,7 @@ class LegacyFinder:
         temporary folders (none of ``known_dirs``)."""
         if not _HAS_PROC:
             return []
-        present = {f for root in self._roots for f in self._r_folders(root)
-                   if _holds_session(f)}
+        present = {f for root in self._roots for f in self._session_folders(root)}
         if self._looked and present <= self._examined:
             self._examined = present
             return []
@@ -207,7 +185,6 @@ class LegacyFinder:
         skip = set(known_pids) | {os.getpid()}
         uid = os.getuid()
         candidates: dict[Path, list[tuple[float, int]]] = {}
-        ours: set[int] = set()
         alive: set[tuple[int, float]] = set()
         for pid in pids:
             if pid in skip:
@@ -221,42 +198,24 @@ class LegacyFinder:
             if started is None:
                 continue
             alive.add((pid, started))
-            verdict = self._r_process(pid, started)
-            if verdict is not None:
-                candidates.setdefault(verdict[0], []).append((started, pid))
-                if verdict[1]:
-                    ours.add(pid)
+            root = self._legacy_r(pid, started)
+            if root is not None:
+                candidates.setdefault(root, []).append((started, pid))
         # forget processes that are gone
         self._verdicts = {k: v for k, v in self._verdicts.items() if k in alive}
-        candidates = {root: found for root, found in candidates.items()
-                      if any(pid in ours for _, pid in found)}
         self._roots.update(candidates)
+        # folders made after the processes were listed belong to processes not listed yet
+        self._examined = present
         claimed = [Path(d) for d in known_dirs]
-
-        def unclaimed(folder: Path) -> bool:
-            return not any(_same(folder / "vscode-R", d) for d in claimed)
-
-        found: list[FoundSession] = []
+        found = []
         for root, processes in candidates.items():
-            # Every R process and every folder of R's under the root, so that each R keeps
-            # its own folder; then only this watcher's sessions.
-            folders = [f for f in self._r_folders(root) if unclaimed(f)]
-            if all(birth_time(f) is None for f in folders):  # nothing to order them by
-                processes = [p for p in processes if p[1] in ours]
-                folders = [f for f in folders if _holds_session(f)]
-            found.extend(session for session in self._pair(sorted(processes), folders)
-                         if session.pid in ours and _holds_session(session.tempdir))
-        # Folders made after the processes were listed belong to processes not listed yet. A
-        # young folder left unpaired is looked at again: its R may have lost it to one that
-        # started at the same moment, and that one may be gone at the next look.
-        paired = {session.tempdir for session in found}
-        self._examined = {f for f in present
-                          if f in paired or not unclaimed(f) or not _young(f)}
+            folders = [f for f in self._session_folders(root)
+                       if not any(_same(f / "vscode-R", d) for d in claimed)]
+            found.extend(self._pair(sorted(processes), folders))
         return found
 
     @staticmethod
-    def _r_folders(root: Path) -> list[Path]:
-        """R's temporary folders under ``root`` that belong to this user."""
+    def _session_folders(root: Path) -> list[Path]:
         try:
             folders = sorted(root.glob("Rtmp*"))
         except OSError:
@@ -265,7 +224,7 @@ class LegacyFinder:
         kept = []
         for folder in folders:
             try:
-                if folder.is_dir() and folder.stat().st_uid == uid:
+                if (folder / "vscode-R").is_dir() and folder.stat().st_uid == uid:
                     kept.append(folder)
             except OSError:
                 continue
@@ -280,39 +239,21 @@ class LegacyFinder:
                 started, pid = processes[0]
                 return [FoundSession(pid, folders[0], _cwd(pid), started)]
             return []
-        return [FoundSession(pid, folder, _cwd(pid), started)
-                for pid, (folder, started) in sorted(owners_by_birth(processes, births).items())]
-
-
-def owners_by_birth(processes: Iterable[tuple[float, int]],
-                    births: dict[Path, Optional[float]]) -> dict[int, tuple[Path, float]]:
-    """Which folder (and start time) each process ``(started, pid)`` owns: the oldest folder
-    first, each the one of the process without a folder yet that started last before its
-    birth (R makes its own folder first, a child R process its own)."""
-    owners: dict[int, tuple[Path, float]] = {}
-    for folder, born in sorted(births.items(), key=lambda item: item[1] or 0.0):
-        if born is None:
-            continue
-        before = [(started, pid) for started, pid in processes
-                  if pid not in owners and started - CLOCK_SLACK <= born <= started + BIRTH_WINDOW]
-        if before:
+        # A folder is the process's that started last before its birth; a process with two
+        # such folders keeps the older (R makes its own first).
+        owners: dict[int, tuple[float, Path, float]] = {}
+        for folder, born in sorted(births.items(), key=lambda item: item[1] or 0.0):
+            if born is None:
+                continue
+            before = [(started, pid) for started, pid in processes
+                      if started - 1 <= born <= started + BIRTH_WINDOW]
+            if not before:
+                continue
             started, pid = max(before)
-            owners[pid] = (folder, started)
-    return owners
-
-
-def _young(folder: Path) -> bool:
-    """Whether ``folder`` was made within the last BIRTH_WINDOW seconds."""
-    born = birth_time(folder)
-    return born is not None and time.time() - born <= BIRTH_WINDOW
-
-
-def _holds_session(folder: Path) -> bool:
-    """Whether an R temporary folder holds a legacy session's files."""
-    try:
-        return (folder / "vscode-R").is_dir()
-    except OSError:
-        return False
+            if pid not in owners:
+                owners[pid] = (born, folder, started)
+        return [FoundSession(pid, folder, _cwd(pid), started)
+                for pid, (_, folder, started) in sorted(owners.items())]
 
 
 def _cwd(pid: int) -> Optional[str]:
