@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from benchmarks._processes import end_by_stdin
 from benchmarks._stats import percentile, print_report
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,8 +148,7 @@ def measure_page(samples: int) -> dict[str, float]:
                     pages.append(took)
             send.close()
         finally:
-            worker.stdin.close()
-            worker.wait(timeout=10)
+            end_by_stdin(worker)
     page_ms, ping_ms = statistics.median(pages), statistics.median(pings)
     return {"page_ms": page_ms, "page_p99_ms": percentile(pages, 0.99),
             "round_trip_ms": ping_ms, "page_extra_ms": max(0.0, page_ms - ping_ms)}
@@ -207,12 +207,7 @@ def measure_r_idle_page(samples: int, idle_s: float = 1.0) -> dict[str, float]:
         finally:
             send.close()
             r.stdin.write('q("no")\n')
-            r.stdin.close()
-            try:
-                r.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                r.kill()
-                r.wait()
+            end_by_stdin(r)
     page_ms, ping_ms = statistics.median(pages), statistics.median(pings)
     return {"r_idle_page_ms": page_ms, "r_idle_page_max_ms": max(pages),
             "r_idle_ping_ms": ping_ms, "r_idle_page_vs_ping": page_ms / ping_ms,
