@@ -326,12 +326,16 @@ def test_the_thread_clock_tells_blocking_from_running() -> None:
         slept = time.perf_counter() - began
         # The sleep is blocking, however long a busy machine then kept the thread waiting for a
         # CPU (which is busy time, not blocking).
-        assert slept - clock.busy_s(start, clock.mark()) > 0.1 / 2
+        ran, queued = clock.split_s(start, clock.mark())
+        assert slept - ran - queued > 0.1 / 2
         start = clock.mark()
         began = time.perf_counter()
-        while time.perf_counter() < began + 0.1:
+        cpu_began = time.thread_time()
+        while time.perf_counter() < began + 0.1 or time.thread_time() < cpu_began + 0.05:
             pass
         spun = time.perf_counter() - began
-        assert clock.busy_s(start, clock.mark()) > spun * 0.9
+        ran, queued = clock.split_s(start, clock.mark())
+        assert ran + queued > spun * 0.9
+        assert 0.05 * 0.9 < ran <= spun + 0.01, "running is told apart from waiting for a CPU"
     finally:
         clock.close()

@@ -35,9 +35,10 @@ __all__ = ["Limiter", "Overtime", "SlowMemory", "run_abandonable", "run_limited"
 
 T = TypeVar("T")
 
-# A value that blocked by itself (sleeping, on a lock, a socket or a pipe) for most of its
-# limit went over it by its own doing, not a busy machine's. Not all of it: on the timer
-# signal path it is stopped at the limit, and waiting for a CPU is part of that time.
+# A value that blocked by itself (sleeping, on a lock, a socket or a pipe) for most of the
+# time it had went over its limit by its own doing, not a busy machine's. The time it had is
+# its time less what it spent waiting for a CPU: on a loaded machine each wake-up (the timer's
+# ticks included) may wait tens of milliseconds of a 50 ms limit for one.
 OWN_WAIT_SHARE = 0.6
 
 
@@ -137,15 +138,16 @@ class Limiter:
         return (time.perf_counter() - self._started) * 1000
 
     def waited(self) -> bool:
-        """Whether the value run last (on this thread) blocked by itself for most of its limit."""
+        """Whether the value run last (on this thread) blocked by itself for most of its time."""
         if self._outer is not None:
             return self._outer.waited()
         clock = self._clock
         if clock is None:
             return False
         elapsed = time.perf_counter() - self._started
-        blocked = elapsed - clock.busy_s(self._mark, clock.mark())
-        return blocked >= OWN_WAIT_SHARE * self.seconds
+        ran, queued = clock.split_s(self._mark, clock.mark())
+        blocked = elapsed - ran - queued
+        return blocked >= OWN_WAIT_SHARE * (elapsed - queued)
 
     def overdue(self, now: float) -> Optional[float]:
         """The watchdog's question: seconds until the running value is over (<= 0: it is)."""

@@ -18,7 +18,7 @@ Mark = Union[bytes, float]
 
 
 class ThreadClock:
-    """Marks of the opening thread's busy time (running or waiting for a CPU).
+    """Marks of the opening thread's time running and waiting for a CPU.
 
     Open and read it on the thread it measures. A mark is the raw reading (a bytes read or a
     float): it is parsed only when a value went over its limit.
@@ -42,18 +42,20 @@ class ThreadClock:
             return time.thread_time()
         return os.pread(self._fd, 64, 0)
 
-    def busy_s(self, start: Mark, end: Mark) -> float:
-        """Seconds the thread ran or waited for a CPU between two marks."""
+    def split_s(self, start: Mark, end: Mark) -> tuple[float, float]:
+        """Seconds the thread ran, and seconds it waited for a CPU, between two marks."""
         if isinstance(start, bytes) and isinstance(end, bytes):
-            return self._parse(end) - self._parse(start)
+            ran_end, queued_end = self._parse(end)
+            ran_start, queued_start = self._parse(start)
+            return ran_end - ran_start, queued_end - queued_start
         if isinstance(start, float) and isinstance(end, float):
-            return end - start
-        return 0.0  # marks of two kinds (read after ``close``): nothing known
+            return end - start, 0.0
+        return 0.0, 0.0  # marks of two kinds (read after ``close``): nothing known
 
     @staticmethod
-    def _parse(reading: bytes) -> float:
+    def _parse(reading: bytes) -> tuple[float, float]:
         running_ns, runnable_ns = reading.split()[:2]
-        return (int(running_ns) + int(runnable_ns)) / 1e9
+        return int(running_ns) / 1e9, int(runnable_ns) / 1e9
 
     def close(self) -> None:
         if self._fd is not None:
