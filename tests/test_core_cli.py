@@ -157,9 +157,19 @@ def test_the_bootstrap_runs_on_python_3_9_without_site_packages(served) -> None:
 
 def test_a_wheel_carries_the_session_templates(tmp_path: Path) -> None:
     checkout = Path(__file__).resolve().parents[1]
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path / "dist"), str(checkout)],
-                   check=True, capture_output=True, timeout=300)
+    # Built from a copy: setuptools writes its build folders into the tree it builds, where
+    # another test run's build (another Python's suite beside this one) may be writing too.
+    tree = tmp_path / "tree"
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    tree.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(checkout / name, tree / name)
+    for name in ("filebridge", "session_templates"):
+        shutil.copytree(checkout / name, tree / name, symlinks=True, ignore=skip)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+         str(tmp_path / "dist"), str(tree)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-3000:]
     [wheel] = (tmp_path / "dist").glob("filebridge-*.whl")
     installed = tmp_path / "installed"
     shutil.unpack_archive(wheel, installed, format="zip")

@@ -393,6 +393,36 @@ def test_plots_fit_zoom_save_as_png_and_svg_and_browse_a_history_strip(
     page.close()
 
 
+def test_a_session_answer_that_arrives_late_does_not_replace_a_newer_one(
+        served: tuple[Host, Any, Worker], browser: Any) -> None:
+    # A click and the state poll both ask for the session; on a busy machine the older
+    # answer (three plots) can arrive after the newer (four): the page keeps the newer.
+    _host, viewers, worker = served
+    page = _open(browser, viewers)
+    page.locator("[data-testid=session][data-session=work]").click()
+    page.locator("[data-testid=plot-image][data-plot='3']").wait_for()
+    held: list[tuple[Any, Any]] = []
+
+    def hold_the_first(route: Any) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append((route, route.fetch()))
+
+    page.route("**/api/sessions/work", hold_the_first)
+    page.locator("[data-testid=session][data-session=work]").click()
+    # Playwright runs the route's handler only while this thread is in one of its calls.
+    wait_for(lambda: page.wait_for_timeout(20) or held, what="the click's request")
+    worker.run("plt.plot([4, 1]); plt.title('plot 4'); plt.show()")
+    page.locator("[data-testid=plot-image][data-plot='4']").wait_for()
+    route, older = held[0]
+    with page.expect_event("requestfinished", lambda r: r.url.endswith("/api/sessions/work")):
+        route.fulfill(response=older)
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => done(null)))")
+    assert page.get_by_test_id("plot-image").get_attribute("data-plot") == "4"
+    page.close()
+
+
 def test_python_help_shows_docstrings_as_formatted_text(
         served: tuple[Host, Any, Worker], browser: Any) -> None:
     _host, viewers, _worker = served

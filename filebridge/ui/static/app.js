@@ -30,7 +30,7 @@
   const state = {
     version: -1, sessions: [], selected: null, tab: "plot", detail: null, detailKey: "",
     openView: null, plotNumber: null, panels: [], panelDefs: {}, loadedScripts: new Set(),
-    plotZoom: "fit", host: null, lostSince: null, lostWhy: "",
+    plotZoom: "fit", host: null, lostSince: null, lostWhy: "", detailAsked: 0,
   };
 
   // -- keyboard ------------------------------------------------------------------------------
@@ -175,6 +175,9 @@
     document.getElementById("pick").hidden = !!id;
     document.getElementById("session").hidden = !id;
     if (!id) return;
+    // A click and the state poll may both ask; on a busy machine their answers can arrive out
+    // of order, and the older one must not replace the newer.
+    const asked = ++state.detailAsked;
     let detail;
     try {
       detail = await api(`api/sessions/${encodeURIComponent(id)}`);
@@ -184,7 +187,7 @@
       document.getElementById("session-head").replaceChildren(el("p", { class: "error" }, error.message));
       return;
     }
-    if (id !== state.selected) return;
+    if (id !== state.selected || asked !== state.detailAsked) return;
     const key = JSON.stringify([detail.session, detail.views, detail.plots]);
     if (key === state.detailKey) return;
     state.detailKey = key;
