@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -106,13 +107,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def slow_modules_first(items: list[pytest.Item]) -> None:
-    """Modules that start processes or draw hypothesis examples first, each module's tests in
-    their order: xdist hands modules out in this order, so the quick ones fill in at the end
-    instead of one process running a slow module alone while the other waits."""
+    """Modules that start processes or draw hypothesis examples first, then within each group
+    the modules with the most tests, each module's tests in their order: xdist hands modules
+    out in this order, so the quick ones fill in at the end instead of one process running a
+    long module alone while the others wait."""
     slow = {item.path for item in items
             if item.get_closest_marker("integration") is not None
             or getattr(getattr(item, "obj", None), "is_hypothesis_test", False)}
-    items.sort(key=lambda item: item.path not in slow)
+    tests = Counter(item.path for item in items)
+    items.sort(key=lambda item: (item.path not in slow, -tests[item.path]))
 
 
 class ProcessWatch:

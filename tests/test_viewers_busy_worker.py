@@ -11,16 +11,19 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 import pytest
 from viewers_support import running_host, wait_for, worker_env
 
 from filebridge.host import Host
 from filebridge.host.viewers.service import Viewers
 from filebridge.host.viewers.table_service import TableService
+
+# The data-frame libraries are imported by the tests that use them: every xdist process
+# collects this module, and only the one that runs it pays for them.
+if TYPE_CHECKING:
+    import pandas as pd
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +55,8 @@ BUSY_ROWS = 200_000
 
 
 def _frame(n: int) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
     rng = np.random.default_rng(5)
     return pd.DataFrame({"x": rng.random(n), "s": rng.choice(["alpha", "beta", "gamma"], n)})
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import datetime
 
-import numpy as np
-import pandas as pd
-import polars as pl
-
 from filebridge.worker.table_columns import as_table
+
+# The data-frame libraries are imported by the tests that use them: every xdist process
+# collects this module, and only the one that runs it pays for them.
 
 
 def _marks(table: object) -> dict[str, bool]:
@@ -20,6 +19,9 @@ def _marks(table: object) -> dict[str, bool]:
 
 
 def test_pandas_polars_and_python_datetimes_at_midnight_are_marked() -> None:
+    import numpy as np
+    import pandas as pd
+    import polars as pl
     n = 3000
     days = pd.date_range("2024-03-01", periods=n, freq="D")
     late = days.to_series(index=range(n)).copy()

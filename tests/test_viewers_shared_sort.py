@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from viewers_support import running_host, wait_for
 
@@ -17,6 +15,9 @@ from filebridge.errors import RemoteError
 from filebridge.host.viewers.table_service import TableService
 from filebridge.host.viewers.tables import SnapshotPages
 from filebridge.worker import viewers as worker_viewers
+
+# The data-frame libraries are imported by the tests that use them: every xdist process
+# collects this module, and only the one that runs it pays for them.
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +31,8 @@ def _not_ready(folder: Path, index: int) -> None:
 
 
 def test_the_host_sorts_and_the_worker_fills_in_the_column_not_on_disk(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
     root = tmp_path / "root"
     with running_host(root, ui=False) as (host, viewers):
         fb.connect(root / "sessions" / "t1")

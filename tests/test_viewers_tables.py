@@ -11,11 +11,8 @@ import json
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-import polars as pl
 import pytest
 from viewers_support import run_worker, running_host, wait_for
 
@@ -26,6 +23,11 @@ from filebridge.host.viewers.table_service import TableService
 from filebridge.host.viewers.table_snapshot import SnapshotTable
 from filebridge.host.viewers.tables import SnapshotPages
 from filebridge.worker import viewers as worker_viewers
+
+# The data-frame libraries are imported by the tests that use them: every xdist process
+# collects this module, and only the one that runs it pays for them.
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @pytest.fixture
@@ -64,6 +66,9 @@ def _answers(service: TableService, snapshot: SnapshotTable, view_id: str, comma
 
 
 def test_every_type_round_trips_with_na_nan_inf_dates_zones_and_categories(pair: Any) -> None:
+    import numpy as np
+    import pandas as pd
+    import polars as pl
     _host, viewers, service = pair
     frame = pd.DataFrame({
         "int": [1, -2, 3, 2**40, 0, 7],
@@ -132,6 +137,8 @@ MIXED = 20_000
 
 
 def _mixed() -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
     rng = np.random.default_rng(7)
     x = rng.normal(size=MIXED)
     x[::97] = np.nan
@@ -145,6 +152,7 @@ def _mixed() -> pd.DataFrame:
 
 
 def test_sorted_and_filtered_windows_match_pandas(pair: Any) -> None:
+    import pandas as pd
     _host, viewers, service = pair
     frame = _mixed()
     view_id, snapshot = _show(viewers, frame, "mixed")
@@ -197,6 +205,7 @@ def test_sorted_and_filtered_windows_match_pandas(pair: Any) -> None:
 
 
 def test_profiles_match_pandas(pair: Any) -> None:
+    import numpy as np
     _host, viewers, service = pair
     frame = _mixed()
     view_id, snapshot = _show(viewers, frame, "mixed")
@@ -225,6 +234,7 @@ def test_profiles_match_pandas(pair: Any) -> None:
 
 
 def test_export_and_code_select_the_rows_the_grid_shows(pair: Any) -> None:
+    import polars as pl
     _host, viewers, service = pair
     frame = _mixed()
     view_id, snapshot = _show(viewers, frame, "mixed")
@@ -256,6 +266,7 @@ def test_export_and_code_select_the_rows_the_grid_shows(pair: Any) -> None:
 
 
 def test_bad_queries_and_tampered_snapshots_get_one_line_errors(pair: Any) -> None:
+    import pandas as pd
     _host, viewers, service = pair
     view_id, snapshot = _show(viewers, pd.DataFrame({"a": [1.0, 2.0]}), "small")
     for args, message in [
