@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from imports_support import REPO, Bridge, bridge_fixture
+from variables_support import stop_worker
 
 from filebridge.cli.template import render_template
 
@@ -109,13 +110,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             pass
         yield served
     finally:
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_worker(process)
 
 
 @pytest.fixture
