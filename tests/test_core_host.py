@@ -104,6 +104,40 @@ def test_a_killed_host_releases_the_root(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+def test_a_worker_reads_a_command_the_host_sends_the_moment_the_session_appears(
+        host: Host) -> None:
+    # The worker made slow where a loaded machine makes it slow: each open of its command log
+    # takes 0.3 s. A worker that finds where that log ends after writing session.json misses a
+    # command the host appended in between.
+    folder = host.root.sessions / "eager"
+    answers: dict[str, object] = {}
+
+    def ask() -> None:
+        host.wait_for_session("eager", timeout=30)
+        answers["ping"] = host.command("eager", "ping", timeout=10)
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    worker = start_worker("""
+        import os, sys, time
+        plain_open = os.open
+        def slow_open(path, *args, **kwargs):
+            if os.fspath(path).endswith("command.log"):
+                time.sleep(0.3)
+            return plain_open(path, *args, **kwargs)
+        os.open = slow_open
+        import filebridge.worker as fb
+        fb.connect()
+        sys.stdin.read()
+    """, folder)
+    try:
+        asker.join(30)
+    finally:
+        worker.communicate("", timeout=30)
+    assert isinstance(answers.get("ping"), dict) and "pid" in answers["ping"], answers
+
+
+@pytest.mark.integration
 def test_sessions_go_stale_when_beats_stop_and_detached_on_detach(tmp_path: Path) -> None:
     # Beats every 0.1 s, stale after 0.4 s without one, looked at 20 times a second.
     host = Host(tmp_path / "root", stale_after=0.4, tick=0.05)

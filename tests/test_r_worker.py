@@ -367,6 +367,30 @@ def test_r_inspect_of_an_environment_leaves_its_promises_unforced(host: Host,
     assert children["plain"]["display_value"] == "3"
 
 
+def test_r_reads_a_command_the_host_sends_the_moment_the_session_appears(host: Host) -> None:
+    # R made slow where a loaded machine makes it slow: each file.size() takes 0.3 s. A worker
+    # that finds where the command log ends after writing session.json misses a command the
+    # host appended in between.
+    folder = session_dir(host)
+    answers: dict[str, object] = {}
+
+    def ask() -> None:
+        host.wait_for_session("r1", timeout=30)
+        answers["ping"] = host.command("r1", "ping", timeout=10)
+        host.command("r1", "stop_serving", timeout=10)
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    run_r('trace("file.size", quote(Sys.sleep(0.3)), print = FALSE)\n'
+          'stopped <- FALSE\n'
+          'filebridge_on_command("stop_serving", function(args) { stopped <<- TRUE; list() })\n'
+          'filebridge_connect()\n'
+          'deadline <- Sys.time() + 30\n'
+          'while (!stopped && Sys.time() < deadline) filebridge_serve(0.1)', session=folder)
+    asker.join()
+    assert isinstance(answers.get("ping"), dict) and "pid" in answers["ping"], answers
+
+
 def test_r_worker_answers_host_requests_while_it_serves(host: Host) -> None:
     folder = session_dir(host)
     results: dict[str, object] = {}

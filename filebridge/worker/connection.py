@@ -37,16 +37,28 @@ class Connection:
                  identity: Optional[dict[str, Any]] = None) -> None:
         self.layout = layout
         self.strategy = strategy
-        self.info = prepare_session(layout, identity or python_identity(), strategy)
+        self._handlers: dict[str, CommandHandler] = {"ping": ping}
+        self._service: BackgroundService
+
+        def start_reading() -> None:
+            # The command reader starts where the log ends before session.json tells the host
+            # the session is here: the host may send a command the moment it sees it.
+            self._service = BackgroundService(layout, strategy, self._handlers)
+
+        try:
+            self.info = prepare_session(layout, identity or python_identity(), strategy,
+                                        before_announcing=start_reading)
+        except BaseException:
+            if hasattr(self, "_service"):  # session.json could not be written (a full disk)
+                self._service.stop()
+            raise
         inbox: Inbox = (AnswerFiles(layout.responses) if self.info["answers"] == "files"
                         else AnswerLog(layout.response_log, layout.response_lock))
         self._requests = Channel(layout.request_log, layout.request_lock, inbox, strategy,
                                  wake=(layout.root.wake_bell, layout.id),
                                  rotate_at=rotation_limit(),
                                  released=read_by_host(layout.host_offset))
-        self._handlers: dict[str, CommandHandler] = {"ping": ping}
         self._host_heartbeat = CounterReader(layout.root.host_heartbeat)
-        self._service = BackgroundService(layout, strategy, self._handlers)
         self._closed = False
 
     @property

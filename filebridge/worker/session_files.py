@@ -9,7 +9,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from filebridge import PROTOCOL_VERSION
 from filebridge.wire.codec import dumps, loads
@@ -35,11 +35,12 @@ def _touch(path: Path, content: bytes = b"") -> None:
         os.close(fd)
 
 
-def prepare_session(layout: SessionLayout, identity: dict[str, Any],
-                    strategy: str = "") -> dict[str, Any]:
+def prepare_session(layout: SessionLayout, identity: dict[str, Any], strategy: str = "",
+                    before_announcing: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """Create the folder and every file of docs/protocol.md; write session.json last.
 
     The host ignores a folder until session.json exists, so it never sees half a session.
+    ``before_announcing()`` runs once every file exists and before session.json does.
     An existing session.json (from ``filebridge new-session``) keeps its id and token.
     ``strategy`` (how this worker waits) is recorded with the folder's filesystem type, so
     ``filebridge sessions`` can show both sides.
@@ -79,5 +80,6 @@ def prepare_session(layout: SessionLayout, identity: dict[str, Any],
         **({"strategy": strategy} if strategy else {}),
         **identity,
     }
+    before_announcing()
     atomic_write(layout.session_json, dumps(info))
     return info

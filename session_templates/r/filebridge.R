@@ -521,7 +521,8 @@ local({
     file.path(root, "sessions", random_hex(6))
   }
 
-  prepare_session <- function(p) {
+  # `before_announcing()` runs once every file exists and before session.json does.
+  prepare_session <- function(p, before_announcing = function() NULL) {
     make_private_dir(p$folder)
     make_private_dir(p$responses)
     make_private_dir(p$command_responses)
@@ -545,6 +546,7 @@ local({
                  interactive = interactive(),
                  answers = if (isTRUE(state$answer_files)) "files" else "log",
                  log_generations = 1L)
+    before_announcing()
     # written last: the host ignores a folder until session.json exists
     atomic_write(p$session_json, to_json(info))
     info
@@ -3834,16 +3836,20 @@ local({
     forget_slow()
     state$last_plot <- NULL
     close_kept()
-    state$info <- prepare_session(state$paths)
-    # answers to this process's requests: whatever the log holds now is older
-    state$answer_offset <- file.size(state$paths$response_log)
-    state$answer_generation <- log_header(state$paths$response_log)$generation
+    # Where this process starts reading the logs: whatever they hold now is older. Taken
+    # before session.json tells the host the session is here, as the host may send a command
+    # the moment it sees it (one sent in between was skipped on a loaded machine).
+    start_reading <- function() {
+      state$answer_offset <- file.size(state$paths$response_log)
+      state$answer_generation <- log_header(state$paths$response_log)$generation
+      state$command_offset <- file.size(state$paths$command_log)
+      state$command_generation <- log_header(state$paths$command_log)$generation
+    }
+    state$info <- prepare_session(state$paths, start_reading)
     state$answer_checked <- 0
     state$answer_partial <- raw(0)
     state$waiting <- character(0)
     state$arrived <- new.env(parent = emptyenv())
-    state$command_offset <- file.size(state$paths$command_log)
-    state$command_generation <- log_header(state$paths$command_log)$generation
     state$command_pending <- raw(0)
     built_in <- list(
       ping = function(args) list(pid = Sys.getpid(), time = as.numeric(Sys.time())),
