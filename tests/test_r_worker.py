@@ -7,6 +7,7 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -338,27 +339,38 @@ def test_r_forced_promise_of_a_compact_sequence_is_not_expanded_to_be_looked_at(
     assert numbers["length"] == 500_000_000
 
 
-def test_r_inspect_of_an_environment_leaves_its_promises_unforced(host: Host,
-                                                                  tmp_path: Path) -> None:
-    folder = session_dir(host)
-    mark = tmp_path / "inner-forced"
-    answers: dict[str, object] = {}
+def asked_while_r_serves(host: Host, setup: str,
+                         asks: Callable[[], dict[str, object]]) -> dict[str, object]:
+    """Run R (``setup``, then connected to session r1 and serving the host's requests) while
+    ``asks()`` sends requests from a thread; R stops once it returned. What it returned."""
+    results: dict[str, object] = {}
 
     def ask() -> None:
         host.wait_for_session("r1", timeout=30)
-        answers["inspect"] = host.command("r1", "inspect", timeout=60, path=["cfg"])
-        host.command("r1", "stop_serving", timeout=60)
+        try:
+            results.update(asks())
+        finally:
+            host.command("r1", "stop_serving", timeout=30)
 
     asker = threading.Thread(target=ask)
     asker.start()
-    run_r('cfg <- new.env()\ncfg$plain <- 3\n'
-          f'delayedAssign("inner", file.create({r_string(str(mark))}), assign.env = cfg)\n'
-          'later <- FALSE\n'
-          'filebridge_on_command("stop_serving", function(args) { later <<- TRUE; list() })\n'
+    run_r(setup + '\nstopped <- FALSE\n'
+          'filebridge_on_command("stop_serving", function(args) { stopped <<- TRUE; list() })\n'
           'filebridge_connect()\n'
-          'deadline <- Sys.time() + 120\n'
-          'while (!later && Sys.time() < deadline) filebridge_serve(0.1)', session=folder)
+          'deadline <- Sys.time() + 50\n'
+          'while (!stopped && Sys.time() < deadline) filebridge_serve(0.1)',
+          session=session_dir(host))
     asker.join()
+    return results
+
+
+def test_r_inspect_of_an_environment_leaves_its_promises_unforced(host: Host,
+                                                                  tmp_path: Path) -> None:
+    mark = tmp_path / "inner-forced"
+    answers = asked_while_r_serves(
+        host, 'cfg <- new.env()\ncfg$plain <- 3\n'
+              f'delayedAssign("inner", file.create({r_string(str(mark))}), assign.env = cfg)',
+        lambda: {"inspect": host.command("r1", "inspect", timeout=30, path=["cfg"])})
     assert not mark.exists()
     inspect = answers["inspect"]
     assert isinstance(inspect, dict)
@@ -371,45 +383,18 @@ def test_r_reads_a_command_the_host_sends_the_moment_the_session_appears(host: H
     # R made slow where a loaded machine makes it slow: each file.size() takes 0.3 s. A worker
     # that finds where the command log ends after writing session.json misses a command the
     # host appended in between.
-    folder = session_dir(host)
-    answers: dict[str, object] = {}
-
-    def ask() -> None:
-        host.wait_for_session("r1", timeout=30)
-        answers["ping"] = host.command("r1", "ping", timeout=10)
-        host.command("r1", "stop_serving", timeout=10)
-
-    asker = threading.Thread(target=ask)
-    asker.start()
-    run_r('trace("file.size", quote(Sys.sleep(0.3)), print = FALSE)\n'
-          'stopped <- FALSE\n'
-          'filebridge_on_command("stop_serving", function(args) { stopped <<- TRUE; list() })\n'
-          'filebridge_connect()\n'
-          'deadline <- Sys.time() + 30\n'
-          'while (!stopped && Sys.time() < deadline) filebridge_serve(0.1)', session=folder)
-    asker.join()
+    answers = asked_while_r_serves(
+        host, 'trace("file.size", quote(Sys.sleep(0.3)), print = FALSE)',
+        lambda: {"ping": host.command("r1", "ping", timeout=10)})
     assert isinstance(answers.get("ping"), dict) and "pid" in answers["ping"], answers
 
 
 def test_r_worker_answers_host_requests_while_it_serves(host: Host) -> None:
-    folder = session_dir(host)
-    results: dict[str, object] = {}
-
-    def ask() -> None:
-        host.wait_for_session("r1", timeout=30)
-        results["ping"] = host.command("r1", "ping", timeout=20)
-        results["inspect"] = host.command("r1", "inspect", timeout=20, path=["cfg"], start=1,
-                                          count=1)
-        host.command("r1", "stop_serving", timeout=20)
-
-    asker = threading.Thread(target=ask)
-    asker.start()
-    run_r('cfg <- list(alpha = 1, beta = "two", gamma = 3)\nlater <- FALSE\n'
-          'filebridge_on_command("stop_serving", function(args) {\n'
-          '  later <<- TRUE; list() })\nfilebridge_connect()\n'
-          'deadline <- Sys.time() + 30\n'
-          'while (!later && Sys.time() < deadline) filebridge_serve(0.1)', session=folder)
-    asker.join()
+    results = asked_while_r_serves(
+        host, 'cfg <- list(alpha = 1, beta = "two", gamma = 3)',
+        lambda: {"ping": host.command("r1", "ping", timeout=20),
+                 "inspect": host.command("r1", "inspect", timeout=20, path=["cfg"], start=1,
+                                         count=1)})
     assert isinstance(results["ping"], dict)
     inspect = results["inspect"]
     assert isinstance(inspect, dict) and inspect["length"] == 3
