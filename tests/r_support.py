@@ -107,10 +107,21 @@ class IdleR:
 
     def run(self, code: str, timeout: float = 60) -> str:
         """Run ``code`` at the prompt and return its output once R is back at the prompt."""
+        return self._until_mark(lambda mark: f"{code}\ncat({r_string(mark)}, '\\n', sep = '')",
+                                timeout, "R did not come back to its prompt")
+
+    def begin(self, code: str, timeout: float = 60) -> None:
+        """Start ``code`` (one line) at the prompt and return once R runs it: R is busy then,
+        not at its prompt (on a loaded machine R may read a line written to it only later)."""
+        self._until_mark(lambda mark: f"cat({r_string(mark)}, '\\n', sep = ''); {code}",
+                         timeout, "R did not start the code")
+
+    def _until_mark(self, line: Callable[[str], str], timeout: float, failure: str) -> str:
+        """Write ``line(mark)`` to R and return what R printed before ``mark``."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._marks += 1
         mark = f"--idle-r-done-{self._marks}--"
-        self.proc.stdin.write(f"{code}\ncat({r_string(mark)}, '\\n', sep = '')\n")
+        self.proc.stdin.write(line(mark) + "\n")
         self.proc.stdin.flush()
         out: list[str] = []
         done = threading.Event()
@@ -128,7 +139,7 @@ class IdleR:
         reader.join(timeout)
         if not done.is_set():
             self.close()
-            raise AssertionError("R did not come back to its prompt:\n" + "".join(out))
+            raise AssertionError(f"{failure}:\n" + "".join(out))
         return "".join(out)
 
     def close(self) -> None:

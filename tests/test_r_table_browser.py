@@ -84,9 +84,7 @@ def test_r_view_in_the_grid_first_rows_sort_filter_profile_live_then_from_the_sn
             page.screenshot(path=str(shots / "r-grid-profile.png"))
 
             # R busy in a long call: the page still scrolls, from the snapshot
-            assert r.proc.stdin is not None
-            r.proc.stdin.write("Sys.sleep(20)\n")
-            r.proc.stdin.flush()
+            r.begin("Sys.sleep(20)")
             grid = page.get_by_test_id("grid")
             grid.evaluate("g => { g.scrollTop = g.scrollHeight * 0.5; }")
             # the grid draws the rows in view at its next frame, a busy machine's later
