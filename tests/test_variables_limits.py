@@ -25,6 +25,7 @@ from filebridge.worker.variables.guarded import describe_guarded
 from filebridge.worker.variables.publisher import Publisher
 from filebridge.worker.variables.snapshot import Snapshotter
 from filebridge.worker.variables.timelimit import (
+    OWN_WAIT_SHARE,
     Limiter,
     Overtime,
     SlowMemory,
@@ -335,7 +336,9 @@ def test_the_thread_clock_tells_blocking_from_running() -> None:
             pass
         spun = time.perf_counter() - began
         ran, queued = clock.split_s(start, clock.mark())
-        assert ran + queued > spun * 0.9
+        # A virtual machine's stolen time is neither running nor queued, so some of a spin can
+        # look blocked: never as much as the share that makes a value count as waiting.
+        assert spun - ran - queued < OWN_WAIT_SHARE * (spun - queued)
         assert 0.05 * 0.9 < ran <= spun + 0.01, "running is told apart from waiting for a CPU"
     finally:
         clock.close()
