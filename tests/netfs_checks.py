@@ -24,7 +24,7 @@ from netfs_support import (
 )
 
 # Seconds without a seen heartbeat change before the host calls a session stale, in these tests.
-STALE_AFTER = 3.0
+STALE_AFTER = 2.0
 
 CALLS = """
 import json
@@ -94,7 +94,7 @@ def check_discovery(sides: Sides) -> None:
 def check_heartbeat_and_detach(sides: Sides) -> None:
     """A beating worker stays alive for the host, a detach is seen, a killed worker goes stale.
 
-    Beats every 0.2 s against a 3 s stale limit: the host may look less often while a session
+    Beats every 0.2 s against a 2 s stale limit: the host may look less often while a session
     is idle, but a look through a stale cache (20 s on sshfs) shows the session stale."""
     beating = {"FILEBRIDGE_HEARTBEAT_INTERVAL": "0.2"}
     with serving(sides, stale_after=STALE_AFTER) as served:
@@ -103,7 +103,7 @@ def check_heartbeat_and_detach(sides: Sides) -> None:
         try:
             assert beater.call("echo", n=1) == {"ok": True, "result": {"n": 1}}
             wait_until(lambda: status_of(host, "beating") == "alive", "the session alive")
-            end = time.monotonic() + STALE_AFTER + 2
+            end = time.monotonic() + STALE_AFTER + 1
             while time.monotonic() < end:
                 shown = status_of(host, "beating")
                 assert shown == "alive", f"a beating session shows {shown or 'nothing'!r}"

@@ -207,7 +207,7 @@ def test_host_and_worker_survive_a_dropped_and_remounted_mount(
                 assert worker.call("echo", n=n) == {"ok": True, "result": {"n": n}}
             wait_until(lambda: status_of(served.host, "survivor") == "alive",
                        "the heartbeat to be seen again", timeout=STALE_AFTER + 2)
-            end = time.monotonic() + STALE_AFTER + 2
+            end = time.monotonic() + STALE_AFTER + 1
             while time.monotonic() < end:
                 shown = status_of(served.host, "survivor")
                 assert shown == "alive", f"after the remount the session shows {shown!r}"

@@ -179,7 +179,7 @@ def test_legacy_identical_calls_within_a_second_are_all_answered_without_warning
     script = legacy_script(r'''
 options(warn = 2)
 legacy$attach()
-paths <- vapply(1:100, function(i) legacy$rstudioapi("get_project_path")$path, "")
+paths <- vapply(1:25, function(i) legacy$rstudioapi("get_project_path")$path, "")
 cat(length(unique(paths)), paths[[1]], "\n")
 ''')
     done = subprocess.run(["Rscript", "--vanilla", "-e", script], env=legacy_env(watcher),
@@ -371,3 +371,36 @@ Sys.sleep(1)
     assert [v["display_name"] for v in snapshot["variables"]] == ["x"]
     recorder.wait_for(lambda: bool(recorder.received("help")), timeout=60)
     assert recorder.received("help")[0].args["topic"] == "mean"
+
+
+def test_a_view_read_twice_from_the_slot_is_shown_once(
+        host: Host, watcher: LegacyWatcher, tmp_path: Path) -> None:
+    # As with help above: a late look reads R's View() request at an earlier lock and again at
+    # its own. Each View() writes its own temporary file, so a second request naming the same
+    # file is the same View().
+    from filebridge.host.viewers.store import ViewerStore, install_viewer_handlers
+
+    store = ViewerStore()
+    install_viewer_handlers(host, store)
+    r_temp = tmp_path / "RtmpView"
+    (r_temp / "vscode-R").mkdir(parents=True)
+    table = {"columns": [{"headerName": "x", "field": "x", "type": "numericColumn"}],
+             "data": [{"x": 1}, {"x": 2}]}
+
+    def view_request(name: str) -> dict[str, object]:
+        file = r_temp / f"file{name}.json"
+        file.write_text(json.dumps(table))
+        return {"time": time.time(), "pid": os.getpid(), "wd": str(tmp_path),
+                "command": "dataview", "source": "table", "type": "json", "title": name,
+                "file": str(file), "viewer": "Two"}
+
+    first = view_request("first")
+    watcher.handle(dict(first))
+    watcher.handle(dict(first))
+    watcher.handle(view_request("second"))
+    (session_id,) = watcher.sessions()
+    deadline = time.monotonic() + 30
+    while len(store.views(session_id)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # a duplicate would be shown by now
+    assert sorted(view.title for view in store.views(session_id)) == ["first", "second"]

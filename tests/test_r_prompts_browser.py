@@ -56,6 +56,7 @@ def test_prompts_are_shown_on_the_page_and_their_answers_return_to_r(
     root = tmp_path / "root"
     with running_host(root) as (_host, viewers):
         assert viewers.ui is not None
+        viewers.ui.prompts.page_gone_after = 1.0  # not 5 s: a closed page is noticed sooner
         page = browser.new_page()
         page.goto(viewers.ui.url)
         with r_in_background(PROMPTS, root / "sessions" / "asks") as r:
@@ -91,6 +92,7 @@ def prompt_that_fails(root: Path, browser: Any, *, timeout: int, close_page: boo
     ``timeout``, or with the page closed while it waits."""
     with running_host(root) as (_host, viewers):
         assert viewers.ui is not None
+        viewers.ui.prompts.page_gone_after = 1.0  # not 5 s: a closed page is noticed sooner
         page = browser.new_page()
         page.goto(viewers.ui.url)
         code = (f'filebridge_connect()\noptions(filebridge.prompt_timeout = {timeout})\n'
@@ -116,7 +118,7 @@ def test_a_prompt_nobody_answers_times_out_in_r_and_leaves_the_page(
 
 def test_a_prompt_whose_page_is_closed_fails_in_r_instead_of_waiting_on(
         tmp_path: Path, browser: Any) -> None:
-    # noticed at the closed page's long poll's next look (2 s), 5 s after that poll ended
+    # noticed at the closed page's long poll's next look (2 s), a second after that poll ended
     assert prompt_that_fails(tmp_path / "root", browser, timeout=110, close_page=True) == [
         "rstudioapi action 'show_prompt' failed in filebridge: the web page was "
         "closed before the prompt was answered [not_available]"]

@@ -187,13 +187,11 @@ def _user_sets_default_viewers() -> bool:
 
 
 def _check_jupyterlab() -> None:
-    try:
-        import jupyter_server  # noqa: F401
-        import jupyterlab  # type: ignore[import-untyped]  # noqa: F401
-    except ImportError:
+    # Found, not imported: importing JupyterLab's server takes seconds of CPU.
+    if any(importlib.util.find_spec(name) is None for name in ("jupyter_server", "jupyterlab")):
         raise NotebookError(
             "JupyterLab is not installed in this environment: pip install 'filebridge[jupyter]'"
-        ) from None
+        )
 
 
 def _copy_labextension(target: Path) -> None:

@@ -102,6 +102,7 @@ class _Mirror:
     beats: int = 0
     detached: bool = False
     watched: set[str] = field(default_factory=set)
+    last_view_file: str = ""
 
     def post(self, command: str, args: dict[str, Any], *, answer: bool = False,
              sent: Optional[float] = None) -> Request:
@@ -257,7 +258,9 @@ class LegacyWatcher:
     def poll(self) -> None:
         """Handle a new legacy request, new workspace or plot files and host requests."""
         # As the extension did: a request is new when the lock's number is; the request itself
-        # may repeat the last one byte for byte (R stamps ``time`` to the second).
+        # may repeat the last one byte for byte (R stamps ``time`` to the second). A late look
+        # finds the slot already holding R's next request, and reads it again at that
+        # request's own lock: what must not happen twice is told apart where it is handled.
         lock = _lock_value(_read_text_counter(self.request_lock))
         if lock is not None and lock != self._lock_seen:
             self._lock_seen = lock
@@ -330,6 +333,10 @@ class LegacyWatcher:
                              name="filebridge-legacy-help", daemon=True).start()
             return
         if command == "dataview" and isinstance(args.get("file"), str):
+            if args["file"] == mirror.last_view_file:
+                # the slot read again (see poll): each View() writes a new temporary file
+                return
+            mirror.last_view_file = args["file"]
             threading.Thread(target=self._dataview, args=(mirror, args, sent),
                              name="filebridge-legacy-view", daemon=True).start()
             return
