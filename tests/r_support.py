@@ -102,19 +102,23 @@ class IdleR:
             ["R", "--interactive", "--vanilla", "--no-readline", "--quiet"], env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self._marks = 0
+        self._busy = False  # running code that ``begin`` started
         self.startup = self.run(f"{options}\nsource({r_string(R_WORKER)})\n"
                  f"filebridge_connect({r_string(session)})")
 
     def run(self, code: str, timeout: float = 60) -> str:
         """Run ``code`` at the prompt and return its output once R is back at the prompt."""
-        return self._until_mark(lambda mark: f"{code}\ncat({r_string(mark)}, '\\n', sep = '')",
-                                timeout, "R did not come back to its prompt")
+        out = self._until_mark(lambda mark: f"{code}\ncat({r_string(mark)}, '\\n', sep = '')",
+                               timeout, "R did not come back to its prompt")
+        self._busy = False
+        return out
 
     def begin(self, code: str, timeout: float = 60) -> None:
         """Start ``code`` (one line) at the prompt and return once R runs it: R is busy then,
         not at its prompt (on a loaded machine R may read a line written to it only later)."""
         self._until_mark(lambda mark: f"cat({r_string(mark)}, '\\n', sep = ''); {code}",
                          timeout, "R did not start the code")
+        self._busy = True
 
     def _until_mark(self, line: Callable[[str], str], timeout: float, failure: str) -> str:
         """Write ``line(mark)`` to R and return what R printed before ``mark``."""
@@ -143,6 +147,9 @@ class IdleR:
         return "".join(out)
 
     def close(self) -> None:
+        if self._busy:  # rather than wait for the long call to end to quit
+            self.proc.kill()
+            self.proc.wait()
         if self.proc.poll() is None:
             assert self.proc.stdin is not None
             try:
