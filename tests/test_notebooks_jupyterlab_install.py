@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,47 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InstalledJupyterLa
     tmp_path = tmp_path_factory.mktemp("lab")
     root = tmp_path / "work"
     root.mkdir()
+    # The files the tests open, there before the page lists the folder.
+    (root / "report.py").write_text(SOURCE)
+    (root / "plain.py").write_bytes(PLAIN.encode())
+    (root / "query.sql").write_text(SQL)
     server = InstalledJupyterLab(root, tmp_path / "state")
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def lab_page(lab: InstalledJupyterLab, browser: Any) -> Iterator[Any]:
+    """One JupyterLab page for the tests that double-click: loading it costs seconds."""
+    page = browser.new_page()
+    page.set_default_timeout(WAIT * 1000)
+    page.goto(lab.page_url())
+    try:
+        yield page
+    finally:
+        page.close()
+
+
+@pytest.fixture
+def clicking(lab_page: Any) -> Iterator[Any]:
+    """The shared page, left with no document open for the next test."""
+    yield lab_page
+    lab_page.keyboard.press("Escape")
+    lab_page.locator(".lm-MenuBar-itemLabel", has_text="File").first.click()
+    lab_page.locator(".lm-Menu-itemLabel", has_text="Close All Tabs").first.click()
+    # A notebook JupyterLab thinks changed (the SQL one, whose kernel was not chosen) asks
+    # whether to save it: the test has checked the file, which stays as it is.
+    documents = lab_page.locator("#jp-main-dock-panel .jp-Document")
+    discard = lab_page.locator(".jp-Dialog button", has_text="Discard")
+    deadline = time.monotonic() + WAIT
+    while documents.count():
+        assert time.monotonic() < deadline, "JupyterLab did not close the test's tabs"
+        if discard.count():
+            discard.first.click()
+        lab_page.wait_for_timeout(50)
 
 
 def run_cli(lab: InstalledJupyterLab, *args: str) -> subprocess.CompletedProcess[str]:
@@ -70,83 +106,62 @@ def test_install_writes_three_files_and_status_reports_them(lab: InstalledJupyte
 
 
 def test_double_click_opens_a_databricks_notebook_and_saves_it_exactly(
-    lab: InstalledJupyterLab, browser: Any
+    lab: InstalledJupyterLab, clicking: Any
 ) -> None:
-    source = lab.root / "report.py"
-    source.write_text(SOURCE)
-    page = browser.new_page()
-    try:
-        page.set_default_timeout(WAIT * 1000)
-        page.goto(lab.page_url())
-        double_click(page, "report.py")
-        cells = notebook_cells(page, "report.py")
-        cells.nth(3).wait_for()
-        assert cells.count() == 4
-        heading = cells.nth(0).locator(".jp-RenderedMarkdown h1")
-        expect(heading).to_contain_text("Daily report", timeout=WAIT * 1000)
-        expect(cells.nth(0).locator(".jp-RenderedMarkdown strong")).to_have_text("by day")
-        expect(cells.nth(2).locator(".cm-content")).to_contain_text("%sql")
+    page, source = clicking, lab.root / "report.py"
+    double_click(page, "report.py")
+    cells = notebook_cells(page, "report.py")
+    cells.nth(3).wait_for()
+    assert cells.count() == 4
+    heading = cells.nth(0).locator(".jp-RenderedMarkdown h1")
+    expect(heading).to_contain_text("Daily report", timeout=WAIT * 1000)
+    expect(cells.nth(0).locator(".jp-RenderedMarkdown strong")).to_have_text("by day")
+    expect(cells.nth(2).locator(".cm-content")).to_contain_text("%sql")
 
-        type_at_end_of_cell(page, cells.nth(1), "  # edited in JupyterLab")
-        edited = SOURCE.replace("total = 1 + 1", "total = 1 + 1  # edited in JupyterLab")
-        save_and_wait(page, source, edited)
-        assert source.read_bytes() == edited.encode()
-    finally:
-        page.close()
+    type_at_end_of_cell(page, cells.nth(1), "  # edited in JupyterLab")
+    edited = SOURCE.replace("total = 1 + 1", "total = 1 + 1  # edited in JupyterLab")
+    save_and_wait(page, source, edited)
+    assert source.read_bytes() == edited.encode()
 
 
 def test_double_click_opens_a_plain_script_and_saves_it_back_unchanged(
-    lab: InstalledJupyterLab, browser: Any
+    lab: InstalledJupyterLab, clicking: Any
 ) -> None:
-    script = lab.root / "plain.py"
-    script.write_bytes(PLAIN.encode())
+    page, script = clicking, lab.root / "plain.py"
     before = script.stat().st_mtime_ns
-    page = browser.new_page()
-    try:
-        page.set_default_timeout(WAIT * 1000)
-        page.goto(lab.page_url())
-        double_click(page, "plain.py")
-        cells = notebook_cells(page, "plain.py")
-        cells.first.wait_for()
-        expect(cells.first.locator(".cm-content")).to_contain_text("print(os.sep)")
-        assert cells.count() == 1
-        cells.first.locator(".cm-content").click()
-        with page.expect_request(lambda request: request.method == "PUT" and request.url
-                                 .split("?")[0].endswith("/api/contents/plain.py")) as put:
-            save_and_wait(page, script, previous_mtime=before)
-        answer = put.value.response()
-        assert answer is not None and answer.json()["type"] == "notebook"
-        assert script.read_bytes() == PLAIN.encode()
-    finally:
-        page.close()
+    double_click(page, "plain.py")
+    cells = notebook_cells(page, "plain.py")
+    cells.first.wait_for()
+    expect(cells.first.locator(".cm-content")).to_contain_text("print(os.sep)")
+    assert cells.count() == 1
+    cells.first.locator(".cm-content").click()
+    with page.expect_request(lambda request: request.method == "PUT" and request.url
+                             .split("?")[0].endswith("/api/contents/plain.py")) as put:
+        save_and_wait(page, script, previous_mtime=before)
+    answer = put.value.response()
+    assert answer is not None and answer.json()["type"] == "notebook"
+    assert script.read_bytes() == PLAIN.encode()
 
 
 def test_double_click_opens_sql_as_a_notebook_and_open_with_editor_still_shows_text(
-    lab: InstalledJupyterLab, browser: Any
+    lab: InstalledJupyterLab, clicking: Any
 ) -> None:
-    query = lab.root / "query.sql"
-    query.write_text(SQL)
-    page = browser.new_page()
-    try:
-        page.set_default_timeout(WAIT * 1000)
-        page.goto(lab.page_url())
-        double_click(page, "query.sql")
-        cells = notebook_cells(page, "query.sql")
-        cells.nth(1).wait_for()
-        expect(cells.nth(1).locator(".jp-RenderedMarkdown")).to_contain_text("hi")
-        # No local kernel runs SQL: JupyterLab asks for one (documented); no kernel is chosen.
-        page.locator(".jp-Dialog").wait_for()
-        page.keyboard.press("Escape")
-        page.locator(".jp-Dialog").wait_for(state="detached")
+    page, query = clicking, lab.root / "query.sql"
+    double_click(page, "query.sql")
+    cells = notebook_cells(page, "query.sql")
+    cells.nth(1).wait_for()
+    expect(cells.nth(1).locator(".jp-RenderedMarkdown")).to_contain_text("hi")
+    # No local kernel runs SQL: JupyterLab asks for one (documented); no kernel is chosen.
+    page.locator(".jp-Dialog").wait_for()
+    page.keyboard.press("Escape")
+    page.locator(".jp-Dialog").wait_for(state="detached")
 
-        item = page.locator(".jp-DirListing-item", has_text="query.sql").first
-        item.click(button="right")
-        page.locator(".lm-Menu-item", has_text="Open With").first.hover()
-        page.locator(".lm-Menu-itemLabel").filter(has_text="Editor").first.click()
-        editor = page.locator(".jp-FileEditor:not(.lm-mod-hidden) .cm-content")
-        expect(editor).to_contain_text("-- Databricks notebook source")
-    finally:
-        page.close()
+    item = page.locator(".jp-DirListing-item", has_text="query.sql").first
+    item.click(button="right")
+    page.locator(".lm-Menu-item", has_text="Open With").first.hover()
+    page.locator(".lm-Menu-itemLabel").filter(has_text="Editor").first.click()
+    editor = page.locator(".jp-FileEditor:not(.lm-mod-hidden) .cm-content")
+    expect(editor).to_contain_text("-- Databricks notebook source")
     assert query.read_text() == SQL
 
 
