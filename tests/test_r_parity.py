@@ -126,23 +126,29 @@ def test_browse_url_of_a_local_page_and_a_widget_are_webviews_with_their_titles(
     assert recorder.received("browser")[0].args["url"] == "https://example.org/"
 
 
-def test_plot_is_drawn_again_at_the_pane_size_the_host_asks_for(host: Host,
-                                                                recorder: Recorder) -> None:
+def test_plot_is_drawn_again_at_the_pane_size_the_host_asks_for(
+        host: Host, recorder: Recorder, tmp_path: Path) -> None:
     recorder.record("plot", {"shown": True})
     folder = session_dir(host)
     answers: list[Any] = []
+    asked = tmp_path / "asked"
 
     def resize() -> None:
-        recorder.wait_for(lambda: len(recorder.received("plot")) == 1)
-        answers.append(host.command("r1", "plot_size", timeout=20, width=320, height=200))
         try:
-            host.command("r1", "plot_size", timeout=20, width=5, height=200)
-        except RemoteError as exc:
-            answers.append(str(exc))
+            recorder.wait_for(lambda: len(recorder.received("plot")) == 1)
+            answers.append(host.command("r1", "plot_size", timeout=20, width=320, height=200))
+            try:
+                host.command("r1", "plot_size", timeout=20, width=5, height=200)
+            except RemoteError as exc:
+                answers.append(str(exc))
+        finally:
+            asked.touch()
 
     asking = threading.Thread(target=resize)
     asking.start()
-    run_r('filebridge_connect()\nplot(1:10)\nfilebridge_serve(seconds = 8)\n', session=folder)
+    run_r('filebridge_connect()\nplot(1:10)\nbegan <- Sys.time()\n'
+          f'while (!file.exists({r_string(asked)}) && Sys.time() - began < 30) '
+          'filebridge_serve(seconds = 0.2)\n', session=folder)
     asking.join()
     assert answers[0] == {"number": 2, "width": 320, "height": 200}
     assert "plot_size needs width and height in pixels" in answers[1]
