@@ -264,6 +264,10 @@ def test_keyboard_reaches_sessions_tabs_views_headers_and_escape_closes_overlays
     page.close()
 
 
+# The host beats every second: 2.5 s without a beat is a stall (the page's default is 5 s).
+STALL_AFTER = 2.5
+
+
 def test_page_says_plainly_when_the_host_is_gone_and_recovers_when_it_is_back(
         tmp_path: Path, browser: Any) -> None:
     root = tmp_path / "root"
@@ -271,11 +275,12 @@ def test_page_says_plainly_when_the_host_is_gone_and_recovers_when_it_is_back(
     host = Host(root)
     store = ViewerStore()
     install_viewer_handlers(host, store)
-    ui = UIServer(host, store)
+    ui = UIServer(host, store, stall_after=STALL_AFTER)
     host.start()
     ui.start()
     port, view_port, token = ui.port, ui.view_port, ui.token
     replacement: list[tuple[Host, UIServer]] = []
+    released = threading.Event()
     try:
         worker = Worker(root, "work")
         try:
@@ -286,9 +291,8 @@ def test_page_says_plainly_when_the_host_is_gone_and_recovers_when_it_is_back(
             assert page.get_by_test_id("host-banner").is_hidden()
             assert page.get_by_test_id("status").inner_text() == "live"
 
-            # a handler that runs on the host's own thread and takes 9 s stalls its heartbeat
-            released = threading.Event()
-            host.register("stall", lambda call: released.wait(9), inline=True)
+            # a handler that runs on the host's own thread stalls its heartbeat until released
+            host.register("stall", lambda call: released.wait(60), inline=True)
             worker.run("from filebridge.worker import send; send('stall')")
             banner = page.get_by_test_id("host-banner")
             banner.wait_for(state="visible", timeout=20_000)
@@ -313,7 +317,8 @@ def test_page_says_plainly_when_the_host_is_gone_and_recovers_when_it_is_back(
             again_store = ViewerStore()
             install_viewer_handlers(again, again_store)
             again.start()
-            again_ui = UIServer(again, again_store, port=port, token=token, view_port=view_port)
+            again_ui = UIServer(again, again_store, port=port, token=token, view_port=view_port,
+                                stall_after=STALL_AFTER)
             again_ui.start()
             replacement.append((again, again_ui))
             banner.wait_for(state="hidden", timeout=30_000)
@@ -325,6 +330,7 @@ def test_page_says_plainly_when_the_host_is_gone_and_recovers_when_it_is_back(
         finally:
             worker.close()
     finally:
+        released.set()
         for served_host, served_ui in replacement:
             served_ui.stop()
             served_host.stop()

@@ -143,7 +143,8 @@ def test_r_error_answer_becomes_an_r_error_with_the_hosts_message(host: Host) ->
 
 def test_r_call_times_out_with_a_clear_error_and_ignores_the_late_answer(host: Host) -> None:
     release = threading.Event()
-    host.register("slow", lambda call: release.wait(5) and {"late": True})
+    # answered a second after R gave up on it, before R's next call (which waits behind it)
+    host.register("slow", lambda call: release.wait(1.0) or {"late": True})
     out = run_r('filebridge_connect()\n'
                 'e <- tryCatch(filebridge_call("slow", .timeout = 0.3), error = function(e) e)\n'
                 'cat(class(e)[1], conditionMessage(e), sep = "|")\n'

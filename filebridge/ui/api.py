@@ -41,7 +41,7 @@ from filebridge.ui import panels as panel_registry
 from filebridge.ui.activity import Activity
 from filebridge.ui.capabilities import ViewCapabilities
 from filebridge.ui.empty_state import start_commands
-from filebridge.ui.host_health import health_of
+from filebridge.ui.host_health import STALL_AFTER, health_of
 from filebridge.ui.prompts import PagePrompts
 from filebridge.wire.codec import dumps
 
@@ -108,9 +108,10 @@ class Api:
     def __init__(self, host: Host, store: ViewerStore, activity: Activity,
                  capabilities: ViewCapabilities, view_base: str,
                  prompts: PagePrompts, panels: panel_registry.PagePanels, *,
-                 health_look: float = HEALTH_LOOK) -> None:
+                 health_look: float = HEALTH_LOOK, stall_after: float = STALL_AFTER) -> None:
         self.host = host
         self.health_look = health_look
+        self.stall_after = stall_after
         self.panels = panels
         self.prompts = prompts
         self.store = store
@@ -214,16 +215,19 @@ class Api:
         event), or after ``wait`` seconds, or once the page that asked is closed (its prompts
         then learn that no page is open without waiting out the poll)."""
         deadline = time.monotonic() + wait
-        health = known_health or health_of(self.host)["state"]
+        health = known_health or self._health()["state"]
         while True:
             left = deadline - time.monotonic()
             version = self.activity.wait(since, min(left, self.health_look))
             if (version > since or left <= self.health_look
-                    or health_of(self.host)["state"] != health or caller_left()):
+                    or self._health()["state"] != health or caller_left()):
                 return version
 
+    def _health(self) -> dict[str, Any]:
+        return health_of(self.host, self.stall_after)
+
     def _state(self, version: int) -> dict[str, Any]:
-        return {"version": version, "host": health_of(self.host),
+        return {"version": version, "host": self._health(),
                 "root": str(self.host.root.root),
                 "start_commands": start_commands(self.host.root.root),
                 "sessions": [info.as_json() for info in self.host.sessions()],

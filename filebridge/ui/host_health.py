@@ -20,23 +20,25 @@ STALL_AFTER = 5.0
 
 
 def host_health(*, running: bool, stopping: bool, failure: Optional[BaseException],
-                beat_age: Optional[float]) -> dict[str, Any]:
-    """``state`` is serving, stalled or stopped; ``message`` says so for a person."""
+                beat_age: Optional[float], stall_after: float = STALL_AFTER) -> dict[str, Any]:
+    """``state`` is serving, stalled (no beat for ``stall_after`` seconds) or stopped;
+    ``message`` says so for a person."""
     age = None if beat_age is None else round(beat_age, 1)
     if stopping or not running:
         reason = f": {failure}" if failure is not None else ""
         return {"state": "stopped", "beat_age": age,
                 "message": f"The host stopped serving{reason}. Session states below are the "
                            "last ones known; restart `filebridge serve` to see them live."}
-    if beat_age is not None and beat_age > STALL_AFTER:
+    if beat_age is not None and beat_age > stall_after:
         return {"state": "stalled", "beat_age": age,
                 "message": f"The host has not beaten for {beat_age:.0f} s (busy, or its folder "
                            "is unreachable). Session states may be out of date."}
     return {"state": "serving", "beat_age": age, "message": "The host is serving."}
 
 
-def health_of(host: Host) -> dict[str, Any]:
+def health_of(host: Host, stall_after: float = STALL_AFTER) -> dict[str, Any]:
     beat = host.last_beat
     # serve_forever() runs the loop in the caller's thread: its beats say it runs
     return host_health(running=host.running or beat > 0, stopping=host.stopping,
-                       failure=host.failure, beat_age=time.monotonic() - beat if beat else None)
+                       failure=host.failure, beat_age=time.monotonic() - beat if beat else None,
+                       stall_after=stall_after)

@@ -34,6 +34,7 @@ from filebridge.host.viewers.store import ViewerStore
 from filebridge.ui.activity import Activity
 from filebridge.ui.api import HEALTH_LOOK, Api, Response
 from filebridge.ui.capabilities import ViewCapabilities
+from filebridge.ui.host_health import STALL_AFTER
 from filebridge.ui.panels import PagePanels
 from filebridge.ui.prompts import PAGE_GONE_AFTER, PagePrompts, install_prompt_handler
 
@@ -130,11 +131,13 @@ class UIServer:
     def __init__(self, host: Host, store: ViewerStore, *, port: int = 0,
                  token: Optional[str] = None, bind: str = "127.0.0.1",
                  view_port: int = 0, health_look: float = HEALTH_LOOK,
-                 page_gone_after: float = PAGE_GONE_AFTER) -> None:
+                 page_gone_after: float = PAGE_GONE_AFTER,
+                 stall_after: float = STALL_AFTER) -> None:
         """``health_look``: how often a long poll of the page's state looks at the host's
         health and whether its page was closed (a host that stops or stalls makes no event
         to end it sooner). ``page_gone_after``: seconds without a long poll after which no
-        page counts as open (a prompt then fails instead of waiting)."""
+        page counts as open (a prompt then fails instead of waiting). ``stall_after``:
+        seconds without a host heartbeat after which the page says the host is stalled."""
         self.panels = PagePanels(load(reference) for feature in features()
                                  for reference in feature.panels)
         self.token = token or secrets.token_urlsafe(24)
@@ -146,7 +149,8 @@ class UIServer:
         self.prompts = PagePrompts(self.activity, page_gone_after)
         install_prompt_handler(host, self.prompts)
         self.api = Api(host, store, self.activity, self.capabilities, self.view_base,
-                       self.prompts, self.panels, health_look=health_look)
+                       self.prompts, self.panels, health_look=health_look,
+                       stall_after=stall_after)
         host.subscribe(self.activity.on_host_event)
         store.subscribe(self.activity.bump)
         store.subscribe(self._views_changed)
