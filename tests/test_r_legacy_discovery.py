@@ -111,7 +111,7 @@ def test_a_legacy_session_whose_attach_was_lost_is_found_while_the_adapter_runs(
         host: Host, tmp_path: Path, r_temp: Path) -> None:
     watcher_dir = tmp_path / "watcher"
     watcher_dir.mkdir()
-    adapter = LegacyWatcher(host, watcher_dir)
+    adapter = LegacyWatcher(host, watcher_dir, discover_every=0.5)
     adapter.start()
     try:
         assert adapter.sessions() == []

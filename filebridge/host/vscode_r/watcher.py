@@ -196,8 +196,11 @@ class LegacyWatcher:
     """Reads a vscode-R watcher folder and mirrors its sessions into a filebridge root."""
 
     def __init__(self, host: Host, watcher_dir: Optional[Path] = None, *,
-                 force_poll: Optional[bool] = None) -> None:
+                 force_poll: Optional[bool] = None,
+                 discover_every: float = DISCOVERY_INTERVAL) -> None:
+        """``discover_every``: seconds between looks for R sessions that sent nothing."""
         self.host = host
+        self.discover_every = discover_every
         self.watcher_dir = Path(watcher_dir or default_watcher_dir()).expanduser()
         self.request_log = self.watcher_dir / "request.log"
         self.request_lock = self.watcher_dir / "request.lock"
@@ -271,7 +274,7 @@ class LegacyWatcher:
 
     def _tick(self) -> None:
         if time.monotonic() >= self._next_discovery:
-            self._next_discovery = time.monotonic() + DISCOVERY_INTERVAL
+            self._next_discovery = time.monotonic() + self.discover_every
             self.discover()
         # Legacy sessions have no heartbeat: beat for them while their pid lives. A pid is
         # only meaningful on this machine, which is where the watcher folder's writers run.
@@ -390,7 +393,7 @@ class LegacyWatcher:
                 elif last.get("command") != "detach":
                     self._adopt(pid, _tempdir_from(args), last.get("wd"))
         self.discover()
-        self._next_discovery = time.monotonic() + DISCOVERY_INTERVAL
+        self._next_discovery = time.monotonic() + self.discover_every
 
     def discover(self) -> None:
         """Mirror the live legacy sessions whose requests the adapter never saw, found from
