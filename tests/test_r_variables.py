@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,10 +14,11 @@ from typing import Any
 
 import pytest
 from r_support import IdleR, SharedR, needs_r, shared_idle_r
-from variables_support import REPO, start_worker, stop_worker, worker_env
+from variables_support import start_worker, stop_worker
 
 from filebridge.errors import RemoteError
 from filebridge.host import DapVariables, Host
+from filebridge.host.variables.cli import main as vars_main
 from filebridge.host.variables.provider import VariablesProvider
 
 pytestmark = needs_r
@@ -233,13 +235,13 @@ R_VALUES = 'cfg <- list(alpha = 1L, beta = "two", gamma = list(1L, 2L, 3L))\nsco
 
 
 def vars_json(session: Path, *args: str) -> dict[str, Any]:
-    env = worker_env(session)
-    env.pop("FILEBRIDGE_SESSION")
-    done = subprocess.run([sys.executable, "-m", "filebridge.host.variables.cli", "--session",
-                           session.name, *args, "--json"], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
+    """``filebridge vars`` run in this process (test_variables_cli.py runs it as a command)."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = vars_main(["--session", session.name, "--root", str(session.parent.parent),
+                          *args, "--json"])
+    assert code == 0, printed.getvalue()
+    return dict(json.loads(printed.getvalue()))
 
 
 def test_filebridge_vars_expands_an_r_variable_as_it_expands_the_same_python_one(
