@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from filebridge.errors import NotebookError
+from filebridge.notebooks.jupyterlab_setup import install
 from filebridge.testing.jupyterlab import (
     WAIT,
     InstalledJupyterLab,
@@ -225,3 +228,13 @@ def test_without_jupytext_the_extension_wraps_the_default_manager(tmp_path: Path
             "markdown", "code", "code", "code"]
         assert server.api("GET", "report.py?type=file&format=text&content=1")["content"] \
             == SOURCE
+
+
+def test_install_without_jupyterlab_says_how_to_get_it_and_writes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setitem(sys.modules, "jupyterlab", None)  # not found, as if not installed
+    with pytest.raises(NotebookError, match="JupyterLab is not installed in this environment"):
+        install("user", ["py"])
+    assert not (tmp_path / "config").exists() and not (tmp_path / "data").exists()
