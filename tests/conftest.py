@@ -107,23 +107,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def slow_modules_first(items: list[pytest.Item]) -> None:
-    """Modules that start real peers first (seconds a test), then those that start processes
-    or draw hypothesis examples, then the rest; within each group the modules with the most
-    tests, each module's tests in their order. xdist hands modules out in this order, so the
-    quick ones fill in at the end instead of one process running a long module alone while
-    the others wait."""
-    tier: dict[Path, int] = {}
-    for item in items:
-        if item.get_closest_marker("peers") is not None:
-            rank = 0
-        elif (item.get_closest_marker("integration") is not None
-              or getattr(getattr(item, "obj", None), "is_hypothesis_test", False)):
-            rank = 1
-        else:
-            rank = 2
-        tier[item.path] = min(rank, tier.get(item.path, rank))
+    """Modules that start processes or draw hypothesis examples first, then within each group
+    the modules with the most tests, each module's tests in their order: xdist hands modules
+    out in this order, so the quick ones fill in at the end instead of one process running a
+    long module alone while the others wait."""
+    slow = {item.path for item in items
+            if item.get_closest_marker("integration") is not None
+            or getattr(getattr(item, "obj", None), "is_hypothesis_test", False)}
     tests = Counter(item.path for item in items)
-    items.sort(key=lambda item: (tier[item.path], -tests[item.path]))
+    items.sort(key=lambda item: (item.path not in slow, -tests[item.path]))
 
 
 class ProcessWatch:
