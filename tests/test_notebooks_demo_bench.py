@@ -1,27 +1,13 @@
-"""The demo step and the benchmark run end to end (no timing is asserted)."""
+"""The demo step and the benchmark run end to end (no timing is asserted); the benchmark's
+JupyterLab part runs in test_notebooks_jupyterlab_install.py, in that module's lab."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
+
+from notebooks_support import load_benchmark
 
 from filebridge.notebooks.demo import demo_step
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_notebooks", REPO / "benchmarks" / "bench_notebooks.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_demo_step_edits_a_notebook_through_its_shadow(tmp_path: Path) -> None:
@@ -58,18 +44,3 @@ def test_benchmark_opens_and_saves_through_a_real_jupyter_server() -> None:
     results = bench.jupyter_round_trip(50_000, repeats=1)
     assert results["jupyter_py_round_trip_ms"] > 0
     assert results["jupyter_ipynb_round_trip_ms"] > 0
-
-
-def test_benchmark_opens_edits_and_saves_in_a_real_jupyterlab() -> None:
-    bench = load_benchmark()
-    # Its own thread: the session's `browser` fixture (tests/conftest.py), if an earlier test
-    # in this process started it, keeps an event loop running in the main thread, where
-    # playwright's sync API refuses to start a second one.
-    with ThreadPoolExecutor(1) as pool:
-        results = pool.submit(bench.jupyterlab_round_trip, 5_000, repeats=1).result()
-    assert results, "no Chromium found"
-    for side in ("py", "ipynb"):
-        assert 0 < results[f"jupyterlab_{side}_open_ms"] < results[
-            f"jupyterlab_{side}_open_edit_save_ms"]
-        assert 0 < results[f"jupyterlab_{side}_save_ms"] < results[
-            f"jupyterlab_{side}_open_edit_save_ms"]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from notebooks_support import load_benchmark
 from playwright.sync_api import expect
 
 from filebridge.errors import NotebookError
@@ -238,3 +239,16 @@ def test_install_without_jupyterlab_says_how_to_get_it_and_writes_nothing(
     with pytest.raises(NotebookError, match="JupyterLab is not installed in this environment"):
         install("user", ["py"])
     assert not (tmp_path / "config").exists() and not (tmp_path / "data").exists()
+
+
+def test_the_notebooks_benchmark_opens_edits_and_saves_in_this_jupyterlab(
+        lab: InstalledJupyterLab, browser: Any) -> None:
+    # `filebridge bench notebooks` starts a JupyterLab and a Chromium of its own; here it
+    # is handed this module's (its own are the same code, started as these are).
+    results = load_benchmark().jupyterlab_round_trip(5_000, repeats=1, lab=lab,
+                                                     browser=browser)
+    for side in ("py", "ipynb"):
+        assert 0 < results[f"jupyterlab_{side}_open_ms"] < results[
+            f"jupyterlab_{side}_open_edit_save_ms"]
+        assert 0 < results[f"jupyterlab_{side}_save_ms"] < results[
+            f"jupyterlab_{side}_open_edit_save_ms"]
