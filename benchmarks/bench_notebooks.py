@@ -304,12 +304,14 @@ def jupyterlab_round_trip(size_bytes: int = 50_000, repeats: int = 3, *,
                           browser: Any = None) -> dict[str, Any]:
     """Double-click, edit, Ctrl+S in a real JupyterLab: the .py notebook against the .ipynb.
 
-    ``lab`` (running, filebridge installed) and ``browser`` (Playwright's): used instead of
-    starting both; the two files are written into the lab's folder."""
+    ``lab`` (running, filebridge installed) and ``browser`` (Playwright's), given together:
+    used instead of starting both; the two files are written into the lab's folder."""
     import shutil
 
     from playwright.sync_api import sync_playwright
 
+    if (lab is None) != (browser is None):
+        raise ValueError("give both a running lab and a browser, or neither")
     browser_path = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None and browser_path is None:
         return {}
@@ -335,7 +337,7 @@ def jupyterlab_round_trip(size_bytes: int = 50_000, repeats: int = 3, *,
                 "jupyterlab_ipynb_open_ms": ipynb_open, "jupyterlab_ipynb_save_ms": ipynb_save,
                 "jupyterlab_ipynb_open_edit_save_ms": ipynb_total}
 
-    if lab is not None and browser is not None:
+    if lab is not None:
         return measure_both(lab, browser)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "work"
